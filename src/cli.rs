@@ -1,0 +1,310 @@
+//! Command-line types (clap derive). One [`LayerArgs`] is flattened into every subcommand that takes a layer, and
+//! one [`GpuArgs`] into every subcommand that uses an adapter.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::layer::{half_padding, ConvLayer, Pair};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "convflops",
+    version,
+    about = "FLOPs are a count, FLOP/s a rate: exact conv costs, measured on your GPU",
+    long_about = "convflops counts the exact parameters, MACs and FLOPs of a 2-D convolution and of its \
+                  depthwise-separable twin, runs both as WGSL compute shaders through wgpu, and turns the measured \
+                  time into achieved FLOP/s.\n\nWith no subcommand it runs `compare` on the default layer \
+                  (MobileNet v1's 14×14×512 → 512, 3×3)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Exact params, MACs, FLOPs and bytes of a layer as standard, depthwise, pointwise and separable convs.
+    Count(CountArgs),
+    /// Count a whole network layer by layer (built in: mobilenet-v1, conv-mobilenet-v1).
+    Model(ModelArgs),
+    /// List every adapter wgpu finds, with the limits that matter here.
+    Devices(DevicesArgs),
+    /// Run one convolution on the GPU from .npy files (PyTorch Conv2d semantics).
+    Run(RunArgs),
+    /// Check every kernel against the CPU reference on random layers.
+    Verify(VerifyArgs),
+    /// The article's worked example (5×5 input, 3×3 kernel), computed on the GPU.
+    Explain(GpuArgs),
+    /// Time standard, depthwise, pointwise and separable convs and report achieved FLOP/s (the main job).
+    Compare(CompareArgs),
+}
+
+/// `K` or `KHxKW` (also `KH×KW`).
+pub fn parse_pair(text: &str) -> Result<Pair, String> {
+    let parts: Vec<&str> = text.split(['x', 'X', '×']).collect();
+    let number = |s: &str| s.trim().parse::<u32>().map_err(|_| format!("'{s}' is not a whole number from 0 to 4294967295"));
+    match parts.as_slice() {
+        [one] => {
+            let v = number(one)?;
+            Ok([v, v])
+        }
+        [h, w] => Ok([number(h)?, number(w)?]),
+        _ => Err("expected N or HxW, e.g. 3 or 3x5".to_string()),
+    }
+}
+
+/// The layer flags shared by every command that takes a layer. Defaults: the MobileNet v1 Table 3 example layer.
+#[derive(Debug, Clone, Args)]
+pub struct LayerArgs {
+    /// Batch size N.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub batch: u32,
+    /// Input channels C_in.
+    #[arg(long, default_value_t = 512, value_name = "C")]
+    pub in_channels: u32,
+    /// Output channels C_out.
+    #[arg(long, default_value_t = 512, value_name = "C")]
+    pub out_channels: u32,
+    /// Input height H.
+    #[arg(long, value_name = "H")]
+    pub height: Option<u32>,
+    /// Input width W.
+    #[arg(long, value_name = "W")]
+    pub width: Option<u32>,
+    /// Sets both height and width (default 14).
+    #[arg(long, value_name = "S")]
+    pub size: Option<u32>,
+    /// Kernel size: K or KHxKW.
+    #[arg(long, default_value = "3", value_parser = parse_pair, value_name = "K|KHxKW")]
+    pub kernel_size: Pair,
+    /// Stride: S or SHxSW.
+    #[arg(long, default_value = "1", value_parser = parse_pair, value_name = "S|SHxSW")]
+    pub stride: Pair,
+    /// Zero padding on each side: P or PHxPW. Default d·(k−1)/2, which keeps the size at stride 1 ("same").
+    #[arg(long, value_parser = parse_pair, value_name = "P|PHxPW")]
+    pub padding: Option<Pair>,
+    /// Dilation: D or DHxDW.
+    #[arg(long, default_value = "1", value_parser = parse_pair, value_name = "D|DHxDW")]
+    pub dilation: Pair,
+    /// Groups of the standard conv (must divide both channel counts).
+    #[arg(long, default_value_t = 1, value_name = "G")]
+    pub groups: u32,
+    /// Add a bias to every conv (the separable pair then has a bias on both convs).
+    #[arg(long)]
+    pub bias: bool,
+}
+
+impl LayerArgs {
+    /// The layer these flags describe, not yet validated.
+    pub fn layer(&self) -> ConvLayer {
+        let size = self.size.unwrap_or(14);
+        let padding = self.padding.unwrap_or([
+            half_padding(self.kernel_size[0], self.dilation[0]),
+            half_padding(self.kernel_size[1], self.dilation[1]),
+        ]);
+        ConvLayer {
+            batch: self.batch,
+            in_channels: self.in_channels,
+            out_channels: self.out_channels,
+            height: self.height.unwrap_or(size),
+            width: self.width.unwrap_or(size),
+            kernel: self.kernel_size,
+            stride: self.stride,
+            padding,
+            dilation: self.dilation,
+            groups: self.groups,
+            bias: self.bias,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CountArgs {
+    #[command(flatten)]
+    pub layer: LayerArgs,
+    /// Print the article's formulas with this layer's numbers, step by step.
+    #[arg(long, conflicts_with = "json")]
+    pub explain: bool,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// A built-in network: mobilenet-v1 or conv-mobilenet-v1.
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub name: Option<String>,
+    /// Read the network from a JSON layer file (format in README.md).
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Batch size for every layer.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub batch: u32,
+    /// Write the network's layers in the file format to FILE (atomically) and exit.
+    #[arg(long, value_name = "FILE")]
+    pub export_layers: Option<PathBuf>,
+    /// Print JSON instead of the tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    Vulkan,
+    Metal,
+    Dx12,
+    Gl,
+}
+
+/// Adapter selection, shared by every GPU command.
+#[derive(Debug, Clone, Args, Default)]
+pub struct GpuArgs {
+    /// Only consider adapters of this backend (WGPU_BACKEND also works).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendArg>,
+    /// Pick an adapter by index (as `convflops devices` lists them) or by a substring of its name
+    /// (WGPU_ADAPTER_NAME also works).
+    #[arg(long, value_name = "INDEX|NAME")]
+    pub adapter: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShaderArg {
+    Conv2d,
+    Depthwise,
+    Pointwise,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Input tensor [N, C_in, H, W], f32 .npy in C order.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Weight tensor [C_out, C_in/groups, kh, kw], f32 .npy in C order.
+    #[arg(long, value_name = "FILE")]
+    pub weight: PathBuf,
+    /// Bias vector [C_out], f32 .npy.
+    #[arg(long, value_name = "FILE")]
+    pub bias: Option<PathBuf>,
+    /// Where to write the output [N, C_out, H_out, W_out] (written atomically).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    #[arg(long, default_value = "1", value_parser = parse_pair, value_name = "S|SHxSW")]
+    pub stride: Pair,
+    #[arg(long, default_value = "0", value_parser = parse_pair, value_name = "P|PHxPW")]
+    pub padding: Pair,
+    #[arg(long, default_value = "1", value_parser = parse_pair, value_name = "D|DHxDW")]
+    pub dilation: Pair,
+    #[arg(long, default_value_t = 1, value_name = "G")]
+    pub groups: u32,
+    /// Force one kernel instead of choosing from the shapes.
+    #[arg(long, value_enum)]
+    pub shader: Option<ShaderArg>,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Tolerance: a GPU result y passes when |y − ref| ≤ 1e-5 + 4·K·ε·Σ|x·w| for every output, where ref is \
+                  the CPU reference accumulated in f64, K = C_in/groups·kh·kw terms, ε = 2^-24 (f32 unit roundoff) and \
+                  Σ|x·w| the sum of the absolute products (plus |bias|): the worst-case bound of f32 summation of K terms \
+                  with a safety factor 4."
+)]
+pub struct VerifyArgs {
+    /// Number of random layers.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub cases: u32,
+    /// Seed of the random layers and data.
+    #[arg(long, default_value_t = 1, value_name = "S")]
+    pub seed: u64,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub layer: LayerArgs,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+    #[command(flatten)]
+    pub bench: BenchArgs,
+    /// Run the comparison on every adapter, then print a summary table.
+    #[arg(long, conflicts_with = "adapter")]
+    pub all_adapters: bool,
+    /// Print JSON to stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub export_json: Option<PathBuf>,
+    /// Write the results as CSV to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub export_csv: Option<PathBuf>,
+    /// Write the results as a Markdown table to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+}
+
+/// Sampling settings of the bench harness.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Warm-up runs (at least this many, and at least 0.2 s of them).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub warmup: u32,
+    /// Minimum number of timed samples.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub samples: u32,
+    /// Minimum total time of the timed samples, in seconds.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub min_time: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs() {
+        assert_eq!(parse_pair("3"), Ok([3, 3]));
+        assert_eq!(parse_pair("3x5"), Ok([3, 5]));
+        assert_eq!(parse_pair("1×7"), Ok([1, 7]));
+        assert!(parse_pair("3x").is_err());
+        assert!(parse_pair("a").is_err());
+        assert!(parse_pair("1x2x3").is_err());
+    }
+
+    #[test]
+    fn default_layer_is_table3() {
+        let cli = Cli::parse_from(["convflops", "count"]);
+        let Some(Command::Count(args)) = cli.command else { panic!("count expected") };
+        assert_eq!(args.layer.layer(), ConvLayer::default());
+    }
+
+    #[test]
+    fn same_padding_follows_dilation() {
+        let cli = Cli::parse_from(["convflops", "count", "--kernel-size", "5x3", "--dilation", "2", "--size", "9"]);
+        let Some(Command::Count(args)) = cli.command else { panic!("count expected") };
+        let layer = args.layer.layer();
+        assert_eq!(layer.padding, [4, 2]);
+        assert_eq!((layer.out_height(), layer.out_width()), (9, 9));
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

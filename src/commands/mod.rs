@@ -1,0 +1,31 @@
+//! One function per subcommand: turn parsed arguments into library calls and print the result.
+
+use anyhow::{Context, Result};
+
+use convflops::cli::{Cli, Command, CountArgs};
+use convflops::cost::LayerCost;
+use convflops::export::{json, table};
+use convflops::explain;
+
+mod model;
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Some(Command::Count(args)) => count(args),
+        Some(Command::Model(args)) => model::run(args),
+        _ => anyhow::bail!("not built yet"),
+    }
+}
+
+fn count(args: CountArgs) -> Result<()> {
+    let layer = args.layer.layer().validated()?;
+    let cost = LayerCost::of(&layer)?;
+    if args.json {
+        print!("{}", json::to_string(&json::CountJson::new(&layer)?).context("serialising the count")?);
+    } else if args.explain {
+        print!("{}", explain::formulas(&layer, &cost));
+    } else {
+        print!("{}", table::count(&layer, &cost));
+    }
+    Ok(())
+}

@@ -1,0 +1,17 @@
+//! convflops: FLOPs (a count, fixed by a layer's shape) versus FLOP/s (a rate, measured on hardware) for 2-D
+//! convolutions.
+//!
+//! The modules follow the pipeline: [`layer`] (the shape) → [`cost`] (exact analytic counts) → `gpu` (WGSL kernels)
+//! → timing → [`export`] (reports). Everything here is usable without the command line.
+
+pub mod cli;
+pub mod cost;
+pub mod error;
+pub mod explain;
+pub mod export;
+pub mod layer;
+pub mod units;
+
+pub use cost::{ConvKind, Cost, LayerCost};
+pub use error::ShapeError;
+pub use layer::ConvLayer;
