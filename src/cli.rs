@@ -170,6 +170,19 @@ pub struct GpuArgs {
     pub adapter: Option<String>,
 }
 
+impl GpuArgs {
+    /// The adapter choice these flags describe.
+    pub fn choice(&self) -> crate::gpu::AdapterChoice {
+        let backends = self.backend.map(|b| match b {
+            BackendArg::Vulkan => wgpu::Backends::VULKAN,
+            BackendArg::Metal => wgpu::Backends::METAL,
+            BackendArg::Dx12 => wgpu::Backends::DX12,
+            BackendArg::Gl => wgpu::Backends::GL,
+        });
+        crate::gpu::AdapterChoice { backends, adapter: self.adapter.clone() }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct DevicesArgs {
     #[command(flatten)]

@@ -15,6 +15,8 @@ pub enum ShapeError {
          the output would be empty"
     )]
     EmptyOutput { axis: &'static str, size: u32, padding: u32, kernel: u32, dilation: u32 },
+    #[error("the {what} tensor has {got} elements, the layer needs {expected}")]
+    TensorLength { what: &'static str, expected: u64, got: u64 },
     #[error("the {what} count of this layer overflows 64 bits: reduce --batch, the channels or the spatial size")]
     Overflow { what: &'static str },
 }

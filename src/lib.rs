@@ -9,8 +9,14 @@ pub mod cost;
 pub mod error;
 pub mod explain;
 pub mod export;
+pub mod gpu;
 pub mod layer;
+pub mod npy;
+pub mod reference;
+pub mod rng;
+pub mod models;
 pub mod units;
+pub mod verify;
 
 pub use cost::{ConvKind, Cost, LayerCost};
 pub use error::ShapeError;

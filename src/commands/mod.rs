@@ -7,12 +7,17 @@ use convflops::cost::LayerCost;
 use convflops::export::{json, table};
 use convflops::explain;
 
+mod gpu;
 mod model;
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Count(args)) => count(args),
         Some(Command::Model(args)) => model::run(args),
+        Some(Command::Devices(args)) => gpu::devices(args),
+        Some(Command::Run(args)) => gpu::run(args),
+        Some(Command::Verify(args)) => gpu::verify(args),
+        Some(Command::Explain(args)) => gpu::explain(args),
         _ => anyhow::bail!("not built yet"),
     }
 }

@@ -1,0 +1,337 @@
+//! The conv kernels built on [`Kernel`]: standard (grouped), depthwise and pointwise, and [`ConvJob`], one layer's
+//! buffers and bind group, created once and dispatched as often as needed.
+
+use bytemuck::{Pod, Zeroable};
+use wgpu::util::DeviceExt;
+
+use crate::gpu::kernel::{Access, Kernel};
+use crate::gpu::{GpuContext, GpuError};
+use crate::layer::ConvLayer;
+
+/// Invocations per workgroup of the naive kernels.
+pub const WORKGROUP_SIZE: u32 = 64;
+
+/// Which WGSL program computes a layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShaderKind {
+    /// `shaders/conv2d.wgsl`: any layer.
+    Conv2d,
+    /// `shaders/depthwise.wgsl`: groups = C_in = C_out.
+    Depthwise,
+    /// `shaders/pointwise.wgsl`: 1×1 kernel, stride 1, no padding, one group.
+    Pointwise,
+}
+
+impl ShaderKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ShaderKind::Conv2d => "conv2d",
+            ShaderKind::Depthwise => "depthwise",
+            ShaderKind::Pointwise => "pointwise",
+        }
+    }
+
+    /// The dedicated kernel for the layer's shape: depthwise, then pointwise, else the general conv.
+    pub fn for_layer(layer: &ConvLayer) -> ShaderKind {
+        if layer.is_depthwise() {
+            ShaderKind::Depthwise
+        } else if layer.is_pointwise() {
+            ShaderKind::Pointwise
+        } else {
+            ShaderKind::Conv2d
+        }
+    }
+
+    /// Every kernel that can compute the layer.
+    pub fn applicable(layer: &ConvLayer) -> Vec<ShaderKind> {
+        [ShaderKind::Conv2d, ShaderKind::Depthwise, ShaderKind::Pointwise]
+            .into_iter()
+            .filter(|kind| kind.check(layer).is_ok())
+            .collect()
+    }
+
+    /// Ok when this kernel computes the layer correctly.
+    pub fn check(self, layer: &ConvLayer) -> Result<(), GpuError> {
+        let refuse = |reason: String| Err(GpuError::KernelDoesNotApply { shader: self.name(), reason });
+        match self {
+            ShaderKind::Conv2d => Ok(()),
+            ShaderKind::Depthwise if !layer.is_depthwise() => refuse(format!(
+                "it needs groups = C_in = C_out, got groups {}, C_in {}, C_out {}",
+                layer.groups, layer.in_channels, layer.out_channels
+            )),
+            ShaderKind::Pointwise if !layer.is_pointwise() => refuse(format!(
+                "it needs a 1×1 kernel, stride 1, padding 0 and groups 1, got kernel {}×{}, stride {}×{}, padding {}×{}, groups {}",
+                layer.kernel[0], layer.kernel[1], layer.stride[0], layer.stride[1], layer.padding[0], layer.padding[1], layer.groups
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The uniform block every conv shader reads (`struct Params` in the WGSL files; same field order).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+pub struct ConvParams {
+    pub batch: u32,
+    pub in_channels: u32,
+    pub in_height: u32,
+    pub in_width: u32,
+    pub out_channels: u32,
+    pub out_height: u32,
+    pub out_width: u32,
+    pub kernel_h: u32,
+    pub kernel_w: u32,
+    pub stride_h: u32,
+    pub stride_w: u32,
+    pub pad_h: u32,
+    pub pad_w: u32,
+    pub dilation_h: u32,
+    pub dilation_w: u32,
+    pub groups: u32,
+    pub has_bias: u32,
+    pub total: u32,
+    pub _pad: [u32; 2],
+}
+
+impl ConvParams {
+    fn new(layer: &ConvLayer, total: u32) -> Self {
+        ConvParams {
+            batch: layer.batch,
+            in_channels: layer.in_channels,
+            in_height: layer.height,
+            in_width: layer.width,
+            out_channels: layer.out_channels,
+            out_height: layer.out_height(),
+            out_width: layer.out_width(),
+            kernel_h: layer.kernel[0],
+            kernel_w: layer.kernel[1],
+            stride_h: layer.stride[0],
+            stride_w: layer.stride[1],
+            pad_h: layer.padding[0],
+            pad_w: layer.padding[1],
+            dilation_h: layer.dilation[0],
+            dilation_w: layer.dilation[1],
+            groups: layer.groups,
+            has_bias: u32::from(layer.bias),
+            total,
+            _pad: [0; 2],
+        }
+    }
+}
+
+/// The three conv pipelines of one device, compiled once.
+#[derive(Debug)]
+pub struct ConvKernels {
+    conv2d: Kernel,
+    depthwise: Kernel,
+    pointwise: Kernel,
+}
+
+const CONV_BINDINGS: [Access; 4] = [Access::Read, Access::Read, Access::Read, Access::ReadWrite];
+
+impl ConvKernels {
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        let build = |label, source| Kernel::new(ctx, label, source, &CONV_BINDINGS, WORKGROUP_SIZE);
+        Ok(ConvKernels {
+            conv2d: build("conv2d", include_str!("../../shaders/conv2d.wgsl"))?,
+            depthwise: build("depthwise", include_str!("../../shaders/depthwise.wgsl"))?,
+            pointwise: build("pointwise", include_str!("../../shaders/pointwise.wgsl"))?,
+        })
+    }
+
+    pub fn get(&self, kind: ShaderKind) -> &Kernel {
+        match kind {
+            ShaderKind::Conv2d => &self.conv2d,
+            ShaderKind::Depthwise => &self.depthwise,
+            ShaderKind::Pointwise => &self.pointwise,
+        }
+    }
+}
+
+/// Bytes of `elements` f32 values, checked against the adapter's buffer limits and the u32 index range the
+/// shaders use.
+fn checked_buffer_bytes(ctx: &GpuContext, what: &str, elements: Option<u64>) -> Result<u64, GpuError> {
+    let elements = elements.ok_or_else(|| GpuError::Limit {
+        what: format!("the {what} tensor"),
+        needed: u64::MAX,
+        limit: "u64 range",
+        available: u64::MAX,
+    })?;
+    if elements > u64::from(u32::MAX) {
+        return Err(GpuError::Limit {
+            what: format!("the {what} tensor (elements, indexed by u32 in the shaders)"),
+            needed: elements,
+            limit: "u32 index range",
+            available: u64::from(u32::MAX),
+        });
+    }
+    let bytes = (elements * 4).max(4);
+    let limits = [
+        ("max_storage_buffer_binding_size", ctx.summary.max_storage_buffer_binding_size),
+        ("max_buffer_size", ctx.summary.max_buffer_size),
+    ];
+    for (limit, available) in limits {
+        if bytes > available {
+            return Err(GpuError::Limit { what: format!("the {what} tensor (bytes)"), needed: bytes, limit, available });
+        }
+    }
+    Ok(bytes)
+}
+
+/// One layer on one device: its buffers, bind group and dispatch geometry, made once.
+#[derive(Debug)]
+pub struct ConvJob {
+    pub layer: ConvLayer,
+    pub shader: ShaderKind,
+    pub input: wgpu::Buffer,
+    pub weight: wgpu::Buffer,
+    pub bias: wgpu::Buffer,
+    pub output: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+    grid: [u32; 3],
+    output_len: u64,
+}
+
+impl ConvJob {
+    /// Allocates the layer's buffers (the input may be another job's output, to chain layers on the device) and
+    /// binds them to the chosen kernel.
+    pub fn new(
+        ctx: &GpuContext,
+        kernels: &ConvKernels,
+        layer: &ConvLayer,
+        shader: ShaderKind,
+        input: Option<&wgpu::Buffer>,
+    ) -> Result<ConvJob, GpuError> {
+        let layer = layer.validated()?;
+        shader.check(&layer)?;
+        let input_bytes = checked_buffer_bytes(ctx, "input", layer.input_len())?;
+        let weight_bytes = checked_buffer_bytes(ctx, "weight", layer.weight_len())?;
+        let bias_bytes = checked_buffer_bytes(ctx, "bias", Some(layer.bias_len()))?;
+        let output_len = layer.output_len().unwrap_or(u64::MAX);
+        let output_bytes = checked_buffer_bytes(ctx, "output", Some(output_len))?;
+        let kernel = kernels.get(shader);
+        let grid = kernel.grid(ctx, output_len)?;
+        let total = u32::try_from(output_len).unwrap_or(u32::MAX);
+
+        ctx.scoped("allocating the conv buffers", || {
+            let storage = |label: &str, size: u64, extra: wgpu::BufferUsages| {
+                ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size,
+                    usage: wgpu::BufferUsages::STORAGE | extra,
+                    mapped_at_creation: false,
+                })
+            };
+            let params = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("conv params"),
+                contents: bytemuck::bytes_of(&ConvParams::new(&layer, total)),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+            let input = match input {
+                Some(buffer) => buffer.clone(),
+                None => storage("conv input", input_bytes, wgpu::BufferUsages::COPY_DST),
+            };
+            let weight = storage("conv weight", weight_bytes, wgpu::BufferUsages::COPY_DST);
+            let bias = storage("conv bias", bias_bytes, wgpu::BufferUsages::COPY_DST);
+            let output = storage("conv output", output_bytes, wgpu::BufferUsages::COPY_SRC);
+            (params, input, weight, bias, output)
+        })
+        .and_then(|(params, input, weight, bias, output)| {
+            if input.size() < input_bytes {
+                return Err(GpuError::DataLength { what: "chained input buffer (bytes)", expected: input_bytes, got: input.size() });
+            }
+            let bind_group = kernel.bind(ctx, &params, &[&input, &weight, &bias, &output])?;
+            Ok(ConvJob { layer, shader, input, weight, bias, output, bind_group, grid, output_len })
+        })
+    }
+
+    /// Copies the tensors into the job's buffers (`input` may be skipped for a chained job).
+    pub fn upload(&self, ctx: &GpuContext, input: Option<&[f32]>, weight: &[f32], bias: Option<&[f32]>) -> Result<(), GpuError> {
+        let expect = |what, data: &[f32], expected: Option<u64>| {
+            let expected = expected.unwrap_or(u64::MAX);
+            if data.len() as u64 == expected {
+                Ok(())
+            } else {
+                Err(GpuError::DataLength { what, expected, got: data.len() as u64 })
+            }
+        };
+        if let Some(input) = input {
+            expect("input", input, self.layer.input_len())?;
+            ctx.queue.write_buffer(&self.input, 0, bytemuck::cast_slice(input));
+        }
+        expect("weight", weight, self.layer.weight_len())?;
+        ctx.queue.write_buffer(&self.weight, 0, bytemuck::cast_slice(weight));
+        match (self.layer.bias, bias) {
+            (true, Some(bias)) => {
+                expect("bias", bias, Some(self.layer.bias_len()))?;
+                ctx.queue.write_buffer(&self.bias, 0, bytemuck::cast_slice(bias));
+            }
+            (false, None) => {}
+            (true, None) => return Err(GpuError::DataLength { what: "bias", expected: self.layer.bias_len(), got: 0 }),
+            (false, Some(bias)) => return Err(GpuError::DataLength { what: "bias (the layer has none)", expected: 0, got: bias.len() as u64 }),
+        }
+        Ok(())
+    }
+
+    /// Records this job's dispatch into a compute pass.
+    pub fn encode(&self, kernels: &ConvKernels, pass: &mut wgpu::ComputePass<'_>) {
+        kernels.get(self.shader).dispatch(pass, &self.bind_group, self.grid);
+    }
+
+    /// Submits one dispatch and waits for it.
+    pub fn run(&self, ctx: &GpuContext, kernels: &ConvKernels) -> Result<(), GpuError> {
+        ctx.scoped("running the conv", || {
+            let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("conv") });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("conv"), timestamp_writes: None });
+                self.encode(kernels, &mut pass);
+            }
+            ctx.queue.submit([encoder.finish()]);
+        })?;
+        ctx.wait()
+    }
+
+    /// The workgroup grid of the dispatch.
+    pub fn grid(&self) -> [u32; 3] {
+        self.grid
+    }
+
+    /// Reads the output tensor back to the host.
+    pub fn read_output(&self, ctx: &GpuContext) -> Result<Vec<f32>, GpuError> {
+        read_buffer(ctx, &self.output, self.output_len * 4)
+    }
+}
+
+/// Copies the first `bytes` of `buffer` (which needs COPY_SRC) to the host as f32 values.
+pub fn read_buffer(ctx: &GpuContext, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<f32>, GpuError> {
+    let staging = ctx.scoped("reading back", || {
+        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback staging"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes.max(4));
+        ctx.queue.submit([encoder.finish()]);
+        staging
+    })?;
+    let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
+    staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
+        // The receiver only goes away if the waiting side already failed; nothing is left to tell then.
+        let _ = sender.send(result);
+    });
+    ctx.wait()?;
+    match pollster::block_on(receiver.receive()) {
+        Some(Ok(())) => {}
+        Some(Err(e)) => return Err(GpuError::Readback(e.to_string())),
+        None => return Err(GpuError::Readback("the map callback never ran".into())),
+    }
+    let values = {
+        let view = staging.slice(..).get_mapped_range().map_err(|e| GpuError::Readback(e.to_string()))?;
+        let floats: &[f32] = bytemuck::cast_slice(&view);
+        floats[..(bytes / 4) as usize].to_vec()
+    };
+    staging.unmap();
+    Ok(values)
+}
