@@ -43,7 +43,11 @@ pub enum Command {
 /// `K` or `KHxKW` (also `KH×KW`).
 pub fn parse_pair(text: &str) -> Result<Pair, String> {
     let parts: Vec<&str> = text.split(['x', 'X', '×']).collect();
-    let number = |s: &str| s.trim().parse::<u32>().map_err(|_| format!("'{s}' is not a whole number from 0 to 4294967295"));
+    let number = |s: &str| {
+        s.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("'{s}' is not a whole number from 0 to 4294967295"))
+    };
     match parts.as_slice() {
         [one] => {
             let v = number(one)?;
@@ -179,7 +183,10 @@ impl GpuArgs {
             BackendArg::Dx12 => wgpu::Backends::DX12,
             BackendArg::Gl => wgpu::Backends::GL,
         });
-        crate::gpu::AdapterChoice { backends, adapter: self.adapter.clone() }
+        crate::gpu::AdapterChoice {
+            backends,
+            adapter: self.adapter.clone(),
+        }
     }
 }
 
@@ -302,14 +309,27 @@ mod tests {
     #[test]
     fn default_layer_is_table3() {
         let cli = Cli::parse_from(["convflops", "count"]);
-        let Some(Command::Count(args)) = cli.command else { panic!("count expected") };
+        let Some(Command::Count(args)) = cli.command else {
+            panic!("count expected")
+        };
         assert_eq!(args.layer.layer(), ConvLayer::default());
     }
 
     #[test]
     fn same_padding_follows_dilation() {
-        let cli = Cli::parse_from(["convflops", "count", "--kernel-size", "5x3", "--dilation", "2", "--size", "9"]);
-        let Some(Command::Count(args)) = cli.command else { panic!("count expected") };
+        let cli = Cli::parse_from([
+            "convflops",
+            "count",
+            "--kernel-size",
+            "5x3",
+            "--dilation",
+            "2",
+            "--size",
+            "9",
+        ]);
+        let Some(Command::Count(args)) = cli.command else {
+            panic!("count expected")
+        };
         let layer = args.layer.layer();
         assert_eq!(layer.padding, [4, 2]);
         assert_eq!((layer.out_height(), layer.out_width()), (9, 9));

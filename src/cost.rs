@@ -45,16 +45,33 @@ impl Cost {
         let biases = layer.bias_len();
         let params = weights.checked_add(biases).ok_or(overflow("parameter"))?;
         let outputs = layer.output_len().ok_or(overflow("output"))?;
-        let per_output = mul(&[layer.in_channels_per_group(), layer.kernel[0], layer.kernel[1]]).ok_or(overflow("MAC"))?;
+        let per_output = mul(&[
+            layer.in_channels_per_group(),
+            layer.kernel[0],
+            layer.kernel[1],
+        ])
+        .ok_or(overflow("MAC"))?;
         let macs = outputs.checked_mul(per_output).ok_or(overflow("MAC"))?;
         let flops = macs.checked_mul(2).ok_or(overflow("FLOP"))?;
         let flops_exact = if layer.bias { flops } else { flops - outputs };
-        let elements = [layer.input_len().ok_or(overflow("input"))?, weights, biases, outputs];
+        let elements = [
+            layer.input_len().ok_or(overflow("input"))?,
+            weights,
+            biases,
+            outputs,
+        ];
         let bytes = elements
             .iter()
             .try_fold(0u64, |acc, &n| acc.checked_add(n.checked_mul(F32_BYTES)?))
             .ok_or(overflow("byte"))?;
-        Ok(Cost { params, macs, flops, flops_exact, outputs, bytes })
+        Ok(Cost {
+            params,
+            macs,
+            flops,
+            flops_exact,
+            outputs,
+            bytes,
+        })
     }
 
     /// Field-by-field sum (the separable pair is depthwise + pointwise).
@@ -96,7 +113,12 @@ pub enum ConvKind {
 }
 
 impl ConvKind {
-    pub const ALL: [ConvKind; 4] = [ConvKind::Standard, ConvKind::Depthwise, ConvKind::Pointwise, ConvKind::Separable];
+    pub const ALL: [ConvKind; 4] = [
+        ConvKind::Standard,
+        ConvKind::Depthwise,
+        ConvKind::Pointwise,
+        ConvKind::Separable,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -129,7 +151,12 @@ impl LayerCost {
         let depthwise = Cost::of_layer(&layer.depthwise())?;
         let pointwise = Cost::of_layer(&layer.pointwise())?;
         let separable = depthwise.checked_add(&pointwise)?;
-        Ok(LayerCost { standard, depthwise, pointwise, separable })
+        Ok(LayerCost {
+            standard,
+            depthwise,
+            pointwise,
+            separable,
+        })
     }
 
     pub fn get(&self, kind: ConvKind) -> &Cost {
@@ -182,14 +209,24 @@ mod tests {
             ..ConvLayer::default()
         };
         let cost = Cost::of_layer(&layer).unwrap();
-        assert_eq!((cost.outputs, cost.macs, cost.flops, cost.flops_exact), (9, 81, 162, 153));
-        let with_bias = Cost::of_layer(&ConvLayer { bias: true, ..layer }).unwrap();
+        assert_eq!(
+            (cost.outputs, cost.macs, cost.flops, cost.flops_exact),
+            (9, 81, 162, 153)
+        );
+        let with_bias = Cost::of_layer(&ConvLayer {
+            bias: true,
+            ..layer
+        })
+        .unwrap();
         assert_eq!((with_bias.flops_exact, with_bias.params), (162, 10));
     }
 
     #[test]
     fn bytes_count_every_tensor_once() {
-        let layer = ConvLayer { bias: true, ..ConvLayer::default() };
+        let layer = ConvLayer {
+            bias: true,
+            ..ConvLayer::default()
+        };
         let cost = Cost::of_layer(&layer).unwrap();
         let elements = 512 * 14 * 14 + 512 * 512 * 9 + 512 + 512 * 14 * 14;
         assert_eq!(cost.bytes, 4 * elements);
@@ -197,7 +234,10 @@ mod tests {
 
     #[test]
     fn grouped_macs() {
-        let layer = ConvLayer { groups: 4, ..ConvLayer::default() };
+        let layer = ConvLayer {
+            groups: 4,
+            ..ConvLayer::default()
+        };
         let cost = Cost::of_layer(&layer).unwrap();
         assert_eq!(cost.macs, 14 * 14 * 512 * 128 * 9);
         assert_eq!(cost.params, 512 * 128 * 9);

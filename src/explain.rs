@@ -15,7 +15,8 @@ pub const EXAMPLE_INPUT: [[f32; 5]; 5] = [
 /// … a 3×3 kernel (cross-correlation, no padding, stride 1) …
 pub const EXAMPLE_KERNEL: [[f32; 3]; 3] = [[0.0, 1.0, 2.0], [2.0, 2.0, 0.0], [0.0, 1.0, 2.0]];
 /// … and the 3×3 output it gives.
-pub const EXAMPLE_OUTPUT: [[f32; 3]; 3] = [[12.0, 12.0, 17.0], [10.0, 17.0, 19.0], [9.0, 6.0, 14.0]];
+pub const EXAMPLE_OUTPUT: [[f32; 3]; 3] =
+    [[12.0, 12.0, 17.0], [10.0, 17.0, 19.0], [9.0, 6.0, 14.0]];
 
 /// The layer of the worked example: 1×1×5×5 → 1×1×3×3, 3×3 kernel, no padding, no bias.
 pub fn example_layer() -> ConvLayer {
@@ -43,9 +44,21 @@ pub fn formulas(layer: &ConvLayer, cost: &LayerCost) -> String {
     let cin_g = layer.in_channels_per_group();
     let k_terms = u64::from(cin_g) * u64::from(kh) * u64::from(kw);
     let batch = if n == 1 { "" } else { "N·" };
-    let batch_n = if n == 1 { String::new() } else { format!("{n}·") };
-    let cin_name = if layer.groups == 1 { "C_in".to_string() } else { "(C_in/groups)".to_string() };
-    let cin_val = if layer.groups == 1 { cin.to_string() } else { format!("({cin}/{})", layer.groups) };
+    let batch_n = if n == 1 {
+        String::new()
+    } else {
+        format!("{n}·")
+    };
+    let cin_name = if layer.groups == 1 {
+        "C_in".to_string()
+    } else {
+        "(C_in/groups)".to_string()
+    };
+    let cin_val = if layer.groups == 1 {
+        cin.to_string()
+    } else {
+        format!("({cin}/{})", layer.groups)
+    };
 
     let mut out = String::new();
     let mut line = |s: String| {
@@ -69,7 +82,10 @@ pub fn formulas(layer: &ConvLayer, cost: &LayerCost) -> String {
         g(cost.standard.params - layer.bias_len())
     ));
     if layer.bias {
-        line(format!("   + one bias per output channel: + {cout} = {}", g(cost.standard.params)));
+        line(format!(
+            "   + one bias per output channel: + {cout} = {}",
+            g(cost.standard.params)
+        ));
     }
     line(String::new());
     line("2. Standard conv: FLOPs (a count of operations, not a rate)".into());
@@ -112,7 +128,11 @@ pub fn formulas(layer: &ConvLayer, cost: &LayerCost) -> String {
     line(format!(
         "   params = kh·kw·C_in = {kh}·{kw}·{cin} = {}{}",
         g(cost.depthwise.params - u64::from(if layer.bias { cin } else { 0 })),
-        if layer.bias { format!(" (+ {cin} biases = {})", g(cost.depthwise.params)) } else { String::new() }
+        if layer.bias {
+            format!(" (+ {cin} biases = {})", g(cost.depthwise.params))
+        } else {
+            String::new()
+        }
     ));
     line(format!(
         "   FLOPs = 2·kh·kw·{batch}H_out·W_out·C_in = 2·{kh}·{kw}·{batch_n}{ho}·{wo}·{cin} = {}",
@@ -123,7 +143,11 @@ pub fn formulas(layer: &ConvLayer, cost: &LayerCost) -> String {
     line(format!(
         "   params = C_in·C_out = {cin}·{cout} = {}{}",
         g(cost.pointwise.params - layer.bias_len()),
-        if layer.bias { format!(" (+ {cout} biases = {})", g(cost.pointwise.params)) } else { String::new() }
+        if layer.bias {
+            format!(" (+ {cout} biases = {})", g(cost.pointwise.params))
+        } else {
+            String::new()
+        }
     ));
     line(format!(
         "   FLOPs = 2·C_in·{batch}H_out·W_out·C_out = 2·{cin}·{batch_n}{ho}·{wo}·{cout} = {}",
@@ -135,7 +159,11 @@ pub fn formulas(layer: &ConvLayer, cost: &LayerCost) -> String {
         "   params = (kh·kw + C_out)·C_in = ({} + {cout})·{cin} = {}{}",
         u64::from(kh) * u64::from(kw),
         g(cost.separable.params - layer.bias_len() - u64::from(if layer.bias { cin } else { 0 })),
-        if layer.bias { format!(" (+ biases of both convs = {})", g(cost.separable.params)) } else { String::new() }
+        if layer.bias {
+            format!(" (+ biases of both convs = {})", g(cost.separable.params))
+        } else {
+            String::new()
+        }
     ));
     line(format!(
         "   FLOPs = 2·(kh·kw + C_out)·{batch}H_out·W_out·C_in = 2·({} + {cout})·{batch_n}{ho}·{wo}·{cin} = {}",
@@ -173,7 +201,10 @@ mod tests {
         let layer = ConvLayer::default();
         let text = formulas(&layer, &LayerCost::of(&layer).unwrap());
         assert!(text.contains("3·3·512·512 = 2,359,296"), "{text}");
-        assert!(text.contains("(2·4,608 − 1)·100,352 = 924,743,680"), "{text}");
+        assert!(
+            text.contains("(2·4,608 − 1)·100,352 = 924,743,680"),
+            "{text}"
+        );
         assert!(text.contains("= 924,844,032"), "{text}");
         assert!(text.contains("(9 + 512)·512 = 266,752"), "{text}");
         assert!(text.contains("1/512 + 1/9 = 0.1131"), "{text}");
@@ -181,7 +212,10 @@ mod tests {
 
     #[test]
     fn explain_with_bias_says_the_minus_one_cancels() {
-        let layer = ConvLayer { bias: true, ..ConvLayer::default() };
+        let layer = ConvLayer {
+            bias: true,
+            ..ConvLayer::default()
+        };
         let text = formulas(&layer, &LayerCost::of(&layer).unwrap());
         assert!(text.contains("cancels the −1"), "{text}");
         assert!(text.contains("+ 512 = 2,359,808"), "{text}");

@@ -52,7 +52,13 @@ impl Default for ConvLayer {
 
 /// `floor((size + 2·pad − dil·(k−1) − 1) / stride) + 1`, PyTorch's rule; `None` when the dilated kernel is larger
 /// than the padded input (the output would be empty) or the stride is zero.
-pub fn output_size(size: u32, kernel: u32, stride: u32, padding: u32, dilation: u32) -> Option<u32> {
+pub fn output_size(
+    size: u32,
+    kernel: u32,
+    stride: u32,
+    padding: u32,
+    dilation: u32,
+) -> Option<u32> {
     let padded = u64::from(size) + 2 * u64::from(padding);
     let span = u64::from(dilation) * (u64::from(kernel).checked_sub(1)?) + 1;
     if stride == 0 || padded < span {
@@ -90,7 +96,7 @@ impl ConvLayer {
                 return Err(ShapeError::Zero { argument });
             }
         }
-        if self.in_channels % self.groups != 0 || self.out_channels % self.groups != 0 {
+        if !self.in_channels.is_multiple_of(self.groups) || !self.out_channels.is_multiple_of(self.groups) {
             return Err(ShapeError::GroupsDoNotDivide {
                 groups: self.groups,
                 in_channels: self.in_channels,
@@ -98,8 +104,20 @@ impl ConvLayer {
             });
         }
         for axis in 0..2 {
-            let (size, name) = if axis == 0 { (self.height, "height") } else { (self.width, "width") };
-            if output_size(size, self.kernel[axis], self.stride[axis], self.padding[axis], self.dilation[axis]).is_none() {
+            let (size, name) = if axis == 0 {
+                (self.height, "height")
+            } else {
+                (self.width, "width")
+            };
+            if output_size(
+                size,
+                self.kernel[axis],
+                self.stride[axis],
+                self.padding[axis],
+                self.dilation[axis],
+            )
+            .is_none()
+            {
                 return Err(ShapeError::EmptyOutput {
                     axis: name,
                     size,
@@ -116,11 +134,25 @@ impl ConvLayer {
     }
 
     pub fn out_height(&self) -> u32 {
-        output_size(self.height, self.kernel[0], self.stride[0], self.padding[0], self.dilation[0]).unwrap_or(0)
+        output_size(
+            self.height,
+            self.kernel[0],
+            self.stride[0],
+            self.padding[0],
+            self.dilation[0],
+        )
+        .unwrap_or(0)
     }
 
     pub fn out_width(&self) -> u32 {
-        output_size(self.width, self.kernel[1], self.stride[1], self.padding[1], self.dilation[1]).unwrap_or(0)
+        output_size(
+            self.width,
+            self.kernel[1],
+            self.stride[1],
+            self.padding[1],
+            self.dilation[1],
+        )
+        .unwrap_or(0)
     }
 
     /// Input channels seen by one output channel: `C_in / groups`.
@@ -149,7 +181,11 @@ impl ConvLayer {
     /// The depthwise half of the separable pair built from this layer: kh×kw, groups = C_in, C_in → C_in, with this
     /// layer's stride, padding and dilation.
     pub fn depthwise(&self) -> ConvLayer {
-        ConvLayer { out_channels: self.in_channels, groups: self.in_channels, ..*self }
+        ConvLayer {
+            out_channels: self.in_channels,
+            groups: self.in_channels,
+            ..*self
+        }
     }
 
     /// The pointwise half of the separable pair: 1×1, C_in → C_out, stride 1, on the depthwise output.
@@ -173,7 +209,12 @@ impl ConvLayer {
 
     /// Elements of the weight tensor `[C_out, C_in/groups, kh, kw]`.
     pub fn weight_len(&self) -> Option<u64> {
-        mul(&[self.out_channels, self.in_channels_per_group(), self.kernel[0], self.kernel[1]])
+        mul(&[
+            self.out_channels,
+            self.in_channels_per_group(),
+            self.kernel[0],
+            self.kernel[1],
+        ])
     }
 
     /// Elements of the bias vector (0 without bias).
@@ -187,12 +228,23 @@ impl ConvLayer {
 
     /// Elements of the output tensor, `N·C_out·H_out·W_out`.
     pub fn output_len(&self) -> Option<u64> {
-        mul(&[self.batch, self.out_channels, self.out_height(), self.out_width()])
+        mul(&[
+            self.batch,
+            self.out_channels,
+            self.out_height(),
+            self.out_width(),
+        ])
     }
 
     /// A short human description, e.g. `1×512×14×14 → 512, 3×3 s1 p1`.
     pub fn describe(&self) -> String {
-        let pair = |p: Pair| if p[0] == p[1] { p[0].to_string() } else { format!("{}x{}", p[0], p[1]) };
+        let pair = |p: Pair| {
+            if p[0] == p[1] {
+                p[0].to_string()
+            } else {
+                format!("{}x{}", p[0], p[1])
+            }
+        };
         let mut text = format!(
             "{}×{}×{}×{} → {}×{}×{}×{}, kernel {}×{}, stride {}, padding {}",
             self.batch,
@@ -223,7 +275,9 @@ impl ConvLayer {
 
 /// The product of the factors, `None` on u64 overflow.
 pub(crate) fn mul(factors: &[u32]) -> Option<u64> {
-    factors.iter().try_fold(1u64, |acc, &f| acc.checked_mul(u64::from(f)))
+    factors
+        .iter()
+        .try_fold(1u64, |acc, &f| acc.checked_mul(u64::from(f)))
 }
 
 #[cfg(test)]
@@ -243,19 +297,47 @@ mod tests {
 
     #[test]
     fn validation_names_the_argument() {
-        let zero = ConvLayer { in_channels: 0, ..ConvLayer::default() }.validated().unwrap_err();
+        let zero = ConvLayer {
+            in_channels: 0,
+            ..ConvLayer::default()
+        }
+        .validated()
+        .unwrap_err();
         assert!(zero.to_string().contains("--in-channels"), "{zero}");
-        let groups = ConvLayer { groups: 3, ..ConvLayer::default() }.validated().unwrap_err();
+        let groups = ConvLayer {
+            groups: 3,
+            ..ConvLayer::default()
+        }
+        .validated()
+        .unwrap_err();
         assert!(groups.to_string().contains("--groups"), "{groups}");
-        let empty = ConvLayer { height: 2, padding: [0, 0], ..ConvLayer::default() }.validated().unwrap_err();
+        let empty = ConvLayer {
+            height: 2,
+            padding: [0, 0],
+            ..ConvLayer::default()
+        }
+        .validated()
+        .unwrap_err();
         assert!(empty.to_string().contains("--height"), "{empty}");
-        let huge = ConvLayer { batch: u32::MAX, in_channels: u32::MAX, out_channels: u32::MAX, ..ConvLayer::default() };
-        assert!(huge.validated().unwrap_err().to_string().contains("overflow"));
+        let huge = ConvLayer {
+            batch: u32::MAX,
+            in_channels: u32::MAX,
+            out_channels: u32::MAX,
+            ..ConvLayer::default()
+        };
+        assert!(huge
+            .validated()
+            .unwrap_err()
+            .to_string()
+            .contains("overflow"));
     }
 
     #[test]
     fn separable_halves() {
-        let layer = ConvLayer { stride: [2, 2], ..ConvLayer::default() };
+        let layer = ConvLayer {
+            stride: [2, 2],
+            ..ConvLayer::default()
+        };
         let dw = layer.depthwise();
         assert!(dw.is_depthwise());
         assert_eq!(dw.out_height(), 7);

@@ -11,10 +11,10 @@ pub mod explain;
 pub mod export;
 pub mod gpu;
 pub mod layer;
+pub mod models;
 pub mod npy;
 pub mod reference;
 pub mod rng;
-pub mod models;
 pub mod units;
 pub mod verify;
 

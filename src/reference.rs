@@ -14,22 +14,49 @@ pub struct Reference {
 
 /// Computes `layer` on the CPU. `input` is `[N, C_in, H, W]`, `weight` `[C_out, C_in/groups, kh, kw]`, `bias`
 /// `[C_out]` when the layer has one.
-pub fn conv2d(layer: &ConvLayer, input: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Result<Reference, ShapeError> {
+pub fn conv2d(
+    layer: &ConvLayer,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+) -> Result<Reference, ShapeError> {
     let layer = layer.validated()?;
-    let too_big = ShapeError::Overflow { what: "reference tensor" };
-    let len = |n: Option<u64>| n.and_then(|n| usize::try_from(n).ok()).ok_or(too_big.clone());
+    let too_big = ShapeError::Overflow {
+        what: "reference tensor",
+    };
+    let len = |n: Option<u64>| {
+        n.and_then(|n| usize::try_from(n).ok())
+            .ok_or(too_big.clone())
+    };
     let expect = |what, data: usize, wanted: usize| {
         if data == wanted {
             Ok(())
         } else {
-            Err(ShapeError::TensorLength { what, expected: wanted as u64, got: data as u64 })
+            Err(ShapeError::TensorLength {
+                what,
+                expected: wanted as u64,
+                got: data as u64,
+            })
         }
     };
     expect("input", input.len(), len(layer.input_len())?)?;
     expect("weight", weight.len(), len(layer.weight_len())?)?;
-    expect("bias", bias.map_or(0, <[f32]>::len), layer.bias_len() as usize)?;
-    let (n_batch, cin, h, w) = (layer.batch as usize, layer.in_channels as usize, layer.height as usize, layer.width as usize);
-    let (cout, ho, wo) = (layer.out_channels as usize, layer.out_height() as usize, layer.out_width() as usize);
+    expect(
+        "bias",
+        bias.map_or(0, <[f32]>::len),
+        layer.bias_len() as usize,
+    )?;
+    let (n_batch, cin, h, w) = (
+        layer.batch as usize,
+        layer.in_channels as usize,
+        layer.height as usize,
+        layer.width as usize,
+    );
+    let (cout, ho, wo) = (
+        layer.out_channels as usize,
+        layer.out_height() as usize,
+        layer.out_width() as usize,
+    );
     let (kh, kw) = (layer.kernel[0] as usize, layer.kernel[1] as usize);
     let (sh, sw) = (layer.stride[0] as i64, layer.stride[1] as i64);
     let (ph, pw) = (layer.padding[0] as i64, layer.padding[1] as i64);
@@ -153,7 +180,11 @@ mod tests {
         let input: Vec<f32> = EXAMPLE_INPUT.iter().flatten().copied().collect();
         let kernel: Vec<f32> = EXAMPLE_KERNEL.iter().flatten().copied().collect();
         let out = conv2d(&example_layer(), &input, &kernel, None).unwrap();
-        let want: Vec<f64> = EXAMPLE_OUTPUT.iter().flatten().map(|&v| f64::from(v)).collect();
+        let want: Vec<f64> = EXAMPLE_OUTPUT
+            .iter()
+            .flatten()
+            .map(|&v| f64::from(v))
+            .collect();
         assert_eq!(out.values, want);
     }
 
@@ -180,13 +211,19 @@ mod tests {
         let out = conv2d(&layer, &input, &weight, Some(&[10.0, 20.0])).unwrap();
         // Output (0,0) reads input rows/cols {-1, 1}: only (1,1) is inside → 1 tap per channel.
         // Output (1,1) reads {1, 3}: only (1,1) inside. Output (0,1) reads rows {-1,1} cols {1,3}: (1,1) only.
-        assert_eq!(out.values, vec![12.0, 12.0, 12.0, 12.0, 24.0, 24.0, 24.0, 24.0]);
+        assert_eq!(
+            out.values,
+            vec![12.0, 12.0, 12.0, 12.0, 24.0, 24.0, 24.0, 24.0]
+        );
     }
 
     #[test]
     fn agreement_flags_wrong_values_and_accepts_nan_propagation() {
         let layer = example_layer();
-        let reference = Reference { values: vec![1.0, f64::NAN, f64::INFINITY], magnitudes: vec![1.0, 1.0, 1.0] };
+        let reference = Reference {
+            values: vec![1.0, f64::NAN, f64::INFINITY],
+            magnitudes: vec![1.0, 1.0, 1.0],
+        };
         let ok = compare(&layer, &[1.0, f32::NAN, f32::INFINITY], &reference);
         assert!(ok.passed());
         assert_eq!(ok.non_finite, 2);

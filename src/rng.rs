@@ -48,6 +48,8 @@ mod tests {
         let mut b = SplitMix64::new(7);
         for _ in 0..1000 {
             assert_eq!(a.next_u64(), b.next_u64());
+        }
+        for _ in 0..1000 {
             let r = a.range(3, 5);
             assert!((3..=5).contains(&r));
             let u = a.signed_unit();

@@ -37,16 +37,27 @@ pub fn random_layer(rng: &mut SplitMix64) -> ConvLayer {
                 layer.padding = [0, 0];
             }
             _ => {
-                let divisors: Vec<u32> =
-                    (1..=layer.in_channels).filter(|g| layer.in_channels % g == 0 && layer.out_channels % g == 0).collect();
+                let divisors: Vec<u32> = (1..=layer.in_channels)
+                    .filter(|&g| layer.in_channels.is_multiple_of(g) && layer.out_channels.is_multiple_of(g))
+                    .collect();
                 layer.groups = divisors[rng.range(0, divisors.len() as u32 - 1) as usize];
             }
         }
         // Keep each case small enough for a CPU reference in debug builds.
-        let work = layer.output_len().unwrap_or(u64::MAX).saturating_mul(u64::from(layer.in_channels_per_group()) * layer.kernel_area());
+        let work = layer
+            .output_len()
+            .unwrap_or(u64::MAX)
+            .saturating_mul(u64::from(layer.in_channels_per_group()) * layer.kernel_area());
         let fits = (0..2).all(|a| {
             let size = if a == 0 { layer.height } else { layer.width };
-            output_size(size, layer.kernel[a], layer.stride[a], layer.padding[a], layer.dilation[a]).is_some()
+            output_size(
+                size,
+                layer.kernel[a],
+                layer.stride[a],
+                layer.padding[a],
+                layer.dilation[a],
+            )
+            .is_some()
         });
         if fits && work <= 4_000_000 && layer.validated().is_ok() {
             return layer;
@@ -63,7 +74,10 @@ pub struct CaseResult {
 }
 
 /// Random input, weight and bias for `layer`.
-pub fn random_tensors(layer: &ConvLayer, rng: &mut SplitMix64) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
+pub fn random_tensors(
+    layer: &ConvLayer,
+    rng: &mut SplitMix64,
+) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
     let size = |n: Option<u64>| n.and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
     let input = rng.fill(size(layer.input_len()));
     let weight = rng.fill(size(layer.weight_len()));
@@ -104,8 +118,19 @@ pub fn run(
         let expected = reference::conv2d(&layer, &input, &weight, bias.as_deref())?;
         let start = results.len();
         for shader in ShaderKind::applicable(&layer) {
-            let agreement = check_layer(ctx, &kernels, &layer, shader, (&input, &weight, bias.as_deref()), &expected)?;
-            results.push(CaseResult { layer, shader, agreement });
+            let agreement = check_layer(
+                ctx,
+                &kernels,
+                &layer,
+                shader,
+                (&input, &weight, bias.as_deref()),
+                &expected,
+            )?;
+            results.push(CaseResult {
+                layer,
+                shader,
+                agreement,
+            });
         }
         progress(case, &results[start..]);
     }

@@ -20,9 +20,23 @@ pub fn devices(args: DevicesArgs) -> Result<()> {
     if adapters.is_empty() {
         return Err(convflops::gpu::GpuError::NoAdapter.into());
     }
-    let mut table = new_table(&["#", "name", "backend", "type", "driver", "timestamps", "max storage binding", "max buffer", "max workgroups/dim"]);
+    let mut table = new_table(&[
+        "#",
+        "name",
+        "backend",
+        "type",
+        "driver",
+        "timestamps",
+        "max storage binding",
+        "max buffer",
+        "max workgroups/dim",
+    ]);
     for a in &adapters {
-        let kind = if a.software { format!("{} (software)", a.device_type) } else { a.device_type.clone() };
+        let kind = if a.software {
+            format!("{} (software)", a.device_type)
+        } else {
+            a.device_type.clone()
+        };
         table.add_row(vec![
             a.index.to_string(),
             a.name.clone(),
@@ -37,7 +51,9 @@ pub fn devices(args: DevicesArgs) -> Result<()> {
     }
     println!("{table}");
     if adapters.iter().any(|a| a.software) {
-        println!("Software adapters run on the CPU: their timings are CPU numbers, not GPU numbers.");
+        println!(
+            "Software adapters run on the CPU: their timings are CPU numbers, not GPU numbers."
+        );
     }
     Ok(())
 }
@@ -49,7 +65,12 @@ fn open(gpu: &GpuArgs) -> Result<GpuContext> {
 pub fn run(args: RunArgs) -> Result<()> {
     let input = npy::read(&args.input, 4, "[N, C_in, H, W]").context("--input")?;
     let weight = npy::read(&args.weight, 4, "[C_out, C_in/groups, kh, kw]").context("--weight")?;
-    let bias = args.bias.as_deref().map(|path| npy::read(path, 1, "[C_out]")).transpose().context("--bias")?;
+    let bias = args
+        .bias
+        .as_deref()
+        .map(|path| npy::read(path, 1, "[C_out]"))
+        .transpose()
+        .context("--bias")?;
     let (x, w) = (&input.shape, &weight.shape);
     if args.groups == 0 {
         bail!("--groups must be at least 1 (got 0)");
@@ -65,7 +86,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     if let Some(b) = &bias {
         if b.shape[0] != w[0] {
-            bail!("--bias has {} values but --weight has {} output channels", b.shape[0], w[0]);
+            bail!(
+                "--bias has {} values but --weight has {} output channels",
+                b.shape[0],
+                w[0]
+            );
         }
     }
     let layer = ConvLayer {
@@ -92,10 +117,20 @@ pub fn run(args: RunArgs) -> Result<()> {
     let ctx = open(&args.gpu)?;
     let kernels = ConvKernels::new(&ctx)?;
     let job = ConvJob::new(&ctx, &kernels, &layer, shader, None)?;
-    job.upload(&ctx, Some(&input.data), &weight.data, bias.as_ref().map(|b| b.data.as_slice()))?;
+    job.upload(
+        &ctx,
+        Some(&input.data),
+        &weight.data,
+        bias.as_ref().map(|b| b.data.as_slice()),
+    )?;
     job.run(&ctx, &kernels)?;
     let output = job.read_output(&ctx)?;
-    let shape = [layer.batch, layer.out_channels, layer.out_height(), layer.out_width()];
+    let shape = [
+        layer.batch,
+        layer.out_channels,
+        layer.out_height(),
+        layer.out_width(),
+    ];
     npy::write(&args.output, &shape, &output).context("--output")?;
     eprintln!(
         "{}\nwrote {} [{}×{}×{}×{}] computed by the {} kernel",
@@ -113,7 +148,10 @@ pub fn run(args: RunArgs) -> Result<()> {
 pub fn verify(args: VerifyArgs) -> Result<()> {
     let ctx = open(&args.gpu)?;
     println!("{}", ctx.summary.headline());
-    println!("verifying {} random layers (seed {}) against the CPU reference (f64)…", args.cases, args.seed);
+    println!(
+        "verifying {} random layers (seed {}) against the CPU reference (f64)…",
+        args.cases, args.seed
+    );
     let mut failures = Vec::new();
     let results = check::run(&ctx, args.cases, args.seed, |case, results| {
         for r in results.iter().filter(|r| !r.agreement.passed()) {
@@ -126,7 +164,14 @@ pub fn verify(args: VerifyArgs) -> Result<()> {
             ));
         }
     })?;
-    let mut table = new_table(&["kernel", "cases", "max abs error", "max rel error", "non-finite (propagated)", "outside tolerance"]);
+    let mut table = new_table(&[
+        "kernel",
+        "cases",
+        "max abs error",
+        "max rel error",
+        "non-finite (propagated)",
+        "outside tolerance",
+    ]);
     for (name, (cases, agreement)) in check::summarize(&results) {
         table.add_row(vec![
             name.to_string(),
@@ -145,13 +190,24 @@ pub fn verify(args: VerifyArgs) -> Result<()> {
         println!("all kernels agree with the reference within tolerance");
         Ok(())
     } else {
-        bail!("{} kernel runs disagree with the CPU reference", failures.len())
+        bail!(
+            "{} kernel runs disagree with the CPU reference",
+            failures.len()
+        )
     }
 }
 
 fn matrix<const W: usize>(rows: &[[f32; W]]) -> String {
     rows.iter()
-        .map(|row| format!("    [{}]", row.iter().map(|v| format!("{v:>4}")).collect::<Vec<_>>().join(" ")))
+        .map(|row| {
+            format!(
+                "    [{}]",
+                row.iter()
+                    .map(|v| format!("{v:>4}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -173,8 +229,14 @@ pub fn explain(args: GpuArgs) -> Result<()> {
     println!("The article's worked example, computed on the GPU");
     println!("{}", ctx.summary.headline());
     println!("\ninput (5×5):\n{}", matrix(&EXAMPLE_INPUT));
-    println!("kernel (3×3, cross-correlation, stride 1, no padding):\n{}", matrix(&EXAMPLE_KERNEL));
-    println!("output (3×3), computed by the conv2d kernel:\n{}", matrix(&rows));
+    println!(
+        "kernel (3×3, cross-correlation, stride 1, no padding):\n{}",
+        matrix(&EXAMPLE_KERNEL)
+    );
+    println!(
+        "output (3×3), computed by the conv2d kernel:\n{}",
+        matrix(&rows)
+    );
     println!(
         "\nEach output is 9 multiplications and 8 additions: {} outputs × 17 = {} exact FLOPs;",
         cost.outputs, cost.flops_exact
@@ -186,7 +248,11 @@ pub fn explain(args: GpuArgs) -> Result<()> {
     println!(
         "That count is fixed by the shape. A rate — FLOP/s — needs a clock: `convflops compare` times real layers."
     );
-    let agreement = reference::compare(&layer, &output, &reference::conv2d(&layer, &input, &kernel, None)?);
+    let agreement = reference::compare(
+        &layer,
+        &output,
+        &reference::conv2d(&layer, &input, &kernel, None)?,
+    );
     if output != expected || !agreement.passed() {
         bail!("the GPU result differs from the article's output {expected:?}");
     }

@@ -4,8 +4,8 @@ use anyhow::{Context, Result};
 
 use convflops::cli::{Cli, Command, CountArgs};
 use convflops::cost::LayerCost;
-use convflops::export::{json, table};
 use convflops::explain;
+use convflops::export::{json, table};
 
 mod gpu;
 mod model;
@@ -26,7 +26,10 @@ fn count(args: CountArgs) -> Result<()> {
     let layer = args.layer.layer().validated()?;
     let cost = LayerCost::of(&layer)?;
     if args.json {
-        print!("{}", json::to_string(&json::CountJson::new(&layer)?).context("serialising the count")?);
+        print!(
+            "{}",
+            json::to_string(&json::CountJson::new(&layer)?).context("serialising the count")?
+        );
     } else if args.explain {
         print!("{}", explain::formulas(&layer, &cost));
     } else {

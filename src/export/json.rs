@@ -17,7 +17,11 @@ pub struct LayerJson {
 
 impl From<&ConvLayer> for LayerJson {
     fn from(layer: &ConvLayer) -> Self {
-        LayerJson { layer: *layer, out_height: layer.out_height(), out_width: layer.out_width() }
+        LayerJson {
+            layer: *layer,
+            out_height: layer.out_height(),
+            out_width: layer.out_width(),
+        }
     }
 }
 

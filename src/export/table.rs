@@ -9,8 +9,10 @@ use crate::units::group_digits;
 /// A table with the project's style and the given header; numeric columns (all but the first) right-aligned.
 pub fn new_table(header: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
-    table.set_header(header.iter().map(|h| Cell::new(h)));
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    table.set_header(header.iter().map(Cell::new));
     for index in 1..header.len() {
         if let Some(column) = table.column_mut(index) {
             column.set_cell_alignment(CellAlignment::Right);
@@ -21,7 +23,15 @@ pub fn new_table(header: &[&str]) -> Table {
 
 /// `convflops count`: one row per conv, then the ratio lines.
 pub fn count(layer: &ConvLayer, cost: &LayerCost) -> String {
-    let mut table = new_table(&["conv", "params", "MACs", "FLOPs (2·MACs)", "exact FLOPs", "bytes (f32)", "FLOPs/byte"]);
+    let mut table = new_table(&[
+        "conv",
+        "params",
+        "MACs",
+        "FLOPs (2·MACs)",
+        "exact FLOPs",
+        "bytes (f32)",
+        "FLOPs/byte",
+    ]);
     for kind in ConvKind::ALL {
         let c = cost.get(kind);
         table.add_row(vec![
@@ -49,8 +59,14 @@ pub fn count(layer: &ConvLayer, cost: &LayerCost) -> String {
         layer.out_channels,
         layer.kernel_area(),
         closed_form_ratio(layer),
-        if layer.groups != 1 || layer.bias { " (it assumes groups 1 and no bias)" } else { "" }
+        if layer.groups != 1 || layer.bias {
+            " (it assumes groups 1 and no bias)"
+        } else {
+            ""
+        }
     ));
-    text.push_str("FLOPs here are counts of operations (1 MAC = 2 FLOPs); a rate is written FLOP/s.\n");
+    text.push_str(
+        "FLOPs here are counts of operations (1 MAC = 2 FLOPs); a rate is written FLOP/s.\n",
+    );
     text
 }

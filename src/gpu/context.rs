@@ -70,7 +70,9 @@ impl AdapterSummary {
         let driver = if self.driver.is_empty() && self.driver_info.is_empty() {
             String::new()
         } else {
-            format!(" · driver {} {}", self.driver, self.driver_info).trim_end().to_string()
+            format!(" · driver {} {}", self.driver, self.driver_info)
+                .trim_end()
+                .to_string()
         };
         format!("adapter: {} · {} · {kind}{driver}", self.name, self.backend)
     }
@@ -130,7 +132,11 @@ pub fn enumerate(backends: Option<Backends>) -> Vec<wgpu::Adapter> {
 
 /// Summaries of every adapter, for `convflops devices`.
 pub fn list_adapters(backends: Option<Backends>) -> Vec<AdapterSummary> {
-    enumerate(backends).iter().enumerate().map(|(index, adapter)| AdapterSummary::new(index, adapter)).collect()
+    enumerate(backends)
+        .iter()
+        .enumerate()
+        .map(|(index, adapter)| AdapterSummary::new(index, adapter))
+        .collect()
 }
 
 fn rank(adapter: &wgpu::Adapter) -> (u8, u8) {
@@ -143,15 +149,28 @@ fn select(adapters: &[wgpu::Adapter], choice: &AdapterChoice) -> Result<usize, G
     if adapters.is_empty() {
         return Err(GpuError::NoAdapter);
     }
-    let wanted = choice.adapter.clone().or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok().filter(|s| !s.is_empty()));
-    let names = || adapters.iter().enumerate().map(|(i, a)| format!("{i}: {}", a.get_info().name)).collect::<Vec<_>>();
+    let wanted = choice.adapter.clone().or_else(|| {
+        std::env::var("WGPU_ADAPTER_NAME")
+            .ok()
+            .filter(|s| !s.is_empty())
+    });
+    let names = || {
+        adapters
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{i}: {}", a.get_info().name))
+            .collect::<Vec<_>>()
+    };
     match wanted {
         Some(text) => {
             if let Ok(index) = text.trim().parse::<usize>() {
                 return if index < adapters.len() {
                     Ok(index)
                 } else {
-                    Err(GpuError::AdapterNotFound { wanted: text, available: names().join(", ") })
+                    Err(GpuError::AdapterNotFound {
+                        wanted: text,
+                        available: names().join(", "),
+                    })
                 };
             }
             let needle = text.to_lowercase();
@@ -161,7 +180,10 @@ fn select(adapters: &[wgpu::Adapter], choice: &AdapterChoice) -> Result<usize, G
                 .filter(|(_, a)| a.get_info().name.to_lowercase().contains(&needle))
                 .min_by_key(|(_, a)| rank(a))
                 .map(|(i, _)| i)
-                .ok_or(GpuError::AdapterNotFound { wanted: text, available: names().join(", ") })
+                .ok_or(GpuError::AdapterNotFound {
+                    wanted: text,
+                    available: names().join(", "),
+                })
         }
         None => adapters
             .iter()
@@ -192,7 +214,9 @@ pub struct GpuContext {
 
 impl std::fmt::Debug for GpuContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GpuContext").field("adapter", &self.summary.name).finish()
+        f.debug_struct("GpuContext")
+            .field("adapter", &self.summary.name)
+            .finish()
     }
 }
 
@@ -210,7 +234,11 @@ impl GpuContext {
         if adapters.is_empty() {
             return Err(GpuError::NoAdapter);
         }
-        adapters.iter().enumerate().map(|(index, adapter)| Self::open(index, adapter)).collect()
+        adapters
+            .iter()
+            .enumerate()
+            .map(|(index, adapter)| Self::open(index, adapter))
+            .collect()
     }
 
     fn open(index: usize, adapter: &wgpu::Adapter) -> Result<GpuContext, GpuError> {
@@ -222,11 +250,16 @@ impl GpuContext {
             required_features: features,
             // The adapter's own limits: wgpu's defaults cap storage bindings at 128 MiB.
             required_limits: adapter.limits(),
-                        memory_hints: wgpu::MemoryHints::Performance,
+            memory_hints: wgpu::MemoryHints::Performance,
             ..Default::default()
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
-            .map_err(|e| GpuError::RequestDevice { adapter: summary.name.clone(), message: e.to_string() })?;
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&descriptor)).map_err(|e| {
+                GpuError::RequestDevice {
+                    adapter: summary.name.clone(),
+                    message: e.to_string(),
+                }
+            })?;
         let incidents = Arc::new(Mutex::new(Incidents::default()));
         let sink = Arc::clone(&incidents);
         device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
@@ -237,7 +270,9 @@ impl GpuContext {
         let sink = Arc::clone(&incidents);
         device.set_device_lost_callback(move |reason, message| {
             if let Ok(mut incidents) = sink.lock() {
-                incidents.lost.get_or_insert(format!("{reason:?}: {message}"));
+                incidents
+                    .lost
+                    .get_or_insert(format!("{reason:?}: {message}"));
             }
         });
         Ok(GpuContext {
@@ -257,12 +292,18 @@ impl GpuContext {
             Err(poisoned) => poisoned.into_inner(),
         };
         if let Some(reason) = incidents.lost.clone() {
-            return Err(GpuError::DeviceLost { adapter: self.summary.name.clone(), reason });
+            return Err(GpuError::DeviceLost {
+                adapter: self.summary.name.clone(),
+                reason,
+            });
         }
         if !incidents.uncaptured.is_empty() {
             let message = incidents.uncaptured.join("; ");
             incidents.uncaptured.clear();
-            return Err(GpuError::Validation { during: "GPU work".into(), message });
+            return Err(GpuError::Validation {
+                during: "GPU work".into(),
+                message,
+            });
         }
         Ok(())
     }
@@ -271,7 +312,10 @@ impl GpuContext {
     pub fn wait(&self) -> Result<(), GpuError> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::DeviceLost { adapter: self.summary.name.clone(), reason: e.to_string() })?;
+            .map_err(|e| GpuError::DeviceLost {
+                adapter: self.summary.name.clone(),
+                reason: e.to_string(),
+            })?;
         self.check()
     }
 
@@ -284,10 +328,16 @@ impl GpuContext {
         let validation_error = pollster::block_on(validation.pop());
         let memory_error = pollster::block_on(memory.pop());
         if let Some(error) = validation_error {
-            return Err(GpuError::Validation { during: during.to_string(), message: error.to_string() });
+            return Err(GpuError::Validation {
+                during: during.to_string(),
+                message: error.to_string(),
+            });
         }
         if let Some(error) = memory_error {
-            return Err(GpuError::OutOfMemory { during: during.to_string(), message: error.to_string() });
+            return Err(GpuError::OutOfMemory {
+                during: during.to_string(),
+                message: error.to_string(),
+            });
         }
         self.check()?;
         Ok(value)
@@ -300,8 +350,16 @@ mod tests {
 
     #[test]
     fn gpus_before_cpus_and_vulkan_before_gl() {
-        assert!(preference(DeviceType::DiscreteGpu, Backend::Gl) < preference(DeviceType::Cpu, Backend::Vulkan));
-        assert!(preference(DeviceType::Cpu, Backend::Vulkan) < preference(DeviceType::Cpu, Backend::Gl));
-        assert!(preference(DeviceType::IntegratedGpu, Backend::Vulkan) < preference(DeviceType::Other, Backend::Vulkan));
+        assert!(
+            preference(DeviceType::DiscreteGpu, Backend::Gl)
+                < preference(DeviceType::Cpu, Backend::Vulkan)
+        );
+        assert!(
+            preference(DeviceType::Cpu, Backend::Vulkan) < preference(DeviceType::Cpu, Backend::Gl)
+        );
+        assert!(
+            preference(DeviceType::IntegratedGpu, Backend::Vulkan)
+                < preference(DeviceType::Other, Backend::Vulkan)
+        );
     }
 }

@@ -44,15 +44,24 @@ impl ShaderKind {
 
     /// Every kernel that can compute the layer.
     pub fn applicable(layer: &ConvLayer) -> Vec<ShaderKind> {
-        [ShaderKind::Conv2d, ShaderKind::Depthwise, ShaderKind::Pointwise]
-            .into_iter()
-            .filter(|kind| kind.check(layer).is_ok())
-            .collect()
+        [
+            ShaderKind::Conv2d,
+            ShaderKind::Depthwise,
+            ShaderKind::Pointwise,
+        ]
+        .into_iter()
+        .filter(|kind| kind.check(layer).is_ok())
+        .collect()
     }
 
     /// Ok when this kernel computes the layer correctly.
     pub fn check(self, layer: &ConvLayer) -> Result<(), GpuError> {
-        let refuse = |reason: String| Err(GpuError::KernelDoesNotApply { shader: self.name(), reason });
+        let refuse = |reason: String| {
+            Err(GpuError::KernelDoesNotApply {
+                shader: self.name(),
+                reason,
+            })
+        };
         match self {
             ShaderKind::Conv2d => Ok(()),
             ShaderKind::Depthwise if !layer.is_depthwise() => refuse(format!(
@@ -150,7 +159,11 @@ impl ConvKernels {
 
 /// Bytes of `elements` f32 values, checked against the adapter's buffer limits and the u32 index range the
 /// shaders use.
-fn checked_buffer_bytes(ctx: &GpuContext, what: &str, elements: Option<u64>) -> Result<u64, GpuError> {
+fn checked_buffer_bytes(
+    ctx: &GpuContext,
+    what: &str,
+    elements: Option<u64>,
+) -> Result<u64, GpuError> {
     let elements = elements.ok_or_else(|| GpuError::Limit {
         what: format!("the {what} tensor"),
         needed: u64::MAX,
@@ -167,12 +180,20 @@ fn checked_buffer_bytes(ctx: &GpuContext, what: &str, elements: Option<u64>) -> 
     }
     let bytes = (elements * 4).max(4);
     let limits = [
-        ("max_storage_buffer_binding_size", ctx.summary.max_storage_buffer_binding_size),
+        (
+            "max_storage_buffer_binding_size",
+            ctx.summary.max_storage_buffer_binding_size,
+        ),
         ("max_buffer_size", ctx.summary.max_buffer_size),
     ];
     for (limit, available) in limits {
         if bytes > available {
-            return Err(GpuError::Limit { what: format!("the {what} tensor (bytes)"), needed: bytes, limit, available });
+            return Err(GpuError::Limit {
+                what: format!("the {what} tensor (bytes)"),
+                needed: bytes,
+                limit,
+                available,
+            });
         }
     }
     Ok(bytes)
@@ -222,11 +243,13 @@ impl ConvJob {
                     mapped_at_creation: false,
                 })
             };
-            let params = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("conv params"),
-                contents: bytemuck::bytes_of(&ConvParams::new(&layer, total)),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
+            let params = ctx
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("conv params"),
+                    contents: bytemuck::bytes_of(&ConvParams::new(&layer, total)),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
             let input = match input {
                 Some(buffer) => buffer.clone(),
                 None => storage("conv input", input_bytes, wgpu::BufferUsages::COPY_DST),
@@ -238,52 +261,100 @@ impl ConvJob {
         })
         .and_then(|(params, input, weight, bias, output)| {
             if input.size() < input_bytes {
-                return Err(GpuError::DataLength { what: "chained input buffer (bytes)", expected: input_bytes, got: input.size() });
+                return Err(GpuError::DataLength {
+                    what: "chained input buffer (bytes)",
+                    expected: input_bytes,
+                    got: input.size(),
+                });
             }
             let bind_group = kernel.bind(ctx, &params, &[&input, &weight, &bias, &output])?;
-            Ok(ConvJob { layer, shader, input, weight, bias, output, bind_group, grid, output_len })
+            Ok(ConvJob {
+                layer,
+                shader,
+                input,
+                weight,
+                bias,
+                output,
+                bind_group,
+                grid,
+                output_len,
+            })
         })
     }
 
     /// Copies the tensors into the job's buffers (`input` may be skipped for a chained job).
-    pub fn upload(&self, ctx: &GpuContext, input: Option<&[f32]>, weight: &[f32], bias: Option<&[f32]>) -> Result<(), GpuError> {
+    pub fn upload(
+        &self,
+        ctx: &GpuContext,
+        input: Option<&[f32]>,
+        weight: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Result<(), GpuError> {
         let expect = |what, data: &[f32], expected: Option<u64>| {
             let expected = expected.unwrap_or(u64::MAX);
             if data.len() as u64 == expected {
                 Ok(())
             } else {
-                Err(GpuError::DataLength { what, expected, got: data.len() as u64 })
+                Err(GpuError::DataLength {
+                    what,
+                    expected,
+                    got: data.len() as u64,
+                })
             }
         };
         if let Some(input) = input {
             expect("input", input, self.layer.input_len())?;
-            ctx.queue.write_buffer(&self.input, 0, bytemuck::cast_slice(input));
+            ctx.queue
+                .write_buffer(&self.input, 0, bytemuck::cast_slice(input));
         }
         expect("weight", weight, self.layer.weight_len())?;
-        ctx.queue.write_buffer(&self.weight, 0, bytemuck::cast_slice(weight));
+        ctx.queue
+            .write_buffer(&self.weight, 0, bytemuck::cast_slice(weight));
         match (self.layer.bias, bias) {
             (true, Some(bias)) => {
                 expect("bias", bias, Some(self.layer.bias_len()))?;
-                ctx.queue.write_buffer(&self.bias, 0, bytemuck::cast_slice(bias));
+                ctx.queue
+                    .write_buffer(&self.bias, 0, bytemuck::cast_slice(bias));
             }
             (false, None) => {}
-            (true, None) => return Err(GpuError::DataLength { what: "bias", expected: self.layer.bias_len(), got: 0 }),
-            (false, Some(bias)) => return Err(GpuError::DataLength { what: "bias (the layer has none)", expected: 0, got: bias.len() as u64 }),
+            (true, None) => {
+                return Err(GpuError::DataLength {
+                    what: "bias",
+                    expected: self.layer.bias_len(),
+                    got: 0,
+                })
+            }
+            (false, Some(bias)) => {
+                return Err(GpuError::DataLength {
+                    what: "bias (the layer has none)",
+                    expected: 0,
+                    got: bias.len() as u64,
+                })
+            }
         }
         Ok(())
     }
 
     /// Records this job's dispatch into a compute pass.
     pub fn encode(&self, kernels: &ConvKernels, pass: &mut wgpu::ComputePass<'_>) {
-        kernels.get(self.shader).dispatch(pass, &self.bind_group, self.grid);
+        kernels
+            .get(self.shader)
+            .dispatch(pass, &self.bind_group, self.grid);
     }
 
     /// Submits one dispatch and waits for it.
     pub fn run(&self, ctx: &GpuContext, kernels: &ConvKernels) -> Result<(), GpuError> {
         ctx.scoped("running the conv", || {
-            let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("conv") });
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("conv"),
+                });
             {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("conv"), timestamp_writes: None });
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("conv"),
+                    timestamp_writes: None,
+                });
                 self.encode(kernels, &mut pass);
             }
             ctx.queue.submit([encoder.finish()]);
@@ -303,7 +374,11 @@ impl ConvJob {
 }
 
 /// Copies the first `bytes` of `buffer` (which needs COPY_SRC) to the host as f32 values.
-pub fn read_buffer(ctx: &GpuContext, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<f32>, GpuError> {
+pub fn read_buffer(
+    ctx: &GpuContext,
+    buffer: &wgpu::Buffer,
+    bytes: u64,
+) -> Result<Vec<f32>, GpuError> {
     let staging = ctx.scoped("reading back", || {
         let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback staging"),
@@ -311,16 +386,22 @@ pub fn read_buffer(ctx: &GpuContext, buffer: &wgpu::Buffer, bytes: u64) -> Resul
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback"),
+            });
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes.max(4));
         ctx.queue.submit([encoder.finish()]);
         staging
     })?;
     let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
-    staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
-        // The receiver only goes away if the waiting side already failed; nothing is left to tell then.
-        let _ = sender.send(result);
-    });
+    staging
+        .slice(..)
+        .map_async(wgpu::MapMode::Read, move |result| {
+            // The receiver only goes away if the waiting side already failed; nothing is left to tell then.
+            let _ = sender.send(result);
+        });
     ctx.wait()?;
     match pollster::block_on(receiver.receive()) {
         Some(Ok(())) => {}
@@ -328,7 +409,10 @@ pub fn read_buffer(ctx: &GpuContext, buffer: &wgpu::Buffer, bytes: u64) -> Resul
         None => return Err(GpuError::Readback("the map callback never ran".into())),
     }
     let values = {
-        let view = staging.slice(..).get_mapped_range().map_err(|e| GpuError::Readback(e.to_string()))?;
+        let view = staging
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
         let floats: &[f32] = bytemuck::cast_slice(&view);
         floats[..(bytes / 4) as usize].to_vec()
     };

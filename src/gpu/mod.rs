@@ -32,11 +32,23 @@ pub enum GpuError {
     #[error("reading results back from the GPU failed: {0}")]
     Readback(String),
     #[error("{what} needs {needed}, above the adapter's {limit} of {available}")]
-    Limit { what: String, needed: u64, limit: &'static str, available: u64 },
+    Limit {
+        what: String,
+        needed: u64,
+        limit: &'static str,
+        available: u64,
+    },
     #[error("the {shader} shader cannot run this layer: {reason}")]
-    KernelDoesNotApply { shader: &'static str, reason: String },
+    KernelDoesNotApply {
+        shader: &'static str,
+        reason: String,
+    },
     #[error("{what}: expected {expected} values, got {got}")]
-    DataLength { what: &'static str, expected: u64, got: u64 },
+    DataLength {
+        what: &'static str,
+        expected: u64,
+        got: u64,
+    },
     #[error(transparent)]
     Shape(#[from] ShapeError),
 }

@@ -1,0 +1,400 @@
+//! The GPU kernels against the CPU reference, on lavapipe (Vulkan) and llvmpipe (GL) or whatever adapters exist.
+//! With CONVFLOPS_REQUIRE_ADAPTER=1 a missing adapter fails the test instead of skipping it.
+
+mod common;
+
+use convflops::explain::{example_layer, EXAMPLE_INPUT, EXAMPLE_KERNEL, EXAMPLE_OUTPUT};
+use convflops::gpu::{ConvJob, ConvKernels, GpuContext, ShaderKind};
+use convflops::layer::ConvLayer;
+use convflops::{npy, reference, rng::SplitMix64, verify};
+
+fn worked_example(ctx: &GpuContext) {
+    let kernels = ConvKernels::new(ctx).unwrap();
+    let input: Vec<f32> = EXAMPLE_INPUT.iter().flatten().copied().collect();
+    let kernel: Vec<f32> = EXAMPLE_KERNEL.iter().flatten().copied().collect();
+    let job = ConvJob::new(ctx, &kernels, &example_layer(), ShaderKind::Conv2d, None).unwrap();
+    job.upload(ctx, Some(&input), &kernel, None).unwrap();
+    job.run(ctx, &kernels).unwrap();
+    let want: Vec<f32> = EXAMPLE_OUTPUT.iter().flatten().copied().collect();
+    assert_eq!(job.read_output(ctx).unwrap(), want);
+}
+
+fn verify_cases(ctx: &GpuContext, cases: u32, seed: u64) {
+    let results = verify::run(ctx, cases, seed, |_, _| {}).unwrap();
+    let summary = verify::summarize(&results);
+    assert_eq!(summary.len(), 3, "every kernel ran: {summary:?}");
+    for (kernel, (count, agreement)) in &summary {
+        assert!(*count > 10, "{kernel} ran only {count} cases");
+        assert!(
+            agreement.passed(),
+            "{kernel} disagrees with the reference: {agreement:?}"
+        );
+    }
+    assert_eq!(
+        summary["conv2d"].0, cases,
+        "the general kernel runs every case"
+    );
+}
+
+#[test]
+fn worked_example_on_vulkan() {
+    if let Some(ctx) = common::vulkan() {
+        worked_example(&ctx);
+    }
+}
+
+#[test]
+fn worked_example_on_gl() {
+    if let Some(ctx) = common::gl() {
+        worked_example(&ctx);
+    }
+}
+
+#[test]
+fn verify_200_cases_on_vulkan() {
+    if let Some(ctx) = common::vulkan() {
+        verify_cases(&ctx, 200, 1);
+    }
+}
+
+#[test]
+fn verify_200_cases_on_gl() {
+    if let Some(ctx) = common::gl() {
+        verify_cases(&ctx, 200, 2);
+    }
+}
+
+#[test]
+fn a_broken_result_is_caught() {
+    // The comparison the verify command relies on flags a single wrong output.
+    let layer = ConvLayer {
+        in_channels: 4,
+        out_channels: 4,
+        height: 6,
+        width: 6,
+        ..ConvLayer::default()
+    };
+    let mut rng = SplitMix64::new(3);
+    let (input, weight, _) = verify::random_tensors(&layer, &mut rng);
+    let expected = reference::conv2d(&layer, &input, &weight, None).unwrap();
+    let mut output: Vec<f32> = expected.values.iter().map(|&v| v as f32).collect();
+    assert!(reference::compare(&layer, &output, &expected).passed());
+    output[17] += 1e-3;
+    assert_eq!(reference::compare(&layer, &output, &expected).mismatches, 1);
+}
+
+#[test]
+fn nan_and_inf_propagate() {
+    let Some(ctx) = common::vulkan() else { return };
+    let kernels = ConvKernels::new(&ctx).unwrap();
+    let layer = ConvLayer {
+        in_channels: 2,
+        out_channels: 2,
+        height: 4,
+        width: 4,
+        padding: [0, 0],
+        ..ConvLayer::default()
+    };
+    let mut input = vec![1.0f32; 32];
+    input[0] = f32::NAN; // reaches output (0, 0) of both channels
+    input[16 + 15] = f32::INFINITY; // reaches output (1, 1)
+    let weight = vec![0.5f32; 36];
+    let expected = reference::conv2d(&layer, &input, &weight, None).unwrap();
+    let job = ConvJob::new(&ctx, &kernels, &layer, ShaderKind::Conv2d, None).unwrap();
+    job.upload(&ctx, Some(&input), &weight, None).unwrap();
+    job.run(&ctx, &kernels).unwrap();
+    let output = job.read_output(&ctx).unwrap();
+    assert!(output[0].is_nan() && output[4].is_nan());
+    assert_eq!(output[3], f32::INFINITY);
+    let agreement = reference::compare(&layer, &output, &expected);
+    assert!(agreement.passed(), "{agreement:?}");
+    assert!(agreement.non_finite >= 4);
+}
+
+#[test]
+fn wrong_kernel_for_the_shape_is_refused() {
+    let layer = ConvLayer::default();
+    assert!(ShaderKind::Depthwise.check(&layer).is_err());
+    assert!(ShaderKind::Pointwise.check(&layer).is_err());
+    assert_eq!(
+        ShaderKind::for_layer(&layer.depthwise()),
+        ShaderKind::Depthwise
+    );
+    assert_eq!(
+        ShaderKind::for_layer(&layer.pointwise()),
+        ShaderKind::Pointwise
+    );
+}
+
+/// `convflops run` with .npy files equals the CPU reference, for every kernel that applies.
+#[test]
+fn run_with_npy_files_matches_the_reference() {
+    if common::vulkan().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let cases: [(ConvLayer, &[&str]); 3] = [
+        (
+            ConvLayer {
+                batch: 2,
+                in_channels: 6,
+                out_channels: 4,
+                height: 9,
+                width: 7,
+                kernel: [3, 2],
+                stride: [2, 1],
+                padding: [1, 0],
+                dilation: [1, 2],
+                groups: 2,
+                bias: true,
+            },
+            &["conv2d"],
+        ),
+        (
+            ConvLayer {
+                batch: 1,
+                in_channels: 5,
+                out_channels: 5,
+                height: 8,
+                width: 8,
+                kernel: [3, 3],
+                stride: [1, 1],
+                padding: [1, 1],
+                dilation: [1, 1],
+                groups: 5,
+                bias: false,
+            },
+            &["depthwise", "conv2d"],
+        ),
+        (
+            ConvLayer {
+                batch: 1,
+                in_channels: 7,
+                out_channels: 3,
+                height: 5,
+                width: 6,
+                kernel: [1, 1],
+                stride: [1, 1],
+                padding: [0, 0],
+                dilation: [1, 1],
+                groups: 1,
+                bias: true,
+            },
+            &["pointwise", "conv2d"],
+        ),
+    ];
+    let mut rng = SplitMix64::new(11);
+    for (layer, shaders) in cases {
+        let (input, weight, bias) = verify::random_tensors(&layer, &mut rng);
+        npy::write(
+            dir.path().join("x.npy").as_path(),
+            &[layer.batch, layer.in_channels, layer.height, layer.width],
+            &input,
+        )
+        .unwrap();
+        let wshape = [
+            layer.out_channels,
+            layer.in_channels_per_group(),
+            layer.kernel[0],
+            layer.kernel[1],
+        ];
+        npy::write(dir.path().join("w.npy").as_path(), &wshape, &weight).unwrap();
+        if let Some(b) = &bias {
+            npy::write(dir.path().join("b.npy").as_path(), &[layer.out_channels], b).unwrap();
+        }
+        let expected = reference::conv2d(&layer, &input, &weight, bias.as_deref()).unwrap();
+        for shader in shaders {
+            let pair = |p: [u32; 2]| format!("{}x{}", p[0], p[1]);
+            let (stride, padding, dilation, groups) = (
+                pair(layer.stride),
+                pair(layer.padding),
+                pair(layer.dilation),
+                layer.groups.to_string(),
+            );
+            let (x, w, b, y) = (path("x.npy"), path("w.npy"), path("b.npy"), path("y.npy"));
+            let mut args = vec![
+                "run",
+                "--input",
+                &x,
+                "--weight",
+                &w,
+                "--output",
+                &y,
+                "--stride",
+                &stride,
+                "--padding",
+                &padding,
+                "--dilation",
+                &dilation,
+                "--groups",
+                &groups,
+                "--shader",
+                shader,
+                "--backend",
+                "vulkan",
+            ];
+            if bias.is_some() {
+                args.extend(["--bias", b.as_str()]);
+            }
+            common::stdout_of(&args);
+            let out = npy::read(
+                dir.path().join("y.npy").as_path(),
+                4,
+                "[N, C_out, H_out, W_out]",
+            )
+            .unwrap();
+            assert_eq!(
+                out.shape,
+                vec![
+                    layer.batch,
+                    layer.out_channels,
+                    layer.out_height(),
+                    layer.out_width()
+                ]
+            );
+            let agreement = reference::compare(&layer, &out.data, &expected);
+            assert!(agreement.passed(), "{shader} on {layer:?}: {agreement:?}");
+            std::fs::remove_file(dir.path().join("y.npy")).unwrap();
+        }
+    }
+}
+
+#[test]
+fn bad_npy_input_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    let s = |name: &str| p(name).to_string_lossy().into_owned();
+    npy::write(&p("x.npy"), &[1, 4, 5, 5], &vec![1.0; 100]).unwrap();
+    npy::write(&p("w.npy"), &[2, 4, 3, 3], &vec![1.0; 72]).unwrap();
+    npy::write(&p("w_bad_channels.npy"), &[2, 3, 3, 3], &vec![1.0; 54]).unwrap();
+    npy::write(&p("w_rank3.npy"), &[2, 4, 9], &vec![1.0; 72]).unwrap();
+    npy::write(&p("w_big.npy"), &[2, 4, 9, 9], &vec![1.0; 648]).unwrap();
+    npy::write(&p("b_wrong.npy"), &[3], &[1.0; 3]).unwrap();
+    std::fs::write(p("garbage.npy"), b"\x93NUMPY garbage").unwrap();
+    // An f64 file: header then 100 doubles.
+    let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 4, 5, 5), }";
+    std::fs::write(p("x_f64.npy"), npy_with_header(header, 800)).unwrap();
+    let fortran = npy_with_header(
+        &header.replace(
+            "'<f8', 'fortran_order': False",
+            "'<f4', 'fortran_order': True",
+        ),
+        400,
+    );
+    std::fs::write(p("x_fortran.npy"), &fortran).unwrap();
+
+    let y = s("y.npy");
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["--input", &s("x_f64.npy"), "--weight", &s("w.npy")],
+            "float32",
+        ),
+        (
+            &["--input", &s("x_fortran.npy"), "--weight", &s("w.npy")],
+            "Fortran",
+        ),
+        (
+            &["--input", &s("x.npy"), "--weight", &s("w_bad_channels.npy")],
+            "channels",
+        ),
+        (
+            &["--input", &s("x.npy"), "--weight", &s("w_rank3.npy")],
+            "dimensions",
+        ),
+        (
+            &["--input", &s("x.npy"), "--weight", &s("w_big.npy")],
+            "--height",
+        ),
+        (
+            &[
+                "--input",
+                &s("x.npy"),
+                "--weight",
+                &s("w.npy"),
+                "--bias",
+                &s("b_wrong.npy"),
+            ],
+            "--bias",
+        ),
+        (
+            &["--input", &s("garbage.npy"), "--weight", &s("w.npy")],
+            "--input",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["run", "--output", y.as_str()];
+        all.extend_from_slice(args);
+        common::fails_naming(&all, 1, needle);
+        assert!(!p("y.npy").exists(), "{args:?} left an output file");
+    }
+    common::fails_naming(
+        &[
+            "run",
+            "--input",
+            &s("missing.npy"),
+            "--weight",
+            &s("w.npy"),
+            "--output",
+            &y,
+        ],
+        1,
+        "missing.npy",
+    );
+    common::fails_naming(
+        &[
+            "run",
+            "--input",
+            &s("x.npy"),
+            "--weight",
+            &s("w.npy"),
+            "--output",
+            &y,
+            "--shader",
+            "depthwise",
+        ],
+        1,
+        "groups = C_in = C_out",
+    );
+    assert!(!p("y.npy").exists());
+}
+
+/// A version-1 .npy file with the given header dictionary and `data_bytes` zero bytes of data.
+fn npy_with_header(header: &str, data_bytes: usize) -> Vec<u8> {
+    let mut file = b"\x93NUMPY\x01\x00".to_vec();
+    let padded = format!("{header:<117}\n");
+    file.extend((padded.len() as u16).to_le_bytes());
+    file.extend(padded.as_bytes());
+    file.extend(std::iter::repeat_n(0u8, data_bytes));
+    file
+}
+
+#[test]
+fn devices_lists_cpu_adapters_as_software() {
+    if common::vulkan().is_none() {
+        return;
+    }
+    let text = common::stdout_of(&["devices"]);
+    assert!(text.contains("Vulkan"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&common::stdout_of(&["devices", "--json"])).unwrap();
+    for adapter in json.as_array().unwrap() {
+        let cpu = adapter["device_type"] == "CPU";
+        assert_eq!(adapter["software"].as_bool(), Some(cpu), "{adapter}");
+        if cpu {
+            assert!(text.contains("(software)"));
+        }
+    }
+}
+
+#[test]
+fn explain_command_reproduces_the_article() {
+    if common::vulkan().is_none() {
+        return;
+    }
+    let text = common::stdout_of(&["explain"]);
+    assert!(text.contains("[  12   12   17]"), "{text}");
+    assert!(text.contains("153 exact FLOPs"), "{text}");
+    assert!(text.contains("162 FLOPs"), "{text}");
+    assert!(text.contains("adapter:"), "{text}");
+}
