@@ -45,21 +45,12 @@ impl Cost {
         let biases = layer.bias_len();
         let params = weights.checked_add(biases).ok_or(overflow("parameter"))?;
         let outputs = layer.output_len().ok_or(overflow("output"))?;
-        let per_output = mul(&[
-            layer.in_channels_per_group(),
-            layer.kernel[0],
-            layer.kernel[1],
-        ])
-        .ok_or(overflow("MAC"))?;
+        let per_output =
+            mul(&[layer.in_channels_per_group(), layer.kernel[0], layer.kernel[1]]).ok_or(overflow("MAC"))?;
         let macs = outputs.checked_mul(per_output).ok_or(overflow("MAC"))?;
         let flops = macs.checked_mul(2).ok_or(overflow("FLOP"))?;
         let flops_exact = if layer.bias { flops } else { flops - outputs };
-        let elements = [
-            layer.input_len().ok_or(overflow("input"))?,
-            weights,
-            biases,
-            outputs,
-        ];
+        let elements = [layer.input_len().ok_or(overflow("input"))?, weights, biases, outputs];
         let bytes = elements
             .iter()
             .try_fold(0u64, |acc, &n| acc.checked_add(n.checked_mul(F32_BYTES)?))
@@ -213,11 +204,7 @@ mod tests {
             (cost.outputs, cost.macs, cost.flops, cost.flops_exact),
             (9, 81, 162, 153)
         );
-        let with_bias = Cost::of_layer(&ConvLayer {
-            bias: true,
-            ..layer
-        })
-        .unwrap();
+        let with_bias = Cost::of_layer(&ConvLayer { bias: true, ..layer }).unwrap();
         assert_eq!((with_bias.flops_exact, with_bias.params), (162, 10));
     }
 

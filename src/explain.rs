@@ -15,8 +15,7 @@ pub const EXAMPLE_INPUT: [[f32; 5]; 5] = [
 /// … a 3×3 kernel (cross-correlation, no padding, stride 1) …
 pub const EXAMPLE_KERNEL: [[f32; 3]; 3] = [[0.0, 1.0, 2.0], [2.0, 2.0, 0.0], [0.0, 1.0, 2.0]];
 /// … and the 3×3 output it gives.
-pub const EXAMPLE_OUTPUT: [[f32; 3]; 3] =
-    [[12.0, 12.0, 17.0], [10.0, 17.0, 19.0], [9.0, 6.0, 14.0]];
+pub const EXAMPLE_OUTPUT: [[f32; 3]; 3] = [[12.0, 12.0, 17.0], [10.0, 17.0, 19.0], [9.0, 6.0, 14.0]];
 
 /// The layer of the worked example: 1×1×5×5 → 1×1×3×3, 3×3 kernel, no padding, no bias.
 pub fn example_layer() -> ConvLayer {
@@ -44,11 +43,7 @@ pub fn formulas(layer: &ConvLayer, cost: &LayerCost) -> String {
     let cin_g = layer.in_channels_per_group();
     let k_terms = u64::from(cin_g) * u64::from(kh) * u64::from(kw);
     let batch = if n == 1 { "" } else { "N·" };
-    let batch_n = if n == 1 {
-        String::new()
-    } else {
-        format!("{n}·")
-    };
+    let batch_n = if n == 1 { String::new() } else { format!("{n}·") };
     let cin_name = if layer.groups == 1 {
         "C_in".to_string()
     } else {
@@ -201,10 +196,7 @@ mod tests {
         let layer = ConvLayer::default();
         let text = formulas(&layer, &LayerCost::of(&layer).unwrap());
         assert!(text.contains("3·3·512·512 = 2,359,296"), "{text}");
-        assert!(
-            text.contains("(2·4,608 − 1)·100,352 = 924,743,680"),
-            "{text}"
-        );
+        assert!(text.contains("(2·4,608 − 1)·100,352 = 924,743,680"), "{text}");
         assert!(text.contains("= 924,844,032"), "{text}");
         assert!(text.contains("(9 + 512)·512 = 266,752"), "{text}");
         assert!(text.contains("1/512 + 1/9 = 0.1131"), "{text}");

@@ -52,13 +52,7 @@ impl Default for ConvLayer {
 
 /// `floor((size + 2·pad − dil·(k−1) − 1) / stride) + 1`, PyTorch's rule; `None` when the dilated kernel is larger
 /// than the padded input (the output would be empty) or the stride is zero.
-pub fn output_size(
-    size: u32,
-    kernel: u32,
-    stride: u32,
-    padding: u32,
-    dilation: u32,
-) -> Option<u32> {
+pub fn output_size(size: u32, kernel: u32, stride: u32, padding: u32, dilation: u32) -> Option<u32> {
     let padded = u64::from(size) + 2 * u64::from(padding);
     let span = u64::from(dilation) * (u64::from(kernel).checked_sub(1)?) + 1;
     if stride == 0 || padded < span {
@@ -228,12 +222,7 @@ impl ConvLayer {
 
     /// Elements of the output tensor, `N·C_out·H_out·W_out`.
     pub fn output_len(&self) -> Option<u64> {
-        mul(&[
-            self.batch,
-            self.out_channels,
-            self.out_height(),
-            self.out_width(),
-        ])
+        mul(&[self.batch, self.out_channels, self.out_height(), self.out_width()])
     }
 
     /// A short human description, e.g. `1×512×14×14 → 512, 3×3 s1 p1`.
@@ -275,9 +264,7 @@ impl ConvLayer {
 
 /// The product of the factors, `None` on u64 overflow.
 pub(crate) fn mul(factors: &[u32]) -> Option<u64> {
-    factors
-        .iter()
-        .try_fold(1u64, |acc, &f| acc.checked_mul(u64::from(f)))
+    factors.iter().try_fold(1u64, |acc, &f| acc.checked_mul(u64::from(f)))
 }
 
 #[cfg(test)]
@@ -325,11 +312,7 @@ mod tests {
             out_channels: u32::MAX,
             ..ConvLayer::default()
         };
-        assert!(huge
-            .validated()
-            .unwrap_err()
-            .to_string()
-            .contains("overflow"));
+        assert!(huge.validated().unwrap_err().to_string().contains("overflow"));
     }
 
     #[test]

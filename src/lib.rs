@@ -4,7 +4,9 @@
 //! The modules follow the pipeline: [`layer`] (the shape) → [`cost`] (exact analytic counts) → `gpu` (WGSL kernels)
 //! → timing → [`export`] (reports). Everything here is usable without the command line.
 
+pub mod bench;
 pub mod cli;
+pub mod compare;
 pub mod cost;
 pub mod error;
 pub mod explain;

@@ -14,20 +14,12 @@ pub struct Reference {
 
 /// Computes `layer` on the CPU. `input` is `[N, C_in, H, W]`, `weight` `[C_out, C_in/groups, kh, kw]`, `bias`
 /// `[C_out]` when the layer has one.
-pub fn conv2d(
-    layer: &ConvLayer,
-    input: &[f32],
-    weight: &[f32],
-    bias: Option<&[f32]>,
-) -> Result<Reference, ShapeError> {
+pub fn conv2d(layer: &ConvLayer, input: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Result<Reference, ShapeError> {
     let layer = layer.validated()?;
     let too_big = ShapeError::Overflow {
         what: "reference tensor",
     };
-    let len = |n: Option<u64>| {
-        n.and_then(|n| usize::try_from(n).ok())
-            .ok_or(too_big.clone())
-    };
+    let len = |n: Option<u64>| n.and_then(|n| usize::try_from(n).ok()).ok_or(too_big.clone());
     let expect = |what, data: usize, wanted: usize| {
         if data == wanted {
             Ok(())
@@ -41,68 +33,80 @@ pub fn conv2d(
     };
     expect("input", input.len(), len(layer.input_len())?)?;
     expect("weight", weight.len(), len(layer.weight_len())?)?;
-    expect(
-        "bias",
-        bias.map_or(0, <[f32]>::len),
-        layer.bias_len() as usize,
-    )?;
-    let (n_batch, cin, h, w) = (
-        layer.batch as usize,
-        layer.in_channels as usize,
-        layer.height as usize,
-        layer.width as usize,
-    );
+    expect("bias", bias.map_or(0, <[f32]>::len), layer.bias_len() as usize)?;
+    let total = len(layer.output_len())?;
+    let (values, magnitudes) = (0..total)
+        .map(|index| output_at(&layer, input, weight, bias, index))
+        .unzip();
+    Ok(Reference { values, magnitudes })
+}
+
+/// One output element of `layer` (flat NCHW `index`) and the sum of the absolute values of its terms. The caller
+/// guarantees the tensors have the layer's sizes and `index` is below the output length.
+pub fn output_at(layer: &ConvLayer, input: &[f32], weight: &[f32], bias: Option<&[f32]>, index: usize) -> (f64, f64) {
+    let (cin, h, w) = (layer.in_channels as usize, layer.height as usize, layer.width as usize);
     let (cout, ho, wo) = (
         layer.out_channels as usize,
         layer.out_height() as usize,
         layer.out_width() as usize,
     );
     let (kh, kw) = (layer.kernel[0] as usize, layer.kernel[1] as usize);
-    let (sh, sw) = (layer.stride[0] as i64, layer.stride[1] as i64);
-    let (ph, pw) = (layer.padding[0] as i64, layer.padding[1] as i64);
-    let (dh, dw) = (layer.dilation[0] as i64, layer.dilation[1] as i64);
     let cin_g = layer.in_channels_per_group() as usize;
     let cout_g = layer.out_channels_per_group() as usize;
-
-    let total = len(layer.output_len())?;
-    let mut values = vec![0f64; total];
-    let mut magnitudes = vec![0f64; total];
-    for n in 0..n_batch {
-        for oc in 0..cout {
-            let first_in = (oc / cout_g) * cin_g;
-            let b = bias.and_then(|b| b.get(oc)).map_or(0.0, |&b| f64::from(b));
-            for oy in 0..ho {
-                for ox in 0..wo {
-                    let mut acc = 0f64;
-                    let mut mag = 0f64;
-                    for ci in 0..cin_g {
-                        let plane = (n * cin + first_in + ci) * h;
-                        let taps = (oc * cin_g + ci) * kh;
-                        for ky in 0..kh {
-                            let iy = oy as i64 * sh + ky as i64 * dh - ph;
-                            if iy < 0 || iy >= h as i64 {
-                                continue;
-                            }
-                            for kx in 0..kw {
-                                let ix = ox as i64 * sw + kx as i64 * dw - pw;
-                                if ix < 0 || ix >= w as i64 {
-                                    continue;
-                                }
-                                let x = f64::from(input[(plane + iy as usize) * w + ix as usize]);
-                                let k = f64::from(weight[(taps + ky) * kw + kx]);
-                                acc += x * k;
-                                mag += (x * k).abs();
-                            }
-                        }
-                    }
-                    let at = ((n * cout + oc) * ho + oy) * wo + ox;
-                    values[at] = acc + b;
-                    magnitudes[at] = mag + b.abs();
+    let ox = index % wo;
+    let oy = (index / wo) % ho;
+    let oc = (index / (wo * ho)) % cout;
+    let n = index / (wo * ho * cout);
+    let first_in = (oc / cout_g) * cin_g;
+    let (mut acc, mut mag) = (0f64, 0f64);
+    for ci in 0..cin_g {
+        let plane = (n * cin + first_in + ci) * h;
+        let taps = (oc * cin_g + ci) * kh;
+        for ky in 0..kh {
+            let iy =
+                (oy * layer.stride[0] as usize + ky * layer.dilation[0] as usize) as i64 - i64::from(layer.padding[0]);
+            if iy < 0 || iy >= h as i64 {
+                continue;
+            }
+            for kx in 0..kw {
+                let ix = (ox * layer.stride[1] as usize + kx * layer.dilation[1] as usize) as i64
+                    - i64::from(layer.padding[1]);
+                if ix < 0 || ix >= w as i64 {
+                    continue;
                 }
+                let product = f64::from(input[(plane + iy as usize) * w + ix as usize])
+                    * f64::from(weight[(taps + ky) * kw + kx]);
+                acc += product;
+                mag += product.abs();
             }
         }
     }
-    Ok(Reference { values, magnitudes })
+    let b = bias.and_then(|b| b.get(oc)).map_or(0.0, |&b| f64::from(b));
+    (acc + b, mag + b.abs())
+}
+
+/// Compares selected outputs of a GPU result (`gpu[i]` for each `i` in `indices`) with the reference computed at
+/// just those outputs: the check for layers too large for a full CPU reference.
+pub fn compare_at(
+    layer: &ConvLayer,
+    gpu: &[f32],
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    indices: &[usize],
+) -> Agreement {
+    let mut reference = Reference {
+        values: Vec::with_capacity(indices.len()),
+        magnitudes: Vec::with_capacity(indices.len()),
+    };
+    let mut picked = Vec::with_capacity(indices.len());
+    for &i in indices.iter().filter(|&&i| i < gpu.len()) {
+        let (value, magnitude) = output_at(layer, input, weight, bias, i);
+        reference.values.push(value);
+        reference.magnitudes.push(magnitude);
+        picked.push(gpu[i]);
+    }
+    compare(layer, &picked, &reference)
 }
 
 /// f32 unit roundoff, 2^-24.
@@ -180,11 +184,7 @@ mod tests {
         let input: Vec<f32> = EXAMPLE_INPUT.iter().flatten().copied().collect();
         let kernel: Vec<f32> = EXAMPLE_KERNEL.iter().flatten().copied().collect();
         let out = conv2d(&example_layer(), &input, &kernel, None).unwrap();
-        let want: Vec<f64> = EXAMPLE_OUTPUT
-            .iter()
-            .flatten()
-            .map(|&v| f64::from(v))
-            .collect();
+        let want: Vec<f64> = EXAMPLE_OUTPUT.iter().flatten().map(|&v| f64::from(v)).collect();
         assert_eq!(out.values, want);
     }
 
@@ -211,10 +211,7 @@ mod tests {
         let out = conv2d(&layer, &input, &weight, Some(&[10.0, 20.0])).unwrap();
         // Output (0,0) reads input rows/cols {-1, 1}: only (1,1) is inside → 1 tap per channel.
         // Output (1,1) reads {1, 3}: only (1,1) inside. Output (0,1) reads rows {-1,1} cols {1,3}: (1,1) only.
-        assert_eq!(
-            out.values,
-            vec![12.0, 12.0, 12.0, 12.0, 24.0, 24.0, 24.0, 24.0]
-        );
+        assert_eq!(out.values, vec![12.0, 12.0, 12.0, 12.0, 24.0, 24.0, 24.0, 24.0]);
     }
 
     #[test]

@@ -16,8 +16,7 @@ pub fn group_digits(n: u64) -> String {
 
 /// A value with an SI prefix and three significant digits: `si(462.4e6, "FLOPs")` → `462 MFLOPs`.
 pub fn si(value: f64, unit: &str) -> String {
-    const PREFIXES: [(f64, &str); 5] =
-        [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")];
+    const PREFIXES: [(f64, &str); 5] = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")];
     if !value.is_finite() {
         return format!("{value} {unit}");
     }
@@ -55,12 +54,7 @@ pub fn flops_rate(flops_per_s: f64) -> String {
 
 /// Bytes with binary prefixes: `4.0 MiB`.
 pub fn bytes(n: u64) -> String {
-    const PREFIXES: [(u64, &str); 4] = [
-        (1 << 40, "TiB"),
-        (1 << 30, "GiB"),
-        (1 << 20, "MiB"),
-        (1 << 10, "KiB"),
-    ];
+    const PREFIXES: [(u64, &str); 4] = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     for (scale, prefix) in PREFIXES {
         if n >= scale {
             return format!("{} {prefix}", three_digits(n as f64 / scale as f64));

@@ -74,10 +74,7 @@ pub struct CaseResult {
 }
 
 /// Random input, weight and bias for `layer`.
-pub fn random_tensors(
-    layer: &ConvLayer,
-    rng: &mut SplitMix64,
-) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
+pub fn random_tensors(layer: &ConvLayer, rng: &mut SplitMix64) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
     let size = |n: Option<u64>| n.and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
     let input = rng.fill(size(layer.input_len()));
     let weight = rng.fill(size(layer.weight_len()));

@@ -15,26 +15,23 @@ fn square_layer() -> impl Strategy<Value = ConvLayer> {
         0u32..=5,
         1u32..=3,
     )
-        .prop_filter_map(
-            "non-empty output",
-            |(batch, cin, cout, size, k, s, p, d)| {
-                ConvLayer {
-                    batch,
-                    in_channels: cin,
-                    out_channels: cout,
-                    height: size,
-                    width: size,
-                    kernel: [k, k],
-                    stride: [s, s],
-                    padding: [p, p],
-                    dilation: [d, d],
-                    groups: 1,
-                    bias: false,
-                }
-                .validated()
-                .ok()
-            },
-        )
+        .prop_filter_map("non-empty output", |(batch, cin, cout, size, k, s, p, d)| {
+            ConvLayer {
+                batch,
+                in_channels: cin,
+                out_channels: cout,
+                height: size,
+                width: size,
+                kernel: [k, k],
+                stride: [s, s],
+                padding: [p, p],
+                dilation: [d, d],
+                groups: 1,
+                bias: false,
+            }
+            .validated()
+            .ok()
+        })
 }
 
 proptest! {

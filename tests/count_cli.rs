@@ -46,10 +46,7 @@ fn json_has_the_documented_shape() {
         );
     }
     assert_eq!(value["standard"]["params"], 512 * 512 * 9 + 512);
-    assert_eq!(
-        value["separable"]["params"],
-        512 * 9 + 512 + 512 * 512 + 512
-    );
+    assert_eq!(value["separable"]["params"], 512 * 9 + 512 + 512 * 512 + 512);
 }
 
 #[test]
@@ -77,11 +74,7 @@ fn bad_input_names_the_argument() {
     fails_naming(&["count", "--stride", "0"], 1, "--stride");
     fails_naming(&["count", "--groups", "3"], 1, "--groups");
     fails_naming(&["count", "--size", "2", "--padding", "0"], 1, "--height");
-    fails_naming(
-        &["count", "--kernel-size", "3x40", "--padding", "1"],
-        1,
-        "--width",
-    );
+    fails_naming(&["count", "--kernel-size", "3x40", "--padding", "1"], 1, "--width");
     fails_naming(&["count", "--batch", "abc"], 2, "--batch");
     fails_naming(&["count", "--kernel-size", "3x"], 2, "--kernel-size");
     fails_naming(&["count", "--out-channels=-1"], 2, "--out-channels");

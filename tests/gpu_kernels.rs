@@ -30,10 +30,7 @@ fn verify_cases(ctx: &GpuContext, cases: u32, seed: u64) {
             "{kernel} disagrees with the reference: {agreement:?}"
         );
     }
-    assert_eq!(
-        summary["conv2d"].0, cases,
-        "the general kernel runs every case"
-    );
+    assert_eq!(summary["conv2d"].0, cases, "the general kernel runs every case");
 }
 
 #[test]
@@ -116,14 +113,8 @@ fn wrong_kernel_for_the_shape_is_refused() {
     let layer = ConvLayer::default();
     assert!(ShaderKind::Depthwise.check(&layer).is_err());
     assert!(ShaderKind::Pointwise.check(&layer).is_err());
-    assert_eq!(
-        ShaderKind::for_layer(&layer.depthwise()),
-        ShaderKind::Depthwise
-    );
-    assert_eq!(
-        ShaderKind::for_layer(&layer.pointwise()),
-        ShaderKind::Pointwise
-    );
+    assert_eq!(ShaderKind::for_layer(&layer.depthwise()), ShaderKind::Depthwise);
+    assert_eq!(ShaderKind::for_layer(&layer.pointwise()), ShaderKind::Pointwise);
 }
 
 /// `convflops run` with .npy files equals the CPU reference, for every kernel that applies.
@@ -238,20 +229,10 @@ fn run_with_npy_files_matches_the_reference() {
                 args.extend(["--bias", b.as_str()]);
             }
             common::stdout_of(&args);
-            let out = npy::read(
-                dir.path().join("y.npy").as_path(),
-                4,
-                "[N, C_out, H_out, W_out]",
-            )
-            .unwrap();
+            let out = npy::read(dir.path().join("y.npy").as_path(), 4, "[N, C_out, H_out, W_out]").unwrap();
             assert_eq!(
                 out.shape,
-                vec![
-                    layer.batch,
-                    layer.out_channels,
-                    layer.out_height(),
-                    layer.out_width()
-                ]
+                vec![layer.batch, layer.out_channels, layer.out_height(), layer.out_width()]
             );
             let agreement = reference::compare(&layer, &out.data, &expected);
             assert!(agreement.passed(), "{shader} on {layer:?}: {agreement:?}");
@@ -276,36 +257,21 @@ fn bad_npy_input_leaves_no_output() {
     let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 4, 5, 5), }";
     std::fs::write(p("x_f64.npy"), npy_with_header(header, 800)).unwrap();
     let fortran = npy_with_header(
-        &header.replace(
-            "'<f8', 'fortran_order': False",
-            "'<f4', 'fortran_order': True",
-        ),
+        &header.replace("'<f8', 'fortran_order': False", "'<f4', 'fortran_order': True"),
         400,
     );
     std::fs::write(p("x_fortran.npy"), &fortran).unwrap();
 
     let y = s("y.npy");
     let cases: [(&[&str], &str); 7] = [
-        (
-            &["--input", &s("x_f64.npy"), "--weight", &s("w.npy")],
-            "float32",
-        ),
-        (
-            &["--input", &s("x_fortran.npy"), "--weight", &s("w.npy")],
-            "Fortran",
-        ),
+        (&["--input", &s("x_f64.npy"), "--weight", &s("w.npy")], "float32"),
+        (&["--input", &s("x_fortran.npy"), "--weight", &s("w.npy")], "Fortran"),
         (
             &["--input", &s("x.npy"), "--weight", &s("w_bad_channels.npy")],
             "channels",
         ),
-        (
-            &["--input", &s("x.npy"), "--weight", &s("w_rank3.npy")],
-            "dimensions",
-        ),
-        (
-            &["--input", &s("x.npy"), "--weight", &s("w_big.npy")],
-            "--height",
-        ),
+        (&["--input", &s("x.npy"), "--weight", &s("w_rank3.npy")], "dimensions"),
+        (&["--input", &s("x.npy"), "--weight", &s("w_big.npy")], "--height"),
         (
             &[
                 "--input",
@@ -317,10 +283,7 @@ fn bad_npy_input_leaves_no_output() {
             ],
             "--bias",
         ),
-        (
-            &["--input", &s("garbage.npy"), "--weight", &s("w.npy")],
-            "--input",
-        ),
+        (&["--input", &s("garbage.npy"), "--weight", &s("w.npy")], "--input"),
     ];
     for (args, needle) in cases {
         let mut all = vec!["run", "--output", y.as_str()];
@@ -376,8 +339,7 @@ fn devices_lists_cpu_adapters_as_software() {
     }
     let text = common::stdout_of(&["devices"]);
     assert!(text.contains("Vulkan"), "{text}");
-    let json: serde_json::Value =
-        serde_json::from_str(&common::stdout_of(&["devices", "--json"])).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&common::stdout_of(&["devices", "--json"])).unwrap();
     for adapter in json.as_array().unwrap() {
         let cpu = adapter["device_type"] == "CPU";
         assert_eq!(adapter["software"].as_bool(), Some(cpu), "{adapter}");

@@ -142,11 +142,7 @@ fn json_layers_carry_counts_and_shape() {
     }
     let fc = layers.last().unwrap();
     assert_eq!(
-        (
-            fc["kind"].as_str(),
-            fc["height"].as_u64(),
-            fc["out_channels"].as_u64()
-        ),
+        (fc["kind"].as_str(), fc["height"].as_u64(), fc["out_channels"].as_u64()),
         (Some("fc"), Some(1), Some(1000))
     );
     let sum: u64 = layers.iter().map(|l| l["macs"].as_u64().unwrap()).sum();
@@ -183,8 +179,7 @@ fn export_then_file_gives_identical_json() {
         let path = file.to_str().unwrap();
         let output = convflops(&["model", model, "--export-layers", path]);
         assert!(output.status.success(), "{}", stderr(&output));
-        let exported: Value =
-            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let exported: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         assert_eq!(exported["name"], model);
         assert!(exported["layers"][0].get("batch").is_none());
 
@@ -255,11 +250,7 @@ fn malformed_files_are_one_line_errors() {
         (
             "unknown-field.json",
             second("\"width\": 6", "\"width\": 6, \"colour\": \"red\""),
-            vec![
-                "layers[1] \"c2\"",
-                "field `colour`",
-                "unknown field `colour`",
-            ],
+            vec!["layers[1] \"c2\"", "field `colour`", "unknown field `colour`"],
         ),
         (
             "zero-channels.json",
@@ -274,11 +265,7 @@ fn malformed_files_are_one_line_errors() {
         (
             "unknown-kind.json",
             second("\"width\": 6", "\"width\": 6, \"kind\": \"dense\""),
-            vec![
-                "layers[1] \"c2\"",
-                "field `kind`",
-                "unknown variant `dense`",
-            ],
+            vec!["layers[1] \"c2\"", "field `kind`", "unknown variant `dense`"],
         ),
         (
             "wrong-type.json",
@@ -301,10 +288,7 @@ fn malformed_files_are_one_line_errors() {
         let message = failure(&["model", "--file", &path, "--json"]);
         assert!(message.contains(&path), "{name}: {message}");
         for needle in needles {
-            assert!(
-                message.contains(needle),
-                "{name}: '{needle}' missing from {message}"
-            );
+            assert!(message.contains(needle), "{name}: '{needle}' missing from {message}");
         }
     }
     let missing = dir.path().join("absent.json");
@@ -336,13 +320,7 @@ fn zero_batch_names_the_flag() {
 
 #[test]
 fn huge_batch_overflow_is_an_error_not_a_panic() {
-    let message = failure(&[
-        "model",
-        "conv-mobilenet-v1",
-        "--batch",
-        "4294967295",
-        "--json",
-    ]);
+    let message = failure(&["model", "conv-mobilenet-v1", "--batch", "4294967295", "--json"]);
     assert!(message.contains("overflows 64 bits"), "{message}");
 }
 
@@ -350,12 +328,7 @@ fn huge_batch_overflow_is_an_error_not_a_panic() {
 fn export_to_a_missing_folder_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("no-such-folder").join("layers.json");
-    let message = failure(&[
-        "model",
-        "mobilenet-v1",
-        "--export-layers",
-        target.to_str().unwrap(),
-    ]);
+    let message = failure(&["model", "mobilenet-v1", "--export-layers", target.to_str().unwrap()]);
     assert!(message.contains("layers.json"), "{message}");
     assert!(!target.exists());
 }

@@ -51,9 +51,7 @@ pub fn devices(args: DevicesArgs) -> Result<()> {
     }
     println!("{table}");
     if adapters.iter().any(|a| a.software) {
-        println!(
-            "Software adapters run on the CPU: their timings are CPU numbers, not GPU numbers."
-        );
+        println!("Software adapters run on the CPU: their timings are CPU numbers, not GPU numbers.");
     }
     Ok(())
 }
@@ -125,12 +123,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     )?;
     job.run(&ctx, &kernels)?;
     let output = job.read_output(&ctx)?;
-    let shape = [
-        layer.batch,
-        layer.out_channels,
-        layer.out_height(),
-        layer.out_width(),
-    ];
+    let shape = [layer.batch, layer.out_channels, layer.out_height(), layer.out_width()];
     npy::write(&args.output, &shape, &output).context("--output")?;
     eprintln!(
         "{}\nwrote {} [{}×{}×{}×{}] computed by the {} kernel",
@@ -190,10 +183,7 @@ pub fn verify(args: VerifyArgs) -> Result<()> {
         println!("all kernels agree with the reference within tolerance");
         Ok(())
     } else {
-        bail!(
-            "{} kernel runs disagree with the CPU reference",
-            failures.len()
-        )
+        bail!("{} kernel runs disagree with the CPU reference", failures.len())
     }
 }
 
@@ -202,10 +192,7 @@ fn matrix<const W: usize>(rows: &[[f32; W]]) -> String {
         .map(|row| {
             format!(
                 "    [{}]",
-                row.iter()
-                    .map(|v| format!("{v:>4}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                row.iter().map(|v| format!("{v:>4}")).collect::<Vec<_>>().join(" ")
             )
         })
         .collect::<Vec<_>>()
@@ -233,10 +220,7 @@ pub fn explain(args: GpuArgs) -> Result<()> {
         "kernel (3×3, cross-correlation, stride 1, no padding):\n{}",
         matrix(&EXAMPLE_KERNEL)
     );
-    println!(
-        "output (3×3), computed by the conv2d kernel:\n{}",
-        matrix(&rows)
-    );
+    println!("output (3×3), computed by the conv2d kernel:\n{}", matrix(&rows));
     println!(
         "\nEach output is 9 multiplications and 8 additions: {} outputs × 17 = {} exact FLOPs;",
         cost.outputs, cost.flops_exact
@@ -248,11 +232,7 @@ pub fn explain(args: GpuArgs) -> Result<()> {
     println!(
         "That count is fixed by the shape. A rate — FLOP/s — needs a clock: `convflops compare` times real layers."
     );
-    let agreement = reference::compare(
-        &layer,
-        &output,
-        &reference::conv2d(&layer, &input, &kernel, None)?,
-    );
+    let agreement = reference::compare(&layer, &output, &reference::conv2d(&layer, &input, &kernel, None)?);
     if output != expected || !agreement.passed() {
         bail!("the GPU result differs from the article's output {expected:?}");
     }

@@ -7,6 +7,7 @@ use convflops::cost::LayerCost;
 use convflops::explain;
 use convflops::export::{json, table};
 
+mod compare;
 mod gpu;
 mod model;
 
@@ -18,7 +19,17 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Run(args)) => gpu::run(args),
         Some(Command::Verify(args)) => gpu::verify(args),
         Some(Command::Explain(args)) => gpu::explain(args),
-        _ => anyhow::bail!("not built yet"),
+        Some(Command::Compare(args)) => compare::run(args),
+        None => compare::run(default_compare()?),
+    }
+}
+
+/// `convflops` with no subcommand: `compare` with every default.
+fn default_compare() -> Result<convflops::cli::CompareArgs> {
+    use clap::Parser;
+    match Cli::try_parse_from(["convflops", "compare"])?.command {
+        Some(Command::Compare(args)) => Ok(args),
+        _ => anyhow::bail!("`convflops compare` did not parse as the compare command"),
     }
 }
 

@@ -16,9 +16,7 @@ pub fn run(args: ModelArgs) -> Result<()> {
         ),
     };
     if let Some(path) = &args.export_layers {
-        let text = network
-            .to_file_json()
-            .context("serialising the layer file")?;
+        let text = network.to_file_json().context("serialising the layer file")?;
         write_atomically(path, text.as_bytes())
             .with_context(|| format!("writing the layer file {}", path.display()))?;
         println!(

@@ -54,3 +54,93 @@ pub fn to_string<T: Serialize>(value: &T) -> Result<String, serde_json::Error> {
     text.push('\n');
     Ok(text)
 }
+
+/// The adapter as JSON reports print it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdapterJson {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    /// True for CPU adapters: their numbers are CPU numbers.
+    pub software: bool,
+}
+
+impl From<&crate::gpu::AdapterSummary> for AdapterJson {
+    fn from(a: &crate::gpu::AdapterSummary) -> Self {
+        AdapterJson {
+            name: a.name.clone(),
+            backend: a.backend.clone(),
+            device_type: a.device_type.clone(),
+            driver: format!("{} {}", a.driver, a.driver_info).trim().to_string(),
+            software: a.software,
+        }
+    }
+}
+
+/// One conv of `convflops compare --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResultJson {
+    pub conv: crate::cost::ConvKind,
+    #[serde(flatten)]
+    pub cost: Cost,
+    /// Per dispatch; from timestamps where `timer` is "timestamp", else the wall time.
+    pub gpu_time_s: crate::bench::Statistics,
+    pub wall_time_s: crate::bench::Statistics,
+    pub timer: crate::gpu::TimerKind,
+    /// Dispatches batched in one sample (times are divided by it).
+    pub dispatches_per_sample: u32,
+    /// FLOPs / gpu_time_s.median.
+    pub flops_per_s: f64,
+    /// FLOPs per byte of minimal traffic.
+    pub arithmetic_intensity: f64,
+    /// Outputs checked against the CPU reference, and the largest error among them.
+    pub checked_outputs: usize,
+    pub max_abs_error: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SpeedupJson {
+    /// standard / separable exact FLOPs.
+    pub predicted_by_flops: f64,
+    /// standard / separable median time.
+    pub measured: Option<f64>,
+}
+
+/// `convflops compare --json`: the `count` layer, the adapter, one entry per conv, and the two speedups.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareJson {
+    pub adapter: AdapterJson,
+    pub layer: LayerJson,
+    pub results: Vec<ResultJson>,
+    pub speedup: SpeedupJson,
+}
+
+impl From<&crate::compare::Comparison> for CompareJson {
+    fn from(c: &crate::compare::Comparison) -> Self {
+        CompareJson {
+            adapter: (&c.adapter).into(),
+            layer: (&c.layer).into(),
+            results: c
+                .results
+                .iter()
+                .map(|r| ResultJson {
+                    conv: r.kind,
+                    cost: r.cost,
+                    gpu_time_s: *r.measurement.best(),
+                    wall_time_s: r.measurement.wall,
+                    timer: r.timer,
+                    dispatches_per_sample: r.measurement.repetitions,
+                    flops_per_s: r.flops_per_s(),
+                    arithmetic_intensity: r.cost.arithmetic_intensity(),
+                    checked_outputs: r.checked_outputs,
+                    max_abs_error: r.check.max_abs_error,
+                })
+                .collect(),
+            speedup: SpeedupJson {
+                predicted_by_flops: c.predicted_speedup(),
+                measured: c.measured_speedup(),
+            },
+        }
+    }
+}

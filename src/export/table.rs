@@ -2,9 +2,11 @@
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
 
+use crate::compare::Comparison;
 use crate::cost::{closed_form_ratio, ConvKind, LayerCost};
+use crate::gpu::TimerKind;
 use crate::layer::ConvLayer;
-use crate::units::group_digits;
+use crate::units::{flops_count, flops_rate, group_digits, seconds};
 
 /// A table with the project's style and the given header; numeric columns (all but the first) right-aligned.
 pub fn new_table(header: &[&str]) -> Table {
@@ -65,8 +67,117 @@ pub fn count(layer: &ConvLayer, cost: &LayerCost) -> String {
             ""
         }
     ));
-    text.push_str(
-        "FLOPs here are counts of operations (1 MAC = 2 FLOPs); a rate is written FLOP/s.\n",
-    );
+    text.push_str("FLOPs here are counts of operations (1 MAC = 2 FLOPs); a rate is written FLOP/s.\n");
     text
+}
+
+/// `convflops compare`: the adapter line, one row per conv, notes on timing, then the lesson.
+pub fn compare(c: &Comparison) -> String {
+    let time_header = if c.uses_wall_time() {
+        "time (wall, median)"
+    } else {
+        "GPU time (median)"
+    };
+    let mut table = new_table(&[
+        "conv",
+        "FLOPs",
+        "MACs",
+        "bytes",
+        time_header,
+        "± (rel. stddev)",
+        "wall time",
+        "dispatches/sample",
+        "achieved FLOP/s",
+        "FLOPs/byte",
+    ]);
+    for r in &c.results {
+        let t = r.measurement.best();
+        table.add_row(vec![
+            r.kind.name().to_string(),
+            flops_count(r.cost.flops),
+            group_digits(r.cost.macs),
+            group_digits(r.cost.bytes),
+            seconds(t.median),
+            format!("{:.1} %", 100.0 * t.rel_stddev),
+            seconds(r.measurement.wall.median),
+            r.measurement.repetitions.to_string(),
+            flops_rate(r.flops_per_s()),
+            format!("{:.2}", r.cost.arithmetic_intensity()),
+        ]);
+    }
+    let mut text = format!(
+        "{}
+layer: {}
+{table}
+",
+        c.adapter.headline(),
+        c.layer.describe()
+    );
+    let samples = c
+        .results
+        .iter()
+        .map(|r| r.measurement.best().samples)
+        .min()
+        .unwrap_or(0);
+    text.push_str(&format!(
+        "Times are per dispatch: the median of at least {samples} samples, each of `dispatches/sample` back-to-back \
+         dispatches divided by that count; FLOP/s = FLOPs / median time. Every output checked against the CPU reference \
+         on {} sampled values.\n",
+        c.results.first().map_or(0, |r| r.checked_outputs)
+    ));
+    if c.uses_wall_time() {
+        text.push_str("This adapter has no timestamp queries: times are wall-clock, submit to completion.\n");
+    } else if c.results.iter().all(|r| r.timer == TimerKind::Timestamp) {
+        text.push_str("GPU time comes from timestamp queries at the beginning and end of the compute pass.\n");
+    }
+    for (kind, spread) in c.noisy() {
+        text.push_str(&format!(
+            "warning: {kind}: the samples spread {:.0} % (relative standard deviation); the machine may be busy, the median is quoted\n",
+            100.0 * spread
+        ));
+    }
+    text.push('\n');
+    for line in c.lesson() {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    if c.adapter.software {
+        text.push_str("(A CPU adapter: these are CPU numbers, not GPU numbers.)\n");
+    }
+    text
+}
+
+/// `compare --all-adapters`: one row per adapter.
+pub fn compare_summary(comparisons: &[Comparison]) -> String {
+    let mut table = new_table(&[
+        "adapter",
+        "backend",
+        "type",
+        "standard FLOP/s",
+        "depthwise FLOP/s",
+        "pointwise FLOP/s",
+        "separable FLOP/s",
+        "speedup (FLOPs predict)",
+        "speedup (measured)",
+    ]);
+    for c in comparisons {
+        let rate = |kind| c.get(kind).map_or("—".to_string(), |r| flops_rate(r.flops_per_s()));
+        let kind = if c.adapter.software {
+            format!("{} (software)", c.adapter.device_type)
+        } else {
+            c.adapter.device_type.clone()
+        };
+        table.add_row(vec![
+            c.adapter.name.clone(),
+            c.adapter.backend.clone(),
+            kind,
+            rate(crate::cost::ConvKind::Standard),
+            rate(crate::cost::ConvKind::Depthwise),
+            rate(crate::cost::ConvKind::Pointwise),
+            rate(crate::cost::ConvKind::Separable),
+            format!("{:.1}×", c.predicted_speedup()),
+            c.measured_speedup().map_or("—".to_string(), |m| format!("{m:.1}×")),
+        ]);
+    }
+    format!("summary\n{table}\n")
 }

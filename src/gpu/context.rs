@@ -149,11 +149,10 @@ fn select(adapters: &[wgpu::Adapter], choice: &AdapterChoice) -> Result<usize, G
     if adapters.is_empty() {
         return Err(GpuError::NoAdapter);
     }
-    let wanted = choice.adapter.clone().or_else(|| {
-        std::env::var("WGPU_ADAPTER_NAME")
-            .ok()
-            .filter(|s| !s.is_empty())
-    });
+    let wanted = choice
+        .adapter
+        .clone()
+        .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok().filter(|s| !s.is_empty()));
     let names = || {
         adapters
             .iter()
@@ -254,11 +253,9 @@ impl GpuContext {
             ..Default::default()
         };
         let (device, queue) =
-            pollster::block_on(adapter.request_device(&descriptor)).map_err(|e| {
-                GpuError::RequestDevice {
-                    adapter: summary.name.clone(),
-                    message: e.to_string(),
-                }
+            pollster::block_on(adapter.request_device(&descriptor)).map_err(|e| GpuError::RequestDevice {
+                adapter: summary.name.clone(),
+                message: e.to_string(),
             })?;
         let incidents = Arc::new(Mutex::new(Incidents::default()));
         let sink = Arc::clone(&incidents);
@@ -270,9 +267,7 @@ impl GpuContext {
         let sink = Arc::clone(&incidents);
         device.set_device_lost_callback(move |reason, message| {
             if let Ok(mut incidents) = sink.lock() {
-                incidents
-                    .lost
-                    .get_or_insert(format!("{reason:?}: {message}"));
+                incidents.lost.get_or_insert(format!("{reason:?}: {message}"));
             }
         });
         Ok(GpuContext {
@@ -350,16 +345,10 @@ mod tests {
 
     #[test]
     fn gpus_before_cpus_and_vulkan_before_gl() {
+        assert!(preference(DeviceType::DiscreteGpu, Backend::Gl) < preference(DeviceType::Cpu, Backend::Vulkan));
+        assert!(preference(DeviceType::Cpu, Backend::Vulkan) < preference(DeviceType::Cpu, Backend::Gl));
         assert!(
-            preference(DeviceType::DiscreteGpu, Backend::Gl)
-                < preference(DeviceType::Cpu, Backend::Vulkan)
-        );
-        assert!(
-            preference(DeviceType::Cpu, Backend::Vulkan) < preference(DeviceType::Cpu, Backend::Gl)
-        );
-        assert!(
-            preference(DeviceType::IntegratedGpu, Backend::Vulkan)
-                < preference(DeviceType::Other, Backend::Vulkan)
+            preference(DeviceType::IntegratedGpu, Backend::Vulkan) < preference(DeviceType::Other, Backend::Vulkan)
         );
     }
 }

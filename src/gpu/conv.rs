@@ -44,14 +44,10 @@ impl ShaderKind {
 
     /// Every kernel that can compute the layer.
     pub fn applicable(layer: &ConvLayer) -> Vec<ShaderKind> {
-        [
-            ShaderKind::Conv2d,
-            ShaderKind::Depthwise,
-            ShaderKind::Pointwise,
-        ]
-        .into_iter()
-        .filter(|kind| kind.check(layer).is_ok())
-        .collect()
+        [ShaderKind::Conv2d, ShaderKind::Depthwise, ShaderKind::Pointwise]
+            .into_iter()
+            .filter(|kind| kind.check(layer).is_ok())
+            .collect()
     }
 
     /// Ok when this kernel computes the layer correctly.
@@ -159,11 +155,7 @@ impl ConvKernels {
 
 /// Bytes of `elements` f32 values, checked against the adapter's buffer limits and the u32 index range the
 /// shaders use.
-fn checked_buffer_bytes(
-    ctx: &GpuContext,
-    what: &str,
-    elements: Option<u64>,
-) -> Result<u64, GpuError> {
+fn checked_buffer_bytes(ctx: &GpuContext, what: &str, elements: Option<u64>) -> Result<u64, GpuError> {
     let elements = elements.ok_or_else(|| GpuError::Limit {
         what: format!("the {what} tensor"),
         needed: u64::MAX,
@@ -243,13 +235,11 @@ impl ConvJob {
                     mapped_at_creation: false,
                 })
             };
-            let params = ctx
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("conv params"),
-                    contents: bytemuck::bytes_of(&ConvParams::new(&layer, total)),
-                    usage: wgpu::BufferUsages::UNIFORM,
-                });
+            let params = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("conv params"),
+                contents: bytemuck::bytes_of(&ConvParams::new(&layer, total)),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
             let input = match input {
                 Some(buffer) => buffer.clone(),
                 None => storage("conv input", input_bytes, wgpu::BufferUsages::COPY_DST),
@@ -304,17 +294,14 @@ impl ConvJob {
         };
         if let Some(input) = input {
             expect("input", input, self.layer.input_len())?;
-            ctx.queue
-                .write_buffer(&self.input, 0, bytemuck::cast_slice(input));
+            ctx.queue.write_buffer(&self.input, 0, bytemuck::cast_slice(input));
         }
         expect("weight", weight, self.layer.weight_len())?;
-        ctx.queue
-            .write_buffer(&self.weight, 0, bytemuck::cast_slice(weight));
+        ctx.queue.write_buffer(&self.weight, 0, bytemuck::cast_slice(weight));
         match (self.layer.bias, bias) {
             (true, Some(bias)) => {
                 expect("bias", bias, Some(self.layer.bias_len()))?;
-                ctx.queue
-                    .write_buffer(&self.bias, 0, bytemuck::cast_slice(bias));
+                ctx.queue.write_buffer(&self.bias, 0, bytemuck::cast_slice(bias));
             }
             (false, None) => {}
             (true, None) => {
@@ -337,9 +324,7 @@ impl ConvJob {
 
     /// Records this job's dispatch into a compute pass.
     pub fn encode(&self, kernels: &ConvKernels, pass: &mut wgpu::ComputePass<'_>) {
-        kernels
-            .get(self.shader)
-            .dispatch(pass, &self.bind_group, self.grid);
+        kernels.get(self.shader).dispatch(pass, &self.bind_group, self.grid);
     }
 
     /// Submits one dispatch and waits for it.
@@ -347,9 +332,7 @@ impl ConvJob {
         ctx.scoped("running the conv", || {
             let mut encoder = ctx
                 .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("conv"),
-                });
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("conv") });
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("conv"),
@@ -374,48 +357,49 @@ impl ConvJob {
 }
 
 /// Copies the first `bytes` of `buffer` (which needs COPY_SRC) to the host as f32 values.
-pub fn read_buffer(
-    ctx: &GpuContext,
-    buffer: &wgpu::Buffer,
-    bytes: u64,
-) -> Result<Vec<f32>, GpuError> {
+pub fn read_buffer(ctx: &GpuContext, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<f32>, GpuError> {
+    let raw = read_bytes(ctx, buffer, bytes)?;
+    Ok(raw
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+/// Copies the first `bytes` (a multiple of 4) of `buffer` (which needs COPY_SRC) to the host.
+pub fn read_bytes(ctx: &GpuContext, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, GpuError> {
+    let size = bytes.max(4);
     let staging = ctx.scoped("reading back", || {
         let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback staging"),
-            size: bytes.max(4),
+            size,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut encoder = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("readback"),
-            });
-        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes.max(4));
+        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("readback"),
+        });
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
         ctx.queue.submit([encoder.finish()]);
         staging
     })?;
     let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
-    staging
-        .slice(..)
-        .map_async(wgpu::MapMode::Read, move |result| {
-            // The receiver only goes away if the waiting side already failed; nothing is left to tell then.
-            let _ = sender.send(result);
-        });
+    staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
+        // The receiver only goes away if the waiting side already failed; nothing is left to tell then.
+        let _ = sender.send(result);
+    });
     ctx.wait()?;
     match pollster::block_on(receiver.receive()) {
         Some(Ok(())) => {}
         Some(Err(e)) => return Err(GpuError::Readback(e.to_string())),
         None => return Err(GpuError::Readback("the map callback never ran".into())),
     }
-    let values = {
+    let data = {
         let view = staging
             .slice(..)
             .get_mapped_range()
             .map_err(|e| GpuError::Readback(e.to_string()))?;
-        let floats: &[f32] = bytemuck::cast_slice(&view);
-        floats[..(bytes / 4) as usize].to_vec()
+        view[..bytes as usize].to_vec()
     };
     staging.unmap();
-    Ok(values)
+    Ok(data)
 }

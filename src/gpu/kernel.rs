@@ -33,12 +33,10 @@ impl Kernel {
         workgroup_size: u32,
     ) -> Result<Kernel, GpuError> {
         ctx.scoped(&format!("building the {label} kernel"), || {
-            let module = ctx
-                .device
-                .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(label),
-                    source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(source)),
-                });
+            let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(source)),
+            });
             let mut entries = vec![wgpu::BindGroupLayoutEntry {
                 binding: 0,
                 visibility: wgpu::ShaderStages::COMPUTE,
@@ -63,33 +61,27 @@ impl Kernel {
                     count: None,
                 });
             }
-            let layout = ctx
-                .device
-                .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                    label: Some(label),
-                    entries: &entries,
-                });
-            let pipeline_layout =
-                ctx.device
-                    .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                        label: Some(label),
-                        bind_group_layouts: &[Some(&layout)],
-                        immediate_size: 0,
-                    });
+            let layout = ctx.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(label),
+                entries: &entries,
+            });
+            let pipeline_layout = ctx.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(label),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
             let constants = [("WORKGROUP_SIZE", f64::from(workgroup_size))];
-            let pipeline = ctx
-                .device
-                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(label),
-                    layout: Some(&pipeline_layout),
-                    module: &module,
-                    entry_point: Some("main"),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants: &constants,
-                        ..Default::default()
-                    },
-                    cache: None,
-                });
+            let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    ..Default::default()
+                },
+                cache: None,
+            });
             Kernel {
                 label,
                 workgroup_size,
@@ -148,12 +140,7 @@ impl Kernel {
     }
 
     /// Records one dispatch of this kernel into `pass`.
-    pub fn dispatch(
-        &self,
-        pass: &mut wgpu::ComputePass<'_>,
-        bind_group: &wgpu::BindGroup,
-        grid: [u32; 3],
-    ) {
+    pub fn dispatch(&self, pass: &mut wgpu::ComputePass<'_>, bind_group: &wgpu::BindGroup, grid: [u32; 3]) {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, bind_group, &[]);
         pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
@@ -161,15 +148,8 @@ impl Kernel {
 }
 
 /// See [`Kernel::grid`].
-pub fn grid(
-    invocations: u64,
-    workgroup_size: u32,
-    max_per_dimension: u32,
-    label: &str,
-) -> Result<[u32; 3], GpuError> {
-    let groups = invocations
-        .div_ceil(u64::from(workgroup_size.max(1)))
-        .max(1);
+pub fn grid(invocations: u64, workgroup_size: u32, max_per_dimension: u32, label: &str) -> Result<[u32; 3], GpuError> {
+    let groups = invocations.div_ceil(u64::from(workgroup_size.max(1))).max(1);
     let max = u64::from(max_per_dimension.max(1));
     let x = groups.min(max);
     let y = groups.div_ceil(x);

@@ -3,6 +3,7 @@
 pub mod context;
 pub mod conv;
 pub mod kernel;
+pub mod timer;
 
 use thiserror::Error;
 
@@ -10,6 +11,7 @@ use crate::error::ShapeError;
 
 pub use context::{AdapterChoice, AdapterSummary, GpuContext};
 pub use conv::{ConvJob, ConvKernels, ShaderKind};
+pub use timer::{PassTimer, TimerKind, Timing};
 
 /// Everything that can go wrong on the GPU side, as values rather than panics.
 #[derive(Debug, Error)]
@@ -39,15 +41,21 @@ pub enum GpuError {
         available: u64,
     },
     #[error("the {shader} shader cannot run this layer: {reason}")]
-    KernelDoesNotApply {
-        shader: &'static str,
-        reason: String,
-    },
+    KernelDoesNotApply { shader: &'static str, reason: String },
     #[error("{what}: expected {expected} values, got {got}")]
     DataLength {
         what: &'static str,
         expected: u64,
         got: u64,
+    },
+    #[error(
+        "the {conv} kernel's output disagrees with the CPU reference at {mismatches} of {checked} checked outputs: \
+         its speed is not reported (run `convflops verify`)"
+    )]
+    WrongResult {
+        conv: &'static str,
+        mismatches: u64,
+        checked: u64,
     },
     #[error(transparent)]
     Shape(#[from] ShapeError),

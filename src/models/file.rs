@@ -176,30 +176,18 @@ pub fn parse(text: &str, file: &Path, batch: u32) -> Result<Network, ModelError>
         .enumerate()
         .map(|(index, value)| parse_layer(value, index, file, batch))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Network {
-        name: raw.name,
-        layers,
-    })
+    Ok(Network { name: raw.name, layers })
 }
 
-fn parse_layer(
-    value: &Value,
-    index: usize,
-    file: &Path,
-    batch: u32,
-) -> Result<NetworkLayer, ModelError> {
-    let layer_error =
-        |name: Option<String>, field: Option<String>, reason: String| ModelError::Layer {
-            file: file.to_path_buf(),
-            index,
-            name,
-            field,
-            reason,
-        };
-    let given_name = value
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+fn parse_layer(value: &Value, index: usize, file: &Path, batch: u32) -> Result<NetworkLayer, ModelError> {
+    let layer_error = |name: Option<String>, field: Option<String>, reason: String| ModelError::Layer {
+        file: file.to_path_buf(),
+        index,
+        name,
+        field,
+        reason,
+    };
+    let given_name = value.get("name").and_then(Value::as_str).map(str::to_string);
     let parsed = FileLayer::deserialize(value)
         .map_err(|error| layer_error(given_name.clone(), culprit(value), error.to_string()))?;
     let layer = parsed.layer(batch).validated().map_err(|error| {
@@ -225,9 +213,7 @@ fn culprit(value: &Value) -> Option<String> {
             let fits = match key.as_str() {
                 "name" => String::deserialize(*value).is_ok(),
                 "kind" => Option::<LayerKind>::deserialize(*value).is_ok(),
-                "in_channels" | "out_channels" | "height" | "width" | "groups" => {
-                    u32::deserialize(*value).is_ok()
-                }
+                "in_channels" | "out_channels" | "height" | "width" | "groups" => u32::deserialize(*value).is_ok(),
                 "kernel" | "stride" | "padding" | "dilation" => Pair::deserialize(*value).is_ok(),
                 "bias" => bool::deserialize(*value).is_ok(),
                 _ => false,
@@ -254,11 +240,21 @@ fn explain_shape_error(error: &ShapeError) -> (Option<&'static str>, String) {
                 (Some(field), "must be at least 1 (got 0)".to_string())
             }
         }
-        ShapeError::GroupsDoNotDivide { groups, in_channels, out_channels } => (
+        ShapeError::GroupsDoNotDivide {
+            groups,
+            in_channels,
+            out_channels,
+        } => (
             Some("groups"),
             format!("groups {groups} must divide both in_channels {in_channels} and out_channels {out_channels}"),
         ),
-        ShapeError::EmptyOutput { axis, size, padding, kernel, dilation } => (
+        ShapeError::EmptyOutput {
+            axis,
+            size,
+            padding,
+            kernel,
+            dilation,
+        } => (
             Some("kernel"),
             format!(
                 "the kernel ({kernel} taps, dilation {dilation}) is larger than the padded input along {axis} \
@@ -292,10 +288,7 @@ mod tests {
         let net = parse(ONE_LAYER, path(), 3).unwrap();
         assert_eq!(net.name, "tiny");
         let layer = &net.layers[0];
-        assert_eq!(
-            (layer.name.as_str(), layer.kind),
-            ("a", LayerKind::Standard)
-        );
+        assert_eq!((layer.name.as_str(), layer.kind), ("a", LayerKind::Standard));
         assert_eq!(layer.layer.batch, 3);
         assert_eq!(
             (layer.layer.dilation, layer.layer.groups, layer.layer.bias),
@@ -314,12 +307,7 @@ mod tests {
              "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0], "bias": true},
             {"name": "labelled", "kind": "pointwise", "in_channels": 8, "out_channels": 8, "height": 4, "width": 4,
              "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1]}]}"#;
-        let kinds: Vec<LayerKind> = parse(text, path(), 1)
-            .unwrap()
-            .layers
-            .iter()
-            .map(|l| l.kind)
-            .collect();
+        let kinds: Vec<LayerKind> = parse(text, path(), 1).unwrap().layers.iter().map(|l| l.kind).collect();
         assert_eq!(
             kinds,
             [
@@ -343,10 +331,7 @@ mod tests {
     #[test]
     fn errors_name_the_file_layer_and_field() {
         let bad_json = error_of("{\"name\": \"x\", \"layers\": [");
-        assert!(
-            bad_json.starts_with("net.json: not a valid model file"),
-            "{bad_json}"
-        );
+        assert!(bad_json.starts_with("net.json: not a valid model file"), "{bad_json}");
 
         let top = error_of(r#"{"name": "x", "layers": [], "batch": 1}"#);
         assert!(top.contains("net.json"), "{top}");
@@ -359,8 +344,7 @@ mod tests {
             "{unknown}"
         );
 
-        let kind =
-            error_of(&ONE_LAYER.replace("\"width\": 12", "\"width\": 12, \"kind\": \"conv\""));
+        let kind = error_of(&ONE_LAYER.replace("\"width\": 12", "\"width\": 12, \"kind\": \"conv\""));
         assert!(
             kind.contains("layers[0] \"a\", field `kind`: unknown variant `conv`"),
             "{kind}"
@@ -373,10 +357,7 @@ mod tests {
         );
 
         let big = error_of(&ONE_LAYER.replace("\"kernel\": [3, 3]", "\"kernel\": [3, 15]"));
-        assert!(
-            big.contains("field `kernel`") && big.contains("width 12"),
-            "{big}"
-        );
+        assert!(big.contains("field `kernel`") && big.contains("width 12"), "{big}");
 
         let negative = error_of(&ONE_LAYER.replace("\"height\": 10", "\"height\": -1"));
         assert!(negative.contains("field `height`"), "{negative}");
@@ -394,10 +375,7 @@ mod tests {
         assert!(groups.contains("field `groups`"), "{groups}");
 
         let not_object = error_of(r#"{"name": "x", "layers": [7]}"#);
-        assert!(
-            not_object.starts_with("net.json: layers[0]: "),
-            "{not_object}"
-        );
+        assert!(not_object.starts_with("net.json: layers[0]: "), "{not_object}");
 
         let overflow = ONE_LAYER.replace("\"in_channels\": 8, \"out_channels\": 16", {
             "\"in_channels\": 4294967295, \"out_channels\": 4294967295"
@@ -405,17 +383,12 @@ mod tests {
         let overflow = parse(&overflow, path(), u32::MAX).unwrap_err().to_string();
         assert!(overflow.contains("overflows 64 bits"), "{overflow}");
 
-        assert!(parse(ONE_LAYER, path(), 0)
-            .unwrap_err()
-            .to_string()
-            .contains("--batch"));
+        assert!(parse(ONE_LAYER, path(), 0).unwrap_err().to_string().contains("--batch"));
     }
 
     #[test]
     fn read_errors_name_the_file() {
-        let missing = load(Path::new("no/such/model.json"), 1)
-            .unwrap_err()
-            .to_string();
+        let missing = load(Path::new("no/such/model.json"), 1).unwrap_err().to_string();
         assert!(missing.contains("no/such/model.json"), "{missing}");
     }
 }

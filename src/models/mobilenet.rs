@@ -39,14 +39,7 @@ pub const BLOCKS: [(u32, u32, u32); 13] = [
 ];
 
 /// A 3×3 conv with padding 1 ("same" at stride 1), no bias.
-fn conv3x3(
-    batch: u32,
-    in_channels: u32,
-    out_channels: u32,
-    size: u32,
-    stride: u32,
-    groups: u32,
-) -> ConvLayer {
+fn conv3x3(batch: u32, in_channels: u32, out_channels: u32, size: u32, stride: u32, groups: u32) -> ConvLayer {
     ConvLayer {
         batch,
         in_channels,
@@ -160,13 +153,7 @@ mod tests {
             .layers
             .iter()
             .filter(|l| l.kind == LayerKind::Pointwise)
-            .map(|l| {
-                (
-                    l.layer.out_height(),
-                    l.layer.out_width(),
-                    l.layer.out_channels,
-                )
-            })
+            .map(|l| (l.layer.out_height(), l.layer.out_width(), l.layer.out_channels))
             .collect();
         let expected = [
             (112, 112, 64),
@@ -186,21 +173,12 @@ mod tests {
         assert_eq!(pointwise, expected);
         let last_dw = &net.layers[25];
         assert_eq!(
-            (
-                last_dw.name.as_str(),
-                last_dw.layer.height,
-                last_dw.layer.stride
-            ),
+            (last_dw.name.as_str(), last_dw.layer.height, last_dw.layer.stride),
             ("dw14", 7, [1, 1])
         );
         for layer in &net.layers {
             assert_eq!(layer.layer.validated(), Ok(layer.layer), "{}", layer.name);
-            assert_eq!(
-                LayerKind::of_layer(&layer.layer),
-                layer.kind,
-                "{}",
-                layer.name
-            );
+            assert_eq!(LayerKind::of_layer(&layer.layer), layer.kind, "{}", layer.name);
         }
         let names: Vec<&str> = net.layers.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(&names[..5], ["conv1", "dw2", "pw2", "dw3", "pw3"]);

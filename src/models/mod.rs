@@ -112,9 +112,7 @@ pub fn builtin(name: &str, batch: u32) -> Result<Network, ModelError> {
     match name {
         "mobilenet-v1" => Ok(mobilenet_v1(batch)),
         "conv-mobilenet-v1" => Ok(conv_mobilenet_v1(batch)),
-        _ => Err(ModelError::UnknownModel {
-            name: name.to_string(),
-        }),
+        _ => Err(ModelError::UnknownModel { name: name.to_string() }),
     }
 }
 
@@ -218,10 +216,7 @@ mod tests {
             .iter()
             .map(|k| serde_json::to_string(k).unwrap())
             .collect();
-        assert_eq!(
-            names,
-            ["\"standard\"", "\"depthwise\"", "\"pointwise\"", "\"fc\""]
-        );
+        assert_eq!(names, ["\"standard\"", "\"depthwise\"", "\"pointwise\"", "\"fc\""]);
         for kind in LayerKind::ALL {
             assert_eq!(kind.to_string(), kind.name());
         }

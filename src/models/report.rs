@@ -100,11 +100,7 @@ impl Report {
                 })
                 .collect(),
             totals: (&self.totals).into(),
-            by_kind: self
-                .by_kind
-                .iter()
-                .map(|k| (k.kind, (&k.cost).into()))
-                .collect(),
+            by_kind: self.by_kind.iter().map(|k| (k.kind, (&k.cost).into())).collect(),
         }
     }
 
@@ -252,10 +248,7 @@ mod tests {
         assert_eq!(three_significant(report.totals.macs), 4.87e9);
         assert_eq!(three_significant(report.totals.params), 29.3e6);
         assert_eq!(report.by_kind.len(), 2);
-        assert_eq!(
-            report.kind(LayerKind::Standard).unwrap().cost.macs,
-            4_866_269_184
-        );
+        assert_eq!(report.kind(LayerKind::Standard).unwrap().cost.macs, 4_866_269_184);
     }
 
     /// Paper Table 2, to 0.01 percentage points. The paper prints 1.19 % for the mult-adds of the standard 3×3 conv
@@ -283,10 +276,7 @@ mod tests {
                 k.params_share
             );
         }
-        assert_eq!(
-            report.kind(LayerKind::Standard).unwrap().cost.macs,
-            10_838_016
-        );
+        assert_eq!(report.kind(LayerKind::Standard).unwrap().cost.macs, 10_838_016);
         let sum: f64 = report.by_kind.iter().map(|k| k.macs_share).sum();
         assert!((sum - 100.0).abs() < 1e-9);
     }
@@ -301,9 +291,7 @@ mod tests {
 
     #[test]
     fn overflow_is_an_error() {
-        let error = Report::of(&conv_mobilenet_v1(u32::MAX))
-            .unwrap_err()
-            .to_string();
+        let error = Report::of(&conv_mobilenet_v1(u32::MAX)).unwrap_err().to_string();
         assert!(
             error.contains("conv-mobilenet-v1") && error.contains("--batch"),
             "{error}"
@@ -347,8 +335,6 @@ mod tests {
     fn table_lists_every_layer_and_kind() {
         let text = Report::of(&mobilenet_v1(1)).unwrap().table();
         assert!(text.contains("pw14") && text.contains("224x224x3") && text.contains("1x1x1000"));
-        assert!(
-            text.contains("568,740,352") && text.contains("94.86 %") && text.contains("24.33 %")
-        );
+        assert!(text.contains("568,740,352") && text.contains("94.86 %") && text.contains("24.33 %"));
     }
 }

@@ -63,15 +63,8 @@ pub fn stdout_of(args: &[&str]) -> String {
 pub fn fails_naming(args: &[&str], code: i32, needle: &str) {
     let out = convflops(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "convflops {args:?}: {stderr}"
-    );
-    assert!(
-        !stderr.contains("panicked"),
-        "convflops {args:?} panicked: {stderr}"
-    );
+    assert_eq!(out.status.code(), Some(code), "convflops {args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "convflops {args:?} panicked: {stderr}");
     assert!(
         stderr.contains(needle),
         "convflops {args:?}: stderr does not name {needle:?}: {stderr}"

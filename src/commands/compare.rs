@@ -1,0 +1,66 @@
+//! `convflops compare` (the main job, and what `convflops` with no subcommand runs).
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, Result};
+
+use convflops::bench::BenchSettings;
+use convflops::cli::CompareArgs;
+use convflops::compare::{self, Comparison};
+use convflops::export::{self, csv, json, markdown, table};
+use convflops::gpu::GpuContext;
+
+pub fn run(args: CompareArgs) -> Result<()> {
+    let layer = args.layer.layer().validated()?;
+    let settings =
+        BenchSettings::new(args.bench.warmup, args.bench.samples, args.bench.min_time).map_err(anyhow::Error::msg)?;
+    let contexts = if args.all_adapters {
+        GpuContext::all(args.gpu.choice().backends)?
+    } else {
+        vec![GpuContext::new(&args.gpu.choice())?]
+    };
+    let talk = !args.json || std::io::stderr().is_terminal();
+    let mut comparisons: Vec<Comparison> = Vec::new();
+    for ctx in &contexts {
+        if talk {
+            eprintln!("{}", ctx.summary.headline());
+        }
+        let comparison = compare::run(ctx, &layer, &settings, |kind| {
+            if talk {
+                eprintln!("  timing {kind}…");
+            }
+        })
+        .with_context(|| format!("comparing on {}", ctx.summary.name))?;
+        if !args.json {
+            println!("{}", table::compare(&comparison));
+        }
+        comparisons.push(comparison);
+    }
+    if args.all_adapters && !args.json {
+        print!("{}", table::compare_summary(&comparisons));
+    }
+    // Every export is rendered before any is written, and each is written atomically.
+    let as_json = |comparisons: &[Comparison]| -> Result<String> {
+        Ok(if args.all_adapters {
+            json::to_string(&comparisons.iter().map(json::CompareJson::from).collect::<Vec<_>>())?
+        } else {
+            json::to_string(&json::CompareJson::from(&comparisons[0]))?
+        })
+    };
+    let mut files = Vec::new();
+    if let Some(path) = &args.export_json {
+        files.push((path, as_json(&comparisons)?));
+    }
+    if let Some(path) = &args.export_csv {
+        files.push((path, csv::to_string(&comparisons).context("rendering CSV")?));
+    }
+    if let Some(path) = &args.export_markdown {
+        files.push((path, markdown::to_string(&comparisons)));
+    }
+    let files: Vec<(&std::path::Path, &[u8])> = files.iter().map(|(p, t)| (p.as_path(), t.as_bytes())).collect();
+    export::write_all_atomically(&files).context("writing the exports (none was written)")?;
+    if args.json {
+        print!("{}", as_json(&comparisons)?);
+    }
+    Ok(())
+}

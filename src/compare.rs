@@ -1,0 +1,328 @@
+//! The comparison at the heart of convflops: one layer as a standard conv, a depthwise conv, a pointwise conv and
+//! the separable pair (depthwise then pointwise in one submission), each timed, checked against the CPU reference,
+//! and turned into achieved FLOP/s.
+
+use crate::bench::{self, BenchSettings, Measurement};
+use crate::cost::{ratio, ConvKind, Cost, LayerCost};
+use crate::gpu::{AdapterSummary, ConvJob, ConvKernels, GpuContext, GpuError, PassTimer, ShaderKind, TimerKind};
+use crate::layer::ConvLayer;
+use crate::reference::{self, Agreement};
+use crate::rng::SplitMix64;
+
+/// Outputs per kernel checked against the CPU reference after timing.
+pub const CHECKED_OUTPUTS: usize = 512;
+
+/// One timed conv.
+#[derive(Debug, Clone)]
+pub struct ConvResult {
+    pub kind: ConvKind,
+    pub cost: Cost,
+    pub timer: TimerKind,
+    pub measurement: Measurement,
+    /// The check of the output against the CPU reference on a sample of outputs.
+    pub check: Agreement,
+    pub checked_outputs: usize,
+}
+
+impl ConvResult {
+    /// The quoted time: median GPU time per dispatch (wall time where timestamps are missing).
+    pub fn time_s(&self) -> f64 {
+        self.measurement.best().median
+    }
+
+    /// Achieved FLOP/s = FLOPs (2·MACs) / median time.
+    pub fn flops_per_s(&self) -> f64 {
+        self.cost.flops as f64 / self.time_s()
+    }
+}
+
+/// Every conv of one layer on one adapter.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub adapter: AdapterSummary,
+    pub layer: ConvLayer,
+    pub cost: LayerCost,
+    pub results: Vec<ConvResult>,
+}
+
+impl Comparison {
+    pub fn get(&self, kind: ConvKind) -> Option<&ConvResult> {
+        self.results.iter().find(|r| r.kind == kind)
+    }
+
+    /// standard / separable exact FLOPs: the speedup FLOPs predict.
+    pub fn predicted_speedup(&self) -> f64 {
+        ratio(self.cost.standard.flops_exact, self.cost.separable.flops_exact)
+    }
+
+    /// standard / separable measured time: the speedup the run gave.
+    pub fn measured_speedup(&self) -> Option<f64> {
+        Some(self.get(ConvKind::Standard)?.time_s() / self.get(ConvKind::Separable)?.time_s())
+    }
+
+    /// Results timed with wall time, if any (the adapter has no timestamp queries).
+    pub fn uses_wall_time(&self) -> bool {
+        self.results.iter().any(|r| r.timer == TimerKind::Wall)
+    }
+
+    /// Convs whose samples spread more than [`bench::statistics::NOISY_REL_STDDEV`].
+    pub fn noisy(&self) -> Vec<(ConvKind, f64)> {
+        self.results
+            .iter()
+            .map(|r| (r.kind, r.measurement.best().rel_stddev))
+            .filter(|(_, spread)| *spread > bench::statistics::NOISY_REL_STDDEV)
+            .collect()
+    }
+
+    /// The lesson, in the run's own figures: FLOPs predicted one speedup, the clock measured another, and why.
+    pub fn lesson(&self) -> Vec<String> {
+        let (Some(standard), Some(separable), Some(depthwise), Some(measured)) = (
+            self.get(ConvKind::Standard),
+            self.get(ConvKind::Separable),
+            self.get(ConvKind::Depthwise),
+            self.measured_speedup(),
+        ) else {
+            return Vec::new();
+        };
+        let predicted = self.predicted_speedup();
+        let share = 100.0 * separable.flops_per_s() / standard.flops_per_s();
+        let verb = if measured < predicted { "but ran" } else { "and ran" };
+        let mut lines = vec![format!(
+            "separable needs {predicted:.1}× fewer FLOPs than standard {verb} {measured:.1}× faster: it achieved {share:.0} % of standard's FLOP/s."
+        )];
+        let dw_time_share = 100.0 * depthwise.time_s() / separable.time_s();
+        let dw_flops_share = 100.0 * ratio(self.cost.depthwise.flops, self.cost.separable.flops);
+        lines.push(format!(
+            "Why: FLOPs count work, not time. The depthwise conv does only {:.1} FLOPs per byte it must move \
+             (the standard conv {:.1}): about kh·kw = {} multiply-adds per input element it loads, so memory, not \
+             arithmetic, sets its speed. Here it took {dw_time_share:.0} % of the separable pair's time for \
+             {dw_flops_share:.1} % of its FLOPs.",
+            self.cost.depthwise.arithmetic_intensity(),
+            self.cost.standard.arithmetic_intensity(),
+            self.layer.kernel_area(),
+        ));
+        lines
+    }
+}
+
+/// Indices of up to `count` outputs out of `total`: the first, the last, and the rest spread at random.
+pub fn sample_indices(total: usize, count: usize, rng: &mut SplitMix64) -> Vec<usize> {
+    if total <= count {
+        return (0..total).collect();
+    }
+    let mut indices = vec![0, total - 1];
+    indices.extend((2..count).map(|_| (rng.next_u64() % total as u64) as usize));
+    indices
+}
+
+fn fill(rng: &mut SplitMix64, len: Option<u64>) -> Vec<f32> {
+    rng.fill(len.and_then(|n| usize::try_from(n).ok()).unwrap_or(0))
+}
+
+fn checked(kind: ConvKind, agreement: Agreement, checked: usize) -> Result<Agreement, GpuError> {
+    if agreement.passed() {
+        Ok(agreement)
+    } else {
+        Err(GpuError::WrongResult {
+            conv: kind.name(),
+            mismatches: agreement.mismatches,
+            checked: checked as u64,
+        })
+    }
+}
+
+/// Times the four convs of `layer` on `ctx`. `progress` hears which conv is being timed.
+pub fn run(
+    ctx: &GpuContext,
+    layer: &ConvLayer,
+    settings: &BenchSettings,
+    mut progress: impl FnMut(ConvKind),
+) -> Result<Comparison, GpuError> {
+    let layer = layer.validated()?;
+    let cost = LayerCost::of(&layer)?;
+    let kernels = ConvKernels::new(ctx)?;
+    let timer = PassTimer::new(ctx)?;
+    let (dw_layer, pw_layer) = (layer.depthwise(), layer.pointwise());
+
+    // Buffers once: the depthwise conv reads the standard conv's input, the pointwise conv reads the depthwise
+    // output, so "pointwise" alone and the separable pair use the same data.
+    let standard = ConvJob::new(ctx, &kernels, &layer, ShaderKind::for_layer(&layer), None)?;
+    let depthwise = ConvJob::new(ctx, &kernels, &dw_layer, ShaderKind::Depthwise, Some(&standard.input))?;
+    let pointwise = ConvJob::new(ctx, &kernels, &pw_layer, ShaderKind::Pointwise, Some(&depthwise.output))?;
+
+    let mut rng = SplitMix64::new(0x5eed);
+    let input = fill(&mut rng, layer.input_len());
+    let weights = [
+        fill(&mut rng, layer.weight_len()),
+        fill(&mut rng, dw_layer.weight_len()),
+        fill(&mut rng, pw_layer.weight_len()),
+    ];
+    let biases =
+        [layer.bias_len(), dw_layer.bias_len(), pw_layer.bias_len()].map(|n| layer.bias.then(|| rng.fill(n as usize)));
+    standard.upload(ctx, Some(&input), &weights[0], biases[0].as_deref())?;
+    depthwise.upload(ctx, None, &weights[1], biases[1].as_deref())?;
+    pointwise.upload(ctx, None, &weights[2], biases[2].as_deref())?;
+
+    let chains: [(ConvKind, Vec<&ConvJob>); 4] = [
+        (ConvKind::Standard, vec![&standard]),
+        (ConvKind::Depthwise, vec![&depthwise]),
+        (ConvKind::Pointwise, vec![&pointwise]),
+        (ConvKind::Separable, vec![&depthwise, &pointwise]),
+    ];
+    let mut measurements = Vec::new();
+    for (kind, jobs) in &chains {
+        progress(*kind);
+        let measurement = bench::measure(settings, |repetitions| {
+            timer.time_pass(ctx, |pass| {
+                for _ in 0..repetitions {
+                    for job in jobs {
+                        job.encode(&kernels, pass);
+                    }
+                }
+            })
+        })?;
+        measurements.push((*kind, measurement));
+    }
+
+    // Read each output back once and check a sample of it, so a broken kernel cannot report a speed.
+    let standard_out = standard.read_output(ctx)?;
+    let depthwise_out = depthwise.read_output(ctx)?;
+    let pointwise_out = pointwise.read_output(ctx)?;
+    let mut pick = |n: usize| sample_indices(n, CHECKED_OUTPUTS, &mut rng);
+    let (s_idx, d_idx, p_idx) = (
+        pick(standard_out.len()),
+        pick(depthwise_out.len()),
+        pick(pointwise_out.len()),
+    );
+    let s_check = reference::compare_at(&layer, &standard_out, &input, &weights[0], biases[0].as_deref(), &s_idx);
+    let d_check = reference::compare_at(
+        &dw_layer,
+        &depthwise_out,
+        &input,
+        &weights[1],
+        biases[1].as_deref(),
+        &d_idx,
+    );
+    let p_check = reference::compare_at(
+        &pw_layer,
+        &pointwise_out,
+        &depthwise_out,
+        &weights[2],
+        biases[2].as_deref(),
+        &p_idx,
+    );
+    let checks = [
+        (checked(ConvKind::Standard, s_check, s_idx.len())?, s_idx.len()),
+        (checked(ConvKind::Depthwise, d_check, d_idx.len())?, d_idx.len()),
+        (checked(ConvKind::Pointwise, p_check, p_idx.len())?, p_idx.len()),
+        (d_check.merge(p_check), d_idx.len() + p_idx.len()),
+    ];
+
+    let results = measurements
+        .into_iter()
+        .zip(checks)
+        .map(|((kind, measurement), (check, checked_outputs))| ConvResult {
+            kind,
+            cost: *cost.get(kind),
+            timer: timer.kind(),
+            measurement,
+            check,
+            checked_outputs,
+        })
+        .collect();
+    Ok(Comparison {
+        adapter: ctx.summary.clone(),
+        layer,
+        cost,
+        results,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::Statistics;
+
+    /// A comparison of the default layer with made-up times (seconds per dispatch).
+    pub(crate) fn fake(times: [f64; 4], software: bool) -> Comparison {
+        let layer = ConvLayer::default();
+        let cost = LayerCost::of(&layer).unwrap();
+        let adapter = AdapterSummary {
+            index: 0,
+            name: "Test Adapter, rev 2".into(),
+            backend: "Vulkan".into(),
+            device_type: if software { "CPU" } else { "discrete GPU" }.into(),
+            software,
+            driver: "test".into(),
+            driver_info: "1.0".into(),
+            timestamps: true,
+            max_storage_buffer_binding_size: 1 << 27,
+            max_buffer_size: 1 << 30,
+            max_compute_workgroups_per_dimension: 65_535,
+            max_compute_invocations_per_workgroup: 256,
+            max_compute_workgroup_storage_size: 16_384,
+        };
+        let results = ConvKind::ALL
+            .into_iter()
+            .zip(times)
+            .map(|(kind, t)| {
+                let stats = Statistics::of(&[t * 0.95, t, t * 1.05]).unwrap();
+                ConvResult {
+                    kind,
+                    cost: *cost.get(kind),
+                    timer: TimerKind::Timestamp,
+                    measurement: Measurement {
+                        gpu: Some(stats),
+                        wall: stats,
+                        repetitions: 1,
+                    },
+                    check: Agreement::default(),
+                    checked_outputs: 512,
+                }
+            })
+            .collect();
+        Comparison {
+            adapter,
+            layer,
+            cost,
+            results,
+        }
+    }
+
+    #[test]
+    fn lesson_uses_the_runs_own_figures() {
+        let c = fake([4e-3, 0.3e-3, 0.7e-3, 1e-3], false);
+        assert!((c.predicted_speedup() - 924_743_680.0 / 104_366_080.0).abs() < 1e-12);
+        assert!((c.measured_speedup().unwrap() - 4.0).abs() < 1e-12);
+        let lesson = c.lesson().join("\n");
+        assert!(
+            lesson.contains("separable needs 8.9× fewer FLOPs than standard but ran 4.0× faster"),
+            "{lesson}"
+        );
+        // separable FLOP/s / standard FLOP/s = (104566784 / 1e-3) / (924844032 / 4e-3) = 45 %
+        assert!(lesson.contains("it achieved 45 % of standard's FLOP/s"), "{lesson}");
+        assert!(lesson.contains("2.2 FLOPs per byte"), "{lesson}");
+        assert!(
+            lesson.contains("took 30 % of the separable pair's time for 1.7 % of its FLOPs"),
+            "{lesson}"
+        );
+        assert!(c.noisy().is_empty());
+    }
+
+    #[test]
+    fn faster_than_predicted_reads_differently() {
+        let c = fake([40e-3, 0.3e-3, 0.7e-3, 1e-3], true);
+        let lesson = c.lesson().join("\n");
+        assert!(lesson.contains("and ran 40.0× faster"), "{lesson}");
+    }
+
+    #[test]
+    fn sample_indices_cover_the_ends() {
+        let mut rng = SplitMix64::new(1);
+        assert_eq!(sample_indices(5, 512, &mut rng), vec![0, 1, 2, 3, 4]);
+        let picked = sample_indices(100_000, 512, &mut rng);
+        assert_eq!(picked.len(), 512);
+        assert_eq!((picked[0], picked[1]), (0, 99_999));
+        assert!(picked.iter().all(|&i| i < 100_000));
+    }
+}

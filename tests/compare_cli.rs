@@ -1,0 +1,196 @@
+//! `convflops compare` end to end: the JSON fields and their arithmetic, the exports, bad flags. Never timings.
+
+mod common;
+
+use serde_json::Value;
+
+const QUICK: [&str; 14] = [
+    "compare",
+    "--in-channels",
+    "8",
+    "--out-channels",
+    "16",
+    "--size",
+    "12",
+    "--warmup",
+    "1",
+    "--samples",
+    "3",
+    "--min-time",
+    "0.01",
+    "--bias",
+];
+
+fn quick(extra: &[&str]) -> Vec<String> {
+    QUICK.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
+fn run_json(extra: &[&str]) -> Value {
+    let args = quick(extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    serde_json::from_str(&common::stdout_of(&args)).expect("compare --json prints JSON")
+}
+
+fn check_comparison(value: &Value) {
+    for key in ["name", "backend", "device_type", "driver"] {
+        assert!(value["adapter"][key].is_string(), "adapter.{key}: {value}");
+    }
+    assert_eq!(value["layer"]["in_channels"], 8);
+    assert_eq!(value["layer"]["out_height"], 12);
+    let results = value["results"].as_array().expect("results array");
+    let convs: Vec<&str> = results.iter().map(|r| r["conv"].as_str().unwrap()).collect();
+    assert_eq!(convs, ["standard", "depthwise", "pointwise", "separable"]);
+    for r in results {
+        for key in ["params", "macs", "flops", "flops_exact", "bytes"] {
+            assert!(r[key].is_u64(), "{key}: {r}");
+        }
+        for times in ["gpu_time_s", "wall_time_s"] {
+            for key in ["median", "min", "max", "mean", "rel_stddev"] {
+                assert!(r[times][key].is_f64(), "{times}.{key}: {r}");
+            }
+            assert!(r[times]["samples"].as_u64().unwrap() >= 3);
+            assert!(r[times]["min"].as_f64() <= r[times]["median"].as_f64());
+            assert!(r[times]["median"].as_f64() <= r[times]["max"].as_f64());
+        }
+        assert!(["timestamp", "wall"].contains(&r["timer"].as_str().unwrap()));
+        let flops = r["flops"].as_u64().unwrap() as f64;
+        let median = r["gpu_time_s"]["median"].as_f64().unwrap();
+        let rate = r["flops_per_s"].as_f64().unwrap();
+        assert!(
+            (rate - flops / median).abs() <= 1e-9 * rate,
+            "flops_per_s {rate} != {flops} / {median}"
+        );
+        let intensity = flops / r["bytes"].as_u64().unwrap() as f64;
+        assert!((r["arithmetic_intensity"].as_f64().unwrap() - intensity).abs() < 1e-12);
+        assert!(r["checked_outputs"].as_u64().unwrap() > 0);
+    }
+    let exact = |i: usize| results[i]["flops_exact"].as_f64().unwrap();
+    let predicted = value["speedup"]["predicted_by_flops"].as_f64().unwrap();
+    assert!(
+        (predicted - exact(0) / exact(3)).abs() < 1e-12,
+        "predicted speedup is the exact FLOPs ratio"
+    );
+    let time = |i: usize| results[i]["gpu_time_s"]["median"].as_f64().unwrap();
+    let measured = value["speedup"]["measured"].as_f64().unwrap();
+    assert!(
+        (measured - time(0) / time(3)).abs() <= 1e-9 * measured,
+        "measured speedup comes from the times"
+    );
+}
+
+#[test]
+fn json_has_every_field_and_consistent_arithmetic() {
+    if common::vulkan().is_none() {
+        return;
+    }
+    check_comparison(&run_json(&["--json", "--backend", "vulkan"]));
+}
+
+#[test]
+fn all_adapters_gives_one_comparison_each() {
+    if common::vulkan().is_none() || common::gl().is_none() {
+        return;
+    }
+    let value = run_json(&["--json", "--all-adapters"]);
+    let list = value.as_array().expect("an array, one comparison per adapter");
+    assert!(list.len() >= 2, "{value}");
+    list.iter().for_each(check_comparison);
+    let args = quick(&["--all-adapters"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let text = common::stdout_of(&args);
+    assert!(text.contains("summary"), "{text}");
+    assert!(text.contains("Vulkan") && text.contains("GL"), "{text}");
+}
+
+#[test]
+fn human_output_has_adapter_table_and_lesson() {
+    if common::vulkan().is_none() {
+        return;
+    }
+    let args = quick(&["--backend", "vulkan"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let text = common::stdout_of(&args);
+    assert!(text.starts_with("adapter: "), "{text}");
+    assert!(text.contains("achieved FLOP/s"), "{text}");
+    assert!(text.contains("fewer FLOPs than standard"), "{text}");
+    assert!(text.contains("FLOPs per byte"), "{text}");
+    if text.contains("CPU adapter") {
+        assert!(text.contains("not GPU numbers"), "{text}");
+    }
+}
+
+#[test]
+fn exports_parse() {
+    if common::vulkan().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (j, c, m) = (
+        dir.path().join("r.json"),
+        dir.path().join("r.csv"),
+        dir.path().join("r.md"),
+    );
+    let (js, cs, ms) = (j.to_string_lossy(), c.to_string_lossy(), m.to_string_lossy());
+    let args = quick(&[
+        "--backend",
+        "vulkan",
+        "--export-json",
+        &js,
+        "--export-csv",
+        &cs,
+        "--export-markdown",
+        &ms,
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::stdout_of(&args);
+    check_comparison(&serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap());
+
+    let mut reader = csv::Reader::from_path(&c).unwrap();
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(header.iter().collect::<Vec<_>>(), convflops::export::csv::HEADER);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 4);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    for row in &rows {
+        let flops: f64 = row[col("flops")].parse().unwrap();
+        let median: f64 = row[col("gpu_time_median_s")].parse().unwrap();
+        let rate: f64 = row[col("flops_per_s")].parse().unwrap();
+        assert!((rate - flops / median).abs() <= 1e-9 * rate);
+    }
+    assert_eq!(&rows[3][col("conv")], "separable");
+
+    let md = std::fs::read_to_string(&m).unwrap();
+    assert!(md.contains("| conv | FLOPs | MACs |"), "{md}");
+    assert_eq!(
+        md.lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| conv"))
+            .count(),
+        4,
+        "{md}"
+    );
+    assert!(md.contains("fewer FLOPs than standard"), "{md}");
+}
+
+#[test]
+fn bad_flags_are_refused_before_any_work() {
+    common::fails_naming(&["compare", "--min-time=-1"], 1, "--min-time");
+    common::fails_naming(&["compare", "--samples", "0"], 1, "--samples");
+    common::fails_naming(&["compare", "--in-channels", "0"], 1, "--in-channels");
+    common::fails_naming(&["compare", "--adapter", "no-such-adapter-anywhere"], 1, "--adapter");
+}
+
+#[test]
+fn a_failed_export_leaves_nothing_behind() {
+    if common::vulkan().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("ok.csv");
+    let bad = dir.path().join("missing-folder").join("r.json");
+    let (g, b) = (good.to_string_lossy(), bad.to_string_lossy());
+    let args = quick(&["--backend", "vulkan", "--export-csv", &g, "--export-json", &b]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::fails_naming(&args, 1, "missing-folder");
+    assert!(!bad.exists());
+    assert!(!good.exists(), "exports are all written or none");
+}

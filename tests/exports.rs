@@ -1,0 +1,139 @@
+//! The export formats on a comparison with made-up times: parsed back, never timed.
+
+use convflops::bench::{Measurement, Statistics};
+use convflops::compare::{Comparison, ConvResult};
+use convflops::cost::{ConvKind, LayerCost};
+use convflops::export::{csv as csv_export, json, markdown, table};
+use convflops::gpu::{AdapterSummary, TimerKind};
+use convflops::layer::ConvLayer;
+use convflops::reference::Agreement;
+
+fn comparison(name: &str, software: bool, times: [f64; 4], timer: TimerKind) -> Comparison {
+    let layer = ConvLayer {
+        bias: true,
+        ..ConvLayer::default()
+    };
+    let cost = LayerCost::of(&layer).unwrap();
+    let adapter = AdapterSummary {
+        index: 0,
+        name: name.into(),
+        backend: "Vulkan".into(),
+        device_type: if software { "CPU" } else { "discrete GPU" }.into(),
+        software,
+        driver: "drv".into(),
+        driver_info: "1".into(),
+        timestamps: timer == TimerKind::Timestamp,
+        max_storage_buffer_binding_size: 1 << 27,
+        max_buffer_size: 1 << 31,
+        max_compute_workgroups_per_dimension: 65_535,
+        max_compute_invocations_per_workgroup: 256,
+        max_compute_workgroup_storage_size: 16_384,
+    };
+    let results = ConvKind::ALL
+        .into_iter()
+        .zip(times)
+        .map(|(kind, t)| {
+            let gpu = Statistics::of(&[t, t * 1.5, t * 0.5, t]).unwrap();
+            let wall = Statistics::of(&[t * 2.0]).unwrap();
+            let gpu = (timer == TimerKind::Timestamp).then_some(gpu);
+            ConvResult {
+                kind,
+                cost: *cost.get(kind),
+                timer,
+                measurement: Measurement {
+                    gpu,
+                    wall,
+                    repetitions: 8,
+                },
+                check: Agreement {
+                    max_abs_error: 1e-6,
+                    ..Agreement::default()
+                },
+                checked_outputs: 512,
+            }
+        })
+        .collect();
+    Comparison {
+        adapter,
+        layer,
+        cost,
+        results,
+    }
+}
+
+#[test]
+fn json_shape_and_arithmetic() {
+    let c = comparison(
+        "GPU \"quoted\", with comma",
+        false,
+        [4e-3, 1e-4, 6e-4, 8e-4],
+        TimerKind::Timestamp,
+    );
+    let value: serde_json::Value =
+        serde_json::from_str(&json::to_string(&json::CompareJson::from(&c)).unwrap()).unwrap();
+    assert_eq!(value["adapter"]["name"], "GPU \"quoted\", with comma");
+    assert_eq!(value["adapter"]["software"], false);
+    assert_eq!(value["layer"]["bias"], true);
+    assert_eq!(value["results"][0]["conv"], "standard");
+    assert_eq!(value["results"][0]["flops"], 924_844_032u64);
+    assert_eq!(value["results"][0]["timer"], "timestamp");
+    assert_eq!(value["results"][0]["gpu_time_s"]["median"], 4e-3);
+    assert_eq!(value["results"][0]["wall_time_s"]["median"], 8e-3);
+    assert_eq!(value["results"][0]["flops_per_s"], 924_844_032.0 / 4e-3);
+    assert_eq!(value["speedup"]["measured"], 5.0);
+    assert_eq!(value["speedup"]["predicted_by_flops"], 924_844_032.0 / 104_566_784.0);
+}
+
+#[test]
+fn wall_timer_reports_wall_time_as_the_quoted_time() {
+    let c = comparison("CPU thing", true, [4e-3, 1e-4, 6e-4, 8e-4], TimerKind::Wall);
+    let value: serde_json::Value =
+        serde_json::from_str(&json::to_string(&json::CompareJson::from(&c)).unwrap()).unwrap();
+    assert_eq!(value["results"][1]["timer"], "wall");
+    assert_eq!(value["results"][1]["gpu_time_s"], value["results"][1]["wall_time_s"]);
+    let text = table::compare(&c);
+    assert!(text.contains("no timestamp queries"), "{text}");
+    assert!(text.contains("time (wall, median)"), "{text}");
+    assert!(text.contains("not GPU numbers"), "{text}");
+}
+
+#[test]
+fn csv_round_trips_with_quoting() {
+    let a = comparison(
+        "GPU \"quoted\", with comma",
+        false,
+        [4e-3, 1e-4, 6e-4, 8e-4],
+        TimerKind::Timestamp,
+    );
+    let b = comparison(
+        "llvmpipe (LLVM 15, 256 bits)",
+        true,
+        [4.0, 1e-2, 6e-2, 8e-2],
+        TimerKind::Timestamp,
+    );
+    let text = csv_export::to_string(&[a, b]).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), csv_export::HEADER);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 8);
+    assert_eq!(&rows[0][0], "GPU \"quoted\", with comma");
+    assert_eq!(&rows[4][0], "llvmpipe (LLVM 15, 256 bits)");
+    assert_eq!(&rows[4][3], "true");
+    assert_eq!(&rows[4][4], "standard");
+    assert_eq!(rows[4][12].parse::<f64>().unwrap(), 4.0);
+    assert_eq!(rows[1][11].parse::<u32>().unwrap(), 8);
+}
+
+#[test]
+fn markdown_and_table_name_rates_and_counts_apart() {
+    let c = comparison("Card", false, [4e-3, 1e-4, 6e-4, 8e-4], TimerKind::Timestamp);
+    let md = markdown::to_string(std::slice::from_ref(&c));
+    assert!(md.starts_with("### Card · Vulkan · discrete GPU"), "{md}");
+    assert!(md.contains("| standard | 925 MFLOPs | 462,422,016 |"), "{md}");
+    assert!(md.contains("231 GFLOP/s"), "{md}");
+    let text = table::compare(&c);
+    assert!(text.contains("925 MFLOPs") && text.contains("231 GFLOP/s"), "{text}");
+    assert!(text.contains("warning: standard: the samples spread"), "{text}");
+    let summary = table::compare_summary(&[c]);
+    assert!(summary.contains("5.0×") && summary.contains("8.8×"), "{summary}");
+}
