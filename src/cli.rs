@@ -201,8 +201,15 @@ pub struct DevicesArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ShaderArg {
+    /// The general conv, one output per invocation (naive reference).
     Conv2d,
+    /// The general conv as an implicit GEMM with a register tile.
+    Conv2dTiled,
+    /// The depthwise conv, one output per invocation (naive reference).
     Depthwise,
+    /// The depthwise conv, 4 outputs per invocation.
+    DepthwiseTiled,
+    /// The 1×1 conv, one output per invocation (naive reference).
     Pointwise,
 }
 
@@ -228,7 +235,8 @@ pub struct RunArgs {
     pub dilation: Pair,
     #[arg(long, default_value_t = 1, value_name = "G")]
     pub groups: u32,
-    /// Force one kernel instead of choosing from the shapes.
+    /// Force one kernel instead of choosing from the shapes (default: depthwise-tiled for depthwise layers,
+    /// conv2d-tiled otherwise).
     #[arg(long, value_enum)]
     pub shader: Option<ShaderArg>,
     #[command(flatten)]

@@ -22,7 +22,7 @@ fn worked_example(ctx: &GpuContext) {
 fn verify_cases(ctx: &GpuContext, cases: u32, seed: u64) {
     let results = verify::run(ctx, cases, seed, |_, _| {}).unwrap();
     let summary = verify::summarize(&results);
-    assert_eq!(summary.len(), 3, "every kernel ran: {summary:?}");
+    assert_eq!(summary.len(), ShaderKind::ALL.len(), "every kernel ran: {summary:?}");
     for (kernel, (count, agreement)) in &summary {
         assert!(*count > 10, "{kernel} ran only {count} cases");
         assert!(
@@ -31,6 +31,10 @@ fn verify_cases(ctx: &GpuContext, cases: u32, seed: u64) {
         );
     }
     assert_eq!(summary["conv2d"].0, cases, "the general kernel runs every case");
+    assert_eq!(
+        summary["conv2d-tiled"].0, cases,
+        "the tiled general kernel runs every case"
+    );
 }
 
 #[test]
@@ -113,8 +117,14 @@ fn wrong_kernel_for_the_shape_is_refused() {
     let layer = ConvLayer::default();
     assert!(ShaderKind::Depthwise.check(&layer).is_err());
     assert!(ShaderKind::Pointwise.check(&layer).is_err());
-    assert_eq!(ShaderKind::for_layer(&layer.depthwise()), ShaderKind::Depthwise);
-    assert_eq!(ShaderKind::for_layer(&layer.pointwise()), ShaderKind::Pointwise);
+    assert_eq!(ShaderKind::for_layer(&layer), ShaderKind::Conv2dTiled);
+    assert_eq!(ShaderKind::for_layer(&layer.depthwise()), ShaderKind::DepthwiseTiled);
+    assert_eq!(ShaderKind::for_layer(&layer.pointwise()), ShaderKind::Conv2dTiled);
+    for shader in ShaderKind::ALL {
+        assert!(
+            ShaderKind::applicable(&layer.pointwise()).contains(&shader) != (shader.name().starts_with("depthwise"))
+        );
+    }
 }
 
 /// `convflops run` with .npy files equals the CPU reference, for every kernel that applies.
@@ -140,7 +150,7 @@ fn run_with_npy_files_matches_the_reference() {
                 groups: 2,
                 bias: true,
             },
-            &["conv2d"],
+            &["conv2d", "conv2d-tiled"],
         ),
         (
             ConvLayer {
@@ -156,7 +166,7 @@ fn run_with_npy_files_matches_the_reference() {
                 groups: 5,
                 bias: false,
             },
-            &["depthwise", "conv2d"],
+            &["depthwise", "depthwise-tiled", "conv2d", "conv2d-tiled"],
         ),
         (
             ConvLayer {
@@ -172,7 +182,7 @@ fn run_with_npy_files_matches_the_reference() {
                 groups: 1,
                 bias: true,
             },
-            &["pointwise", "conv2d"],
+            &["pointwise", "conv2d", "conv2d-tiled"],
         ),
     ];
     let mut rng = SplitMix64::new(11);

@@ -108,7 +108,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     let shader = match args.shader {
         None => ShaderKind::for_layer(&layer),
         Some(ShaderArg::Conv2d) => ShaderKind::Conv2d,
+        Some(ShaderArg::Conv2dTiled) => ShaderKind::Conv2dTiled,
         Some(ShaderArg::Depthwise) => ShaderKind::Depthwise,
+        Some(ShaderArg::DepthwiseTiled) => ShaderKind::DepthwiseTiled,
         Some(ShaderArg::Pointwise) => ShaderKind::Pointwise,
     };
     shader.check(&layer).context("--shader")?;

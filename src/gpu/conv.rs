@@ -4,7 +4,7 @@
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
-use crate::gpu::kernel::{Access, Kernel};
+use crate::gpu::kernel::{self, Access, Checks, Kernel};
 use crate::gpu::{GpuContext, GpuError};
 use crate::layer::ConvLayer;
 
@@ -14,19 +14,82 @@ pub const WORKGROUP_SIZE: u32 = 64;
 /// Which WGSL program computes a layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ShaderKind {
-    /// `shaders/conv2d.wgsl`: any layer.
+    /// `shaders/conv2d.wgsl`: any layer; one output per invocation (the naive reference variant).
     Conv2d,
-    /// `shaders/depthwise.wgsl`: groups = C_in = C_out.
+    /// `shaders/conv2d_tiled.wgsl`: any layer; implicit GEMM with a 4×4 register tile per invocation.
+    Conv2dTiled,
+    /// `shaders/depthwise.wgsl`: groups = C_in = C_out; one output per invocation (the naive reference variant).
     Depthwise,
+    /// `shaders/depthwise_tiled.wgsl`: groups = C_in = C_out; 4 outputs per invocation on a 3-D grid.
+    DepthwiseTiled,
     /// `shaders/pointwise.wgsl`: 1×1 kernel, stride 1, no padding, one group.
     Pointwise,
 }
 
 impl ShaderKind {
+    pub const ALL: [ShaderKind; 5] = [
+        ShaderKind::Conv2d,
+        ShaderKind::Conv2dTiled,
+        ShaderKind::Depthwise,
+        ShaderKind::DepthwiseTiled,
+        ShaderKind::Pointwise,
+    ];
+
+    /// The workgroup grid of one dispatch of this kernel on `layer`, within `max_per_dimension` workgroups per
+    /// dimension.
+    pub fn grid(self, layer: &ConvLayer, workgroup_size: u32, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
+        match self {
+            ShaderKind::Conv2dTiled => {
+                // x: pixel tiles of 4 outputs; y: channel tiles of 8 output channels, per group.
+                let pixels = u64::from(layer.batch) * u64::from(layer.out_height()) * u64::from(layer.out_width());
+                let x = pixels.div_ceil(4).div_ceil(u64::from(workgroup_size));
+                let y = u64::from(layer.out_channels_per_group()).div_ceil(8) * u64::from(layer.groups);
+                let max = u64::from(max_per_dimension);
+                for (needed, axis) in [(x, "pixel tiles"), (y, "channel tiles")] {
+                    if needed > max {
+                        return Err(GpuError::Limit {
+                            what: format!("the conv2d-tiled dispatch ({axis}, workgroups)"),
+                            needed,
+                            limit: "max_compute_workgroups_per_dimension",
+                            available: max,
+                        });
+                    }
+                }
+                Ok([x as u32, y as u32, 1])
+            }
+            ShaderKind::DepthwiseTiled => {
+                // x: groups of 4 invocations × 4 columns; y: workgroup_size / 4 rows; z: image planes n·C + c.
+                let x = u64::from(layer.out_width()).div_ceil(16);
+                let y = u64::from(layer.out_height()).div_ceil(u64::from(workgroup_size / 4).max(1));
+                let z = u64::from(layer.batch) * u64::from(layer.in_channels);
+                let max = u64::from(max_per_dimension);
+                for (needed, axis) in [(x, "columns"), (y, "rows"), (z, "batch × channels")] {
+                    if needed > max {
+                        return Err(GpuError::Limit {
+                            what: format!("the depthwise-tiled dispatch ({axis}, workgroups)"),
+                            needed,
+                            limit: "max_compute_workgroups_per_dimension",
+                            available: max,
+                        });
+                    }
+                }
+                Ok([x as u32, y as u32, z as u32])
+            }
+            _ => kernel::grid(
+                layer.output_len().unwrap_or(u64::MAX),
+                workgroup_size,
+                max_per_dimension,
+                self.name(),
+            ),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ShaderKind::Conv2d => "conv2d",
+            ShaderKind::Conv2dTiled => "conv2d-tiled",
             ShaderKind::Depthwise => "depthwise",
+            ShaderKind::DepthwiseTiled => "depthwise-tiled",
             ShaderKind::Pointwise => "pointwise",
         }
     }
@@ -34,17 +97,15 @@ impl ShaderKind {
     /// The dedicated kernel for the layer's shape: depthwise, then pointwise, else the general conv.
     pub fn for_layer(layer: &ConvLayer) -> ShaderKind {
         if layer.is_depthwise() {
-            ShaderKind::Depthwise
-        } else if layer.is_pointwise() {
-            ShaderKind::Pointwise
+            ShaderKind::DepthwiseTiled
         } else {
-            ShaderKind::Conv2d
+            ShaderKind::Conv2dTiled
         }
     }
 
     /// Every kernel that can compute the layer.
     pub fn applicable(layer: &ConvLayer) -> Vec<ShaderKind> {
-        [ShaderKind::Conv2d, ShaderKind::Depthwise, ShaderKind::Pointwise]
+        ShaderKind::ALL
             .into_iter()
             .filter(|kind| kind.check(layer).is_ok())
             .collect()
@@ -59,8 +120,8 @@ impl ShaderKind {
             })
         };
         match self {
-            ShaderKind::Conv2d => Ok(()),
-            ShaderKind::Depthwise if !layer.is_depthwise() => refuse(format!(
+            ShaderKind::Conv2d | ShaderKind::Conv2dTiled => Ok(()),
+            ShaderKind::Depthwise | ShaderKind::DepthwiseTiled if !layer.is_depthwise() => refuse(format!(
                 "it needs groups = C_in = C_out, got groups {}, C_in {}, C_out {}",
                 layer.groups, layer.in_channels, layer.out_channels
             )),
@@ -128,7 +189,9 @@ impl ConvParams {
 #[derive(Debug)]
 pub struct ConvKernels {
     conv2d: Kernel,
+    conv2d_tiled: Kernel,
     depthwise: Kernel,
+    depthwise_tiled: Kernel,
     pointwise: Kernel,
 }
 
@@ -136,18 +199,42 @@ const CONV_BINDINGS: [Access; 4] = [Access::Read, Access::Read, Access::Read, Ac
 
 impl ConvKernels {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
-        let build = |label, source| Kernel::new(ctx, label, source, &CONV_BINDINGS, WORKGROUP_SIZE);
+        let build = |label, source, checks| Kernel::new(ctx, label, source, &CONV_BINDINGS, WORKGROUP_SIZE, checks);
+        // The tiled kernels clamp every index by construction and run without naga's runtime checks, unless
+        // CONVFLOPS_RUNTIME_CHECKS=1 asks for them (to rule the checks out when a result looks wrong).
+        let forced = std::env::var("CONVFLOPS_RUNTIME_CHECKS").is_ok_and(|v| v == "1");
+        let tiled_checks = if forced { Checks::Runtime } else { Checks::ProvenSafe };
         Ok(ConvKernels {
-            conv2d: build("conv2d", include_str!("../../shaders/conv2d.wgsl"))?,
-            depthwise: build("depthwise", include_str!("../../shaders/depthwise.wgsl"))?,
-            pointwise: build("pointwise", include_str!("../../shaders/pointwise.wgsl"))?,
+            conv2d: build("conv2d", include_str!("../../shaders/conv2d.wgsl"), Checks::Runtime)?,
+            conv2d_tiled: build(
+                "conv2d-tiled",
+                include_str!("../../shaders/conv2d_tiled.wgsl"),
+                tiled_checks,
+            )?,
+            depthwise: build(
+                "depthwise",
+                include_str!("../../shaders/depthwise.wgsl"),
+                Checks::Runtime,
+            )?,
+            depthwise_tiled: build(
+                "depthwise-tiled",
+                include_str!("../../shaders/depthwise_tiled.wgsl"),
+                tiled_checks,
+            )?,
+            pointwise: build(
+                "pointwise",
+                include_str!("../../shaders/pointwise.wgsl"),
+                Checks::Runtime,
+            )?,
         })
     }
 
     pub fn get(&self, kind: ShaderKind) -> &Kernel {
         match kind {
             ShaderKind::Conv2d => &self.conv2d,
+            ShaderKind::Conv2dTiled => &self.conv2d_tiled,
             ShaderKind::Depthwise => &self.depthwise,
+            ShaderKind::DepthwiseTiled => &self.depthwise_tiled,
             ShaderKind::Pointwise => &self.pointwise,
         }
     }
@@ -223,7 +310,11 @@ impl ConvJob {
         let output_len = layer.output_len().unwrap_or(u64::MAX);
         let output_bytes = checked_buffer_bytes(ctx, "output", Some(output_len))?;
         let kernel = kernels.get(shader);
-        let grid = kernel.grid(ctx, output_len)?;
+        let grid = shader.grid(
+            &layer,
+            kernel.workgroup_size,
+            ctx.summary.max_compute_workgroups_per_dimension,
+        )?;
         let total = u32::try_from(output_len).unwrap_or(u32::MAX);
 
         ctx.scoped("allocating the conv buffers", || {

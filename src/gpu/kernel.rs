@@ -5,6 +5,15 @@ use std::borrow::Cow;
 
 use crate::gpu::{GpuContext, GpuError};
 
+/// Whether naga wraps the kernel's memory accesses and loops in runtime checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checks {
+    /// wgpu's default: bounds-checked indexing, bounded loops.
+    Runtime,
+    /// No runtime checks: for kernels whose indexing is in bounds by construction.
+    ProvenSafe,
+}
+
 /// How a storage buffer is bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -31,12 +40,23 @@ impl Kernel {
         source: &str,
         storage: &[Access],
         workgroup_size: u32,
+        checks: Checks,
     ) -> Result<Kernel, GpuError> {
         ctx.scoped(&format!("building the {label} kernel"), || {
-            let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            let descriptor = wgpu::ShaderModuleDescriptor {
                 label: Some(label),
                 source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(source)),
-            });
+            };
+            let module = match checks {
+                Checks::Runtime => ctx.device.create_shader_module(descriptor),
+                // SAFETY: only kernels whose every index is clamped into its buffer by construction (stated in the
+                // shader's header comment) are built this way, and `convflops verify` and the kernel tests run each
+                // of them against the CPU reference on random shapes, edges and padding included.
+                Checks::ProvenSafe => unsafe {
+                    ctx.device
+                        .create_shader_module_trusted(descriptor, wgpu::ShaderRuntimeChecks::unchecked())
+                },
+            };
             let mut entries = vec![wgpu::BindGroupLayoutEntry {
                 binding: 0,
                 visibility: wgpu::ShaderStages::COMPUTE,
