@@ -213,6 +213,21 @@ pub enum ShaderArg {
     Pointwise,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VariantArg {
+    Naive,
+    Tiled,
+}
+
+impl From<VariantArg> for crate::gpu::Variant {
+    fn from(v: VariantArg) -> Self {
+        match v {
+            VariantArg::Naive => crate::gpu::Variant::Naive,
+            VariantArg::Tiled => crate::gpu::Variant::Tiled,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Input tensor [N, C_in, H, W], f32 .npy in C order.
@@ -269,6 +284,9 @@ pub struct CompareArgs {
     pub gpu: GpuArgs,
     #[command(flatten)]
     pub bench: BenchArgs,
+    /// The kernels to time: tiled (the fast ones) or naive (one output per invocation, the reference variants).
+    #[arg(long, value_enum, default_value = "tiled")]
+    pub variant: VariantArg,
     /// Run the comparison on every adapter, then print a summary table.
     #[arg(long, conflicts_with = "adapter")]
     pub all_adapters: bool,

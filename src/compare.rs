@@ -4,7 +4,7 @@
 
 use crate::bench::{self, BenchSettings, Measurement};
 use crate::cost::{ratio, ConvKind, Cost, LayerCost};
-use crate::gpu::{AdapterSummary, ConvJob, ConvKernels, GpuContext, GpuError, PassTimer, ShaderKind, TimerKind};
+use crate::gpu::{AdapterSummary, ConvJob, ConvKernels, GpuContext, GpuError, PassTimer, TimerKind, Variant};
 use crate::layer::ConvLayer;
 use crate::reference::{self, Agreement};
 use crate::rng::SplitMix64;
@@ -40,6 +40,8 @@ impl ConvResult {
 #[derive(Debug, Clone)]
 pub struct Comparison {
     pub adapter: AdapterSummary,
+    /// The kernel family that was timed.
+    pub variant: Variant,
     pub layer: ConvLayer,
     pub cost: LayerCost,
     pub results: Vec<ConvResult>,
@@ -90,16 +92,24 @@ impl Comparison {
         let mut lines = vec![format!(
             "separable needs {predicted:.1}× fewer FLOPs than standard {verb} {measured:.1}× faster: it achieved {share:.0} % of standard's FLOP/s."
         )];
+        let pointwise = self.get(ConvKind::Pointwise);
         let dw_time_share = 100.0 * depthwise.time_s() / separable.time_s();
         let dw_flops_share = 100.0 * ratio(self.cost.depthwise.flops, self.cost.separable.flops);
+        let relative = |r: &ConvResult| 100.0 * r.flops_per_s() / standard.flops_per_s();
         lines.push(format!(
             "Why: FLOPs count work, not time. The depthwise conv does only {:.1} FLOPs per byte it must move \
              (the standard conv {:.1}): about kh·kw = {} multiply-adds per input element it loads, so memory, not \
-             arithmetic, sets its speed. Here it took {dw_time_share:.0} % of the separable pair's time for \
-             {dw_flops_share:.1} % of its FLOPs.",
+             arithmetic, sets its speed — it ran at {:.0} % of the standard conv's FLOP/s and took {dw_time_share:.0} % \
+             of the pair's time for {dw_flops_share:.1} % of its FLOPs.{}",
             self.cost.depthwise.arithmetic_intensity(),
             self.cost.standard.arithmetic_intensity(),
             self.layer.kernel_area(),
+            relative(depthwise),
+            pointwise.map_or(String::new(), |p| format!(
+                " The pointwise conv, a GEMM with K = C_in = {}, ran at {:.0} % of the standard conv's FLOP/s.",
+                self.layer.in_channels,
+                relative(p)
+            )),
         ));
         lines
     }
@@ -131,10 +141,11 @@ fn checked(kind: ConvKind, agreement: Agreement, checked: usize) -> Result<Agree
     }
 }
 
-/// Times the four convs of `layer` on `ctx`. `progress` hears which conv is being timed.
+/// Times the four convs of `layer` on `ctx` with the `variant` kernels. `progress` hears which conv is being timed.
 pub fn run(
     ctx: &GpuContext,
     layer: &ConvLayer,
+    variant: Variant,
     settings: &BenchSettings,
     mut progress: impl FnMut(ConvKind),
 ) -> Result<Comparison, GpuError> {
@@ -146,9 +157,21 @@ pub fn run(
 
     // Buffers once: the depthwise conv reads the standard conv's input, the pointwise conv reads the depthwise
     // output, so "pointwise" alone and the separable pair use the same data.
-    let standard = ConvJob::new(ctx, &kernels, &layer, ShaderKind::for_layer(&layer), None)?;
-    let depthwise = ConvJob::new(ctx, &kernels, &dw_layer, ShaderKind::Depthwise, Some(&standard.input))?;
-    let pointwise = ConvJob::new(ctx, &kernels, &pw_layer, ShaderKind::Pointwise, Some(&depthwise.output))?;
+    let standard = ConvJob::new(ctx, &kernels, &layer, variant.shader_for(&layer), None)?;
+    let depthwise = ConvJob::new(
+        ctx,
+        &kernels,
+        &dw_layer,
+        variant.shader_for(&dw_layer),
+        Some(&standard.input),
+    )?;
+    let pointwise = ConvJob::new(
+        ctx,
+        &kernels,
+        &pw_layer,
+        variant.shader_for(&pw_layer),
+        Some(&depthwise.output),
+    )?;
 
     let mut rng = SplitMix64::new(0x5eed);
     let input = fill(&mut rng, layer.input_len());
@@ -232,6 +255,7 @@ pub fn run(
         .collect();
     Ok(Comparison {
         adapter: ctx.summary.clone(),
+        variant,
         layer,
         cost,
         results,
@@ -283,6 +307,7 @@ mod tests {
             .collect();
         Comparison {
             adapter,
+            variant: Variant::Tiled,
             layer,
             cost,
             results,
@@ -303,7 +328,13 @@ mod tests {
         assert!(lesson.contains("it achieved 45 % of standard's FLOP/s"), "{lesson}");
         assert!(lesson.contains("2.2 FLOPs per byte"), "{lesson}");
         assert!(
-            lesson.contains("took 30 % of the separable pair's time for 1.7 % of its FLOPs"),
+            lesson.contains("took 30 % of the pair's time for 1.7 % of its FLOPs"),
+            "{lesson}"
+        );
+        // depthwise: (1806336 / 0.3e-3) / (924844032 / 4e-3) = 2.6 %; pointwise: (102760448 / 0.7e-3) / … = 63 %
+        assert!(lesson.contains("ran at 3 % of the standard conv's FLOP/s"), "{lesson}");
+        assert!(
+            lesson.contains("K = C_in = 512, ran at 63 % of the standard conv's FLOP/s"),
             "{lesson}"
         );
         assert!(c.noisy().is_empty());

@@ -55,6 +55,7 @@ fn comparison(name: &str, software: bool, times: [f64; 4], timer: TimerKind) -> 
         .collect();
     Comparison {
         adapter,
+        variant: convflops::gpu::Variant::Tiled,
         layer,
         cost,
         results,

@@ -25,7 +25,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
         if talk {
             eprintln!("{}", ctx.summary.headline());
         }
-        let comparison = compare::run(ctx, &layer, &settings, |kind| {
+        let comparison = compare::run(ctx, &layer, args.variant.into(), &settings, |kind| {
             if talk {
                 eprintln!("  timing {kind}…");
             }

@@ -111,6 +111,8 @@ pub struct SpeedupJson {
 #[derive(Debug, Clone, Serialize)]
 pub struct CompareJson {
     pub adapter: AdapterJson,
+    /// "tiled" or "naive": the kernels that were timed.
+    pub variant: &'static str,
     pub layer: LayerJson,
     pub results: Vec<ResultJson>,
     pub speedup: SpeedupJson,
@@ -120,6 +122,7 @@ impl From<&crate::compare::Comparison> for CompareJson {
     fn from(c: &crate::compare::Comparison) -> Self {
         CompareJson {
             adapter: (&c.adapter).into(),
+            variant: c.variant.name(),
             layer: (&c.layer).into(),
             results: c
                 .results

@@ -10,7 +10,11 @@ pub fn to_string(comparisons: &[Comparison]) -> String {
             "### {}\n\n",
             c.adapter.headline().trim_start_matches("adapter: ")
         ));
-        out.push_str(&format!("Layer: {}\n\n", c.layer.describe()));
+        out.push_str(&format!(
+            "Layer: {} · {} kernels\n\n",
+            c.layer.describe(),
+            c.variant.name()
+        ));
         out.push_str("| conv | FLOPs | MACs | bytes | time (median) | ± | wall time | FLOP/s | FLOPs/byte |\n");
         out.push_str("|:---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for r in &c.results {

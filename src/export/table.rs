@@ -106,12 +106,10 @@ pub fn compare(c: &Comparison) -> String {
         ]);
     }
     let mut text = format!(
-        "{}
-layer: {}
-{table}
-",
+        "{}\nlayer: {} · {} kernels\n{table}\n",
         c.adapter.headline(),
-        c.layer.describe()
+        c.layer.describe(),
+        c.variant.name()
     );
     let samples = c
         .results

@@ -94,13 +94,9 @@ impl ShaderKind {
         }
     }
 
-    /// The dedicated kernel for the layer's shape: depthwise, then pointwise, else the general conv.
+    /// The default (tiled) kernel for the layer's shape.
     pub fn for_layer(layer: &ConvLayer) -> ShaderKind {
-        if layer.is_depthwise() {
-            ShaderKind::DepthwiseTiled
-        } else {
-            ShaderKind::Conv2dTiled
-        }
+        Variant::Tiled.shader_for(layer)
     }
 
     /// Every kernel that can compute the layer.
@@ -130,6 +126,35 @@ impl ShaderKind {
                 layer.kernel[0], layer.kernel[1], layer.stride[0], layer.stride[1], layer.padding[0], layer.padding[1], layer.groups
             )),
             _ => Ok(()),
+        }
+    }
+}
+
+/// A family of kernels: the naive reference kernels (one output per invocation) or the tiled ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Variant {
+    Naive,
+    #[default]
+    Tiled,
+}
+
+impl Variant {
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Naive => "naive",
+            Variant::Tiled => "tiled",
+        }
+    }
+
+    /// The kernel of this family for `layer`: depthwise layers get the depthwise kernel, 1×1 layers the pointwise
+    /// kernel (naive) or the tiled GEMM, everything else the general conv.
+    pub fn shader_for(self, layer: &ConvLayer) -> ShaderKind {
+        match (self, layer.is_depthwise(), layer.is_pointwise()) {
+            (Variant::Naive, true, _) => ShaderKind::Depthwise,
+            (Variant::Naive, false, true) => ShaderKind::Pointwise,
+            (Variant::Naive, false, false) => ShaderKind::Conv2d,
+            (Variant::Tiled, true, _) => ShaderKind::DepthwiseTiled,
+            (Variant::Tiled, false, _) => ShaderKind::Conv2dTiled,
         }
     }
 }

@@ -10,7 +10,7 @@ use thiserror::Error;
 use crate::error::ShapeError;
 
 pub use context::{AdapterChoice, AdapterSummary, GpuContext};
-pub use conv::{ConvJob, ConvKernels, ShaderKind};
+pub use conv::{ConvJob, ConvKernels, ShaderKind, Variant};
 pub use timer::{PassTimer, TimerKind, Timing};
 
 /// Everything that can go wrong on the GPU side, as values rather than panics.
