@@ -38,6 +38,10 @@ pub enum Command {
     Explain(GpuArgs),
     /// Time standard, depthwise, pointwise and separable convs and report achieved FLOP/s (the main job).
     Compare(CompareArgs),
+    /// Measure the adapter's ceilings: peak FMA FLOP/s and memory bandwidth (cached per adapter and driver).
+    Peak(PeakArgs),
+    /// Vary one layer flag and measure the standard conv and the separable pair at each value.
+    Sweep(SweepArgs),
 }
 
 /// `K` or `KHxKW` (also `KH×KW`).
@@ -172,6 +176,10 @@ pub struct GpuArgs {
     /// (WGPU_ADAPTER_NAME also works).
     #[arg(long, value_name = "INDEX|NAME")]
     pub adapter: Option<String>,
+    /// Refuse a run whose buffers need more device memory than this: bytes, or a size such as 512MiB or 2GiB
+    /// (default 2GiB on CPU adapters, 4GiB on GPUs; wgpu does not report an adapter's memory size).
+    #[arg(long, value_parser = crate::units::parse_bytes, value_name = "SIZE")]
+    pub max_memory: Option<u64>,
 }
 
 impl GpuArgs {
@@ -186,6 +194,7 @@ impl GpuArgs {
         crate::gpu::AdapterChoice {
             backends,
             adapter: self.adapter.clone(),
+            max_memory: self.max_memory,
         }
     }
 }
@@ -287,6 +296,10 @@ pub struct CompareArgs {
     /// The kernels to time: tiled (the fast ones) or naive (one output per invocation, the reference variants).
     #[arg(long, value_enum, default_value = "tiled")]
     pub variant: VariantArg,
+    /// Measure the adapter's ceilings (peak FLOP/s, bandwidth) in this run for the roofline columns; without it
+    /// the ceilings cached by `convflops peak` are used when present.
+    #[arg(long)]
+    pub ceilings: bool,
     /// Run the comparison on every adapter, then print a summary table.
     #[arg(long, conflicts_with = "adapter")]
     pub all_adapters: bool,
@@ -302,6 +315,59 @@ pub struct CompareArgs {
     /// Write the results as a Markdown table to FILE.
     #[arg(long, value_name = "FILE")]
     pub export_markdown: Option<PathBuf>,
+    /// Draw the roofline with every measured conv on it to FILE (.svg or .png); needs the ceilings (cached by
+    /// `convflops peak`, or measured with --ceilings).
+    #[arg(long, value_name = "FILE")]
+    pub roofline: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The flag to vary and its values: AXIS=LIST or AXIS=RANGE, AXIS one of out-channels, in-channels, size,
+    /// kernel-size, batch; e.g. out-channels=16,32,64 · size=7..56 (doubling) · in-channels=16..128:16 (step) ·
+    /// batch=1..64x4 (factor). At most 64 values.
+    #[arg(long, value_name = "AXIS=VALUES")]
+    pub vary: crate::sweep::SweepSpec,
+    #[command(flatten)]
+    pub layer: LayerArgs,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+    #[command(flatten)]
+    pub bench: BenchArgs,
+    /// The kernels to time.
+    #[arg(long, value_enum, default_value = "tiled")]
+    pub variant: VariantArg,
+    /// Measure the ceilings in this run (otherwise the cached ones are used for --roofline and the % columns).
+    #[arg(long)]
+    pub ceilings: bool,
+    /// Print JSON to stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub export_json: Option<PathBuf>,
+    /// Write the results as CSV to FILE (one row per value and conv).
+    #[arg(long, value_name = "FILE")]
+    pub export_csv: Option<PathBuf>,
+    /// Draw FLOPs (x) against measured time (y) per conv type to FILE (.svg or .png), with the line FLOPs alone
+    /// would predict.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// Draw the roofline with every measured conv on it to FILE (.svg or .png).
+    #[arg(long, value_name = "FILE")]
+    pub roofline: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PeakArgs {
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+    /// Measure again even when the cache holds this adapter's ceilings.
+    #[arg(long)]
+    pub refresh: bool,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Sampling settings of the bench harness.

@@ -3,8 +3,9 @@
 //! and turned into achieved FLOP/s.
 
 use crate::bench::{self, BenchSettings, Measurement};
+use crate::ceilings::{Bound, Ceilings};
 use crate::cost::{ratio, ConvKind, Cost, LayerCost};
-use crate::gpu::{AdapterSummary, ConvJob, ConvKernels, GpuContext, GpuError, PassTimer, TimerKind, Variant};
+use crate::gpu::{AdapterSummary, ConvJob, ConvKernels, GpuContext, GpuError, JobPlan, PassTimer, TimerKind, Variant};
 use crate::layer::ConvLayer;
 use crate::reference::{self, Agreement};
 use crate::rng::SplitMix64;
@@ -45,9 +46,45 @@ pub struct Comparison {
     pub layer: ConvLayer,
     pub cost: LayerCost,
     pub results: Vec<ConvResult>,
+    /// The adapter's measured ceilings, when known: they place each conv on the roofline.
+    pub ceilings: Option<Ceilings>,
+}
+
+/// Where one conv sits on the roofline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RooflinePoint {
+    /// min(peak FLOP/s, bandwidth × FLOPs per byte).
+    pub bound_flops_per_s: f64,
+    pub bound: Bound,
+    pub percent_of_peak: f64,
+    pub percent_of_roofline: f64,
 }
 
 impl Comparison {
+    /// The roofline placement of `result`, when the ceilings are known.
+    pub fn roofline(&self, result: &ConvResult) -> Option<RooflinePoint> {
+        let ceilings = self.ceilings.as_ref()?;
+        let (bound_flops_per_s, bound) = ceilings.bound(result.cost.arithmetic_intensity());
+        Some(RooflinePoint {
+            bound_flops_per_s,
+            bound,
+            percent_of_peak: 100.0 * result.flops_per_s() / ceilings.fma_flops_per_s,
+            percent_of_roofline: 100.0 * result.flops_per_s() / bound_flops_per_s,
+        })
+    }
+
+    /// Every measured conv as a point for the roofline chart, labelled `kind` + `suffix`.
+    pub fn roofline_marks(&self, suffix: &str) -> Vec<crate::export::plot::RooflineMark> {
+        self.results
+            .iter()
+            .map(|r| crate::export::plot::RooflineMark {
+                label: format!("{}{suffix}", r.kind),
+                flops_per_byte: r.cost.arithmetic_intensity(),
+                flops_per_s: r.flops_per_s(),
+            })
+            .collect()
+    }
+
     pub fn get(&self, kind: ConvKind) -> Option<&ConvResult> {
         self.results.iter().find(|r| r.kind == kind)
     }
@@ -151,9 +188,20 @@ pub fn run(
 ) -> Result<Comparison, GpuError> {
     let layer = layer.validated()?;
     let cost = LayerCost::of(&layer)?;
+    let (dw_layer, pw_layer) = (layer.depthwise(), layer.pointwise());
+    // Every limit and the memory budget are checked before any kernel is built or buffer allocated: the three jobs
+    // below (depthwise and pointwise read the buffers before them) plus the largest readback.
+    let plan = |l: &ConvLayer| JobPlan::new(&ctx.summary, l, variant.shader_for(l));
+    let (standard_plan, dw_plan, pw_plan) = (plan(&layer)?, plan(&dw_layer)?, plan(&pw_layer)?);
+    let readback = [standard_plan, dw_plan, pw_plan].map(|p| p.readback_bytes());
+    let device_bytes = standard_plan.buffer_bytes(false)
+        + dw_plan.buffer_bytes(true)
+        + pw_plan.buffer_bytes(true)
+        + readback.into_iter().max().unwrap_or(0);
+    ctx.memory
+        .check(&format!("comparing {}", layer.describe()), device_bytes)?;
     let kernels = ConvKernels::new(ctx)?;
     let timer = PassTimer::new(ctx)?;
-    let (dw_layer, pw_layer) = (layer.depthwise(), layer.pointwise());
 
     // Buffers once: the depthwise conv reads the standard conv's input, the pointwise conv reads the depthwise
     // output, so "pointwise" alone and the separable pair use the same data.
@@ -259,6 +307,7 @@ pub fn run(
         layer,
         cost,
         results,
+        ceilings: None,
     })
 }
 
@@ -311,6 +360,7 @@ mod tests {
             layer,
             cost,
             results,
+            ceilings: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! → timing → [`export`] (reports). Everything here is usable without the command line.
 
 pub mod bench;
+pub mod ceilings;
 pub mod cli;
 pub mod compare;
 pub mod cost;
@@ -17,6 +18,7 @@ pub mod models;
 pub mod npy;
 pub mod reference;
 pub mod rng;
+pub mod sweep;
 pub mod units;
 pub mod verify;
 

@@ -63,6 +63,64 @@ pub fn bytes(n: u64) -> String {
     format!("{n} B")
 }
 
+/// Bytes for error messages: the readable size and the exact count, `64.0 GiB (68,719,476,736 bytes)`.
+pub fn bytes_exact(n: u64) -> String {
+    if n < 1024 {
+        format!("{n} bytes")
+    } else {
+        format!("{} ({} bytes)", bytes(n), group_digits(n))
+    }
+}
+
+/// A byte size as a person writes it: plain bytes (`1048576`), or a number with a unit: `512MiB`, `2GiB`, `1.5 GiB`,
+/// `64k`, `3MB`. Binary units (KiB, MiB, GiB, TiB; K, M, G, T alone) are powers of 1024, decimal ones (kB, MB, GB,
+/// TB) powers of 1000; `B` is optional and case does not matter. The result is a whole number of bytes, rounded down.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let unit = unit.trim().to_ascii_lowercase();
+    let scale: u64 = match unit.as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => {
+            return Err(format!(
+                "'{text}' is not a size: expected a number of bytes or a number with a unit, e.g. 512MiB, 2GiB, 1.5GB"
+            ))
+        }
+    };
+    let invalid = || format!("'{text}' is not a size: expected a number of bytes or a number with a unit, e.g. 512MiB");
+    if number.is_empty() || number.starts_with('.') || number.ends_with('.') || number.matches('.').count() > 1 {
+        return Err(invalid());
+    }
+    let too_large = || format!("'{text}' is larger than 2^64 − 1 bytes");
+    match number.split_once('.') {
+        None => number
+            .parse::<u64>()
+            .map_err(|_| too_large())?
+            .checked_mul(scale)
+            .ok_or_else(too_large),
+        Some((whole, fraction)) => {
+            // Exact decimal arithmetic: whole·scale + fraction·scale / 10^digits, rounded down.
+            let whole = whole.parse::<u64>().map_err(|_| too_large())?;
+            let digits = fraction.len().min(18);
+            let fraction = fraction[..digits].parse::<u128>().map_err(|_| invalid())?;
+            let part = fraction * u128::from(scale) / 10u128.pow(digits as u32);
+            let total = u128::from(whole) * u128::from(scale) + part;
+            u64::try_from(total).map_err(|_| too_large())
+        }
+    }
+}
+
 /// Seconds in the most readable unit: `812 µs`, `3.40 ms`, `1.20 s`.
 pub fn seconds(s: f64) -> String {
     if !s.is_finite() {
@@ -96,6 +154,30 @@ mod tests {
         assert_eq!(flops_count(924_844_032), "925 MFLOPs");
         assert_eq!(flops_rate(4.13e10), "41.3 GFLOP/s");
         assert_eq!(si(52.3e6, "MACs"), "52.3 MMACs");
+    }
+
+    #[test]
+    fn sizes_parse_like_a_person_writes_them() {
+        assert_eq!(parse_bytes("1048576"), Ok(1 << 20));
+        assert_eq!(parse_bytes("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_bytes("2 gib"), Ok(2 << 30));
+        assert_eq!(parse_bytes("1.5G"), Ok(3 << 29));
+        assert_eq!(parse_bytes("3MB"), Ok(3_000_000));
+        assert_eq!(parse_bytes("64k"), Ok(65_536));
+        assert_eq!(parse_bytes("0"), Ok(0));
+        assert_eq!(
+            parse_bytes("16EiB").unwrap_err(),
+            "'16EiB' is not a size: expected a number of bytes or a number with a unit, e.g. 512MiB, 2GiB, 1.5GB"
+        );
+        for bad in ["", "-1", "GiB", "1..5G", ".5G", "5.G", "1e9", "NaN", "x3", "١٢", "1 2"] {
+            assert!(parse_bytes(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_bytes("18446744073709551616").unwrap_err().contains("larger"));
+        assert!(parse_bytes("17179869184GiB").unwrap_err().contains("larger"));
+        assert_eq!(parse_bytes("18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(bytes_exact(12), "12 bytes");
+        assert_eq!(bytes_exact(64 << 30), "64.0 GiB (68,719,476,736 bytes)");
     }
 
     #[test]

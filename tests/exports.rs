@@ -59,6 +59,7 @@ fn comparison(name: &str, software: bool, times: [f64; 4], timer: TimerKind) -> 
         layer,
         cost,
         results,
+        ceilings: None,
     }
 }
 

@@ -12,10 +12,13 @@ use convflops::gpu::GpuContext;
 
 pub fn run(args: CompareArgs) -> Result<()> {
     let layer = args.layer.layer().validated()?;
+    if let Some(path) = &args.roofline {
+        convflops::export::plot::check_path("--roofline", path)?;
+    }
     let settings =
         BenchSettings::new(args.bench.warmup, args.bench.samples, args.bench.min_time).map_err(anyhow::Error::msg)?;
     let contexts = if args.all_adapters {
-        GpuContext::all(args.gpu.choice().backends)?
+        GpuContext::every(&args.gpu.choice())?
     } else {
         vec![GpuContext::new(&args.gpu.choice())?]
     };
@@ -25,12 +28,17 @@ pub fn run(args: CompareArgs) -> Result<()> {
         if talk {
             eprintln!("{}", ctx.summary.headline());
         }
-        let comparison = compare::run(ctx, &layer, args.variant.into(), &settings, |kind| {
+        let mut comparison = compare::run(ctx, &layer, args.variant.into(), &settings, |kind| {
             if talk {
                 eprintln!("  timing {kind}…");
             }
         })
         .with_context(|| format!("comparing on {}", ctx.summary.name))?;
+        comparison.ceilings = if args.ceilings {
+            Some(super::peak::ceilings_for(ctx, true, talk)?.0)
+        } else {
+            convflops::ceilings::cached(&ctx.summary)
+        };
         if !args.json {
             println!("{}", table::compare(&comparison));
         }
@@ -59,8 +67,29 @@ pub fn run(args: CompareArgs) -> Result<()> {
     }
     let files: Vec<(&std::path::Path, &[u8])> = files.iter().map(|(p, t)| (p.as_path(), t.as_bytes())).collect();
     export::write_all_atomically(&files).context("writing the exports (none was written)")?;
+    if let Some(path) = &args.roofline {
+        draw_roofline(path, &comparisons)?;
+    }
     if args.json {
         print!("{}", as_json(&comparisons)?);
     }
+    Ok(())
+}
+
+/// `--roofline FILE`: the first adapter's roofline with its four convs (the ceilings must be known).
+fn draw_roofline(path: &std::path::Path, comparisons: &[Comparison]) -> Result<()> {
+    let Some(c) = comparisons.first() else { return Ok(()) };
+    let ceilings = c.ceilings.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "--roofline needs the ceilings of {}: run `convflops peak` first, or add --ceilings",
+            c.adapter.name
+        )
+    })?;
+    let l = &c.layer;
+    let title = format!(
+        "roofline · {} · {} · {}×{}×{} → {}, {}×{}",
+        c.adapter.name, c.adapter.backend, l.in_channels, l.height, l.width, l.out_channels, l.kernel[0], l.kernel[1]
+    );
+    convflops::export::plot::roofline(path, &title, ceilings, &c.roofline_marks(""))?;
     Ok(())
 }

@@ -10,6 +10,8 @@ use convflops::export::{json, table};
 mod compare;
 mod gpu;
 mod model;
+mod peak;
+mod sweep;
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -20,6 +22,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Verify(args)) => gpu::verify(args),
         Some(Command::Explain(args)) => gpu::explain(args),
         Some(Command::Compare(args)) => compare::run(args),
+        Some(Command::Peak(args)) => peak::run(args),
+        Some(Command::Sweep(args)) => sweep::run(args),
         None => compare::run(default_compare()?),
     }
 }

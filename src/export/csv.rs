@@ -27,13 +27,13 @@ pub const HEADER: [&str; 22] = [
     "max_abs_error",
 ];
 
-pub fn to_string(comparisons: &[Comparison]) -> Result<String, csv::Error> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(HEADER)?;
-    for c in comparisons {
-        for r in &c.results {
+/// The CSV rows of one comparison, in [`HEADER`] order.
+fn rows(c: &Comparison) -> Vec<Vec<String>> {
+    c.results
+        .iter()
+        .map(|r| {
             let t = r.measurement.best();
-            writer.write_record([
+            vec![
                 c.adapter.name.clone(),
                 c.adapter.backend.clone(),
                 c.adapter.device_type.clone(),
@@ -56,9 +56,33 @@ pub fn to_string(comparisons: &[Comparison]) -> Result<String, csv::Error> {
                 r.flops_per_s().to_string(),
                 r.cost.arithmetic_intensity().to_string(),
                 r.check.max_abs_error.to_string(),
-            ])?;
-        }
+            ]
+        })
+        .collect()
+}
+
+fn write(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Result<String, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(header)?;
+    for row in rows {
+        writer.write_record(row)?;
     }
     let bytes = writer.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// `compare --export-csv`: one row per adapter and conv.
+pub fn to_string(comparisons: &[Comparison]) -> Result<String, csv::Error> {
+    write(&HEADER, comparisons.iter().flat_map(rows))
+}
+
+/// `sweep --export-csv`: the compare columns after `vary` (the flag) and `value`.
+pub fn sweep_to_string(vary: &str, points: &[crate::sweep::SweepPoint]) -> Result<String, csv::Error> {
+    let header: Vec<&str> = ["vary", "value"].into_iter().chain(HEADER).collect();
+    let rows = points.iter().flat_map(|p| {
+        rows(&p.comparison)
+            .into_iter()
+            .map(move |row| [vary.to_string(), p.value.to_string()].into_iter().chain(row).collect())
+    });
+    write(&header, rows)
 }

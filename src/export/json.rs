@@ -97,6 +97,20 @@ pub struct ResultJson {
     /// Outputs checked against the CPU reference, and the largest error among them.
     pub checked_outputs: usize,
     pub max_abs_error: f64,
+    /// Achieved FLOP/s as a percentage of the measured peak FMA FLOP/s (null without ceilings).
+    pub percent_of_peak: Option<f64>,
+    /// Achieved FLOP/s as a percentage of this conv's roofline bound (null without ceilings).
+    pub percent_of_roofline: Option<f64>,
+    /// "compute" or "memory": the roof that bounds this conv (null without ceilings).
+    pub bound: Option<crate::ceilings::Bound>,
+}
+
+/// The ceilings as the compare JSON prints them.
+#[derive(Debug, Clone, Serialize)]
+pub struct CeilingsJson {
+    pub fma_flops_per_s: f64,
+    pub bandwidth_bytes_per_s: f64,
+    pub ridge_flops_per_byte: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -116,6 +130,8 @@ pub struct CompareJson {
     pub layer: LayerJson,
     pub results: Vec<ResultJson>,
     pub speedup: SpeedupJson,
+    /// The adapter's measured ceilings (null when neither cached nor measured).
+    pub ceilings: Option<CeilingsJson>,
 }
 
 impl From<&crate::compare::Comparison> for CompareJson {
@@ -127,7 +143,8 @@ impl From<&crate::compare::Comparison> for CompareJson {
             results: c
                 .results
                 .iter()
-                .map(|r| ResultJson {
+                .map(|r| (r, c.roofline(r)))
+                .map(|(r, roof)| ResultJson {
                     conv: r.kind,
                     cost: r.cost,
                     gpu_time_s: *r.measurement.best(),
@@ -138,12 +155,20 @@ impl From<&crate::compare::Comparison> for CompareJson {
                     arithmetic_intensity: r.cost.arithmetic_intensity(),
                     checked_outputs: r.checked_outputs,
                     max_abs_error: r.check.max_abs_error,
+                    percent_of_peak: roof.map(|p| p.percent_of_peak),
+                    percent_of_roofline: roof.map(|p| p.percent_of_roofline),
+                    bound: roof.map(|p| p.bound),
                 })
                 .collect(),
             speedup: SpeedupJson {
                 predicted_by_flops: c.predicted_speedup(),
                 measured: c.measured_speedup(),
             },
+            ceilings: c.ceilings.as_ref().map(|k| CeilingsJson {
+                fma_flops_per_s: k.fma_flops_per_s,
+                bandwidth_bytes_per_s: k.bandwidth_bytes_per_s,
+                ridge_flops_per_byte: k.ridge_flops_per_byte(),
+            }),
         }
     }
 }

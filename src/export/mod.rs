@@ -3,6 +3,7 @@
 pub mod csv;
 pub mod json;
 pub mod markdown;
+pub mod plot;
 pub mod table;
 
 use std::io::Write;
@@ -20,6 +21,12 @@ pub fn write_all_atomically(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
         staged.push((file, *path));
     }
     for (file, path) in staged {
+        // Temporary files are private (0600); a result file gets the usual 0644.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        }
         file.persist(path)
             .map_err(|e| std::io::Error::new(e.error.kind(), format!("{}: {}", path.display(), e.error)))?;
     }

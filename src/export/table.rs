@@ -89,8 +89,13 @@ pub fn compare(c: &Comparison) -> String {
         "dispatches/sample",
         "achieved FLOP/s",
         "FLOPs/byte",
+        "bound",
+        "% of peak",
+        "% of roofline",
     ]);
     for r in &c.results {
+        let roof = c.roofline(r);
+        let percent = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1} %"));
         let t = r.measurement.best();
         table.add_row(vec![
             r.kind.name().to_string(),
@@ -103,6 +108,9 @@ pub fn compare(c: &Comparison) -> String {
             r.measurement.repetitions.to_string(),
             flops_rate(r.flops_per_s()),
             format!("{:.2}", r.cost.arithmetic_intensity()),
+            roof.map_or("—".to_string(), |p| p.bound.name().to_string()),
+            percent(roof.map(|p| p.percent_of_peak)),
+            percent(roof.map(|p| p.percent_of_roofline)),
         ]);
     }
     let mut text = format!(
@@ -123,6 +131,18 @@ pub fn compare(c: &Comparison) -> String {
          on {} sampled values.\n",
         c.results.first().map_or(0, |r| r.checked_outputs)
     ));
+    match &c.ceilings {
+        Some(k) => text.push_str(&format!(
+            "Ceilings of this adapter: peak {} (FMA), bandwidth {} (copy, read + write); ridge point {:.1} FLOPs/byte. \
+             bound = min(peak, bandwidth × FLOPs/byte).\n",
+            flops_rate(k.fma_flops_per_s),
+            crate::units::si(k.bandwidth_bytes_per_s, "B/s"),
+            k.ridge_flops_per_byte()
+        )),
+        None => text.push_str(
+            "No ceilings known for this adapter: run `convflops peak` (cached) or `compare --ceilings` for the roofline columns.\n",
+        ),
+    }
     if c.uses_wall_time() {
         text.push_str("This adapter has no timestamp queries: times are wall-clock, submit to completion.\n");
     } else if c.results.iter().all(|r| r.timer == TimerKind::Timestamp) {

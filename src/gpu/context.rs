@@ -2,6 +2,7 @@
 //! and the features convflops uses. Validation errors and device loss are captured and come back as
 //! [`GpuError`]s instead of panics.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -17,6 +18,110 @@ pub struct AdapterChoice {
     /// An index into [`list_adapters`] or a case-insensitive substring of the adapter name; `None` means the best
     /// adapter, or `WGPU_ADAPTER_NAME` when set.
     pub adapter: Option<String>,
+    /// The device-memory budget in bytes (`--max-memory`); `None` means [`MemoryBudget::default_for`] the adapter.
+    pub max_memory: Option<u64>,
+}
+
+/// The default budget on CPU adapters (lavapipe, llvmpipe, WARP): their "device memory" is the host's.
+pub const DEFAULT_CPU_BUDGET: u64 = 2 << 30;
+/// The default budget on GPUs. wgpu does not report how much memory an adapter has, so this is a figure that fits
+/// any GPU with 6 GB or more; `--max-memory` raises or lowers it.
+pub const DEFAULT_GPU_BUDGET: u64 = 4 << 30;
+
+/// How much device memory one context may hold in buffers, and how much its live reservations hold now. Every
+/// [`ConvJob`](crate::gpu::ConvJob) reserves its buffers here before it allocates them, and a readback reserves its
+/// staging buffer, so a run that would not fit is refused with the bytes it needs before wgpu sees it.
+#[derive(Debug, Clone)]
+pub struct MemoryBudget {
+    /// The budget in bytes.
+    pub limit: u64,
+    /// `Some("CPU adapters")` or `Some("GPUs")` when the budget is the default, `None` when it was given.
+    pub default_for: Option<&'static str>,
+    held: Arc<AtomicU64>,
+}
+
+impl MemoryBudget {
+    /// `max_memory` when given, else the default for a software (CPU) adapter or a GPU.
+    pub fn new(max_memory: Option<u64>, software: bool) -> MemoryBudget {
+        let (limit, default_for) = match max_memory {
+            Some(bytes) => (bytes, None),
+            None => Self::default_for(software),
+        };
+        MemoryBudget {
+            limit,
+            default_for,
+            held: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The default budget and what it is the default for.
+    pub fn default_for(software: bool) -> (u64, Option<&'static str>) {
+        if software {
+            (DEFAULT_CPU_BUDGET, Some("CPU adapters"))
+        } else {
+            (DEFAULT_GPU_BUDGET, Some("GPUs"))
+        }
+    }
+
+    /// Bytes held by live reservations.
+    pub fn held(&self) -> u64 {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    /// Ok when `bytes` more fit in the budget now; nothing is reserved.
+    pub fn check(&self, what: &str, bytes: u64) -> Result<(), GpuError> {
+        let held = self.held();
+        if held.saturating_add(bytes) > self.limit {
+            return Err(self.refusal(what, bytes, held));
+        }
+        Ok(())
+    }
+
+    /// Reserves `bytes` until the returned [`Reservation`] is dropped, or refuses when they do not fit.
+    pub fn reserve(&self, what: &str, bytes: u64) -> Result<Reservation, GpuError> {
+        let limit = self.limit;
+        self.held
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
+                held.checked_add(bytes).filter(|&total| total <= limit)
+            })
+            .map_err(|held| self.refusal(what, bytes, held))?;
+        Ok(Reservation {
+            held: Arc::clone(&self.held),
+            bytes,
+        })
+    }
+
+    fn refusal(&self, what: &str, bytes: u64, held: u64) -> GpuError {
+        GpuError::MemoryBudget {
+            what: what.to_string(),
+            needed: bytes,
+            in_use: held,
+            budget: self.limit,
+            default_for: self.default_for,
+        }
+    }
+}
+
+/// Bytes reserved in a [`MemoryBudget`], given back when dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    held: Arc<AtomicU64>,
+    bytes: u64,
+}
+
+impl Reservation {
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        // Never below zero: a reservation only gives back what it took.
+        let _ = self.held.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
+            Some(held.saturating_sub(self.bytes))
+        });
+    }
 }
 
 /// What `convflops devices` prints about one adapter.
@@ -208,6 +313,8 @@ pub struct GpuContext {
     pub summary: AdapterSummary,
     /// True when the device was created with TIMESTAMP_QUERY.
     pub timestamps: bool,
+    /// The device-memory budget (`--max-memory`) and what is held in it.
+    pub memory: MemoryBudget,
     incidents: Arc<Mutex<Incidents>>,
 }
 
@@ -224,23 +331,33 @@ impl GpuContext {
     pub fn new(choice: &AdapterChoice) -> Result<GpuContext, GpuError> {
         let adapters = enumerate(choice.backends);
         let index = select(&adapters, choice)?;
-        Self::open(index, &adapters[index])
+        let adapter = adapters.get(index).ok_or(GpuError::NoAdapter)?;
+        Self::open(index, adapter, choice.max_memory)
     }
 
-    /// Opens every adapter of the chosen backends, one context each (for `--all-adapters`).
+    /// Opens every adapter of the chosen backends, one context each (for `--all-adapters`), with the default memory
+    /// budget.
     pub fn all(backends: Option<Backends>) -> Result<Vec<GpuContext>, GpuError> {
-        let adapters = enumerate(backends);
+        Self::every(&AdapterChoice {
+            backends,
+            ..AdapterChoice::default()
+        })
+    }
+
+    /// Opens every adapter of `choice`'s backends (its `adapter` is ignored), each with `choice`'s memory budget.
+    pub fn every(choice: &AdapterChoice) -> Result<Vec<GpuContext>, GpuError> {
+        let adapters = enumerate(choice.backends);
         if adapters.is_empty() {
             return Err(GpuError::NoAdapter);
         }
         adapters
             .iter()
             .enumerate()
-            .map(|(index, adapter)| Self::open(index, adapter))
+            .map(|(index, adapter)| Self::open(index, adapter, choice.max_memory))
             .collect()
     }
 
-    fn open(index: usize, adapter: &wgpu::Adapter) -> Result<GpuContext, GpuError> {
+    fn open(index: usize, adapter: &wgpu::Adapter, max_memory: Option<u64>) -> Result<GpuContext, GpuError> {
         let summary = AdapterSummary::new(index, adapter);
         let wanted = Features::TIMESTAMP_QUERY | Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
         let features = adapter.features() & wanted;
@@ -275,6 +392,7 @@ impl GpuContext {
             device,
             queue,
             timestamps: features.contains(Features::TIMESTAMP_QUERY),
+            memory: MemoryBudget::new(max_memory, summary.software),
             summary,
             incidents,
         })
@@ -342,6 +460,36 @@ impl GpuContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_budget_counts_live_reservations() {
+        let budget = MemoryBudget::new(Some(100), false);
+        assert_eq!(budget.default_for, None);
+        let a = budget.reserve("a", 60).unwrap();
+        assert_eq!(budget.held(), 60);
+        let refused = budget.reserve("the b job", 50).unwrap_err().to_string();
+        assert!(refused.contains("the b job needs 50 bytes"), "{refused}");
+        assert!(refused.contains("on top of 60 bytes already held"), "{refused}");
+        assert!(refused.contains("--max-memory 100 bytes"), "{refused}");
+        assert!(budget.check("c", 40).is_ok());
+        drop(a);
+        assert_eq!(budget.held(), 0);
+        let b = budget.reserve("b", 100).unwrap();
+        assert_eq!(b.bytes(), 100);
+        assert!(budget.reserve("overflow", u64::MAX).is_err());
+        let default = MemoryBudget::new(None, true);
+        assert_eq!(
+            (default.limit, default.default_for),
+            (DEFAULT_CPU_BUDGET, Some("CPU adapters"))
+        );
+        let message = default.check("x", 3 << 30).unwrap_err().to_string();
+        assert!(
+            message.contains(
+                "the default budget of 2.00 GiB (2,147,483,648 bytes) on CPU adapters: raise it with --max-memory"
+            ),
+            "{message}"
+        );
+    }
 
     #[test]
     fn gpus_before_cpus_and_vulkan_before_gl() {

@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 use crate::gpu::kernel::{self, Access, Checks, Kernel};
-use crate::gpu::{GpuContext, GpuError};
+use crate::gpu::{AdapterSummary, GpuContext, GpuError, Reservation};
 use crate::layer::ConvLayer;
 
 /// Invocations per workgroup of the naive kernels.
@@ -42,7 +42,7 @@ impl ShaderKind {
             ShaderKind::Conv2dTiled => {
                 // x: pixel tiles of 4 outputs; y: channel tiles of 8 output channels, per group.
                 let pixels = u64::from(layer.batch) * u64::from(layer.out_height()) * u64::from(layer.out_width());
-                let x = pixels.div_ceil(4).div_ceil(u64::from(workgroup_size));
+                let x = pixels.div_ceil(4).div_ceil(u64::from(workgroup_size.max(1)));
                 let y = u64::from(layer.out_channels_per_group()).div_ceil(8) * u64::from(layer.groups);
                 let max = u64::from(max_per_dimension);
                 for (needed, axis) in [(x, "pixel tiles"), (y, "channel tiles")] {
@@ -81,6 +81,20 @@ impl ShaderKind {
                 max_per_dimension,
                 self.name(),
             ),
+        }
+    }
+
+    /// Loop steps one invocation of this kernel takes on `layer`: every iteration of every loop it runs, the outer
+    /// loops counted once per iteration (`C_in/groups · (1 + kh · (1 + kw))` for the general kernels).
+    pub fn loop_steps(self, layer: &ConvLayer) -> u64 {
+        let window = 1 + u64::from(layer.kernel[0]) * (1 + u64::from(layer.kernel[1]));
+        match self {
+            ShaderKind::Conv2d => u64::from(layer.in_channels_per_group()) * window,
+            // Plus the stores: 8 channels × 4 pixels.
+            ShaderKind::Conv2dTiled => u64::from(layer.in_channels_per_group()) * window + 32,
+            ShaderKind::Depthwise => window,
+            ShaderKind::DepthwiseTiled => window + 4,
+            ShaderKind::Pointwise => u64::from(layer.in_channels) + 1,
         }
     }
 
@@ -265,35 +279,48 @@ impl ConvKernels {
     }
 }
 
-/// Bytes of `elements` f32 values, checked against the adapter's buffer limits and the u32 index range the
-/// shaders use.
-fn checked_buffer_bytes(ctx: &GpuContext, what: &str, elements: Option<u64>) -> Result<u64, GpuError> {
-    let elements = elements.ok_or_else(|| GpuError::Limit {
-        what: format!("the {what} tensor"),
-        needed: u64::MAX,
-        limit: "u64 range",
-        available: u64::MAX,
-    })?;
-    if elements > u64::from(u32::MAX) {
-        return Err(GpuError::Limit {
-            what: format!("the {what} tensor (elements, indexed by u32 in the shaders)"),
+/// The most elements a tensor may have: the kernels index with u32 and their flat invocation index may overshoot the
+/// last output by up to a row of workgroups, so tensors stay below 2^31 and no index expression wraps.
+pub const MAX_SHADER_ELEMENTS: u64 = i32::MAX as u64;
+
+/// The largest padded extent (`size + 2·padding`) along an axis: the kernels compute input coordinates in i32.
+pub const MAX_SHADER_COORDINATE: u64 = i32::MAX as u64;
+
+/// Loop steps one invocation may take on llvmpipe (lavapipe's and Mesa GL's CPU rasteriser). llvmpipe ends every
+/// shader invocation's loops after 65 535 iterations shared between all its loops (`LP_MAX_TGSI_LOOP_ITERATIONS`)
+/// and then silently returns a partial sum; measured, our kernels' outputs go wrong from about 33 000 of the steps
+/// [`ShaderKind::loop_steps`] counts (3×3 standard conv: C_in ≈ 4 000; 1×1: C_in ≈ 11 000). Half the limiter stays
+/// safely below every case measured.
+pub const LLVMPIPE_MAX_LOOP_STEPS: u64 = 32_767;
+
+/// Bytes of the uniform parameter block of one job.
+const PARAMS_BYTES: u64 = std::mem::size_of::<ConvParams>() as u64;
+
+/// Bytes of `elements` f32 values (at least 4: wgpu has no empty bindings), checked against the kernels' index range
+/// and the adapter's buffer limits.
+fn checked_buffer_bytes(limits: &AdapterSummary, what: &str, elements: Option<u64>) -> Result<u64, GpuError> {
+    let elements = elements.unwrap_or(u64::MAX);
+    if elements > MAX_SHADER_ELEMENTS {
+        return Err(GpuError::ShaderRange {
+            what: format!("the {what} tensor"),
             needed: elements,
-            limit: "u32 index range",
-            available: u64::from(u32::MAX),
+            unit: "elements",
+            range: "index range (u32 indices)",
+            available: MAX_SHADER_ELEMENTS,
         });
     }
     let bytes = (elements * 4).max(4);
     let limits = [
         (
             "max_storage_buffer_binding_size",
-            ctx.summary.max_storage_buffer_binding_size,
+            limits.max_storage_buffer_binding_size,
         ),
-        ("max_buffer_size", ctx.summary.max_buffer_size),
+        ("max_buffer_size", limits.max_buffer_size),
     ];
     for (limit, available) in limits {
         if bytes > available {
-            return Err(GpuError::Limit {
-                what: format!("the {what} tensor (bytes)"),
+            return Err(GpuError::BufferLimit {
+                what: format!("the {what} buffer"),
                 needed: bytes,
                 limit,
                 available,
@@ -301,6 +328,90 @@ fn checked_buffer_bytes(ctx: &GpuContext, what: &str, elements: Option<u64>) -> 
         }
     }
     Ok(bytes)
+}
+
+/// Everything one conv job needs, worked out from the layer and the adapter's limits before anything is allocated:
+/// each limit is checked here, so wgpu never sees a buffer or a dispatch it would refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobPlan {
+    pub layer: ConvLayer,
+    pub shader: ShaderKind,
+    pub input_bytes: u64,
+    pub weight_bytes: u64,
+    pub bias_bytes: u64,
+    pub output_bytes: u64,
+    /// The workgroup grid of one dispatch.
+    pub grid: [u32; 3],
+    /// Output elements (the kernels' `total`).
+    pub total: u32,
+}
+
+impl JobPlan {
+    /// Checks `layer` for `shader` on an adapter with `limits`: the layer's validity, the kernel's applicability,
+    /// every tensor against the kernels' index range and the adapter's buffer limits, the padded extents against
+    /// the kernels' coordinate range, and the dispatch against the workgroup limits.
+    pub fn new(limits: &AdapterSummary, layer: &ConvLayer, shader: ShaderKind) -> Result<JobPlan, GpuError> {
+        let layer = layer.validated()?;
+        shader.check(&layer)?;
+        for (axis, size, padding) in [
+            ("height", layer.height, layer.padding[0]),
+            ("width", layer.width, layer.padding[1]),
+        ] {
+            let extent = u64::from(size) + 2 * u64::from(padding);
+            if extent > MAX_SHADER_COORDINATE {
+                return Err(GpuError::ShaderRange {
+                    what: format!("the padded {axis} (--{axis} {size} + 2 × --padding {padding})"),
+                    needed: extent,
+                    unit: "pixels",
+                    range: "coordinate range (i32 coordinates)",
+                    available: MAX_SHADER_COORDINATE,
+                });
+            }
+        }
+        let input_bytes = checked_buffer_bytes(limits, "input", layer.input_len())?;
+        let weight_bytes = checked_buffer_bytes(limits, "weight", layer.weight_len())?;
+        let bias_bytes = checked_buffer_bytes(limits, "bias", Some(layer.bias_len()))?;
+        let output_len = layer.output_len().unwrap_or(u64::MAX);
+        let output_bytes = checked_buffer_bytes(limits, "output", Some(output_len))?;
+        let total = u32::try_from(output_len).map_err(|_| GpuError::ShaderRange {
+            what: "the output tensor".into(),
+            needed: output_len,
+            unit: "elements",
+            range: "index range (u32 indices)",
+            available: MAX_SHADER_ELEMENTS,
+        })?;
+        let grid = shader.grid(&layer, WORKGROUP_SIZE, limits.max_compute_workgroups_per_dimension)?;
+        let steps = shader.loop_steps(&layer);
+        if limits.name.to_lowercase().contains("llvmpipe") && steps > LLVMPIPE_MAX_LOOP_STEPS {
+            return Err(GpuError::LoopLimit {
+                shader: shader.name(),
+                needed: steps,
+                available: LLVMPIPE_MAX_LOOP_STEPS,
+            });
+        }
+        Ok(JobPlan {
+            layer,
+            shader,
+            input_bytes,
+            weight_bytes,
+            bias_bytes,
+            output_bytes,
+            grid,
+            total,
+        })
+    }
+
+    /// Device bytes the job allocates: its input (unless it reads another job's buffer), weight, bias, output and
+    /// parameter block.
+    pub fn buffer_bytes(&self, chained_input: bool) -> u64 {
+        let input = if chained_input { 0 } else { self.input_bytes };
+        input + self.weight_bytes + self.bias_bytes + self.output_bytes + PARAMS_BYTES
+    }
+
+    /// Device bytes of the staging buffer that reads the output back.
+    pub fn readback_bytes(&self) -> u64 {
+        self.output_bytes
+    }
 }
 
 /// One layer on one device: its buffers, bind group and dispatch geometry, made once.
@@ -315,6 +426,8 @@ pub struct ConvJob {
     bind_group: wgpu::BindGroup,
     grid: [u32; 3],
     output_len: u64,
+    /// The job's buffers in the context's memory budget, given back when the job is dropped.
+    reservation: Reservation,
 }
 
 impl ConvJob {
@@ -327,20 +440,41 @@ impl ConvJob {
         shader: ShaderKind,
         input: Option<&wgpu::Buffer>,
     ) -> Result<ConvJob, GpuError> {
-        let layer = layer.validated()?;
-        shader.check(&layer)?;
-        let input_bytes = checked_buffer_bytes(ctx, "input", layer.input_len())?;
-        let weight_bytes = checked_buffer_bytes(ctx, "weight", layer.weight_len())?;
-        let bias_bytes = checked_buffer_bytes(ctx, "bias", Some(layer.bias_len()))?;
-        let output_len = layer.output_len().unwrap_or(u64::MAX);
-        let output_bytes = checked_buffer_bytes(ctx, "output", Some(output_len))?;
-        let kernel = kernels.get(shader);
-        let grid = shader.grid(
-            &layer,
-            kernel.workgroup_size,
-            ctx.summary.max_compute_workgroups_per_dimension,
+        let plan = JobPlan::new(&ctx.summary, layer, shader)?;
+        let JobPlan {
+            layer,
+            input_bytes,
+            weight_bytes,
+            bias_bytes,
+            output_bytes,
+            grid,
+            total,
+            ..
+        } = plan;
+        if let Some(buffer) = input {
+            if buffer.size() < input_bytes {
+                return Err(GpuError::DataLength {
+                    what: "chained input buffer (bytes)",
+                    expected: input_bytes,
+                    got: buffer.size(),
+                });
+            }
+        }
+        let reservation = ctx.memory.reserve(
+            &format!("the {} kernel's buffers for {}", shader.name(), layer.describe()),
+            plan.buffer_bytes(input.is_some()),
         )?;
-        let total = u32::try_from(output_len).unwrap_or(u32::MAX);
+        let kernel = kernels.get(shader);
+        if kernel.workgroup_size != WORKGROUP_SIZE {
+            return Err(GpuError::KernelDoesNotApply {
+                shader: shader.name(),
+                reason: format!(
+                    "its pipeline was built with {} invocations per workgroup, the plan assumes {WORKGROUP_SIZE}",
+                    kernel.workgroup_size
+                ),
+            });
+        }
+        let output_len = u64::from(total);
 
         ctx.scoped("allocating the conv buffers", || {
             let storage = |label: &str, size: u64, extra: wgpu::BufferUsages| {
@@ -366,13 +500,6 @@ impl ConvJob {
             (params, input, weight, bias, output)
         })
         .and_then(|(params, input, weight, bias, output)| {
-            if input.size() < input_bytes {
-                return Err(GpuError::DataLength {
-                    what: "chained input buffer (bytes)",
-                    expected: input_bytes,
-                    got: input.size(),
-                });
-            }
             let bind_group = kernel.bind(ctx, &params, &[&input, &weight, &bias, &output])?;
             Ok(ConvJob {
                 layer,
@@ -384,6 +511,7 @@ impl ConvJob {
                 bind_group,
                 grid,
                 output_len,
+                reservation,
             })
         })
     }
@@ -466,6 +594,11 @@ impl ConvJob {
         self.grid
     }
 
+    /// Device bytes this job holds in the context's memory budget (its buffers; not a chained input).
+    pub fn device_bytes(&self) -> u64 {
+        self.reservation.bytes()
+    }
+
     /// Reads the output tensor back to the host.
     pub fn read_output(&self, ctx: &GpuContext) -> Result<Vec<f32>, GpuError> {
         read_buffer(ctx, &self.output, self.output_len * 4)
@@ -484,6 +617,24 @@ pub fn read_buffer(ctx: &GpuContext, buffer: &wgpu::Buffer, bytes: u64) -> Resul
 /// Copies the first `bytes` (a multiple of 4) of `buffer` (which needs COPY_SRC) to the host.
 pub fn read_bytes(ctx: &GpuContext, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, GpuError> {
     let size = bytes.max(4);
+    if !size.is_multiple_of(4) || size > buffer.size() {
+        return Err(GpuError::DataLength {
+            what: "readback (bytes, a multiple of 4 within the buffer)",
+            expected: buffer.size(),
+            got: bytes,
+        });
+    }
+    if size > ctx.summary.max_buffer_size {
+        return Err(GpuError::BufferLimit {
+            what: "the readback staging buffer".into(),
+            needed: size,
+            limit: "max_buffer_size",
+            available: ctx.summary.max_buffer_size,
+        });
+    }
+    let length =
+        usize::try_from(bytes).map_err(|_| GpuError::Readback(format!("{bytes} bytes do not fit in memory")))?;
+    let _reservation = ctx.memory.reserve("the readback staging buffer", size)?;
     let staging = ctx.scoped("reading back", || {
         let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback staging"),
@@ -514,7 +665,9 @@ pub fn read_bytes(ctx: &GpuContext, buffer: &wgpu::Buffer, bytes: u64) -> Result
             .slice(..)
             .get_mapped_range()
             .map_err(|e| GpuError::Readback(e.to_string()))?;
-        view[..bytes as usize].to_vec()
+        view.get(..length)
+            .ok_or_else(|| GpuError::Readback(format!("the mapped range is shorter than {bytes} bytes")))?
+            .to_vec()
     };
     staging.unmap();
     Ok(data)

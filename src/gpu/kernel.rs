@@ -42,6 +42,31 @@ impl Kernel {
         workgroup_size: u32,
         checks: Checks,
     ) -> Result<Kernel, GpuError> {
+        Self::with_options(
+            ctx,
+            label,
+            source,
+            "main",
+            &[("WORKGROUP_SIZE", workgroup_size)],
+            storage,
+            checks,
+        )
+    }
+
+    /// Compiles entry point `entry` of `source` with the given override constants (`WORKGROUP_SIZE` among them).
+    pub fn with_options(
+        ctx: &GpuContext,
+        label: &'static str,
+        source: &str,
+        entry: &str,
+        overrides: &[(&str, u32)],
+        storage: &[Access],
+        checks: Checks,
+    ) -> Result<Kernel, GpuError> {
+        let workgroup_size = overrides
+            .iter()
+            .find(|(name, _)| *name == "WORKGROUP_SIZE")
+            .map_or(1, |(_, v)| *v);
         ctx.scoped(&format!("building the {label} kernel"), || {
             let descriptor = wgpu::ShaderModuleDescriptor {
                 label: Some(label),
@@ -90,12 +115,12 @@ impl Kernel {
                 bind_group_layouts: &[Some(&layout)],
                 immediate_size: 0,
             });
-            let constants = [("WORKGROUP_SIZE", f64::from(workgroup_size))];
+            let constants: Vec<(&str, f64)> = overrides.iter().map(|(name, v)| (*name, f64::from(*v))).collect();
             let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(label),
                 layout: Some(&pipeline_layout),
                 module: &module,
-                entry_point: Some("main"),
+                entry_point: Some(entry),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants: &constants,
                     ..Default::default()

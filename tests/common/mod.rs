@@ -30,6 +30,7 @@ pub fn vulkan() -> Option<GpuContext> {
     gpu(AdapterChoice {
         backends: Some(wgpu::Backends::VULKAN),
         adapter: None,
+        max_memory: None,
     })
 }
 
@@ -37,6 +38,7 @@ pub fn gl() -> Option<GpuContext> {
     gpu(AdapterChoice {
         backends: Some(wgpu::Backends::GL),
         adapter: None,
+        max_memory: None,
     })
 }
 

@@ -1,0 +1,108 @@
+//! `convflops peak`: the adapter's measured ceilings, cached per adapter and driver.
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use convflops::ceilings::{self, Ceilings};
+use convflops::cli::PeakArgs;
+use convflops::export::{json, table::new_table};
+use convflops::gpu::GpuContext;
+use convflops::units::{bytes, flops_rate, si};
+
+#[derive(Serialize)]
+struct PeakJson<'a> {
+    adapter: json::AdapterJson,
+    fma_flops_per_s: f64,
+    bandwidth_bytes_per_s: f64,
+    ridge_flops_per_byte: f64,
+    read_bytes_per_s: f64,
+    fma_variant: &'a str,
+    bandwidth_buffer_bytes: u64,
+    timer: &'a str,
+    cached: bool,
+}
+
+/// The ceilings of `ctx`'s adapter: from the cache unless `refresh`, else measured (and then cached). The bool
+/// says whether they came from the cache.
+pub fn ceilings_for(ctx: &GpuContext, refresh: bool, talk: bool) -> Result<(Ceilings, bool)> {
+    if !refresh {
+        if let Some(cached) = ceilings::cached(&ctx.summary) {
+            return Ok((cached, true));
+        }
+    }
+    let measured = ceilings::measure(ctx, |step| {
+        if talk {
+            eprintln!("  measuring {step}…");
+        }
+    })
+    .with_context(|| format!("measuring the ceilings of {}", ctx.summary.name))?;
+    if let Err(error) = ceilings::store(&ctx.summary, &measured) {
+        eprintln!("warning: could not cache the ceilings: {error}");
+    }
+    Ok((measured, false))
+}
+
+pub fn run(args: PeakArgs) -> Result<()> {
+    let ctx = GpuContext::new(&args.gpu.choice())?;
+    if !args.json {
+        eprintln!("{}", ctx.summary.headline());
+    }
+    let (c, cached) = ceilings_for(&ctx, args.refresh, !args.json)?;
+    if args.json {
+        let out = PeakJson {
+            adapter: (&ctx.summary).into(),
+            fma_flops_per_s: c.fma_flops_per_s,
+            bandwidth_bytes_per_s: c.bandwidth_bytes_per_s,
+            ridge_flops_per_byte: c.ridge_flops_per_byte(),
+            read_bytes_per_s: c.read_bytes_per_s,
+            fma_variant: &c.fma_variant,
+            bandwidth_buffer_bytes: c.bandwidth_buffer_bytes,
+            timer: &c.timer,
+            cached,
+        };
+        print!("{}", json::to_string(&out)?);
+        return Ok(());
+    }
+    let mut table = new_table(&["ceiling", "measured", "how"]);
+    table.add_row(vec![
+        "peak FMA throughput".to_string(),
+        flops_rate(c.fma_flops_per_s),
+        format!(
+            "best of {} variants ({}), 2 FLOPs per FMA",
+            ceilings::FMA_VARIANTS.len(),
+            c.fma_variant
+        ),
+    ]);
+    table.add_row(vec![
+        "memory bandwidth (copy)".to_string(),
+        si(c.bandwidth_bytes_per_s, "B/s"),
+        format!(
+            "vec4 copy of {}: bytes read + bytes written",
+            bytes(c.bandwidth_buffer_bytes)
+        ),
+    ]);
+    table.add_row(vec![
+        "memory bandwidth (read)".to_string(),
+        si(c.read_bytes_per_s, "B/s"),
+        format!("read-only reduction of {}: bytes read", bytes(c.bandwidth_buffer_bytes)),
+    ]);
+    table.add_row(vec![
+        "ridge point".to_string(),
+        format!("{:.1} FLOPs/byte", c.ridge_flops_per_byte()),
+        "peak FLOP/s ÷ copy bandwidth: kernels below it are memory-bound".to_string(),
+    ]);
+    println!("{}\n{table}", ctx.summary.headline());
+    println!(
+        "{} (timer: {}). `convflops peak --refresh` measures again.",
+        if cached {
+            "From the cache"
+        } else {
+            "Measured now and cached"
+        },
+        c.timer
+    );
+    if ctx.summary.software {
+        println!("(A CPU adapter: these are CPU numbers, not GPU numbers.)");
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! `convflops sweep`: vary one layer flag, measure at each value, tabulate, export and plot.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use convflops::bench::BenchSettings;
+use convflops::cli::SweepArgs;
+use convflops::cost::ConvKind;
+use convflops::export::{self, csv, json, plot, table::new_table};
+use convflops::gpu::GpuContext;
+use convflops::sweep::{self, SweepPoint};
+use convflops::units::{flops_count, flops_rate, seconds};
+
+#[derive(Serialize)]
+struct PointJson {
+    value: u32,
+    comparison: json::CompareJson,
+}
+
+#[derive(Serialize)]
+struct SweepJson {
+    adapter: json::AdapterJson,
+    vary: &'static str,
+    points: Vec<PointJson>,
+}
+
+pub fn run(args: SweepArgs) -> Result<()> {
+    let base = args.layer.layer();
+    // Every layer of the sweep is checked before anything is measured.
+    sweep::layers(&base, &args.vary)?;
+    if let Some(path) = &args.plot {
+        plot::check_path("--plot", path)?;
+    }
+    if let Some(path) = &args.roofline {
+        plot::check_path("--roofline", path)?;
+    }
+    let settings =
+        BenchSettings::new(args.bench.warmup, args.bench.samples, args.bench.min_time).map_err(anyhow::Error::msg)?;
+    let ctx = GpuContext::new(&args.gpu.choice())?;
+    let talk = !args.json || std::io::stderr().is_terminal();
+    if talk {
+        eprintln!("{}", ctx.summary.headline());
+    }
+    let ceilings = if args.ceilings {
+        Some(super::peak::ceilings_for(&ctx, true, talk)?.0)
+    } else {
+        convflops::ceilings::cached(&ctx.summary)
+    };
+    let bar = ProgressBar::new(args.vary.values.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix("sweep");
+    let flag = args.vary.axis.flag();
+    let mut points = sweep::run(&ctx, &base, &args.vary, args.variant.into(), &settings, |i, value| {
+        bar.set_position(i as u64);
+        bar.set_message(format!("--{flag} {value}"));
+    })
+    .with_context(|| format!("sweeping --{flag} on {}", ctx.summary.name))?;
+    bar.finish_and_clear();
+    for point in &mut points {
+        point.comparison.ceilings = ceilings.clone();
+    }
+
+    if !args.json {
+        print!("{}", render_table(&ctx, flag, &points));
+    }
+    let as_json = || -> Result<String> {
+        let out = SweepJson {
+            adapter: (&ctx.summary).into(),
+            vary: flag,
+            points: points
+                .iter()
+                .map(|p| PointJson {
+                    value: p.value,
+                    comparison: (&p.comparison).into(),
+                })
+                .collect(),
+        };
+        Ok(json::to_string(&out)?)
+    };
+    let mut files: Vec<(&std::path::Path, String)> = Vec::new();
+    if let Some(path) = &args.export_json {
+        files.push((path, as_json()?));
+    }
+    if let Some(path) = &args.export_csv {
+        files.push((path, csv::sweep_to_string(flag, &points).context("rendering CSV")?));
+    }
+    let files: Vec<(&std::path::Path, &[u8])> = files.iter().map(|(p, t)| (*p, t.as_bytes())).collect();
+    export::write_all_atomically(&files).context("writing the exports (none was written)")?;
+
+    if let Some(path) = &args.plot {
+        let series = |kind: ConvKind| plot::Series {
+            label: format!("{kind} (measured)"),
+            points: points
+                .iter()
+                .filter_map(|p| p.flops_and_time(kind))
+                .map(|(f, t)| (f as f64, t))
+                .collect(),
+        };
+        let standard = series(ConvKind::Standard);
+        // The line FLOPs alone predict: the standard conv's seconds per FLOP, fitted through the origin.
+        let (xy, xx) = standard
+            .points
+            .iter()
+            .fold((0.0, 0.0), |(xy, xx), (x, y)| (xy + x * y, xx + x * x));
+        let title = format!(
+            "FLOPs vs time, --{flag} swept · {} · {}",
+            ctx.summary.name, ctx.summary.backend
+        );
+        plot::flops_vs_time(
+            path,
+            &title,
+            &[standard, series(ConvKind::Separable)],
+            if xx > 0.0 { xy / xx } else { 0.0 },
+        )?;
+    }
+    if let Some(path) = &args.roofline {
+        let ceilings = ceilings.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "--roofline needs the ceilings of {}: run `convflops peak` first, or add --ceilings",
+                ctx.summary.name
+            )
+        })?;
+        let marks: Vec<plot::RooflineMark> = points
+            .iter()
+            .flat_map(|p| p.comparison.roofline_marks(&format!(" {flag}={}", p.value)))
+            .collect();
+        let title = format!("roofline · {} · {}", ctx.summary.name, ctx.summary.backend);
+        plot::roofline(path, &title, ceilings, &marks)?;
+    }
+    if args.json {
+        print!("{}", as_json()?);
+    }
+    Ok(())
+}
+
+fn render_table(ctx: &GpuContext, flag: &str, points: &[SweepPoint]) -> String {
+    let header = [
+        flag,
+        "standard FLOPs",
+        "standard time",
+        "standard FLOP/s",
+        "separable FLOPs",
+        "separable time",
+        "separable FLOP/s",
+        "FLOPs ratio",
+        "time ratio",
+    ];
+    let mut table = new_table(&header);
+    for p in points {
+        let c = &p.comparison;
+        let (Some(s), Some(d)) = (c.get(ConvKind::Standard), c.get(ConvKind::Separable)) else {
+            continue;
+        };
+        table.add_row(vec![
+            p.value.to_string(),
+            flops_count(s.cost.flops),
+            seconds(s.time_s()),
+            flops_rate(s.flops_per_s()),
+            flops_count(d.cost.flops),
+            seconds(d.time_s()),
+            flops_rate(d.flops_per_s()),
+            format!("{:.1}×", c.predicted_speedup()),
+            c.measured_speedup().map_or("—".into(), |m| format!("{m:.1}×")),
+        ]);
+    }
+    let mut text = format!("{}\n{table}\n", ctx.summary.headline());
+    text.push_str("FLOPs ratio = standard / separable exact FLOPs (what FLOPs predict); time ratio = standard / separable median time (what the clock says).\n");
+    if ctx.summary.software {
+        text.push_str("(A CPU adapter: these are CPU numbers, not GPU numbers.)\n");
+    }
+    text
+}

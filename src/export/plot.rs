@@ -1,0 +1,281 @@
+//! Charts (plotters): FLOPs against measured time, and the roofline with every measured conv on it. SVG or PNG,
+//! chosen by the file's extension; PNG text is drawn with a bundled font (DejaVu Sans), so no system fonts are
+//! needed (SVG text is laid out with the same font). Files are written atomically.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use thiserror::Error;
+
+use crate::ceilings::Ceilings;
+
+#[derive(Debug, Error)]
+pub enum PlotError {
+    #[error("{flag} {path}: the file name must end in .svg or .png")]
+    Format { flag: &'static str, path: String },
+    #[error("{flag} {path}: {message}")]
+    Draw {
+        flag: &'static str,
+        path: String,
+        message: String,
+    },
+    #[error("{flag}: nothing to plot ({why})")]
+    Empty { flag: &'static str, why: &'static str },
+}
+
+/// A labelled set of (x, y) points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One measured conv on the roofline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RooflineMark {
+    pub label: String,
+    pub flops_per_byte: f64,
+    pub flops_per_s: f64,
+}
+
+const SIZE: (u32, u32) = (1024, 640);
+const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The bundled font is a valid TrueType file; if registration ever failed, PNG text would be missing and
+        // the drawing call reports the error.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+enum Format {
+    Svg,
+    Png,
+}
+
+fn format_of(flag: &'static str, path: &Path) -> Result<Format, PlotError> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("svg") => Ok(Format::Svg),
+        Some("png") => Ok(Format::Png),
+        _ => Err(PlotError::Format {
+            flag,
+            path: path.display().to_string(),
+        }),
+    }
+}
+
+/// Checks that `path` names a chart format convflops draws, before any measuring is done.
+pub fn check_path(flag: &'static str, path: &Path) -> Result<(), PlotError> {
+    format_of(flag, path).map(|_| ())
+}
+
+type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Renders with `draw` into `path` (SVG or PNG by extension), through a temporary file renamed into place.
+fn render(
+    flag: &'static str,
+    path: &Path,
+    draw: impl Fn(&DrawingArea<SVGBackend, Shift>) -> DrawResult + Copy,
+    draw_png: impl Fn(&DrawingArea<BitMapBackend, Shift>) -> DrawResult,
+) -> Result<(), PlotError> {
+    let fail = |message: String| PlotError::Draw {
+        flag,
+        path: path.display().to_string(),
+        message,
+    };
+    let format = format_of(flag, path)?;
+    // Both backends lay text out with the bundled font.
+    register_font();
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match format {
+        Format::Svg => {
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+                draw(&root).map_err(|e| fail(e.to_string()))?;
+                root.present().map_err(|e| fail(e.to_string()))?;
+            }
+            crate::export::write_atomically(path, svg.as_bytes()).map_err(|e| fail(e.to_string()))
+        }
+        Format::Png => {
+            let temp = tempfile::Builder::new()
+                .suffix(".png")
+                .tempfile_in(folder)
+                .map_err(|e| fail(e.to_string()))?;
+            {
+                let root = BitMapBackend::new(temp.path(), SIZE).into_drawing_area();
+                draw_png(&root).map_err(|e| fail(e.to_string()))?;
+                root.present().map_err(|e| fail(e.to_string()))?;
+            }
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                temp.as_file()
+                    .set_permissions(std::fs::Permissions::from_mode(0o644))
+                    .map_err(|e| fail(e.to_string()))?;
+            }
+            temp.persist(path).map(|_| ()).map_err(|e| fail(e.error.to_string()))
+        }
+    }
+}
+
+fn log_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    (lo <= hi).then(|| (lo / 2.0, hi * 2.0))
+}
+
+/// FLOPs (x, a count) against measured time (y) for each conv type, with the straight line FLOPs alone would
+/// predict: time = FLOPs × `seconds_per_flop` (the reference rate, e.g. the standard conv's).
+pub fn flops_vs_time(path: &Path, title: &str, series: &[Series], seconds_per_flop: f64) -> Result<(), PlotError> {
+    let flag = "--plot";
+    let all = || series.iter().flat_map(|s| s.points.iter().copied());
+    let (x_range, y_range) = match (log_range(all().map(|p| p.0)), log_range(all().map(|p| p.1))) {
+        (Some(x), Some(y)) => (x, y),
+        _ => {
+            return Err(PlotError::Empty {
+                flag,
+                why: "no measured point",
+            })
+        }
+    };
+    macro_rules! draw_chart {
+        ($root:expr) => {{
+            let root = $root;
+            root.fill(&WHITE)?;
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, ("sans-serif", 22))
+                .margin(16)
+                .x_label_area_size(48)
+                .y_label_area_size(100)
+                .build_cartesian_2d((x_range.0..x_range.1).log_scale(), (y_range.0..y_range.1).log_scale())?;
+            chart
+                .configure_mesh()
+                .x_desc("FLOPs (a count, log scale)")
+                .y_desc("measured time per run, s (log scale)")
+                .x_label_formatter(&|v| crate::units::si(*v, ""))
+                .y_label_formatter(&|v| crate::units::seconds(*v))
+                .label_style(("sans-serif", 14))
+                .draw()?;
+            let line: Vec<(f64, f64)> = (0..=64)
+                .map(|i| x_range.0 * (x_range.1 / x_range.0).powf(f64::from(i) / 64.0))
+                .map(|x| (x, x * seconds_per_flop))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(line, BLACK.stroke_width(1)))?
+                .label("time if every FLOP cost the same (standard conv's rate)")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+            for (i, s) in series.iter().enumerate() {
+                let color = COLORS[i % COLORS.len()];
+                chart
+                    .draw_series(s.points.iter().map(|&p| Circle::new(p, 5, color.filled())))?
+                    .label(s.label.as_str())
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
+                chart.draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(1)))?;
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 14))
+                .draw()?;
+            Ok(())
+        }};
+    }
+    render(flag, path, |root| draw_chart!(root), |root| draw_chart!(root))
+}
+
+/// The roofline of `ceilings` (log-log: FLOPs per byte against FLOP/s) with every measured conv as a labelled
+/// point.
+pub fn roofline(path: &Path, title: &str, ceilings: &Ceilings, marks: &[RooflineMark]) -> Result<(), PlotError> {
+    let flag = "--roofline";
+    if marks.is_empty() {
+        return Err(PlotError::Empty {
+            flag,
+            why: "no measured conv",
+        });
+    }
+    let ridge = ceilings.ridge_flops_per_byte();
+    let xs = marks.iter().map(|m| m.flops_per_byte).chain([ridge]);
+    let ys = marks.iter().map(|m| m.flops_per_s).chain([ceilings.fma_flops_per_s]);
+    let (Some(x_range), Some(y_range)) = (log_range(xs), log_range(ys)) else {
+        return Err(PlotError::Empty {
+            flag,
+            why: "no finite point",
+        });
+    };
+    let (x_range, y_range) = (
+        (x_range.0.min(0.1), x_range.1.max(1000.0)),
+        (y_range.0, y_range.1 * 2.0),
+    );
+    macro_rules! draw_chart {
+        ($root:expr) => {{
+            let root = $root;
+            root.fill(&WHITE)?;
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, ("sans-serif", 22))
+                .margin(16)
+                .x_label_area_size(48)
+                .y_label_area_size(110)
+                .build_cartesian_2d((x_range.0..x_range.1).log_scale(), (y_range.0..y_range.1).log_scale())?;
+            chart
+                .configure_mesh()
+                .x_desc("arithmetic intensity, FLOPs per byte (log scale)")
+                .y_desc("FLOP/s (a rate, log scale)")
+                .y_label_formatter(&|v| crate::units::flops_rate(*v))
+                .label_style(("sans-serif", 14))
+                .draw()?;
+            let roof: Vec<(f64, f64)> = (0..=128)
+                .map(|i| x_range.0 * (x_range.1 / x_range.0).powf(f64::from(i) / 128.0))
+                .map(|x| (x, ceilings.bound(x).0))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(roof, BLACK.stroke_width(2)))?
+                .label(format!(
+                    "roofline: peak {} (FMA), bandwidth {} (copy)",
+                    crate::units::flops_rate(ceilings.fma_flops_per_s),
+                    crate::units::si(ceilings.bandwidth_bytes_per_s, "B/s")
+                ))
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+            for (i, m) in marks.iter().enumerate() {
+                let color = COLORS[i % COLORS.len()];
+                let point = (m.flops_per_byte, m.flops_per_s);
+                let style = ("sans-serif", 15).into_font().color(&color);
+                chart.draw_series([EmptyElement::at(point)
+                    + Circle::new((0, 0), 6, color.filled())
+                    + Text::new(m.label.clone(), (9, -18), style)])?;
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 14))
+                .draw()?;
+            Ok(())
+        }};
+    }
+    render(flag, path, |root| draw_chart!(root), |root| draw_chart!(root))
+}
