@@ -15,21 +15,8 @@
 // clamped into its tensor (padding taps read a clamped element and select 0), so the kernel is safe to compile
 // without runtime bounds checks.
 
-struct Params {
-    batch: u32, in_channels: u32, in_height: u32, in_width: u32,
-    out_channels: u32, out_height: u32, out_width: u32, kernel_h: u32,
-    kernel_w: u32, stride_h: u32, stride_w: u32, pad_h: u32,
-    pad_w: u32, dilation_h: u32, dilation_w: u32, groups: u32,
-    has_bias: u32, total: u32, _pad0: u32, _pad1: u32,
-}
-
-override WORKGROUP_SIZE: u32 = 64u;
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> input: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> output: array<f32>;
+// Params, WORKGROUP_SIZE and the bindings p, input, weight, bias, output come from conv_common.wgsl, which the host
+// prepends to this file.
 
 @compute @workgroup_size(4, WORKGROUP_SIZE / 4u)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {

@@ -2,7 +2,6 @@
 //! buffers and bind group, created once and dispatched as often as needed.
 
 use bytemuck::{Pod, Zeroable};
-use wgpu::util::DeviceExt;
 
 use crate::gpu::kernel::{self, Access, Checks, Kernel};
 use crate::gpu::{AdapterSummary, GpuContext, GpuError, Reservation};
@@ -87,13 +86,17 @@ impl ShaderKind {
     /// Loop steps one invocation of this kernel takes on `layer`: every iteration of every loop it runs, the outer
     /// loops counted once per iteration (`C_in/groups · (1 + kh · (1 + kw))` for the general kernels).
     pub fn loop_steps(self, layer: &ConvLayer) -> u64 {
-        let window = 1 + u64::from(layer.kernel[0]) * (1 + u64::from(layer.kernel[1]));
+        // Saturating: a layer far beyond every limit still gets an answer.
+        let window = u64::from(layer.kernel[0])
+            .saturating_mul(1 + u64::from(layer.kernel[1]))
+            .saturating_add(1);
+        let general = u64::from(layer.in_channels_per_group()).saturating_mul(window);
         match self {
-            ShaderKind::Conv2d => u64::from(layer.in_channels_per_group()) * window,
+            ShaderKind::Conv2d => general,
             // Plus the stores: 8 channels × 4 pixels.
-            ShaderKind::Conv2dTiled => u64::from(layer.in_channels_per_group()) * window + 32,
+            ShaderKind::Conv2dTiled => general.saturating_add(32),
             ShaderKind::Depthwise => window,
-            ShaderKind::DepthwiseTiled => window + 4,
+            ShaderKind::DepthwiseTiled => window.saturating_add(4),
             ShaderKind::Pointwise => u64::from(layer.in_channels) + 1,
         }
     }
@@ -234,6 +237,14 @@ pub struct ConvKernels {
     pointwise: Kernel,
 }
 
+/// A conv shader's source: `shaders/conv_common.wgsl` (the shared uniform block and bindings) followed by the
+/// shader's own file.
+macro_rules! conv_source {
+    ($name:literal) => {
+        concat!(include_str!("../../shaders/conv_common.wgsl"), include_str!(concat!("../../shaders/", $name, ".wgsl")))
+    };
+}
+
 const CONV_BINDINGS: [Access; 4] = [Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 
 impl ConvKernels {
@@ -244,25 +255,25 @@ impl ConvKernels {
         let forced = std::env::var("CONVFLOPS_RUNTIME_CHECKS").is_ok_and(|v| v == "1");
         let tiled_checks = if forced { Checks::Runtime } else { Checks::ProvenSafe };
         Ok(ConvKernels {
-            conv2d: build("conv2d", include_str!("../../shaders/conv2d.wgsl"), Checks::Runtime)?,
+            conv2d: build("conv2d", conv_source!("conv2d"), Checks::Runtime)?,
             conv2d_tiled: build(
                 "conv2d-tiled",
-                include_str!("../../shaders/conv2d_tiled.wgsl"),
+                conv_source!("conv2d_tiled"),
                 tiled_checks,
             )?,
             depthwise: build(
                 "depthwise",
-                include_str!("../../shaders/depthwise.wgsl"),
+                conv_source!("depthwise"),
                 Checks::Runtime,
             )?,
             depthwise_tiled: build(
                 "depthwise-tiled",
-                include_str!("../../shaders/depthwise_tiled.wgsl"),
+                conv_source!("depthwise_tiled"),
                 tiled_checks,
             )?,
             pointwise: build(
                 "pointwise",
-                include_str!("../../shaders/pointwise.wgsl"),
+                conv_source!("pointwise"),
                 Checks::Runtime,
             )?,
         })
@@ -485,11 +496,15 @@ impl ConvJob {
                     mapped_at_creation: false,
                 })
             };
-            let params = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            // Not `create_buffer_init`: it maps the buffer at creation and panics when the device is lost.
+            let params = ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("conv params"),
-                contents: bytemuck::bytes_of(&ConvParams::new(&layer, total)),
-                usage: wgpu::BufferUsages::UNIFORM,
+                size: PARAMS_BYTES,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
             });
+            ctx.queue
+                .write_buffer(&params, 0, bytemuck::bytes_of(&ConvParams::new(&layer, total)));
             let input = match input {
                 Some(buffer) => buffer.clone(),
                 None => storage("conv input", input_bytes, wgpu::BufferUsages::COPY_DST),
