@@ -303,18 +303,8 @@ pub struct CompareArgs {
     /// Run the comparison on every adapter, then print a summary table.
     #[arg(long, conflicts_with = "adapter")]
     pub all_adapters: bool,
-    /// Print JSON to stdout instead of the table.
-    #[arg(long)]
-    pub json: bool,
-    /// Write the results as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub export_json: Option<PathBuf>,
-    /// Write the results as CSV to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub export_csv: Option<PathBuf>,
-    /// Write the results as a Markdown table to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub export_markdown: Option<PathBuf>,
+    #[command(flatten)]
+    pub export: ExportArgs,
     /// Draw the roofline with every measured conv on it to FILE (.svg or .png); needs the ceilings (cached by
     /// `convflops peak`, or measured with --ceilings).
     #[arg(long, value_name = "FILE")]
@@ -340,15 +330,8 @@ pub struct SweepArgs {
     /// Measure the ceilings in this run (otherwise the cached ones are used for --roofline and the % columns).
     #[arg(long)]
     pub ceilings: bool,
-    /// Print JSON to stdout instead of the table.
-    #[arg(long)]
-    pub json: bool,
-    /// Write the results as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub export_json: Option<PathBuf>,
-    /// Write the results as CSV to FILE (one row per value and conv).
-    #[arg(long, value_name = "FILE")]
-    pub export_csv: Option<PathBuf>,
+    #[command(flatten)]
+    pub export: ExportArgs,
     /// Draw FLOPs (x) against measured time (y) per conv type to FILE (.svg or .png), with the line FLOPs alone
     /// would predict.
     #[arg(long, value_name = "FILE")]
@@ -368,6 +351,23 @@ pub struct PeakArgs {
     /// Print JSON instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Where measured results go besides the table; every file is written atomically, all or none.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Print JSON to stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub export_json: Option<PathBuf>,
+    /// Write the results as CSV to FILE (one row per conv, and per adapter or swept value).
+    #[arg(long, value_name = "FILE")]
+    pub export_csv: Option<PathBuf>,
+    /// Write the results as Markdown tables to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
 }
 
 /// Sampling settings of the bench harness.

@@ -22,7 +22,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
     } else {
         vec![GpuContext::new(&args.gpu.choice())?]
     };
-    let talk = !args.json || std::io::stderr().is_terminal();
+    let talk = !args.export.json || std::io::stderr().is_terminal();
     let mut comparisons: Vec<Comparison> = Vec::new();
     for ctx in &contexts {
         if talk {
@@ -39,12 +39,12 @@ pub fn run(args: CompareArgs) -> Result<()> {
         } else {
             convflops::ceilings::cached(&ctx.summary)
         };
-        if !args.json {
+        if !args.export.json {
             println!("{}", table::compare(&comparison));
         }
         comparisons.push(comparison);
     }
-    if args.all_adapters && !args.json {
+    if args.all_adapters && !args.export.json {
         print!("{}", table::compare_summary(&comparisons));
     }
     // Every export is rendered before any is written, and each is written atomically.
@@ -56,13 +56,13 @@ pub fn run(args: CompareArgs) -> Result<()> {
         })
     };
     let mut files = Vec::new();
-    if let Some(path) = &args.export_json {
+    if let Some(path) = &args.export.export_json {
         files.push((path, as_json(&comparisons)?));
     }
-    if let Some(path) = &args.export_csv {
+    if let Some(path) = &args.export.export_csv {
         files.push((path, csv::to_string(&comparisons).context("rendering CSV")?));
     }
-    if let Some(path) = &args.export_markdown {
+    if let Some(path) = &args.export.export_markdown {
         files.push((path, markdown::to_string(&comparisons)));
     }
     let files: Vec<(&std::path::Path, &[u8])> = files.iter().map(|(p, t)| (p.as_path(), t.as_bytes())).collect();
@@ -70,7 +70,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
     if let Some(path) = &args.roofline {
         draw_roofline(path, &comparisons)?;
     }
-    if args.json {
+    if args.export.json {
         print!("{}", as_json(&comparisons)?);
     }
     Ok(())

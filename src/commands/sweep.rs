@@ -40,7 +40,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
     let settings =
         BenchSettings::new(args.bench.warmup, args.bench.samples, args.bench.min_time).map_err(anyhow::Error::msg)?;
     let ctx = GpuContext::new(&args.gpu.choice())?;
-    let talk = !args.json || std::io::stderr().is_terminal();
+    let talk = !args.export.json || std::io::stderr().is_terminal();
     if talk {
         eprintln!("{}", ctx.summary.headline());
     }
@@ -67,7 +67,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         point.comparison.ceilings = ceilings.clone();
     }
 
-    if !args.json {
+    if !args.export.json {
         print!("{}", render_table(&ctx, flag, &points));
     }
     let as_json = || -> Result<String> {
@@ -85,11 +85,15 @@ pub fn run(args: SweepArgs) -> Result<()> {
         Ok(json::to_string(&out)?)
     };
     let mut files: Vec<(&std::path::Path, String)> = Vec::new();
-    if let Some(path) = &args.export_json {
+    if let Some(path) = &args.export.export_json {
         files.push((path, as_json()?));
     }
-    if let Some(path) = &args.export_csv {
+    if let Some(path) = &args.export.export_csv {
         files.push((path, csv::sweep_to_string(flag, &points).context("rendering CSV")?));
+    }
+    if let Some(path) = &args.export.export_markdown {
+        let comparisons: Vec<_> = points.iter().map(|p| p.comparison.clone()).collect();
+        files.push((path, convflops::export::markdown::to_string(&comparisons)));
     }
     let files: Vec<(&std::path::Path, &[u8])> = files.iter().map(|(p, t)| (*p, t.as_bytes())).collect();
     export::write_all_atomically(&files).context("writing the exports (none was written)")?;
@@ -134,7 +138,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         let title = format!("roofline · {} · {}", ctx.summary.name, ctx.summary.backend);
         plot::roofline(path, &title, ceilings, &marks)?;
     }
-    if args.json {
+    if args.export.json {
         print!("{}", as_json()?);
     }
     Ok(())
