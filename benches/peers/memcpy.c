@@ -2,7 +2,7 @@
  * Copies a buffer of SIZE_MIB MiB (default 128, the buffer `convflops peak` uses on lavapipe) REPEATS times per
  * sample, 7 samples, and prints the median in bytes/s counting bytes read + bytes written (the convention of
  * `convflops peak`'s copy figure). One thread, and also one thread per core (--threads N) over disjoint halves.
- * Build and run: benches/peers/memcpy.sh */
+ * Build and run: benches/peers/host_ceilings.sh */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
