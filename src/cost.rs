@@ -49,7 +49,13 @@ impl Cost {
             mul(&[layer.in_channels_per_group(), layer.kernel[0], layer.kernel[1]]).ok_or(overflow("MAC"))?;
         let macs = outputs.checked_mul(per_output).ok_or(overflow("MAC"))?;
         let flops = macs.checked_mul(2).ok_or(overflow("FLOP"))?;
-        let flops_exact = if layer.bias { flops } else { flops - outputs };
+        // A valid layer has at least one term per output, so 2·MACs ≥ outputs; saturating keeps a layer that was
+        // never validated (K = 0) from panicking.
+        let flops_exact = if layer.bias {
+            flops
+        } else {
+            flops.saturating_sub(outputs)
+        };
         let elements = [layer.input_len().ok_or(overflow("input"))?, weights, biases, outputs];
         let bytes = elements
             .iter()

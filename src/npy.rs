@@ -12,8 +12,13 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum NpyError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    /// The cause is the error's source: `{:#}` (anyhow) prints it after the path.
+    #[error("cannot read or write {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: dtype is {dtype}, convflops needs float32 ('<f4'); convert with x.astype(np.float32)")]
     Dtype { path: PathBuf, dtype: String },
     #[error("{path}: the array is in Fortran order; save a C-ordered copy (np.ascontiguousarray)")]

@@ -1,8 +1,45 @@
 //! Property tests: the cost model agrees exactly with the article's four formulas and never panics.
 
+use convflops::cli::parse_pair;
 use convflops::cost::{Cost, LayerCost};
+use convflops::gpu::{AdapterSummary, JobPlan, ShaderKind};
 use convflops::layer::ConvLayer;
+use convflops::units::parse_bytes;
+use convflops::ShapeError;
 use proptest::prelude::*;
+
+/// Small values and the edges of the 16-, 31- and 32-bit ranges, where products overflow.
+fn edge_u32() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        0u32..=8,
+        Just(65_535),
+        Just(65_536),
+        Just(i32::MAX as u32),
+        Just(1 << 31),
+        Just(u32::MAX - 1),
+        Just(u32::MAX),
+        any::<u32>(),
+    ]
+}
+
+/// A made-up GPU with WebGPU's default limits.
+fn adapter() -> AdapterSummary {
+    AdapterSummary {
+        index: 0,
+        name: "Test GPU".into(),
+        backend: "Vulkan".into(),
+        device_type: "discrete GPU".into(),
+        software: false,
+        driver: String::new(),
+        driver_info: String::new(),
+        timestamps: true,
+        max_storage_buffer_binding_size: 128 << 20,
+        max_buffer_size: 256 << 20,
+        max_compute_workgroups_per_dimension: 65_535,
+        max_compute_invocations_per_workgroup: 256,
+        max_compute_workgroup_storage_size: 16_384,
+    }
+}
 
 fn square_layer() -> impl Strategy<Value = ConvLayer> {
     (
@@ -63,6 +100,65 @@ proptest! {
         prop_assert_eq!(with_bias.flops_exact, with_bias.flops);
         prop_assert_eq!(with_bias.flops_exact - without.flops_exact, without.outputs);
         prop_assert_eq!(with_bias.params - without.params, u64::from(layer.out_channels));
+    }
+
+    /// Any fields at all, validated or not: the cost model and the GPU planner answer with a value or an error,
+    /// and a count whose exact value does not fit in 64 bits is an overflow error, never a wrapped number.
+    #[test]
+    fn overflow_is_an_error_and_nothing_panics(
+        batch in edge_u32(), cin in edge_u32(), cout in edge_u32(), h in edge_u32(), w in edge_u32(),
+        k in [edge_u32(), edge_u32()], s in [edge_u32(), edge_u32()], p in [edge_u32(), edge_u32()],
+        d in [edge_u32(), edge_u32()], groups in edge_u32(), bias in any::<bool>(),
+    ) {
+        let layer = ConvLayer { batch, in_channels: cin, out_channels: cout, height: h, width: w, kernel: k, stride: s,
+            padding: p, dilation: d, groups, bias };
+        let _ = Cost::of_layer(&layer);
+        let _ = LayerCost::of(&layer);
+        let _ = layer.describe();
+        for shader in ShaderKind::ALL {
+            let _ = JobPlan::new(&adapter(), &layer, shader);
+            let _ = shader.loop_steps(&layer);
+        }
+        let exact_macs = |l: &ConvLayer| {
+            [l.batch, l.out_channels, l.out_height(), l.out_width(), l.in_channels_per_group(), l.kernel[0], l.kernel[1]]
+                .iter()
+                .map(|&f| u128::from(f))
+                .product::<u128>()
+        };
+        match layer.validated() {
+            Ok(valid) => {
+                let cost = LayerCost::of(&valid).unwrap();
+                prop_assert_eq!(u128::from(cost.standard.macs), exact_macs(&valid));
+                prop_assert_eq!(u128::from(cost.standard.flops), 2 * exact_macs(&valid));
+                if let Ok(plan) = JobPlan::new(&adapter(), &valid, ShaderKind::Conv2dTiled) {
+                    prop_assert!(plan.input_bytes <= adapter().max_storage_buffer_binding_size);
+                    prop_assert!(plan.grid.iter().all(|&g| g <= adapter().max_compute_workgroups_per_dimension));
+                    prop_assert_eq!(u64::from(plan.total), valid.output_len().unwrap());
+                }
+            }
+            Err(ShapeError::Overflow { .. }) => {}
+            Err(_) => prop_assert!(layer.validated().is_err()),
+        }
+        // Whenever the exact standard-conv FLOPs exceed u64 on a layer that is otherwise valid, validation says so.
+        let otherwise_valid = matches!(layer.validated(), Ok(_) | Err(ShapeError::Overflow { .. }));
+        if otherwise_valid && 2 * exact_macs(&layer) > u128::from(u64::MAX) {
+            let is_overflow = matches!(layer.validated(), Err(ShapeError::Overflow { .. }));
+            prop_assert!(is_overflow);
+        }
+    }
+
+    /// The command-line value parsers answer every string with a value or a message.
+    #[test]
+    fn flag_parsers_never_panic(text in ".{0,24}", number in any::<u64>(), unit in "(|[kKmMgGtT]i?[bB]?|B|EiB| GiB)") {
+        let _ = parse_pair(&text);
+        let _ = parse_bytes(&text);
+        let written = format!("{number}{unit}");
+        if let Ok(bytes) = parse_bytes(&written) {
+            prop_assert!(bytes >= number || number == 0);
+        }
+        if let Ok([a, b]) = parse_pair(&format!("{}x{}", number, number / 3)) {
+            prop_assert_eq!((u64::from(a), u64::from(b)), (number, number / 3));
+        }
     }
 
     #[test]

@@ -112,6 +112,93 @@ fn nan_and_inf_propagate() {
     assert!(agreement.non_finite >= 4);
 }
 
+/// NaN and ±Inf in the input (and in the weights, without padding) propagate through every kernel as IEEE 754
+/// says, and the comparison `verify` uses reports them as propagated non-finite values, not as errors. The NaN
+/// sits in a corner, where the tiled kernels' clamped padding loads read it and must select 0 instead.
+#[test]
+fn nan_and_inf_propagate_through_every_kernel() {
+    let Some(ctx) = common::vulkan() else { return };
+    let kernels = ConvKernels::new(&ctx).unwrap();
+    let standard = ConvLayer {
+        batch: 2,
+        in_channels: 3,
+        out_channels: 3,
+        height: 7,
+        width: 9,
+        padding: [1, 1],
+        bias: true,
+        ..ConvLayer::default()
+    };
+    let depthwise = standard.depthwise();
+    let pointwise = ConvLayer {
+        kernel: [1, 1],
+        padding: [0, 0],
+        ..standard
+    };
+    let cases = [
+        (standard, ShaderKind::Conv2d),
+        (standard, ShaderKind::Conv2dTiled),
+        (depthwise, ShaderKind::Depthwise),
+        (depthwise, ShaderKind::DepthwiseTiled),
+        (pointwise, ShaderKind::Pointwise),
+        (pointwise, ShaderKind::Conv2dTiled),
+    ];
+    for (layer, shader) in cases {
+        let plane = (layer.height * layer.width) as usize;
+        let mut rng = SplitMix64::new(5);
+        let (mut input, weight, bias) = verify::random_tensors(&layer, &mut rng);
+        input[0] = f32::NAN; // image 0, channel 0, top-left corner
+        input[plane + 4 * layer.width as usize + 4] = f32::INFINITY; // image 0, channel 1, interior
+        input[plane + 4 * layer.width as usize + 5] = f32::NEG_INFINITY; // its neighbour: ∞ − ∞ = NaN where both meet
+        input[3 * plane + plane - 1] = f32::INFINITY; // image 1, channel 0, bottom-right corner
+        let expected = reference::conv2d(&layer, &input, &weight, bias.as_deref()).unwrap();
+        let agreement = verify::check_layer(
+            &ctx,
+            &kernels,
+            &layer,
+            shader,
+            (&input, &weight, bias.as_deref()),
+            &expected,
+        )
+        .unwrap();
+        assert!(
+            agreement.passed(),
+            "{} on {}: {agreement:?}",
+            shader.name(),
+            layer.describe()
+        );
+        assert!(agreement.non_finite > 0, "{}: no non-finite output", shader.name());
+        let reference_non_finite = expected.values.iter().filter(|v| !v.is_finite()).count() as u64;
+        assert_eq!(agreement.non_finite, reference_non_finite, "{}", shader.name());
+        assert!(
+            (agreement.non_finite as usize) < expected.values.len() / 2,
+            "{}: the non-finite values spread beyond their windows",
+            shader.name()
+        );
+
+        // A NaN weight, no padding: every output of that channel is NaN, the others stay finite.
+        let unpadded = ConvLayer {
+            padding: [0, 0],
+            ..layer
+        };
+        let (input, mut weight, bias) = verify::random_tensors(&unpadded, &mut rng);
+        weight[0] = f32::NAN;
+        let expected = reference::conv2d(&unpadded, &input, &weight, bias.as_deref()).unwrap();
+        let agreement = verify::check_layer(
+            &ctx,
+            &kernels,
+            &unpadded,
+            shader,
+            (&input, &weight, bias.as_deref()),
+            &expected,
+        )
+        .unwrap();
+        assert!(agreement.passed(), "{} NaN weight: {agreement:?}", shader.name());
+        let per_channel = u64::from(unpadded.out_height() * unpadded.out_width() * unpadded.batch);
+        assert_eq!(agreement.non_finite, per_channel, "{} NaN weight", shader.name());
+    }
+}
+
 #[test]
 fn wrong_kernel_for_the_shape_is_refused() {
     let layer = ConvLayer::default();

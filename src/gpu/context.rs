@@ -435,6 +435,8 @@ impl GpuContext {
     /// Runs `work` inside a validation and an out-of-memory error scope and returns its value, or the first error
     /// wgpu reported while it ran.
     pub fn scoped<T>(&self, during: &str, work: impl FnOnce() -> T) -> Result<T, GpuError> {
+        // A lost device makes some wgpu calls panic rather than report: stop before any of them.
+        self.check()?;
         let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let value = work();

@@ -241,7 +241,10 @@ pub struct ConvKernels {
 /// shader's own file.
 macro_rules! conv_source {
     ($name:literal) => {
-        concat!(include_str!("../../shaders/conv_common.wgsl"), include_str!(concat!("../../shaders/", $name, ".wgsl")))
+        concat!(
+            include_str!("../../shaders/conv_common.wgsl"),
+            include_str!(concat!("../../shaders/", $name, ".wgsl"))
+        )
     };
 }
 
@@ -256,26 +259,10 @@ impl ConvKernels {
         let tiled_checks = if forced { Checks::Runtime } else { Checks::ProvenSafe };
         Ok(ConvKernels {
             conv2d: build("conv2d", conv_source!("conv2d"), Checks::Runtime)?,
-            conv2d_tiled: build(
-                "conv2d-tiled",
-                conv_source!("conv2d_tiled"),
-                tiled_checks,
-            )?,
-            depthwise: build(
-                "depthwise",
-                conv_source!("depthwise"),
-                Checks::Runtime,
-            )?,
-            depthwise_tiled: build(
-                "depthwise-tiled",
-                conv_source!("depthwise_tiled"),
-                tiled_checks,
-            )?,
-            pointwise: build(
-                "pointwise",
-                conv_source!("pointwise"),
-                Checks::Runtime,
-            )?,
+            conv2d_tiled: build("conv2d-tiled", conv_source!("conv2d_tiled"), tiled_checks)?,
+            depthwise: build("depthwise", conv_source!("depthwise"), Checks::Runtime)?,
+            depthwise_tiled: build("depthwise-tiled", conv_source!("depthwise_tiled"), tiled_checks)?,
+            pointwise: build("pointwise", conv_source!("pointwise"), Checks::Runtime)?,
         })
     }
 
