@@ -69,6 +69,11 @@ impl Ceilings {
 /// The FMA variants tried: (workgroup size, vec4 chains per invocation).
 pub const FMA_VARIANTS: [(u32, u32); 4] = [(64, 4), (64, 8), (256, 4), (256, 8)];
 
+/// The FMA loop count stays below llvmpipe's cap of 65 535 loop iterations per invocation (past it Mesa silently
+/// ends the loop, which would inflate the figure); at 16 384 workgroups this is still far above what a GPU needs
+/// for a 100 ms sample.
+const MAX_FMA_ITERATIONS: u32 = 1 << 15;
+
 /// FMAs one invocation of `peak_fma.wgsl` performs per loop iteration: 8 unrolled steps × chains × 4 lanes.
 fn fmas_per_iteration(chains: u32) -> u64 {
     8 * u64::from(chains) * 4
@@ -111,6 +116,7 @@ pub fn measure_fma(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Result<(
             Checks::ProvenSafe,
         )?;
         let output_bytes = u64::from(max_groups) * u64::from(workgroup_size) * 4;
+        let _reservation = ctx.memory.reserve("the FMA peak's output buffer", output_bytes + 16)?;
         let (params, output) = ctx.scoped("allocating the FMA buffers", || {
             let params = ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("peak FMA params"),
@@ -143,7 +149,7 @@ pub fn measure_fma(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Result<(
         while seconds < TARGET_SAMPLE.as_secs_f64() {
             if groups < max_groups {
                 groups = (groups * 2).min(max_groups);
-            } else if iterations < 1 << 24 {
+            } else if iterations < MAX_FMA_ITERATIONS {
                 iterations *= 2;
                 write_params(iterations);
             } else {
@@ -181,6 +187,7 @@ pub fn measure_bandwidth(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Re
         .unwrap_or(u32::MAX)
         .min(ctx.summary.max_compute_workgroups_per_dimension);
     let timer = PassTimer::new(ctx)?;
+    let _reservation = ctx.memory.reserve("the bandwidth buffers", 2 * bytes + 16)?;
     let build = |entry| {
         // SAFETY: bandwidth.wgsl reads source[i] and writes destination[i] only for i < n (grid-stride loop), and
         // `read` writes destination[gid.x] with gid.x < groups × workgroup size ≤ n, both buffers holding n vec4s.
