@@ -6,7 +6,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$(mktemp -d)"
 cc -O2 -pthread -o "$out/memcpy" "$here/memcpy.c"
-cc -O2 -mavx2 -mfma -pthread -o "$out/fma" "$here/fma.c"
+cc -O3 -funroll-loops -mavx2 -mfma -pthread -o "$out/fma" "$here/fma.c"
 "$out/memcpy" "${1:-128}" 1
 "$out/memcpy" "${1:-128}" "$(nproc)"
 "$out/fma" 1
