@@ -26,7 +26,7 @@ pub struct Cli {
 pub enum Command {
     /// Exact params, MACs, FLOPs and bytes of a layer as standard, depthwise, pointwise and separable convs.
     Count(CountArgs),
-    /// Count a whole network layer by layer (built in: mobilenet-v1, conv-mobilenet-v1).
+    /// Count a whole network layer by layer (built in: mobilenet-v1, conv-mobilenet-v1); with --run, time it.
     Model(ModelArgs),
     /// List every adapter wgpu finds, with the limits that matter here.
     Devices(DevicesArgs),
@@ -140,9 +140,18 @@ pub struct CountArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    group(clap::ArgGroup::new("gpu_run").args(["run", "compare"]).multiple(true)),
+    after_help = "Without --run or --compare the network is only counted. With --run every conv layer runs on the \
+                  adapter, each layer's input buffer being the previous layer's output (activations stay linear: \
+                  only the convs run). Each layer is timed on its own, then the whole network in one submission, \
+                  and every layer's output is checked against the CPU reference on sampled values. The sampling \
+                  defaults are lower than compare's (--warmup 1, --samples 5, --min-time 0.2) so that a network \
+                  run finishes in time."
+)]
 pub struct ModelArgs {
     /// A built-in network: mobilenet-v1 or conv-mobilenet-v1.
-    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    #[arg(required_unless_present_any = ["file", "compare"], conflicts_with = "file")]
     pub name: Option<String>,
     /// Read the network from a JSON layer file (format in README.md).
     #[arg(long, value_name = "FILE")]
@@ -151,11 +160,43 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub batch: u32,
     /// Write the network's layers in the file format to FILE (atomically) and exit.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "gpu_run")]
     pub export_layers: Option<PathBuf>,
     /// Print JSON instead of the tables.
     #[arg(long)]
     pub json: bool,
+    /// Run every conv layer on the adapter, chained on the device, and time each layer and the whole network.
+    #[arg(long)]
+    pub run: bool,
+    /// Run two networks (built-in names or layer files) and set their FLOPs ratio against their time ratio.
+    #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with_all = ["name", "file"])]
+    pub compare: Option<Vec<String>>,
+    /// The kernels to run: tiled (the fast ones) or naive (one output per invocation).
+    #[arg(long, value_enum, default_value = "tiled", requires = "gpu_run")]
+    pub variant: VariantArg,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+    /// Warm-up runs per layer (at least this many, and at least 0.2 s of them); 1 for network runs (compare: 3).
+    #[arg(long, default_value_t = 1, value_name = "N", requires = "gpu_run")]
+    pub warmup: u32,
+    /// Minimum number of timed samples per layer; 5 for network runs (compare: 10).
+    #[arg(long, default_value_t = 5, value_name = "N", requires = "gpu_run")]
+    pub samples: u32,
+    /// Minimum total time of the timed samples per layer, in seconds; 0.2 for network runs (compare: 1).
+    #[arg(long, default_value_t = 0.2, value_name = "SECONDS", requires = "gpu_run")]
+    pub min_time: f64,
+    /// Write the run as JSON to FILE.
+    #[arg(long, value_name = "FILE", requires = "gpu_run")]
+    pub export_json: Option<PathBuf>,
+    /// Write the run as CSV to FILE (one row per layer, and one for the whole network).
+    #[arg(long, value_name = "FILE", requires = "gpu_run")]
+    pub export_csv: Option<PathBuf>,
+    /// Write the run as Markdown tables to FILE.
+    #[arg(long, value_name = "FILE", requires = "gpu_run")]
+    pub export_markdown: Option<PathBuf>,
+    /// Draw each layer kind's share of the FLOPs against its share of the measured time to FILE (.svg or .png).
+    #[arg(long, value_name = "FILE", requires = "gpu_run")]
+    pub plot: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,12 +1,23 @@
-//! `convflops model`: count a whole network layer by layer (a built-in or a JSON layer file).
+//! `convflops model`: count a whole network layer by layer (a built-in or a JSON layer file); with `--run` or
+//! `--compare`, run it on the adapter and time every layer.
+
+use std::io::IsTerminal;
+use std::path::Path;
 
 use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
 
+use convflops::bench::BenchSettings;
 use convflops::cli::ModelArgs;
-use convflops::export::{json, write_atomically};
-use convflops::models::{self, Report};
+use convflops::export::{self, csv, json, markdown, plot, write_atomically};
+use convflops::gpu::GpuContext;
+use convflops::models::run::{self, NetworkComparison, NetworkRun, Step};
+use convflops::models::{self, Network, Report};
 
 pub fn run(args: ModelArgs) -> Result<()> {
+    if args.run || args.compare.is_some() {
+        return run_on_gpu(&args);
+    }
     let network = match (&args.name, &args.file) {
         (Some(name), _) => models::builtin(name, args.batch)?,
         (None, Some(file)) => models::load(file, args.batch)?,
@@ -36,5 +47,175 @@ pub fn run(args: ModelArgs) -> Result<()> {
     } else {
         print!("{}", report.table());
     }
+    Ok(())
+}
+
+/// A `--compare` operand: a built-in name, else a layer file.
+fn network_named(text: &str, batch: u32) -> Result<Network> {
+    let path = Path::new(text);
+    if !models::BUILTIN_NAMES.contains(&text) && (path.extension().is_some_and(|e| e == "json") || path.is_file()) {
+        Ok(models::load(path, batch)?)
+    } else {
+        Ok(models::builtin(text, batch)?)
+    }
+}
+
+/// `--run` and `--compare`: every network is read and checked, then run on one adapter.
+fn run_on_gpu(args: &ModelArgs) -> Result<()> {
+    let networks = match (&args.compare, &args.name, &args.file) {
+        (Some(pair), _, _) => pair
+            .iter()
+            .map(|text| network_named(text, args.batch))
+            .collect::<Result<Vec<_>>>()?,
+        (None, Some(name), _) => vec![models::builtin(name, args.batch)?],
+        (None, None, Some(file)) => vec![models::load(file, args.batch)?],
+        (None, None, None) => anyhow::bail!(
+            "give a model name ({}), --file FILE or --compare A B",
+            models::BUILTIN_NAMES.join(", ")
+        ),
+    };
+    for network in &networks {
+        Report::of(network)?;
+    }
+    if let Some(path) = &args.plot {
+        plot::check_path("--plot", path)?;
+    }
+    let settings = BenchSettings::new(args.warmup, args.samples, args.min_time).map_err(anyhow::Error::msg)?;
+    let ctx = GpuContext::new(&args.gpu.choice())?;
+    let talk = !args.json || std::io::stderr().is_terminal();
+    if talk {
+        eprintln!("{}", ctx.summary.headline());
+    }
+    let ceilings = convflops::ceilings::cached(&ctx.summary);
+
+    // One step per layer, one for the whole network and one for the check, per network.
+    let steps: usize = networks.iter().map(|n| n.layers.len() + 2).sum();
+    let bar = ProgressBar::new(steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut runs: Vec<NetworkRun> = Vec::with_capacity(networks.len());
+    let mut done = 0u64;
+    for network in &networks {
+        bar.set_prefix(network.name.clone());
+        let layers = network.layers.len() as u64;
+        let result = run::run(&ctx, network, args.variant.into(), &settings, |step| match step {
+            Step::Preparing => bar.set_message("preparing the buffers"),
+            Step::Layer { index, name } => {
+                bar.set_position(done + index as u64);
+                bar.set_message(format!("timing {name}"));
+            }
+            Step::Whole => {
+                bar.set_position(done + layers);
+                bar.set_message("timing the whole network");
+            }
+            Step::Checking => {
+                bar.set_position(done + layers + 1);
+                bar.set_message("checking against the CPU reference");
+            }
+        });
+        if result.is_err() {
+            bar.finish_and_clear();
+        }
+        let mut run = result.with_context(|| format!("running {} on {}", network.name, ctx.summary.name))?;
+        done += layers + 2;
+        bar.set_position(done);
+        run.ceilings = ceilings.clone();
+        runs.push(run);
+    }
+    bar.finish_and_clear();
+
+    let comparison = match <[NetworkRun; 2]>::try_from(runs) {
+        Ok([first, second]) => Output::Two(Box::new(NetworkComparison { first, second })),
+        Err(mut runs) => match runs.pop() {
+            Some(run) => Output::One(Box::new(run)),
+            None => anyhow::bail!("no network was run"),
+        },
+    };
+    let as_json = || -> Result<String> {
+        Ok(match &comparison {
+            Output::One(run) => json::to_string(&run.to_json())?,
+            Output::Two(c) => json::to_string(&c.to_json())?,
+        })
+    };
+    if !args.json {
+        match &comparison {
+            Output::One(run) => print!("{}", run.table()),
+            Output::Two(c) => {
+                print!("{}\n{}\n{}", c.first.table(), c.second.table(), c.table());
+            }
+        }
+    }
+    // Every export is rendered before any is written, and all are written or none.
+    let run_refs = comparison.runs();
+    let mut files: Vec<(&Path, String)> = Vec::new();
+    if let Some(path) = &args.export_json {
+        files.push((path, as_json()?));
+    }
+    if let Some(path) = &args.export_csv {
+        files.push((path, csv::model_runs_to_string(&run_refs).context("rendering CSV")?));
+    }
+    if let Some(path) = &args.export_markdown {
+        let lesson = match &comparison {
+            Output::Two(c) => Some(format!("{}\n\n{}", c.ratios(), c.lesson())),
+            Output::One(_) => None,
+        };
+        files.push((path, markdown::model_runs_to_string(&run_refs, lesson.as_deref())));
+    }
+    let files: Vec<(&Path, &[u8])> = files.iter().map(|(p, t)| (*p, t.as_bytes())).collect();
+    export::write_all_atomically(&files).context("writing the exports (none was written)")?;
+    if let Some(path) = &args.plot {
+        draw_shares(path, &ctx, &run_refs)?;
+    }
+    if args.json {
+        print!("{}", as_json()?);
+    }
+    Ok(())
+}
+
+/// One network run, or two compared.
+enum Output {
+    One(Box<NetworkRun>),
+    Two(Box<NetworkComparison>),
+}
+
+impl Output {
+    fn runs(&self) -> Vec<&NetworkRun> {
+        match self {
+            Output::One(run) => vec![run],
+            Output::Two(c) => vec![&c.first, &c.second],
+        }
+    }
+}
+
+/// `--plot FILE`: each layer kind's share of the FLOPs beside its share of the time, per network.
+fn draw_shares(path: &Path, ctx: &GpuContext, runs: &[&NetworkRun]) -> Result<()> {
+    let two = runs.len() > 1;
+    let groups: Vec<plot::ShareBars> = runs
+        .iter()
+        .flat_map(|run| {
+            run.by_kind().into_iter().map(move |k| plot::ShareBars {
+                label: if two {
+                    format!("{}\n{}", k.kind, run.model())
+                } else {
+                    k.kind.name().to_string()
+                },
+                flops_share: k.flops_share,
+                time_share: k.time_share,
+            })
+        })
+        .collect();
+    let title = format!(
+        "{}share of FLOPs vs share of time per layer kind · {} · {}",
+        match runs {
+            [one] => format!("{}: ", one.model()),
+            _ => String::new(),
+        },
+        ctx.summary.name,
+        ctx.summary.backend
+    );
+    plot::shares(path, &title, &groups)?;
     Ok(())
 }

@@ -86,3 +86,95 @@ pub fn sweep_to_string(vary: &str, points: &[crate::sweep::SweepPoint]) -> Resul
     });
     write(&header, rows)
 }
+
+/// The columns of `model --run --export-csv`.
+pub const MODEL_HEADER: [&str; 29] = [
+    "model",
+    "adapter",
+    "backend",
+    "device_type",
+    "software",
+    "variant",
+    "batch",
+    "layer",
+    "kind",
+    "shader",
+    "input",
+    "params",
+    "macs",
+    "flops",
+    "bytes",
+    "timer",
+    "dispatches_per_sample",
+    "gpu_time_median_s",
+    "gpu_time_min_s",
+    "gpu_time_max_s",
+    "gpu_time_mean_s",
+    "gpu_time_rel_stddev",
+    "samples",
+    "wall_time_median_s",
+    "flops_per_s",
+    "flops_share",
+    "time_share",
+    "percent_of_peak",
+    "bound",
+];
+
+/// `model --run --export-csv`: one row per network and layer, then one row per network for the whole network in
+/// one submission (`kind` "network", `layer` "whole network"; its shares are empty).
+pub fn model_runs_to_string(runs: &[&crate::models::NetworkRun]) -> Result<String, csv::Error> {
+    let rows = runs.iter().flat_map(|run| {
+        let a = &run.adapter;
+        let common = move |layer: &str, kind: &str, shader: &str, input: &str| {
+            vec![
+                run.model().to_string(),
+                a.name.clone(),
+                a.backend.clone(),
+                a.device_type.clone(),
+                a.software.to_string(),
+                run.variant.name().to_string(),
+                run.batch().to_string(),
+                layer.to_string(),
+                kind.to_string(),
+                shader.to_string(),
+                input.to_string(),
+            ]
+        };
+        let timing = |cost: &crate::cost::Cost, m: &crate::bench::Measurement, timer: crate::gpu::TimerKind| {
+            let t = m.best();
+            vec![
+                cost.params.to_string(),
+                cost.macs.to_string(),
+                cost.flops.to_string(),
+                cost.bytes.to_string(),
+                format!("{timer:?}").to_lowercase(),
+                m.repetitions.to_string(),
+                t.median.to_string(),
+                t.min.to_string(),
+                t.max.to_string(),
+                t.mean.to_string(),
+                t.rel_stddev.to_string(),
+                t.samples.to_string(),
+                m.wall.median.to_string(),
+                (cost.flops as f64 / t.median).to_string(),
+            ]
+        };
+        let layers = run.layers.iter().map(move |l| {
+            let roof = run.roofline(l);
+            let mut row = common(&l.layer.name, l.layer.kind.name(), l.shader, l.input.name());
+            row.extend(timing(&l.cost, &l.measurement, l.timer));
+            row.extend([
+                run.flops_share(l).to_string(),
+                run.time_share(l).to_string(),
+                roof.map_or(String::new(), |p| p.percent_of_peak.to_string()),
+                roof.map_or(String::new(), |p| p.bound.name().to_string()),
+            ]);
+            row
+        });
+        let mut whole = common("whole network", "network", "", "");
+        whole.extend(timing(&run.report.totals, &run.whole, run.timer));
+        whole.extend([String::new(), String::new(), String::new(), String::new()]);
+        layers.chain(std::iter::once(whole))
+    });
+    write(&MODEL_HEADER, rows)
+}

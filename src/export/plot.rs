@@ -1,12 +1,14 @@
-//! Charts (plotters): FLOPs against measured time, and the roofline with every measured conv on it. SVG or PNG,
-//! chosen by the file's extension; PNG text is drawn with a bundled font (DejaVu Sans), so no system fonts are
-//! needed (SVG text is laid out with the same font). Files are written atomically.
+//! Charts (plotters): FLOPs against measured time, the roofline with every measured conv on it, and each layer kind's
+//! share of the FLOPs against its share of the time (`model --run --plot`). SVG or PNG, chosen by the file's
+//! extension; PNG text is drawn with a bundled font (DejaVu Sans), so no system fonts are needed (SVG text is laid
+//! out with the same font). Files are written atomically.
 
 use std::path::Path;
 use std::sync::Once;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use thiserror::Error;
 
 use crate::ceilings::Ceilings;
@@ -270,6 +272,115 @@ pub fn roofline(path: &Path, title: &str, ceilings: &Ceilings, marks: &[Roofline
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::LowerRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 14))
+                .draw()?;
+            Ok(())
+        }};
+    }
+    render(flag, path, |root| draw_chart!(root), |root| draw_chart!(root))
+}
+
+/// One group of two bars: a label (a layer kind; lines separated by `\n`) with its share of the FLOPs and its share
+/// of the measured time, both in percent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShareBars {
+    pub label: String,
+    pub flops_share: f64,
+    pub time_share: f64,
+}
+
+/// A share as the bars print it: two decimals below 1 %, one above.
+fn percent(value: f64) -> String {
+    if value < 1.0 {
+        format!("{value:.2} %")
+    } else {
+        format!("{value:.1} %")
+    }
+}
+
+/// A bar chart of each group's share of the FLOPs (a count) beside its share of the measured time: where the two
+/// bars differ, FLOPs mispredict time.
+pub fn shares(path: &Path, title: &str, groups: &[ShareBars]) -> Result<(), PlotError> {
+    let flag = "--plot";
+    if groups.is_empty() {
+        return Err(PlotError::Empty {
+            flag,
+            why: "no layer kind",
+        });
+    }
+    let values = || groups.iter().flat_map(|g| [g.flops_share, g.time_share]);
+    if values().any(|v| !v.is_finite() || v < 0.0) {
+        return Err(PlotError::Empty {
+            flag,
+            why: "a share is not a finite, non-negative percentage",
+        });
+    }
+    // Room above the bars for their values and the legend, and below zero (inside the chart) for the labels.
+    let top = values().fold(100.0f64, f64::max) * 1.25;
+    let bottom = -0.1 * top;
+    let n = groups.len() as f64;
+    let bars = [
+        (0.12, 0.48, COLORS[0], "share of FLOPs (a count)"),
+        (0.52, 0.88, COLORS[1], "share of measured time"),
+    ];
+    let share = |g: &ShareBars, i: usize| if i == 0 { g.flops_share } else { g.time_share };
+    macro_rules! draw_chart {
+        ($root:expr) => {{
+            let root = $root;
+            root.fill(&WHITE)?;
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, ("sans-serif", 22))
+                .margin(16)
+                .x_label_area_size(8)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0f64..n, bottom..top)?;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(0)
+                .y_desc("share of the network, %")
+                .y_label_formatter(&|v| {
+                    if *v < 0.0 || *v > 100.0 {
+                        String::new()
+                    } else {
+                        format!("{v:.0} %")
+                    }
+                })
+                .label_style(("sans-serif", 14))
+                .draw()?;
+            chart.draw_series([Rectangle::new([(0.0, bottom), (n, 0.0)], WHITE.filled())])?;
+            chart.draw_series(LineSeries::new([(0.0, 0.0), (n, 0.0)], BLACK.stroke_width(1)))?;
+            for (i, (left, right, color, label)) in bars.into_iter().enumerate() {
+                chart
+                    .draw_series(groups.iter().enumerate().map(|(g_index, g)| {
+                        let x = g_index as f64;
+                        Rectangle::new([(x + left, 0.0), (x + right, share(g, i))], color.filled())
+                    }))?
+                    .label(label)
+                    .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+                let value_style = TextStyle::from(("sans-serif", 14).into_font())
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Center, VPos::Bottom));
+                chart.draw_series(groups.iter().enumerate().map(|(g_index, g)| {
+                    let x = g_index as f64 + (left + right) / 2.0;
+                    EmptyElement::at((x, share(g, i))) + Text::new(percent(share(g, i)), (0, -4), value_style.clone())
+                }))?;
+            }
+            let label_style = TextStyle::from(("sans-serif", 15).into_font())
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Center, VPos::Top));
+            chart.draw_series(groups.iter().enumerate().flat_map(|(g_index, g)| {
+                let style = label_style.clone();
+                g.label.lines().enumerate().map(move |(line, text)| {
+                    EmptyElement::at((g_index as f64 + 0.5, 0.0))
+                        + Text::new(text.to_string(), (0, 8 + 18 * line as i32), style.clone())
+                })
+            }))?;
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
                 .label_font(("sans-serif", 14))

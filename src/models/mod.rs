@@ -3,11 +3,13 @@
 //! A [`Network`] comes from a built-in ([`builtin`]: MobileNet v1 and its all-standard-conv twin from the paper's
 //! Table 4) or from a JSON layer file ([`file`], whose doc comment gives the format). [`Report::of`] counts it: one
 //! [`Cost`](crate::cost::Cost) per layer, the totals and the sums by [`LayerKind`] with their shares (the MobileNet
-//! paper's Table 2 view).
+//! paper's Table 2 view). [`run`] runs it on an adapter, layer after layer on chained device buffers, and times each
+//! layer and the whole network.
 
 pub mod file;
 pub mod mobilenet;
 pub mod report;
+pub mod run;
 
 use std::path::PathBuf;
 
@@ -20,6 +22,7 @@ use crate::layer::ConvLayer;
 pub use file::{load, parse, FileLayer, NetworkFile};
 pub use mobilenet::{conv_mobilenet_v1, mobilenet_v1};
 pub use report::{KindReport, LayerReport, Report};
+pub use run::{NetworkComparison, NetworkRun};
 
 /// What a layer is, for the by-kind sums. Serialised in lowercase: `standard`, `depthwise`, `pointwise`, `fc`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
