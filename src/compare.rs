@@ -28,12 +28,12 @@ pub struct ConvResult {
 impl ConvResult {
     /// The quoted time: median GPU time per dispatch (wall time where timestamps are missing).
     pub fn time_s(&self) -> f64 {
-        self.measurement.best().median
+        self.measurement.median_s()
     }
 
     /// Achieved FLOP/s = FLOPs (2·MACs) / median time.
     pub fn flops_per_s(&self) -> f64 {
-        self.cost.flops as f64 / self.time_s()
+        self.measurement.rate(self.cost.flops)
     }
 }
 

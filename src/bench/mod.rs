@@ -90,6 +90,16 @@ impl Measurement {
     pub fn best(&self) -> &Statistics {
         self.gpu.as_ref().unwrap_or(&self.wall)
     }
+
+    /// The quoted time: the median of [`Measurement::best`], in seconds per dispatch.
+    pub fn median_s(&self) -> f64 {
+        self.best().median
+    }
+
+    /// `count` (e.g. FLOPs) divided by the quoted time: the achieved rate.
+    pub fn rate(&self, count: u64) -> f64 {
+        count as f64 / self.median_s()
+    }
 }
 
 /// Measures `run(repetitions)`, which must perform `repetitions` back-to-back dispatches in one submission and

@@ -117,12 +117,12 @@ pub struct LayerRun {
 impl LayerRun {
     /// Median GPU time per dispatch (wall time where timestamps are missing).
     pub fn time_s(&self) -> f64 {
-        self.measurement.best().median
+        self.measurement.median_s()
     }
 
     /// FLOPs (2·MACs) / median time.
     pub fn flops_per_s(&self) -> f64 {
-        self.cost.flops as f64 / self.time_s()
+        self.measurement.rate(self.cost.flops)
     }
 }
 
