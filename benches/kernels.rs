@@ -1,4 +1,5 @@
-//! Criterion benchmarks of the three conv kernels (standard, depthwise, pointwise) on a few layers.
+//! Criterion benchmarks of the standard, depthwise and pointwise convs on a few layers, each with the naive and the
+//! tiled kernels (bench names say which: e.g. "tiled standard (conv2d-tiled)").
 //!
 //! Time comes from GPU timestamps written at the beginning and end of one compute pass that holds all of criterion's
 //! iterations (wall time from submit to completion where the adapter has no timestamp queries), fed to criterion
@@ -13,7 +14,7 @@
 
 use std::time::Duration;
 
-use convflops::gpu::{AdapterChoice, ConvJob, ConvKernels, GpuContext, PassTimer, ShaderKind};
+use convflops::gpu::{AdapterChoice, ConvJob, ConvKernels, GpuContext, PassTimer, Variant};
 use convflops::layer::ConvLayer;
 use convflops::rng::SplitMix64;
 use convflops::Cost;
@@ -79,16 +80,23 @@ fn timed_dispatches(ctx: &GpuContext, kernels: &ConvKernels, timer: &PassTimer, 
     Duration::from_secs_f64(total_s)
 }
 
-fn bench_layer(c: &mut Criterion, ctx: &GpuContext, kernels: &ConvKernels, timer: &PassTimer, layer: &ConvLayer) {
+fn bench_layer(
+    c: &mut Criterion,
+    ctx: &GpuContext,
+    kernels: &ConvKernels,
+    timer: &PassTimer,
+    layer: &ConvLayer,
+    variant: Variant,
+) {
     let (dw_layer, pw_layer) = (layer.depthwise(), layer.pointwise());
     // As in `compare`: the depthwise conv reads the standard conv's input, the pointwise conv the depthwise output.
     let make = |l: &ConvLayer, shader, input| {
         ConvJob::new(ctx, kernels, l, shader, input)
             .unwrap_or_else(|e| panic!("setting up the {} kernel on {l:?} failed: {e}", shader.name()))
     };
-    let standard = make(layer, ShaderKind::Conv2d, None);
-    let depthwise = make(&dw_layer, ShaderKind::Depthwise, Some(&standard.input));
-    let pointwise = make(&pw_layer, ShaderKind::Pointwise, Some(&depthwise.output));
+    let standard = make(layer, variant.shader_for(layer), None);
+    let depthwise = make(&dw_layer, variant.shader_for(&dw_layer), Some(&standard.input));
+    let pointwise = make(&pw_layer, variant.shader_for(&pw_layer), Some(&depthwise.output));
 
     let mut rng = SplitMix64::new(0x5eed);
     let mut fill = |len: Option<u64>| rng.fill(len.and_then(|n| usize::try_from(n).ok()).unwrap_or(0));
@@ -120,9 +128,10 @@ fn bench_layer(c: &mut Criterion, ctx: &GpuContext, kernels: &ConvKernels, timer
         let probe = timed_dispatches(ctx, kernels, timer, job, 1);
         group.measurement_time(MIN_MEASUREMENT.max(probe.mul_f64(SAMPLES as f64 * 1.2)));
         group.throughput(Throughput::Elements(cost.flops));
-        group.bench_function(format!("{name} {UNITS}"), |b| {
-            b.iter_custom(|iters| timed_dispatches(ctx, kernels, timer, job, iters))
-        });
+        group.bench_function(
+            format!("{} {name} ({}) {UNITS}", variant.name(), job.shader.name()),
+            |b| b.iter_custom(|iters| timed_dispatches(ctx, kernels, timer, job, iters)),
+        );
     }
     group.finish();
 }
@@ -152,7 +161,9 @@ fn kernels(c: &mut Criterion) {
         }
     );
     for layer in layers() {
-        bench_layer(c, &ctx, &conv_kernels, &timer, &layer);
+        for variant in [Variant::Naive, Variant::Tiled] {
+            bench_layer(c, &ctx, &conv_kernels, &timer, &layer, variant);
+        }
     }
 }
 
