@@ -119,11 +119,11 @@ proptest! {
             let _ = JobPlan::new(&adapter(), &layer, shader);
             let _ = shader.loop_steps(&layer);
         }
+        // Seven u32 factors can exceed even u128: saturate, which still compares as "above u64::MAX".
         let exact_macs = |l: &ConvLayer| {
             [l.batch, l.out_channels, l.out_height(), l.out_width(), l.in_channels_per_group(), l.kernel[0], l.kernel[1]]
                 .iter()
-                .map(|&f| u128::from(f))
-                .product::<u128>()
+                .fold(1u128, |acc, &f| acc.saturating_mul(u128::from(f)))
         };
         match layer.validated() {
             Ok(valid) => {
@@ -141,7 +141,7 @@ proptest! {
         }
         // Whenever the exact standard-conv FLOPs exceed u64 on a layer that is otherwise valid, validation says so.
         let otherwise_valid = matches!(layer.validated(), Ok(_) | Err(ShapeError::Overflow { .. }));
-        if otherwise_valid && 2 * exact_macs(&layer) > u128::from(u64::MAX) {
+        if otherwise_valid && exact_macs(&layer).saturating_mul(2) > u128::from(u64::MAX) {
             let is_overflow = matches!(layer.validated(), Err(ShapeError::Overflow { .. }));
             prop_assert!(is_overflow);
         }
