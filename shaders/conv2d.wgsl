@@ -11,8 +11,8 @@
 // output element it computes, so more than 65 535 workgroups never truncate. One invocation computes one output
 // element: a sum of C_in/groups * KH * KW products, plus the bias. Invocations past `total` return at once.
 
-// Params, WORKGROUP_SIZE and the bindings p, input, weight, bias, output come from conv_common.wgsl, which the host
-// prepends to this file.
+// Params, WORKGROUP_SIZE and p come from conv_params.wgsl, the bindings input, weight, bias, output from
+// conv_common.wgsl; the host prepends both to this file.
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(

@@ -17,8 +17,8 @@
 // into its tensor (padding taps read a clamped element and select 0), so the kernel is safe to compile without
 // runtime bounds checks.
 
-// Params, WORKGROUP_SIZE and the bindings p, input, weight, bias, output come from conv_common.wgsl, which the host
-// prepends to this file.
+// Params, WORKGROUP_SIZE and p come from conv_params.wgsl, the bindings input, weight, bias, output from
+// conv_common.wgsl; the host prepends both to this file.
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) local: u32) {

@@ -1,24 +1,7 @@
-// conv_common.wgsl — what every conv shader shares, prepended by the host to conv2d.wgsl, conv2d_tiled.wgsl,
-// depthwise.wgsl, depthwise_tiled.wgsl and pointwise.wgsl: the uniform block of the layer's shape (the same field
-// order as `ConvParams` in src/gpu/conv.rs), the workgroup-size override constant and the five bindings.
-//
-// Layout (f32, row-major, PyTorch Conv2d): input [N, C_in, H, W], weight [C_out, C_in/groups, KH, KW],
-// bias [C_out] (a 1-element dummy when has_bias = 0), output [N, C_out, H_out, W_out].
-// Dispatch: each including shader states its own geometry.
+// conv_common.wgsl — the five bindings of the scalar conv kernels (conv2d, conv2d_tiled, depthwise, depthwise_tiled,
+// pointwise), prepended by the host after conv_params.wgsl: f32 arrays in the layouts conv_params.wgsl states.
 
-struct Params {
-    batch: u32, in_channels: u32, in_height: u32, in_width: u32,
-    out_channels: u32, out_height: u32, out_width: u32, kernel_h: u32,
-    kernel_w: u32, stride_h: u32, stride_w: u32, pad_h: u32,
-    pad_w: u32, dilation_h: u32, dilation_w: u32, groups: u32,
-    has_bias: u32, total: u32, _pad0: u32, _pad1: u32,
-}
-
-override WORKGROUP_SIZE: u32 = 64u;
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> input: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> output: array<f32>;
-

@@ -171,8 +171,9 @@ pub struct ModelArgs {
     /// Run two networks (built-in names or layer files) and set their FLOPs ratio against their time ratio.
     #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with_all = ["name", "file"])]
     pub compare: Option<Vec<String>>,
-    /// The kernels to run: tiled (the fast ones) or naive (one output per invocation).
-    #[arg(long, value_enum, default_value = "tiled", requires = "gpu_run")]
+    /// The kernels to run: vec4 (the fast ones, where the shape allows; tiled elsewhere), tiled (scalar register
+    /// tiles, any shape) or naive (one output per invocation).
+    #[arg(long, value_enum, default_value = "vec4", requires = "gpu_run")]
     pub variant: VariantArg,
     #[command(flatten)]
     pub gpu: GpuArgs,
@@ -261,12 +262,19 @@ pub enum ShaderArg {
     DepthwiseTiled,
     /// The 1×1 conv, one output per invocation (naive reference).
     Pointwise,
+    /// The standard conv (kernels 3 wide, stride 1) as an implicit GEMM on vec4 pixel groups.
+    Conv2dVec4,
+    /// The depthwise 3×3 conv (stride 1, padding 1) on vec4 pixel groups.
+    DepthwiseVec4,
+    /// The 1×1 conv as a GEMM on vec4 pixel groups.
+    PointwiseVec4,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum VariantArg {
     Naive,
     Tiled,
+    Vec4,
 }
 
 impl From<VariantArg> for crate::gpu::Variant {
@@ -274,6 +282,7 @@ impl From<VariantArg> for crate::gpu::Variant {
         match v {
             VariantArg::Naive => crate::gpu::Variant::Naive,
             VariantArg::Tiled => crate::gpu::Variant::Tiled,
+            VariantArg::Vec4 => crate::gpu::Variant::Vec4,
         }
     }
 }
@@ -334,8 +343,9 @@ pub struct CompareArgs {
     pub gpu: GpuArgs,
     #[command(flatten)]
     pub bench: BenchArgs,
-    /// The kernels to time: tiled (the fast ones) or naive (one output per invocation, the reference variants).
-    #[arg(long, value_enum, default_value = "tiled")]
+    /// The kernels to time: vec4 (the fast ones: vec4 register tiles where the shape allows, tiled elsewhere), tiled
+    /// (scalar register tiles, any shape) or naive (one output per invocation, the reference variants).
+    #[arg(long, value_enum, default_value = "vec4")]
     pub variant: VariantArg,
     /// Measure the adapter's ceilings (peak FLOP/s, bandwidth) in this run for the roofline columns; without it
     /// the ceilings cached by `convflops peak` are used when present.
@@ -365,8 +375,8 @@ pub struct SweepArgs {
     pub gpu: GpuArgs,
     #[command(flatten)]
     pub bench: BenchArgs,
-    /// The kernels to time.
-    #[arg(long, value_enum, default_value = "tiled")]
+    /// The kernels to time (see `compare --help`).
+    #[arg(long, value_enum, default_value = "vec4")]
     pub variant: VariantArg,
     /// Measure the ceilings in this run (otherwise the cached ones are used for --roofline and the % columns).
     #[arg(long)]

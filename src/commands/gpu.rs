@@ -112,6 +112,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         Some(ShaderArg::Depthwise) => ShaderKind::Depthwise,
         Some(ShaderArg::DepthwiseTiled) => ShaderKind::DepthwiseTiled,
         Some(ShaderArg::Pointwise) => ShaderKind::Pointwise,
+        Some(ShaderArg::Conv2dVec4) => ShaderKind::Conv2dVec4,
+        Some(ShaderArg::DepthwiseVec4) => ShaderKind::DepthwiseVec4,
+        Some(ShaderArg::PointwiseVec4) => ShaderKind::PointwiseVec4,
     };
     shader.check(&layer).context("--shader")?;
     let ctx = open(&args.gpu)?;

@@ -15,66 +15,209 @@ pub const WORKGROUP_SIZE: u32 = 64;
 pub enum ShaderKind {
     /// `shaders/conv2d.wgsl`: any layer; one output per invocation (the naive reference variant).
     Conv2d,
-    /// `shaders/conv2d_tiled.wgsl`: any layer; implicit GEMM with a 4×4 register tile per invocation.
+    /// `shaders/conv2d_tiled.wgsl`: any layer; implicit GEMM with an 8 channels × 4 pixels register tile.
     Conv2dTiled,
+    /// `shaders/conv2d_vec4.wgsl`: kernels 3 wide, stride 1, "same" along x, one group, H·W and H_out·W multiples
+    /// of 4; implicit GEMM on vec4 pixel groups with a [`Tile`] register tile and packed weights.
+    Conv2dVec4,
     /// `shaders/depthwise.wgsl`: groups = C_in = C_out; one output per invocation (the naive reference variant).
     Depthwise,
     /// `shaders/depthwise_tiled.wgsl`: groups = C_in = C_out; 4 outputs per invocation on a 3-D grid.
     DepthwiseTiled,
-    /// `shaders/pointwise.wgsl`: 1×1 kernel, stride 1, no padding, one group.
+    /// `shaders/depthwise_vec4.wgsl`: depthwise 3×3, stride 1, padding 1, H·W a multiple of 4; vec4 sliding window.
+    DepthwiseVec4,
+    /// `shaders/pointwise.wgsl`: 1×1 kernel, stride 1, no padding, one group (the naive reference variant).
     Pointwise,
+    /// `shaders/pointwise_vec4.wgsl`: the pointwise layers with H·W a multiple of 4; a GEMM on vec4 pixel groups
+    /// with a [`Tile`] register tile and packed weights.
+    PointwiseVec4,
+}
+
+/// The register tile and workgroup of a vec4 kernel (its override constants `TILE_PIXELS`, `TILE_CHANNELS` and
+/// `WORKGROUP_SIZE`): one invocation computes `4·pixels` pixels × `4·channels` output channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Tile {
+    /// vec4 pixel groups per invocation (1–8).
+    pub pixels: u32,
+    /// vec4 output-channel groups per invocation (1–8; 1 for the depthwise kernel, whose channel is its plane).
+    pub channels: u32,
+    /// Invocations per workgroup.
+    pub workgroup: u32,
+}
+
+impl Tile {
+    /// The most vec4 groups along one side of a tile (the shaders' `MAX_SIDE`).
+    pub const MAX_SIDE: u32 = 8;
+    /// The most 4×4 blocks in a tile (the shaders' `MAX_TILE`).
+    pub const MAX_BLOCKS: u32 = 16;
+
+    pub const fn new(pixels: u32, channels: u32, workgroup: u32) -> Tile {
+        Tile {
+            pixels,
+            channels,
+            workgroup,
+        }
+    }
+
+    /// Ok when the shaders' fixed-size register arrays hold the tile and the adapter runs its workgroup.
+    pub fn check(self, max_invocations: u32) -> Result<Tile, GpuError> {
+        let fits = (1..=Self::MAX_SIDE).contains(&self.pixels)
+            && (1..=Self::MAX_SIDE).contains(&self.channels)
+            && self.pixels * self.channels <= Self::MAX_BLOCKS;
+        if !fits {
+            return Err(GpuError::KernelDoesNotApply {
+                shader: "vec4 kernels",
+                reason: format!(
+                    "tile {self} does not fit: pixel and channel groups 1–{} each, at most {} blocks in all",
+                    Self::MAX_SIDE,
+                    Self::MAX_BLOCKS
+                ),
+            });
+        }
+        if self.workgroup == 0 || self.workgroup > max_invocations {
+            return Err(GpuError::Limit {
+                what: format!("tile {self} (invocations per workgroup)"),
+                needed: u64::from(self.workgroup),
+                limit: "max_compute_invocations_per_workgroup",
+                available: u64::from(max_invocations),
+            });
+        }
+        Ok(self)
+    }
+}
+
+impl std::fmt::Display for Tile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}px×{}ch/wg{}", 4 * self.pixels, 4 * self.channels, self.workgroup)
+    }
+}
+
+/// The tile each vec4 kernel is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileTable {
+    pub conv2d: Tile,
+    pub depthwise: Tile,
+    pub pointwise: Tile,
+}
+
+impl Default for TileTable {
+    /// The built-in defaults, the best tiles of `convflops tune` on lavapipe for the default layer (one pixel group
+    /// per invocation: llvmpipe keeps larger pixel tiles in memory rather than registers) and modest enough for GPUs.
+    fn default() -> Self {
+        TileTable {
+            conv2d: Tile::new(1, 2, 64),
+            depthwise: Tile::new(1, 1, 64),
+            pointwise: Tile::new(1, 8, 64),
+        }
+    }
+}
+
+impl TileTable {
+    /// The tile of `kind`, or `None` for the scalar kernels.
+    pub fn get(&self, kind: ShaderKind) -> Option<Tile> {
+        match kind {
+            ShaderKind::Conv2dVec4 => Some(self.conv2d),
+            ShaderKind::DepthwiseVec4 => Some(self.depthwise),
+            ShaderKind::PointwiseVec4 => Some(self.pointwise),
+            _ => None,
+        }
+    }
+
+    /// This table with `kind`'s tile replaced (no change for a scalar kernel).
+    pub fn with(mut self, kind: ShaderKind, tile: Tile) -> TileTable {
+        match kind {
+            ShaderKind::Conv2dVec4 => self.conv2d = tile,
+            ShaderKind::DepthwiseVec4 => self.depthwise = tile,
+            ShaderKind::PointwiseVec4 => self.pointwise = tile,
+            _ => {}
+        }
+        self
+    }
 }
 
 impl ShaderKind {
-    pub const ALL: [ShaderKind; 5] = [
+    pub const ALL: [ShaderKind; 8] = [
         ShaderKind::Conv2d,
         ShaderKind::Conv2dTiled,
+        ShaderKind::Conv2dVec4,
         ShaderKind::Depthwise,
         ShaderKind::DepthwiseTiled,
+        ShaderKind::DepthwiseVec4,
         ShaderKind::Pointwise,
+        ShaderKind::PointwiseVec4,
     ];
 
-    /// The workgroup grid of one dispatch of this kernel on `layer`, within `max_per_dimension` workgroups per
-    /// dimension.
-    pub fn grid(self, layer: &ConvLayer, workgroup_size: u32, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
-        match self {
-            ShaderKind::Conv2dTiled => {
+    /// Whether this is a vec4 kernel, built with a [`Tile`].
+    pub fn is_vec4(self) -> bool {
+        matches!(
+            self,
+            ShaderKind::Conv2dVec4 | ShaderKind::DepthwiseVec4 | ShaderKind::PointwiseVec4
+        )
+    }
+
+    /// Whether the kernel reads the weight packed as [`pack_weights`] lays it out rather than as OIHW.
+    pub fn packs_weights(self) -> bool {
+        matches!(self, ShaderKind::Conv2dVec4 | ShaderKind::PointwiseVec4)
+    }
+
+    /// The workgroup grid of one dispatch of this kernel on `layer` with `tile` (the vec4 kernels; the others use
+    /// [`WORKGROUP_SIZE`]), within `max_per_dimension` workgroups per dimension.
+    pub fn grid(self, layer: &ConvLayer, tile: Option<Tile>, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
+        let workgroup_size = tile.map_or(WORKGROUP_SIZE, |t| t.workgroup);
+        let limit = |sizes: [u64; 3], axes: [&str; 3]| -> Result<[u32; 3], GpuError> {
+            let max = u64::from(max_per_dimension);
+            for (needed, axis) in sizes.into_iter().zip(axes) {
+                if needed > max {
+                    return Err(GpuError::Limit {
+                        what: format!("the {} dispatch ({axis}, workgroups)", self.name()),
+                        needed,
+                        limit: "max_compute_workgroups_per_dimension",
+                        available: max,
+                    });
+                }
+            }
+            Ok(sizes.map(|v| v as u32))
+        };
+        let batch = u64::from(layer.batch);
+        let plane4 = u64::from(layer.out_height()) * u64::from(layer.out_width()) / 4;
+        let co4 = u64::from(layer.out_channels).div_ceil(4);
+        match (self, tile) {
+            (ShaderKind::Conv2dVec4 | ShaderKind::PointwiseVec4, Some(tile)) => {
+                // x: pixel tiles of every image; y: channel tiles.
+                let tiles = batch * plane4.div_ceil(u64::from(tile.pixels));
+                let x = tiles.div_ceil(u64::from(tile.workgroup));
+                let y = co4.div_ceil(u64::from(tile.channels));
+                limit([x, y, 1], ["pixel tiles", "channel tiles", "-"])
+            }
+            (ShaderKind::DepthwiseVec4, Some(tile)) => {
+                // x: pixel tiles of one plane; y: planes n·C + c.
+                let x = plane4
+                    .div_ceil(u64::from(tile.pixels))
+                    .div_ceil(u64::from(tile.workgroup));
+                let y = batch * u64::from(layer.in_channels);
+                limit([x, y, 1], ["pixel tiles", "batch × channels", "-"])
+            }
+            (ShaderKind::Conv2dVec4 | ShaderKind::PointwiseVec4 | ShaderKind::DepthwiseVec4, None) => {
+                Err(GpuError::KernelDoesNotApply {
+                    shader: self.name(),
+                    reason: "a vec4 kernel needs a tile".into(),
+                })
+            }
+            (ShaderKind::Conv2dTiled, _) => {
                 // x: pixel tiles of 4 outputs; y: channel tiles of 8 output channels, per group.
-                let pixels = u64::from(layer.batch) * u64::from(layer.out_height()) * u64::from(layer.out_width());
+                let pixels = batch * u64::from(layer.out_height()) * u64::from(layer.out_width());
                 let x = pixels.div_ceil(4).div_ceil(u64::from(workgroup_size.max(1)));
                 let y = u64::from(layer.out_channels_per_group()).div_ceil(8) * u64::from(layer.groups);
-                let max = u64::from(max_per_dimension);
-                for (needed, axis) in [(x, "pixel tiles"), (y, "channel tiles")] {
-                    if needed > max {
-                        return Err(GpuError::Limit {
-                            what: format!("the conv2d-tiled dispatch ({axis}, workgroups)"),
-                            needed,
-                            limit: "max_compute_workgroups_per_dimension",
-                            available: max,
-                        });
-                    }
-                }
-                Ok([x as u32, y as u32, 1])
+                limit([x, y, 1], ["pixel tiles", "channel tiles", "-"])
             }
-            ShaderKind::DepthwiseTiled => {
+            (ShaderKind::DepthwiseTiled, _) => {
                 // x: groups of 4 invocations × 4 columns; y: workgroup_size / 4 rows; z: image planes n·C + c.
                 let x = u64::from(layer.out_width()).div_ceil(16);
                 let y = u64::from(layer.out_height()).div_ceil(u64::from(workgroup_size / 4).max(1));
-                let z = u64::from(layer.batch) * u64::from(layer.in_channels);
-                let max = u64::from(max_per_dimension);
-                for (needed, axis) in [(x, "columns"), (y, "rows"), (z, "batch × channels")] {
-                    if needed > max {
-                        return Err(GpuError::Limit {
-                            what: format!("the depthwise-tiled dispatch ({axis}, workgroups)"),
-                            needed,
-                            limit: "max_compute_workgroups_per_dimension",
-                            available: max,
-                        });
-                    }
-                }
-                Ok([x as u32, y as u32, z as u32])
+                let z = batch * u64::from(layer.in_channels);
+                limit([x, y, z], ["columns", "rows", "batch × channels"])
             }
-            _ => kernel::grid(
+            (ShaderKind::Conv2d | ShaderKind::Depthwise | ShaderKind::Pointwise, _) => kernel::grid(
                 layer.output_len().unwrap_or(u64::MAX),
                 workgroup_size,
                 max_per_dimension,
@@ -98,6 +241,10 @@ impl ShaderKind {
             ShaderKind::Depthwise => window,
             ShaderKind::DepthwiseTiled => window.saturating_add(4),
             ShaderKind::Pointwise => u64::from(layer.in_channels) + 1,
+            // The loops over the tile have constant trip counts and unroll; what is left loops over C_in (and KH).
+            ShaderKind::PointwiseVec4 => u64::from(layer.in_channels) + 1,
+            ShaderKind::Conv2dVec4 => u64::from(layer.in_channels).saturating_mul(1 + u64::from(layer.kernel[0])) + 1,
+            ShaderKind::DepthwiseVec4 => 4,
         }
     }
 
@@ -108,12 +255,15 @@ impl ShaderKind {
             ShaderKind::Depthwise => "depthwise",
             ShaderKind::DepthwiseTiled => "depthwise-tiled",
             ShaderKind::Pointwise => "pointwise",
+            ShaderKind::Conv2dVec4 => "conv2d-vec4",
+            ShaderKind::DepthwiseVec4 => "depthwise-vec4",
+            ShaderKind::PointwiseVec4 => "pointwise-vec4",
         }
     }
 
-    /// The default (tiled) kernel for the layer's shape.
+    /// The default kernel for the layer's shape ([`Variant::default`]).
     pub fn for_layer(layer: &ConvLayer) -> ShaderKind {
-        Variant::Tiled.shader_for(layer)
+        Variant::default().shader_for(layer)
     }
 
     /// Every kernel that can compute the layer.
@@ -134,25 +284,117 @@ impl ShaderKind {
         };
         match self {
             ShaderKind::Conv2d | ShaderKind::Conv2dTiled => Ok(()),
-            ShaderKind::Depthwise | ShaderKind::DepthwiseTiled if !layer.is_depthwise() => refuse(format!(
+            ShaderKind::Depthwise | ShaderKind::DepthwiseTiled | ShaderKind::DepthwiseVec4 if !layer.is_depthwise() => {
+                refuse(format!(
                 "it needs groups = C_in = C_out, got groups {}, C_in {}, C_out {}",
                 layer.groups, layer.in_channels, layer.out_channels
-            )),
-            ShaderKind::Pointwise if !layer.is_pointwise() => refuse(format!(
+            ))
+            }
+            ShaderKind::Pointwise | ShaderKind::PointwiseVec4 if !layer.is_pointwise() => refuse(format!(
                 "it needs a 1×1 kernel, stride 1, padding 0 and groups 1, got kernel {}×{}, stride {}×{}, padding {}×{}, groups {}",
                 layer.kernel[0], layer.kernel[1], layer.stride[0], layer.stride[1], layer.padding[0], layer.padding[1], layer.groups
             )),
+            ShaderKind::PointwiseVec4 if !plane_of_vec4(layer.height, layer.width) => {
+                refuse(format!("it needs H·W a multiple of 4, got {}×{}", layer.height, layer.width))
+            }
+            ShaderKind::Conv2dVec4 => {
+                let fits = layer.groups == 1
+                    && layer.kernel[1] == 3
+                    && layer.stride == [1, 1]
+                    && layer.padding[1] == 1
+                    && layer.dilation[1] == 1
+                    && plane_of_vec4(layer.height, layer.width)
+                    && plane_of_vec4(layer.out_height(), layer.width);
+                if fits {
+                    Ok(())
+                } else {
+                    refuse(format!(
+                        "it needs one group, stride 1, a kernel 3 wide with padding 1 and dilation 1 along x, and H·W \
+                         and H_out·W multiples of 4; got groups {}, kernel {}×{}, stride {}×{}, padding {}×{}, \
+                         dilation {}×{}, {}×{} → {}×{}",
+                        layer.groups,
+                        layer.kernel[0],
+                        layer.kernel[1],
+                        layer.stride[0],
+                        layer.stride[1],
+                        layer.padding[0],
+                        layer.padding[1],
+                        layer.dilation[0],
+                        layer.dilation[1],
+                        layer.height,
+                        layer.width,
+                        layer.out_height(),
+                        layer.out_width()
+                    ))
+                }
+            }
+            ShaderKind::DepthwiseVec4 => {
+                let fits = layer.kernel == [3, 3]
+                    && layer.stride == [1, 1]
+                    && layer.padding == [1, 1]
+                    && layer.dilation == [1, 1]
+                    && plane_of_vec4(layer.height, layer.width);
+                if fits {
+                    Ok(())
+                } else {
+                    refuse(format!(
+                        "it needs a 3×3 kernel, stride 1, padding 1, dilation 1 and H·W a multiple of 4; got kernel \
+                         {}×{}, stride {}×{}, padding {}×{}, dilation {}×{}, {}×{}",
+                        layer.kernel[0],
+                        layer.kernel[1],
+                        layer.stride[0],
+                        layer.stride[1],
+                        layer.padding[0],
+                        layer.padding[1],
+                        layer.dilation[0],
+                        layer.dilation[1],
+                        layer.height,
+                        layer.width
+                    ))
+                }
+            }
             _ => Ok(()),
         }
     }
 }
 
-/// A family of kernels: the naive reference kernels (one output per invocation) or the tiled ones.
+/// Whether an `height`×`width` plane splits into whole vec4 groups.
+fn plane_of_vec4(height: u32, width: u32) -> bool {
+    (u64::from(height) * u64::from(width)).is_multiple_of(4)
+}
+
+/// The weight as the vec4 GEMM kernels read it: OIHW `[C_out, C_in, KH, KW]` (one group) repacked K-major as
+/// `[C_in·KH·KW, ceil(C_out/4)·4]`, row `(ci·KH + ky)·KW + kx`, the output channels padded with zeros to a multiple
+/// of 4 so each row is whole vec4.
+pub fn pack_weights(layer: &ConvLayer, weight: &[f32]) -> Vec<f32> {
+    let co = layer.out_channels as usize;
+    let k = weight.len() / co.max(1);
+    let co_padded = co.div_ceil(4) * 4;
+    let mut packed = vec![0.0; k * co_padded];
+    for (o, row) in weight.chunks_exact(k.max(1)).enumerate() {
+        for (kk, &value) in row.iter().enumerate() {
+            packed[kk * co_padded + o] = value;
+        }
+    }
+    packed
+}
+
+/// Elements of the packed weight of `layer` (see [`pack_weights`]).
+fn packed_weight_len(layer: &ConvLayer) -> Option<u64> {
+    let k = u64::from(layer.in_channels_per_group())
+        .checked_mul(u64::from(layer.kernel[0]))?
+        .checked_mul(u64::from(layer.kernel[1]))?;
+    k.checked_mul(u64::from(layer.out_channels).div_ceil(4) * 4)
+}
+
+/// A family of kernels: the naive reference kernels (one output per invocation), the scalar tiled ones (any
+/// layer), or the vec4 ones (the shapes they allow; the tiled kernels elsewhere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Variant {
     Naive,
-    #[default]
     Tiled,
+    #[default]
+    Vec4,
 }
 
 impl Variant {
@@ -160,18 +402,38 @@ impl Variant {
         match self {
             Variant::Naive => "naive",
             Variant::Tiled => "tiled",
+            Variant::Vec4 => "vec4",
         }
     }
 
-    /// The kernel of this family for `layer`: depthwise layers get the depthwise kernel, 1×1 layers the pointwise
-    /// kernel (naive) or the tiled GEMM, everything else the general conv.
+    /// The kernel of this family for `layer`: depthwise layers get a depthwise kernel, 1×1 layers the pointwise
+    /// kernel (naive), the pointwise GEMM (vec4) or the tiled GEMM, everything else a general conv. The vec4 family
+    /// falls back to the tiled kernel where its shape rules do not hold.
     pub fn shader_for(self, layer: &ConvLayer) -> ShaderKind {
-        match (self, layer.is_depthwise(), layer.is_pointwise()) {
-            (Variant::Naive, true, _) => ShaderKind::Depthwise,
-            (Variant::Naive, false, true) => ShaderKind::Pointwise,
-            (Variant::Naive, false, false) => ShaderKind::Conv2d,
-            (Variant::Tiled, true, _) => ShaderKind::DepthwiseTiled,
-            (Variant::Tiled, false, _) => ShaderKind::Conv2dTiled,
+        let tiled = if layer.is_depthwise() {
+            ShaderKind::DepthwiseTiled
+        } else {
+            ShaderKind::Conv2dTiled
+        };
+        match self {
+            Variant::Naive if layer.is_depthwise() => ShaderKind::Depthwise,
+            Variant::Naive if layer.is_pointwise() => ShaderKind::Pointwise,
+            Variant::Naive => ShaderKind::Conv2d,
+            Variant::Tiled => tiled,
+            Variant::Vec4 => {
+                let candidate = if layer.is_depthwise() {
+                    ShaderKind::DepthwiseVec4
+                } else if layer.is_pointwise() {
+                    ShaderKind::PointwiseVec4
+                } else {
+                    ShaderKind::Conv2dVec4
+                };
+                if candidate.check(layer).is_ok() {
+                    candidate
+                } else {
+                    tiled
+                }
+            }
         }
     }
 }
@@ -227,22 +489,37 @@ impl ConvParams {
     }
 }
 
-/// The three conv pipelines of one device, compiled once.
+/// The conv pipelines of one device, compiled once (the vec4 ones with the tiles of a [`TileTable`]).
 #[derive(Debug)]
 pub struct ConvKernels {
     conv2d: Kernel,
     conv2d_tiled: Kernel,
+    conv2d_vec4: Kernel,
     depthwise: Kernel,
     depthwise_tiled: Kernel,
+    depthwise_vec4: Kernel,
     pointwise: Kernel,
+    pointwise_vec4: Kernel,
+    tiles: TileTable,
 }
 
-/// A conv shader's source: `shaders/conv_common.wgsl` (the shared uniform block and bindings) followed by the
-/// shader's own file.
+/// A scalar conv shader's source: `shaders/conv_params.wgsl` (the uniform block), `shaders/conv_common.wgsl` (the
+/// f32 bindings), then the shader's own file.
 macro_rules! conv_source {
     ($name:literal) => {
         concat!(
+            include_str!("../../shaders/conv_params.wgsl"),
             include_str!("../../shaders/conv_common.wgsl"),
+            include_str!(concat!("../../shaders/", $name, ".wgsl"))
+        )
+    };
+}
+
+/// A vec4 conv shader's source: `shaders/conv_params.wgsl`, then the shader's own file (with its own bindings).
+macro_rules! vec4_source {
+    ($name:literal) => {
+        concat!(
+            include_str!("../../shaders/conv_params.wgsl"),
             include_str!(concat!("../../shaders/", $name, ".wgsl"))
         )
     };
@@ -251,29 +528,77 @@ macro_rules! conv_source {
 const CONV_BINDINGS: [Access; 4] = [Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 
 impl ConvKernels {
+    /// Every conv pipeline, the vec4 ones with the built-in [`TileTable::default`] tiles.
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        Self::with_tiles(ctx, TileTable::default())
+    }
+
+    /// Every conv pipeline, the vec4 ones with `tiles`.
+    pub fn with_tiles(ctx: &GpuContext, tiles: TileTable) -> Result<Self, GpuError> {
         let build = |label, source, checks| Kernel::new(ctx, label, source, &CONV_BINDINGS, WORKGROUP_SIZE, checks);
-        // The tiled kernels clamp every index by construction and run without naga's runtime checks, unless
-        // CONVFLOPS_RUNTIME_CHECKS=1 asks for them (to rule the checks out when a result looks wrong).
-        let forced = std::env::var("CONVFLOPS_RUNTIME_CHECKS").is_ok_and(|v| v == "1");
-        let tiled_checks = if forced { Checks::Runtime } else { Checks::ProvenSafe };
+        let tiled_checks = proven_safe_checks();
+        let vec4 = |kind: ShaderKind, source: &str| Self::build_vec4(ctx, kind, source, tiles.get(kind));
         Ok(ConvKernels {
             conv2d: build("conv2d", conv_source!("conv2d"), Checks::Runtime)?,
             conv2d_tiled: build("conv2d-tiled", conv_source!("conv2d_tiled"), tiled_checks)?,
+            conv2d_vec4: vec4(ShaderKind::Conv2dVec4, vec4_source!("conv2d_vec4"))?,
             depthwise: build("depthwise", conv_source!("depthwise"), Checks::Runtime)?,
             depthwise_tiled: build("depthwise-tiled", conv_source!("depthwise_tiled"), tiled_checks)?,
+            depthwise_vec4: vec4(ShaderKind::DepthwiseVec4, vec4_source!("depthwise_vec4"))?,
             pointwise: build("pointwise", conv_source!("pointwise"), Checks::Runtime)?,
+            pointwise_vec4: vec4(ShaderKind::PointwiseVec4, vec4_source!("pointwise_vec4"))?,
+            tiles,
         })
+    }
+
+    fn build_vec4(ctx: &GpuContext, kind: ShaderKind, source: &str, tile: Option<Tile>) -> Result<Kernel, GpuError> {
+        let tile = tile
+            .ok_or_else(|| GpuError::KernelDoesNotApply {
+                shader: kind.name(),
+                reason: "a vec4 kernel needs a tile".into(),
+            })?
+            .check(ctx.summary.max_compute_invocations_per_workgroup)?;
+        let mut overrides = vec![("WORKGROUP_SIZE", tile.workgroup), ("TILE_PIXELS", tile.pixels)];
+        if kind != ShaderKind::DepthwiseVec4 {
+            overrides.push(("TILE_CHANNELS", tile.channels));
+        }
+        Kernel::with_options(
+            ctx,
+            kind.name(),
+            source,
+            "main",
+            &overrides,
+            &CONV_BINDINGS,
+            proven_safe_checks(),
+        )
     }
 
     pub fn get(&self, kind: ShaderKind) -> &Kernel {
         match kind {
             ShaderKind::Conv2d => &self.conv2d,
             ShaderKind::Conv2dTiled => &self.conv2d_tiled,
+            ShaderKind::Conv2dVec4 => &self.conv2d_vec4,
             ShaderKind::Depthwise => &self.depthwise,
             ShaderKind::DepthwiseTiled => &self.depthwise_tiled,
+            ShaderKind::DepthwiseVec4 => &self.depthwise_vec4,
             ShaderKind::Pointwise => &self.pointwise,
+            ShaderKind::PointwiseVec4 => &self.pointwise_vec4,
         }
+    }
+
+    /// The tiles the vec4 kernels were built with.
+    pub fn tiles(&self) -> TileTable {
+        self.tiles
+    }
+}
+
+/// The checks of the kernels whose every index is clamped into its buffer by construction (the tiled and vec4
+/// ones): none, unless CONVFLOPS_RUNTIME_CHECKS=1 asks for naga's (to rule them out when a result looks wrong).
+fn proven_safe_checks() -> Checks {
+    if std::env::var("CONVFLOPS_RUNTIME_CHECKS").is_ok_and(|v| v == "1") {
+        Checks::Runtime
+    } else {
+        Checks::ProvenSafe
     }
 }
 
@@ -342,13 +667,26 @@ pub struct JobPlan {
     pub grid: [u32; 3],
     /// Output elements (the kernels' `total`).
     pub total: u32,
+    /// The register tile of a vec4 kernel.
+    pub tile: Option<Tile>,
 }
 
 impl JobPlan {
-    /// Checks `layer` for `shader` on an adapter with `limits`: the layer's validity, the kernel's applicability,
-    /// every tensor against the kernels' index range and the adapter's buffer limits, the padded extents against
-    /// the kernels' coordinate range, and the dispatch against the workgroup limits.
+    /// [`JobPlan::with_tile`] with the built-in tile of a vec4 kernel ([`TileTable::default`]).
     pub fn new(limits: &AdapterSummary, layer: &ConvLayer, shader: ShaderKind) -> Result<JobPlan, GpuError> {
+        Self::with_tile(limits, layer, shader, TileTable::default().get(shader))
+    }
+
+    /// Checks `layer` for `shader` (built with `tile`, for a vec4 kernel) on an adapter with `limits`: the layer's
+    /// validity, the kernel's applicability, every tensor against the kernels' index range and the adapter's buffer
+    /// limits, the padded extents against the kernels' coordinate range, and the dispatch against the workgroup
+    /// limits.
+    pub fn with_tile(
+        limits: &AdapterSummary,
+        layer: &ConvLayer,
+        shader: ShaderKind,
+        tile: Option<Tile>,
+    ) -> Result<JobPlan, GpuError> {
         let layer = layer.validated()?;
         shader.check(&layer)?;
         for (axis, size, padding) in [
@@ -367,7 +705,12 @@ impl JobPlan {
             }
         }
         let input_bytes = checked_buffer_bytes(limits, "input", layer.input_len())?;
-        let weight_bytes = checked_buffer_bytes(limits, "weight", layer.weight_len())?;
+        let weight_len = if shader.packs_weights() {
+            packed_weight_len(&layer)
+        } else {
+            layer.weight_len()
+        };
+        let weight_bytes = checked_buffer_bytes(limits, "weight", weight_len)?;
         let bias_bytes = checked_buffer_bytes(limits, "bias", Some(layer.bias_len()))?;
         let output_len = layer.output_len().unwrap_or(u64::MAX);
         let output_bytes = checked_buffer_bytes(limits, "output", Some(output_len))?;
@@ -378,7 +721,11 @@ impl JobPlan {
             range: "index range (u32 indices)",
             available: MAX_SHADER_ELEMENTS,
         })?;
-        let grid = shader.grid(&layer, WORKGROUP_SIZE, limits.max_compute_workgroups_per_dimension)?;
+        let tile = match tile {
+            Some(tile) if shader.is_vec4() => Some(tile.check(limits.max_compute_invocations_per_workgroup)?),
+            _ => None,
+        };
+        let grid = shader.grid(&layer, tile, limits.max_compute_workgroups_per_dimension)?;
         let steps = shader.loop_steps(&layer);
         if limits.name.to_lowercase().contains("llvmpipe") && steps > LLVMPIPE_MAX_LOOP_STEPS {
             return Err(GpuError::LoopLimit {
@@ -396,7 +743,13 @@ impl JobPlan {
             output_bytes,
             grid,
             total,
+            tile,
         })
+    }
+
+    /// Invocations per workgroup of the plan's kernel.
+    pub fn workgroup_size(&self) -> u32 {
+        self.tile.map_or(WORKGROUP_SIZE, |t| t.workgroup)
     }
 
     /// Device bytes the job allocates: its input (unless it reads another job's buffer), weight, bias, output and
@@ -438,7 +791,7 @@ impl ConvJob {
         shader: ShaderKind,
         input: Option<&wgpu::Buffer>,
     ) -> Result<ConvJob, GpuError> {
-        let plan = JobPlan::new(&ctx.summary, layer, shader)?;
+        let plan = JobPlan::with_tile(&ctx.summary, layer, shader, kernels.tiles().get(shader))?;
         let JobPlan {
             layer,
             input_bytes,
@@ -463,12 +816,13 @@ impl ConvJob {
             plan.buffer_bytes(input.is_some()),
         )?;
         let kernel = kernels.get(shader);
-        if kernel.workgroup_size != WORKGROUP_SIZE {
+        if kernel.workgroup_size != plan.workgroup_size() {
             return Err(GpuError::KernelDoesNotApply {
                 shader: shader.name(),
                 reason: format!(
-                    "its pipeline was built with {} invocations per workgroup, the plan assumes {WORKGROUP_SIZE}",
-                    kernel.workgroup_size
+                    "its pipeline was built with {} invocations per workgroup, the plan assumes {}",
+                    kernel.workgroup_size,
+                    plan.workgroup_size()
                 ),
             });
         }
@@ -543,7 +897,12 @@ impl ConvJob {
             ctx.queue.write_buffer(&self.input, 0, bytemuck::cast_slice(input));
         }
         expect("weight", weight, self.layer.weight_len())?;
-        ctx.queue.write_buffer(&self.weight, 0, bytemuck::cast_slice(weight));
+        if self.shader.packs_weights() {
+            let packed = pack_weights(&self.layer, weight);
+            ctx.queue.write_buffer(&self.weight, 0, bytemuck::cast_slice(&packed));
+        } else {
+            ctx.queue.write_buffer(&self.weight, 0, bytemuck::cast_slice(weight));
+        }
         match (self.layer.bias, bias) {
             (true, Some(bias)) => {
                 expect("bias", bias, Some(self.layer.bias_len()))?;
@@ -673,4 +1032,63 @@ pub fn read_bytes(ctx: &GpuContext, buffer: &wgpu::Buffer, bytes: u64) -> Result
     };
     staging.unmap();
     Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_weights_are_k_major_with_zero_padded_channels() {
+        // C_out 5 (padded to 8), C_in 2, 1×3 kernel: K = 6 rows of 8.
+        let layer = ConvLayer {
+            in_channels: 2,
+            out_channels: 5,
+            kernel: [1, 3],
+            padding: [0, 1],
+            ..ConvLayer::default()
+        };
+        let weight: Vec<f32> = (0..30).map(|v| v as f32).collect(); // OIHW: [5][2][1][3]
+        let packed = pack_weights(&layer, &weight);
+        assert_eq!(packed.len() as u64, packed_weight_len(&layer).unwrap());
+        assert_eq!(packed.len(), 6 * 8);
+        for o in 0..5 {
+            for k in 0..6 {
+                assert_eq!(packed[k * 8 + o], weight[o * 6 + k], "o {o} k {k}");
+            }
+        }
+        assert!((0..6).all(|k| packed[k * 8 + 5..k * 8 + 8].iter().all(|&v| v == 0.0)));
+    }
+
+    #[test]
+    fn tiles_are_checked_against_the_register_arrays_and_the_adapter() {
+        assert!(Tile::new(1, 8, 64).check(256).is_ok());
+        assert!(Tile::new(2, 8, 64).check(256).is_ok());
+        assert!(Tile::new(4, 8, 64).check(256).is_err()); // 32 blocks > 16
+        assert!(Tile::new(0, 1, 64).check(256).is_err());
+        assert!(Tile::new(1, 9, 64).check(256).is_err());
+        let limit = Tile::new(1, 1, 512).check(256).unwrap_err().to_string();
+        assert!(limit.contains("max_compute_invocations_per_workgroup"), "{limit}");
+        assert_eq!(Tile::new(1, 8, 64).to_string(), "4px×32ch/wg64");
+    }
+
+    #[test]
+    fn vec4_grids_cover_every_tile() {
+        let layer = ConvLayer::default(); // 14×14: 49 pixel groups, 128 channel groups
+        let tile = Tile::new(2, 4, 32);
+        let grid = ShaderKind::PointwiseVec4
+            .grid(&layer.pointwise(), Some(tile), 65_535)
+            .unwrap();
+        assert_eq!(grid, [1, 32, 1]); // ceil(ceil(49 / 2) / 32) = 1, 128 / 4
+        let grid = ShaderKind::DepthwiseVec4
+            .grid(&layer.depthwise(), Some(tile), 65_535)
+            .unwrap();
+        assert_eq!(grid, [1, 512, 1]);
+        let many = ConvLayer { batch: 200, ..layer };
+        let error = ShaderKind::DepthwiseVec4
+            .grid(&many.depthwise(), Some(tile), 65_535)
+            .unwrap_err();
+        assert!(error.to_string().contains("batch × channels"), "{error}");
+        assert!(ShaderKind::Conv2dVec4.grid(&layer, None, 65_535).is_err());
+    }
 }
