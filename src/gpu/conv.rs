@@ -380,7 +380,7 @@ pub fn pack_weights(layer: &ConvLayer, weight: &[f32]) -> Vec<f32> {
 }
 
 /// Elements of the packed weight of `layer` (see [`pack_weights`]).
-fn packed_weight_len(layer: &ConvLayer) -> Option<u64> {
+pub(crate) fn packed_weight_len(layer: &ConvLayer) -> Option<u64> {
     let k = u64::from(layer.in_channels_per_group())
         .checked_mul(u64::from(layer.kernel[0]))?
         .checked_mul(u64::from(layer.kernel[1]))?;
@@ -464,7 +464,7 @@ pub struct ConvParams {
 }
 
 impl ConvParams {
-    fn new(layer: &ConvLayer, total: u32) -> Self {
+    pub(crate) fn new(layer: &ConvLayer, total: u32) -> Self {
         ConvParams {
             batch: layer.batch,
             in_channels: layer.in_channels,
@@ -525,7 +525,7 @@ macro_rules! vec4_source {
     };
 }
 
-const CONV_BINDINGS: [Access; 4] = [Access::Read, Access::Read, Access::Read, Access::ReadWrite];
+pub(crate) const CONV_BINDINGS: [Access; 4] = [Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 
 impl ConvKernels {
     /// Every conv pipeline, the vec4 ones with the built-in [`TileTable::default`] tiles.
@@ -594,7 +594,7 @@ impl ConvKernels {
 
 /// The checks of the kernels whose every index is clamped into its buffer by construction (the tiled and vec4
 /// ones): none, unless CONVFLOPS_RUNTIME_CHECKS=1 asks for naga's (to rule them out when a result looks wrong).
-fn proven_safe_checks() -> Checks {
+pub(crate) fn proven_safe_checks() -> Checks {
     if std::env::var("CONVFLOPS_RUNTIME_CHECKS").is_ok_and(|v| v == "1") {
         Checks::Runtime
     } else {
@@ -617,11 +617,11 @@ pub const MAX_SHADER_COORDINATE: u64 = i32::MAX as u64;
 pub const LLVMPIPE_MAX_LOOP_STEPS: u64 = 32_767;
 
 /// Bytes of the uniform parameter block of one job.
-const PARAMS_BYTES: u64 = std::mem::size_of::<ConvParams>() as u64;
+pub(crate) const PARAMS_BYTES: u64 = std::mem::size_of::<ConvParams>() as u64;
 
 /// Bytes of `elements` f32 values (at least 4: wgpu has no empty bindings), checked against the kernels' index range
 /// and the adapter's buffer limits.
-fn checked_buffer_bytes(limits: &AdapterSummary, what: &str, elements: Option<u64>) -> Result<u64, GpuError> {
+pub(crate) fn checked_buffer_bytes(limits: &AdapterSummary, what: &str, elements: Option<u64>) -> Result<u64, GpuError> {
     let elements = elements.unwrap_or(u64::MAX);
     if elements > MAX_SHADER_ELEMENTS {
         return Err(GpuError::ShaderRange {
