@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::bench::{self, BenchSettings};
+use crate::cache;
 use crate::gpu::kernel::{Access, Checks, Kernel};
 use crate::gpu::{AdapterSummary, GpuContext, GpuError, PassTimer};
 
@@ -274,46 +275,21 @@ pub fn measure(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Result<Ceili
     })
 }
 
-/// The cache folder: `$CONVFLOPS_CACHE_DIR`, else `$XDG_CACHE_HOME/convflops`, else `~/.cache/convflops`.
-pub fn cache_dir() -> Option<PathBuf> {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    var("CONVFLOPS_CACHE_DIR")
-        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("convflops")))
-        .or_else(|| var("HOME").map(|d| d.join(".cache").join("convflops")))
-}
-
-/// The cache key of an adapter: name, backend, driver and driver version.
-pub fn cache_key(adapter: &AdapterSummary) -> String {
-    format!(
-        "{} | {} | {} | {}",
-        adapter.name, adapter.backend, adapter.driver, adapter.driver_info
-    )
-}
-
 type CacheFile = std::collections::BTreeMap<String, Ceilings>;
 
-fn read_cache() -> CacheFile {
-    cache_dir()
-        .and_then(|dir| std::fs::read_to_string(dir.join("ceilings.json")).ok())
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default()
-}
+/// The cache file of measured ceilings.
+const CACHE_FILE: &str = "ceilings.json";
 
 /// The cached ceilings of `adapter`, if it was measured before with the same driver.
 pub fn cached(adapter: &AdapterSummary) -> Option<Ceilings> {
-    read_cache().remove(&cache_key(adapter))
+    cache::read::<CacheFile>(CACHE_FILE).remove(&cache::cache_key(adapter))
 }
 
 /// Stores `ceilings` for `adapter` in the cache (atomically), keeping the other adapters' entries.
 pub fn store(adapter: &AdapterSummary, ceilings: &Ceilings) -> std::io::Result<PathBuf> {
-    let dir = cache_dir().ok_or_else(|| std::io::Error::other("no cache folder: set HOME or CONVFLOPS_CACHE_DIR"))?;
-    std::fs::create_dir_all(&dir)?;
-    let mut cache = read_cache();
-    cache.insert(cache_key(adapter), ceilings.clone());
-    let path = dir.join("ceilings.json");
-    let text = serde_json::to_string_pretty(&cache).map_err(std::io::Error::other)?;
-    crate::export::write_atomically(&path, text.as_bytes())?;
-    Ok(path)
+    let mut entries = cache::read::<CacheFile>(CACHE_FILE);
+    entries.insert(cache::cache_key(adapter), ceilings.clone());
+    cache::write(CACHE_FILE, &entries)
 }
 
 #[cfg(test)]

@@ -42,6 +42,8 @@ pub enum Command {
     Peak(PeakArgs),
     /// Vary one layer flag and measure the standard conv and the separable pair at each value.
     Sweep(SweepArgs),
+    /// Time every tile of the vec4 kernels on a layer and cache the fastest per adapter, driver and shape class.
+    Tune(TuneArgs),
 }
 
 /// `K` or `KHxKW` (also `KH×KW`).
@@ -360,6 +362,32 @@ pub struct CompareArgs {
     /// `convflops peak`, or measured with --ceilings).
     #[arg(long, value_name = "FILE")]
     pub roofline: Option<PathBuf>,
+    /// Tune the vec4 kernels' tiles for this layer first (as `convflops tune` does, and cached), then compare.
+    #[arg(long)]
+    pub tune: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    #[command(flatten)]
+    pub layer: LayerArgs,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+    /// Warm-up runs per tile (at least this many, and at least 0.2 s of them).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub warmup: u32,
+    /// Minimum number of timed samples per tile.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub samples: u32,
+    /// Minimum total time of the timed samples per tile, in seconds.
+    #[arg(long, default_value_t = 0.2, value_name = "SECONDS")]
+    pub min_time: f64,
+    /// Print JSON to stdout instead of the tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not write the best tiles to the cache.
+    #[arg(long)]
+    pub no_store: bool,
 }
 
 #[derive(Debug, Args)]

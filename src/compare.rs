@@ -23,6 +23,8 @@ pub struct ConvResult {
     /// The check of the output against the CPU reference on a sample of outputs.
     pub check: Agreement,
     pub checked_outputs: usize,
+    /// The kernel that ran, with its tile (`conv2d-vec4 (4px×8ch/wg64)`); two joined by " + " for the pair.
+    pub kernel: String,
 }
 
 impl ConvResult {
@@ -191,7 +193,12 @@ pub fn run(
     let (dw_layer, pw_layer) = (layer.depthwise(), layer.pointwise());
     // Every limit and the memory budget are checked before any kernel is built or buffer allocated: the three jobs
     // below (depthwise and pointwise read the buffers before them) plus the largest readback.
-    let plan = |l: &ConvLayer| JobPlan::new(&ctx.summary, l, variant.shader_for(l));
+    // The vec4 kernels get the tiles `convflops tune` cached for these shapes on this adapter, else the defaults.
+    let tiles = crate::tune::tiles_for(&ctx.summary, &layer);
+    let plan = |l: &ConvLayer| {
+        let shader = variant.shader_for(l);
+        JobPlan::with_tile(&ctx.summary, l, shader, tiles.get(shader))
+    };
     let (standard_plan, dw_plan, pw_plan) = (plan(&layer)?, plan(&dw_layer)?, plan(&pw_layer)?);
     let readback = [standard_plan, dw_plan, pw_plan].map(|p| p.readback_bytes());
     let device_bytes = standard_plan.buffer_bytes(false)
@@ -200,7 +207,7 @@ pub fn run(
         + readback.into_iter().max().unwrap_or(0);
     ctx.memory
         .check(&format!("comparing {}", layer.describe()), device_bytes)?;
-    let kernels = ConvKernels::new(ctx)?;
+    let kernels = ConvKernels::with_tiles(ctx, tiles)?;
     let timer = PassTimer::new(ctx)?;
 
     // Buffers once: the depthwise conv reads the standard conv's input, the pointwise conv reads the depthwise
@@ -234,6 +241,13 @@ pub fn run(
     depthwise.upload(ctx, None, &weights[1], biases[1].as_deref())?;
     pointwise.upload(ctx, None, &weights[2], biases[2].as_deref())?;
 
+    let names = [&standard, &depthwise, &pointwise].map(|job| kernels.describe(job.shader));
+    let kernel_names = [
+        names[0].clone(),
+        names[1].clone(),
+        names[2].clone(),
+        format!("{} + {}", names[1], names[2]),
+    ];
     let chains: [(ConvKind, Vec<&ConvJob>); 4] = [
         (ConvKind::Standard, vec![&standard]),
         (ConvKind::Depthwise, vec![&depthwise]),
@@ -292,13 +306,15 @@ pub fn run(
     let results = measurements
         .into_iter()
         .zip(checks)
-        .map(|((kind, measurement), (check, checked_outputs))| ConvResult {
+        .zip(kernel_names)
+        .map(|(((kind, measurement), (check, checked_outputs)), kernel)| ConvResult {
             kind,
             cost: *cost.get(kind),
             timer: timer.kind(),
             measurement,
             check,
             checked_outputs,
+            kernel,
         })
         .collect();
     Ok(Comparison {
@@ -351,6 +367,7 @@ mod tests {
                     },
                     check: Agreement::default(),
                     checked_outputs: 512,
+                    kernel: "conv2d-vec4 (4px×8ch/wg64)".into(),
                 }
             })
             .collect();

@@ -5,6 +5,7 @@
 //! → timing → [`export`] (reports). Everything here is usable without the command line.
 
 pub mod bench;
+pub mod cache;
 pub mod ceilings;
 pub mod cli;
 pub mod compare;
@@ -19,6 +20,7 @@ pub mod npy;
 pub mod reference;
 pub mod rng;
 pub mod sweep;
+pub mod tune;
 pub mod units;
 pub mod verify;
 

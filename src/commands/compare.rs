@@ -28,6 +28,10 @@ pub fn run(args: CompareArgs) -> Result<()> {
         if talk {
             eprintln!("{}", ctx.summary.headline());
         }
+        if args.tune {
+            let tune_settings = BenchSettings::new(1, 3, 0.2).map_err(anyhow::Error::msg)?;
+            super::tune::tune_and_store(ctx, &layer, &tune_settings, true, talk)?;
+        }
         let mut comparison = compare::run(ctx, &layer, args.variant.into(), &settings, |kind| {
             if talk {
                 eprintln!("  timing {kind}…");

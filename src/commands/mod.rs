@@ -12,6 +12,7 @@ mod gpu;
 mod model;
 mod peak;
 mod sweep;
+mod tune;
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Compare(args)) => compare::run(args),
         Some(Command::Peak(args)) => peak::run(args),
         Some(Command::Sweep(args)) => sweep::run(args),
+        Some(Command::Tune(args)) => tune::run(args),
         None => compare::run(default_compare()?),
     }
 }

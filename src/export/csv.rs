@@ -2,7 +2,7 @@
 
 use crate::compare::Comparison;
 
-pub const HEADER: [&str; 22] = [
+pub const HEADER: [&str; 23] = [
     "adapter",
     "backend",
     "device_type",
@@ -25,6 +25,7 @@ pub const HEADER: [&str; 22] = [
     "flops_per_s",
     "arithmetic_intensity",
     "max_abs_error",
+    "kernel",
 ];
 
 /// The CSV rows of one comparison, in [`HEADER`] order.
@@ -56,6 +57,7 @@ fn rows(c: &Comparison) -> Vec<Vec<String>> {
                 r.flops_per_s().to_string(),
                 r.cost.arithmetic_intensity().to_string(),
                 r.check.max_abs_error.to_string(),
+                r.kernel.clone(),
             ]
         })
         .collect()

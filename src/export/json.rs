@@ -82,6 +82,8 @@ impl From<&crate::gpu::AdapterSummary> for AdapterJson {
 #[derive(Debug, Clone, Serialize)]
 pub struct ResultJson {
     pub conv: crate::cost::ConvKind,
+    /// The kernel that ran, with its tile for a vec4 kernel (two joined by " + " for the separable pair).
+    pub kernel: String,
     #[serde(flatten)]
     pub cost: Cost,
     /// Per dispatch; from timestamps where `timer` is "timestamp", else the wall time.
@@ -125,7 +127,7 @@ pub struct SpeedupJson {
 #[derive(Debug, Clone, Serialize)]
 pub struct CompareJson {
     pub adapter: AdapterJson,
-    /// "tiled" or "naive": the kernels that were timed.
+    /// "vec4", "tiled" or "naive": the kernel family that was timed (each result names its kernel).
     pub variant: &'static str,
     pub layer: LayerJson,
     pub results: Vec<ResultJson>,
@@ -146,6 +148,7 @@ impl From<&crate::compare::Comparison> for CompareJson {
                 .map(|r| (r, c.roofline(r)))
                 .map(|(r, roof)| ResultJson {
                     conv: r.kind,
+                    kernel: r.kernel.clone(),
                     cost: r.cost,
                     gpu_time_s: *r.measurement.best(),
                     wall_time_s: r.measurement.wall,

@@ -131,6 +131,16 @@ pub fn compare(c: &Comparison) -> String {
          on {} sampled values.\n",
         c.results.first().map_or(0, |r| r.checked_outputs)
     ));
+    let kernels: Vec<String> = c
+        .results
+        .iter()
+        .filter(|r| r.kind != crate::cost::ConvKind::Separable)
+        .map(|r| format!("{} {}", r.kind, r.kernel))
+        .collect();
+    text.push_str(&format!(
+        "Kernels: {} (tiles from `convflops tune` when cached for these shapes, else built-in).\n",
+        kernels.join(" · ")
+    ));
     match &c.ceilings {
         Some(k) => text.push_str(&format!(
             "Ceilings of this adapter: peak {} (FMA), bandwidth {} (copy, read + write); ridge point {:.1} FLOPs/byte. \

@@ -101,13 +101,13 @@ pub struct TileTable {
 }
 
 impl Default for TileTable {
-    /// The built-in defaults, the best tiles of `convflops tune` on lavapipe for the default layer (one pixel group
-    /// per invocation: llvmpipe keeps larger pixel tiles in memory rather than registers) and modest enough for GPUs.
+    /// The built-in defaults: the best tiles of `convflops tune` on lavapipe for the default layer, and modest
+    /// enough for GPUs (at most 32 accumulator vec4 per invocation).
     fn default() -> Self {
         TileTable {
-            conv2d: Tile::new(1, 2, 64),
-            depthwise: Tile::new(1, 1, 64),
-            pointwise: Tile::new(1, 8, 64),
+            conv2d: Tile::new(1, 4, 64),
+            depthwise: Tile::new(2, 1, 32),
+            pointwise: Tile::new(2, 4, 32),
         }
     }
 }
@@ -146,6 +146,15 @@ impl ShaderKind {
         ShaderKind::Pointwise,
         ShaderKind::PointwiseVec4,
     ];
+
+    /// `tile` as this kernel uses it: `4px×8ch/wg64`, or `4px/wg64` for the depthwise kernel (one plane).
+    pub fn describe_tile(self, tile: Tile) -> String {
+        if self == ShaderKind::DepthwiseVec4 {
+            format!("{}px/wg{}", 4 * tile.pixels, tile.workgroup)
+        } else {
+            tile.to_string()
+        }
+    }
 
     /// Whether this is a vec4 kernel, built with a [`Tile`].
     pub fn is_vec4(self) -> bool {
@@ -537,21 +546,32 @@ impl ConvKernels {
     pub fn with_tiles(ctx: &GpuContext, tiles: TileTable) -> Result<Self, GpuError> {
         let build = |label, source, checks| Kernel::new(ctx, label, source, &CONV_BINDINGS, WORKGROUP_SIZE, checks);
         let tiled_checks = proven_safe_checks();
-        let vec4 = |kind: ShaderKind, source: &str| Self::build_vec4(ctx, kind, source, tiles.get(kind));
+        let vec4 = |kind: ShaderKind| Self::build_vec4(ctx, kind, tiles.get(kind));
         Ok(ConvKernels {
             conv2d: build("conv2d", conv_source!("conv2d"), Checks::Runtime)?,
             conv2d_tiled: build("conv2d-tiled", conv_source!("conv2d_tiled"), tiled_checks)?,
-            conv2d_vec4: vec4(ShaderKind::Conv2dVec4, vec4_source!("conv2d_vec4"))?,
+            conv2d_vec4: vec4(ShaderKind::Conv2dVec4)?,
             depthwise: build("depthwise", conv_source!("depthwise"), Checks::Runtime)?,
             depthwise_tiled: build("depthwise-tiled", conv_source!("depthwise_tiled"), tiled_checks)?,
-            depthwise_vec4: vec4(ShaderKind::DepthwiseVec4, vec4_source!("depthwise_vec4"))?,
+            depthwise_vec4: vec4(ShaderKind::DepthwiseVec4)?,
             pointwise: build("pointwise", conv_source!("pointwise"), Checks::Runtime)?,
-            pointwise_vec4: vec4(ShaderKind::PointwiseVec4, vec4_source!("pointwise_vec4"))?,
+            pointwise_vec4: vec4(ShaderKind::PointwiseVec4)?,
             tiles,
         })
     }
 
-    fn build_vec4(ctx: &GpuContext, kind: ShaderKind, source: &str, tile: Option<Tile>) -> Result<Kernel, GpuError> {
+    fn build_vec4(ctx: &GpuContext, kind: ShaderKind, tile: Option<Tile>) -> Result<Kernel, GpuError> {
+        let source = match kind {
+            ShaderKind::Conv2dVec4 => vec4_source!("conv2d_vec4"),
+            ShaderKind::DepthwiseVec4 => vec4_source!("depthwise_vec4"),
+            ShaderKind::PointwiseVec4 => vec4_source!("pointwise_vec4"),
+            _ => {
+                return Err(GpuError::KernelDoesNotApply {
+                    shader: kind.name(),
+                    reason: "it is not a vec4 kernel".into(),
+                })
+            }
+        };
         let tile = tile
             .ok_or_else(|| GpuError::KernelDoesNotApply {
                 shader: kind.name(),
@@ -589,6 +609,27 @@ impl ConvKernels {
     /// The tiles the vec4 kernels were built with.
     pub fn tiles(&self) -> TileTable {
         self.tiles
+    }
+
+    /// Rebuilds `kind`'s pipeline with `tile` (for a vec4 kernel; nothing to do for the others).
+    pub fn set_tile(&mut self, ctx: &GpuContext, kind: ShaderKind, tile: Tile) -> Result<(), GpuError> {
+        let slot = match kind {
+            ShaderKind::Conv2dVec4 => &mut self.conv2d_vec4,
+            ShaderKind::DepthwiseVec4 => &mut self.depthwise_vec4,
+            ShaderKind::PointwiseVec4 => &mut self.pointwise_vec4,
+            _ => return Ok(()),
+        };
+        *slot = Self::build_vec4(ctx, kind, Some(tile))?;
+        self.tiles = self.tiles.with(kind, tile);
+        Ok(())
+    }
+
+    /// The kernel's name, with its tile for a vec4 kernel: `conv2d-vec4 (4px×8ch/wg64)`.
+    pub fn describe(&self, kind: ShaderKind) -> String {
+        match self.tiles.get(kind) {
+            Some(tile) => format!("{} ({})", kind.name(), kind.describe_tile(tile)),
+            None => kind.name().to_string(),
+        }
     }
 }
 

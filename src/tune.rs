@@ -1,0 +1,351 @@
+//! Tile tuning: every candidate register tile of the vec4 kernels, timed on the current adapter for the three convs
+//! of a layer (standard, depthwise, pointwise), each output checked against the CPU reference, and the fastest
+//! remembered per adapter, driver, kernel and shape class in the cache (`tiles.json`). `compare`, `sweep` and
+//! `model --run` then build their vec4 kernels with the cached tile of the layer's class, or the built-in default.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bench::{self, BenchSettings};
+use crate::cache;
+use crate::compare::{sample_indices, CHECKED_OUTPUTS};
+use crate::cost::ConvKind;
+use crate::gpu::conv::{Tile, TileTable};
+use crate::gpu::{AdapterSummary, ConvJob, ConvKernels, GpuContext, GpuError, PassTimer, ShaderKind, Variant};
+use crate::layer::ConvLayer;
+use crate::reference;
+use crate::rng::SplitMix64;
+
+/// The cache file of tuned tiles.
+const CACHE_FILE: &str = "tiles.json";
+
+/// A tile whose first dispatch takes over this many times the best median so far is not sampled further.
+const PRUNE_FACTOR: f64 = 3.0;
+
+/// How many of the fastest tiles are timed a second time (plus the default).
+const RETIMED: usize = 3;
+
+/// The median time per dispatch of `job` under `settings`.
+fn time_job(
+    ctx: &GpuContext,
+    timer: &PassTimer,
+    kernels: &ConvKernels,
+    job: &ConvJob,
+    settings: &BenchSettings,
+) -> Result<f64, GpuError> {
+    let measurement = bench::measure(settings, |repetitions| {
+        timer.time_pass(ctx, |pass| {
+            for _ in 0..repetitions {
+                job.encode(kernels, pass);
+            }
+        })
+    })?;
+    Ok(measurement.median_s())
+}
+
+/// Runs `job` once and checks a sample of its output against the CPU reference.
+fn check_output(
+    ctx: &GpuContext,
+    kernels: &ConvKernels,
+    job: &ConvJob,
+    (input, weight, bias): (&[f32], &[f32], Option<&[f32]>),
+    rng: &mut SplitMix64,
+) -> Result<reference::Agreement, GpuError> {
+    job.run(ctx, kernels)?;
+    let output = job.read_output(ctx)?;
+    let indices = sample_indices(output.len(), CHECKED_OUTPUTS, rng);
+    Ok(reference::compare_at(
+        &job.layer, &output, input, weight, bias, &indices,
+    ))
+}
+
+/// The tiles `tune` tries for `kind` (none for the scalar kernels). One to two pixel groups per invocation (more
+/// spill on llvmpipe), 1–8 channel groups, and three workgroup sizes; each within the shaders' register arrays.
+pub fn candidates(kind: ShaderKind) -> Vec<Tile> {
+    let shapes: &[(u32, u32)] = match kind {
+        ShaderKind::Conv2dVec4 | ShaderKind::PointwiseVec4 => &[(1, 1), (1, 2), (1, 4), (1, 8), (2, 2), (2, 4)],
+        ShaderKind::DepthwiseVec4 => &[(1, 1), (2, 1), (4, 1)],
+        _ => &[],
+    };
+    shapes
+        .iter()
+        .flat_map(|&(pixels, channels)| [32, 64, 128].map(|workgroup| Tile::new(pixels, channels, workgroup)))
+        .collect()
+}
+
+/// The shape class a tuned tile is remembered for: the kernel, the batch, and H_out·W_out, C_in and C_out each
+/// rounded down to a power of two (`pointwise-vec4 · N 1 · H·W 2^7 · C_in 2^9 · C_out 2^9`).
+pub fn shape_class(kind: ShaderKind, layer: &ConvLayer) -> String {
+    let log2 = |v: u64| 63 - v.max(1).leading_zeros();
+    let plane = u64::from(layer.out_height()) * u64::from(layer.out_width());
+    format!(
+        "{} · N {} · H·W 2^{} · C_in 2^{} · C_out 2^{}",
+        kind.name(),
+        layer.batch,
+        log2(plane),
+        log2(u64::from(layer.in_channels)),
+        log2(u64::from(layer.out_channels))
+    )
+}
+
+/// One timed tile.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate {
+    pub tile: Tile,
+    /// Median time per dispatch.
+    pub median_s: f64,
+    pub flops_per_s: f64,
+}
+
+/// The candidates of one conv of the layer.
+#[derive(Debug, Clone)]
+pub struct KernelTuning {
+    pub conv: ConvKind,
+    pub kernel: ShaderKind,
+    pub layer: ConvLayer,
+    pub class: String,
+    /// Every candidate that ran, in the order tried.
+    pub candidates: Vec<Candidate>,
+    /// The built-in default tile of the kernel.
+    pub default: Tile,
+}
+
+impl KernelTuning {
+    /// The fastest candidate.
+    pub fn best(&self) -> Option<&Candidate> {
+        self.candidates.iter().min_by(|a, b| a.median_s.total_cmp(&b.median_s))
+    }
+
+    /// The default tile's candidate, when it was among those tried.
+    pub fn default_candidate(&self) -> Option<&Candidate> {
+        self.candidates.iter().find(|c| c.tile == self.default)
+    }
+}
+
+/// `tune` on one layer and adapter.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    pub adapter: AdapterSummary,
+    pub layer: ConvLayer,
+    pub kernels: Vec<KernelTuning>,
+}
+
+/// One remembered tile.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TunedTile {
+    pub tile: Tile,
+    pub median_s: f64,
+    pub flops_per_s: f64,
+}
+
+/// adapter key → shape class → tile.
+type CacheFile = BTreeMap<String, BTreeMap<String, TunedTile>>;
+
+/// The three convs of `layer` that have a vec4 kernel: (conv, layer, kernel).
+fn vec4_convs(layer: &ConvLayer) -> Vec<(ConvKind, ConvLayer, ShaderKind)> {
+    [
+        (ConvKind::Standard, *layer),
+        (ConvKind::Depthwise, layer.depthwise()),
+        (ConvKind::Pointwise, layer.pointwise()),
+    ]
+    .into_iter()
+    .map(|(conv, l)| (conv, l, Variant::Vec4.shader_for(&l)))
+    .filter(|(_, _, kind)| kind.is_vec4())
+    .collect()
+}
+
+/// The tiles for `layer`'s convs on `adapter`: the cached tile of each conv's shape class, else the built-in one.
+pub fn tiles_for(adapter: &AdapterSummary, layer: &ConvLayer) -> TileTable {
+    let cached = cache::read::<CacheFile>(CACHE_FILE)
+        .remove(&cache::cache_key(adapter))
+        .unwrap_or_default();
+    vec4_convs(layer)
+        .into_iter()
+        .fold(TileTable::default(), |table, (_, l, kind)| {
+            match cached.get(&shape_class(kind, &l)) {
+                Some(tuned) => table.with(kind, tuned.tile),
+                None => table,
+            }
+        })
+}
+
+/// Stores the best tile of every kernel of `tuning` in the cache (atomically), keeping the other entries.
+pub fn store(tuning: &Tuning) -> std::io::Result<PathBuf> {
+    let mut entries = cache::read::<CacheFile>(CACHE_FILE);
+    let adapter = entries.entry(cache::cache_key(&tuning.adapter)).or_default();
+    for k in &tuning.kernels {
+        if let Some(best) = k.best() {
+            adapter.insert(
+                k.class.clone(),
+                TunedTile {
+                    tile: best.tile,
+                    median_s: best.median_s,
+                    flops_per_s: best.flops_per_s,
+                },
+            );
+        }
+    }
+    cache::write(CACHE_FILE, &entries)
+}
+
+/// Times every candidate tile of every vec4 kernel `layer`'s convs use. A tile the adapter cannot run (workgroup too
+/// large) is skipped; a tile whose output disagrees with the CPU reference is an error. `progress` hears each
+/// (conv, tile) before it is timed.
+pub fn tune(
+    ctx: &GpuContext,
+    layer: &ConvLayer,
+    settings: &BenchSettings,
+    mut progress: impl FnMut(ConvKind, ShaderKind, Tile),
+) -> Result<Tuning, GpuError> {
+    let layer = layer.validated()?;
+    let mut kernels = ConvKernels::new(ctx)?;
+    let timer = PassTimer::new(ctx)?;
+    let mut rng = SplitMix64::new(0x7e57);
+    let mut tunings = Vec::new();
+    for (conv, conv_layer, kind) in vec4_convs(&layer) {
+        let flops = crate::cost::Cost::of_layer(&conv_layer)?.flops;
+        let input = rng.fill(conv_layer.input_len().unwrap_or(0) as usize);
+        let weight = rng.fill(conv_layer.weight_len().unwrap_or(0) as usize);
+        let bias = conv_layer.bias.then(|| rng.fill(conv_layer.bias_len() as usize));
+        let mut tuning = KernelTuning {
+            conv,
+            kernel: kind,
+            layer: conv_layer,
+            class: shape_class(kind, &conv_layer),
+            candidates: Vec::new(),
+            default: TileTable::default().get(kind).unwrap_or(Tile::new(1, 1, 64)),
+        };
+        // The default first, so the pruning below has a good time to compare with from the start.
+        let mut tiles = candidates(kind);
+        tiles.sort_by_key(|t| *t != tuning.default);
+        for tile in tiles {
+            if tile.check(ctx.summary.max_compute_invocations_per_workgroup).is_err() {
+                continue;
+            }
+            progress(conv, kind, tile);
+            kernels.set_tile(ctx, kind, tile)?;
+            let job = ConvJob::new(ctx, &kernels, &conv_layer, kind, None)?;
+            job.upload(ctx, Some(&input), &weight, bias.as_deref())?;
+            let check = check_output(ctx, &kernels, &job, (&input, &weight, bias.as_deref()), &mut rng)?;
+            if !check.passed() {
+                return Err(GpuError::WrongResult {
+                    conv: conv.name(),
+                    mismatches: check.mismatches,
+                    checked: CHECKED_OUTPUTS as u64,
+                });
+            }
+            // One timed dispatch first: a tile over PRUNE_FACTOR × the best so far keeps that single time.
+            let once = timer.time_pass(ctx, |pass| job.encode(&kernels, pass))?;
+            let best_so_far = tuning.best().map_or(f64::INFINITY, |b| b.median_s);
+            let first_s = once.gpu_s.unwrap_or(once.wall_s);
+            let median_s = if first_s > PRUNE_FACTOR * best_so_far {
+                first_s
+            } else {
+                time_job(ctx, &timer, &kernels, &job, settings)?
+            };
+            tuning.candidates.push(Candidate {
+                tile,
+                median_s,
+                flops_per_s: flops as f64 / median_s,
+            });
+        }
+        // The machine's speed drifts: time the leaders once more and keep each one's better median.
+        let mut leaders: Vec<usize> = (0..tuning.candidates.len()).collect();
+        leaders.sort_by(|&a, &b| tuning.candidates[a].median_s.total_cmp(&tuning.candidates[b].median_s));
+        leaders.truncate(RETIMED);
+        if let Some(d) = tuning.candidates.iter().position(|c| c.tile == tuning.default) {
+            if !leaders.contains(&d) {
+                leaders.push(d);
+            }
+        }
+        for i in leaders {
+            let tile = tuning.candidates[i].tile;
+            progress(conv, kind, tile);
+            kernels.set_tile(ctx, kind, tile)?;
+            let job = ConvJob::new(ctx, &kernels, &conv_layer, kind, None)?;
+            job.upload(ctx, Some(&input), &weight, bias.as_deref())?;
+            let again = time_job(ctx, &timer, &kernels, &job, settings)?;
+            let candidate = &mut tuning.candidates[i];
+            candidate.median_s = candidate.median_s.min(again);
+            candidate.flops_per_s = flops as f64 / candidate.median_s;
+        }
+        tunings.push(tuning);
+    }
+    Ok(Tuning {
+        adapter: ctx.summary.clone(),
+        layer,
+        kernels: tunings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_candidate_fits_the_register_arrays() {
+        for kind in ShaderKind::ALL {
+            let tiles = candidates(kind);
+            assert_eq!(tiles.is_empty(), !kind.is_vec4(), "{}", kind.name());
+            for tile in tiles {
+                assert!(tile.check(256).is_ok(), "{} {tile}", kind.name());
+            }
+            if let Some(default) = TileTable::default().get(kind) {
+                assert!(
+                    candidates(kind).contains(&default),
+                    "{}: default {default} is tried",
+                    kind.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn shape_classes_bucket_by_powers_of_two() {
+        let layer = ConvLayer::default(); // 14×14 (196 → 2^7), 512 → 2^9
+        assert_eq!(
+            shape_class(ShaderKind::PointwiseVec4, &layer.pointwise()),
+            "pointwise-vec4 · N 1 · H·W 2^7 · C_in 2^9 · C_out 2^9"
+        );
+        let wider = ConvLayer {
+            out_channels: 1024,
+            ..layer
+        };
+        assert_eq!(
+            shape_class(ShaderKind::Conv2dVec4, &layer),
+            shape_class(
+                ShaderKind::Conv2dVec4,
+                &ConvLayer {
+                    out_channels: 700,
+                    ..layer
+                }
+            )
+        );
+        assert_ne!(
+            shape_class(ShaderKind::Conv2dVec4, &layer),
+            shape_class(ShaderKind::Conv2dVec4, &wider)
+        );
+    }
+
+    #[test]
+    fn without_a_cache_entry_the_defaults_apply() {
+        let adapter = AdapterSummary {
+            index: 0,
+            name: "no such adapter in any cache".into(),
+            backend: "Vulkan".into(),
+            device_type: "CPU".into(),
+            software: true,
+            driver: "test".into(),
+            driver_info: "0".into(),
+            timestamps: true,
+            max_storage_buffer_binding_size: 1 << 27,
+            max_buffer_size: 1 << 31,
+            max_compute_workgroups_per_dimension: 65_535,
+            max_compute_invocations_per_workgroup: 256,
+            max_compute_workgroup_storage_size: 16_384,
+        };
+        assert_eq!(tiles_for(&adapter, &ConvLayer::default()), TileTable::default());
+    }
+}

@@ -1,0 +1,154 @@
+//! `convflops tune` and `compare --tune` end to end: every candidate tile runs and is checked, the fastest is cached
+//! per adapter and shape class, and `compare` then builds its vec4 kernels with it. Timings are never asserted.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn convflops(cache: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_convflops"))
+        .args(args)
+        .env("CONVFLOPS_CACHE_DIR", cache)
+        .env("WGPU_BACKEND", "vulkan")
+        .output()
+        .expect("the binary runs")
+}
+
+fn json_of(cache: &Path, args: &[&str]) -> Value {
+    let out = convflops(cache, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+/// A small layer whose three convs all have vec4 kernels (H·W = 24, a multiple of 4; W = 6 is not).
+const LAYER: [&str; 8] = [
+    "--in-channels",
+    "8",
+    "--out-channels",
+    "12",
+    "--height",
+    "4",
+    "--width",
+    "6",
+];
+const QUICK: [&str; 6] = ["--samples", "1", "--min-time", "0", "--warmup", "1"];
+
+#[test]
+fn tune_times_every_tile_and_caches_the_fastest() {
+    if common::vulkan().is_none() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let args: Vec<&str> = ["tune", "--json"].iter().chain(&LAYER).chain(&QUICK).copied().collect();
+    let tuned = json_of(cache.path(), &args);
+    let kernels = tuned["kernels"].as_array().unwrap();
+    let names: Vec<&str> = kernels.iter().map(|k| k["kernel"].as_str().unwrap()).collect();
+    assert_eq!(names, ["conv2d-vec4", "depthwise-vec4", "pointwise-vec4"]);
+    for k in kernels {
+        let candidates = k["candidates"].as_array().unwrap();
+        assert!(candidates.len() >= 9, "{}: {} tiles", k["kernel"], candidates.len());
+        let best = k["best_tile"].as_str().unwrap();
+        let fastest = candidates
+            .iter()
+            .min_by(|a, b| {
+                a["median_s"]
+                    .as_f64()
+                    .unwrap()
+                    .total_cmp(&b["median_s"].as_f64().unwrap())
+            })
+            .unwrap();
+        assert_eq!(fastest["tile"].as_str().unwrap(), best);
+        assert!(candidates.iter().all(|c| c["median_s"].as_f64().unwrap() > 0.0));
+        assert!(candidates.iter().any(|c| c["tile"] == k["default_tile"]));
+        assert!(k["speedup_over_default"].as_f64().unwrap() >= 1.0);
+        assert!(k["shape_class"]
+            .as_str()
+            .unwrap()
+            .starts_with(k["kernel"].as_str().unwrap()));
+    }
+    let file = tuned["cache_file"].as_str().expect("cached");
+    let cached: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let adapter = cached.as_object().unwrap().values().next().unwrap();
+    assert_eq!(
+        adapter.as_object().unwrap().len(),
+        3,
+        "one entry per shape class: {adapter}"
+    );
+
+    // compare builds its vec4 kernels with the cached tiles and names them in every result.
+    let args: Vec<&str> = ["compare", "--json"]
+        .iter()
+        .chain(&LAYER)
+        .chain(&QUICK)
+        .copied()
+        .collect();
+    let compared = json_of(cache.path(), &args);
+    let results = compared["results"].as_array().unwrap();
+    for (result, k) in results.iter().zip(kernels) {
+        let expected = format!(
+            "{} ({})",
+            k["kernel"].as_str().unwrap(),
+            k["best_tile"].as_str().unwrap()
+        );
+        assert_eq!(result["kernel"].as_str().unwrap(), expected);
+    }
+    assert!(
+        results[3]["kernel"].as_str().unwrap().contains(" + "),
+        "the separable pair names both kernels"
+    );
+}
+
+#[test]
+fn tune_no_store_and_layers_without_vec4_kernels() {
+    if common::vulkan().is_none() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    // A 7×7 plane (49 pixels) has no vec4 kernel: nothing to tune, said plainly, nothing cached.
+    let out = convflops(
+        cache.path(),
+        &[
+            "tune",
+            "--no-store",
+            "--size",
+            "7",
+            "--in-channels",
+            "4",
+            "--out-channels",
+            "4",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("nothing to tune"), "{text}");
+    assert!(text.contains("Nothing cached"), "{text}");
+    assert!(!cache.path().join("tiles.json").exists());
+    // Bad sampling settings name the flag.
+    let out = convflops(cache.path(), &["tune", "--samples", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("samples"));
+}
+
+#[test]
+fn compare_tune_tunes_then_compares() {
+    if common::vulkan().is_none() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let args: Vec<&str> = ["compare", "--tune", "--json"]
+        .iter()
+        .chain(&LAYER)
+        .chain(&QUICK)
+        .copied()
+        .collect();
+    let compared = json_of(cache.path(), &args);
+    assert_eq!(compared["results"].as_array().unwrap().len(), 4);
+    assert!(cache.path().join("tiles.json").exists());
+}
