@@ -156,11 +156,17 @@ fn vec4_convs(layer: &ConvLayer) -> Vec<(ConvKind, ConvLayer, ShaderKind)> {
     .collect()
 }
 
-/// The tiles for `layer`'s convs on `adapter`: the cached tile of each conv's shape class, else the built-in one.
-pub fn tiles_for(adapter: &AdapterSummary, layer: &ConvLayer) -> TileTable {
-    let cached = cache::read::<CacheFile>(CACHE_FILE)
+/// The tiles cached for `adapter`, by shape class.
+fn cached_tiles(adapter: &AdapterSummary) -> BTreeMap<String, TunedTile> {
+    cache::read::<CacheFile>(CACHE_FILE)
         .remove(&cache::cache_key(adapter))
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The tiles for `layer`'s convs (standard, depthwise, pointwise) on `adapter`: the cached tile of each conv's shape
+/// class, else the built-in one.
+pub fn tiles_for(adapter: &AdapterSummary, layer: &ConvLayer) -> TileTable {
+    let cached = cached_tiles(adapter);
     vec4_convs(layer)
         .into_iter()
         .fold(TileTable::default(), |table, (_, l, kind)| {
@@ -169,6 +175,19 @@ pub fn tiles_for(adapter: &AdapterSummary, layer: &ConvLayer) -> TileTable {
                 None => table,
             }
         })
+}
+
+/// The tiles for a sequence of layers run with `kinds` (a network): per layer, the built-in table with that layer's
+/// kernel given its cached tile, if any.
+pub fn tiles_per_layer(adapter: &AdapterSummary, layers: &[(ConvLayer, ShaderKind)]) -> Vec<TileTable> {
+    let cached = cached_tiles(adapter);
+    layers
+        .iter()
+        .map(|(layer, kind)| match cached.get(&shape_class(*kind, layer)) {
+            Some(tuned) if kind.is_vec4() => TileTable::default().with(*kind, tuned.tile),
+            _ => TileTable::default(),
+        })
+        .collect()
 }
 
 /// Stores the best tile of every kernel of `tuning` in the cache (atomically), keeping the other entries.

@@ -93,7 +93,7 @@ impl std::fmt::Display for Tile {
 }
 
 /// The tile each vec4 kernel is built with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TileTable {
     pub conv2d: Tile,
     pub depthwise: Tile,
@@ -662,7 +662,11 @@ pub(crate) const PARAMS_BYTES: u64 = std::mem::size_of::<ConvParams>() as u64;
 
 /// Bytes of `elements` f32 values (at least 4: wgpu has no empty bindings), checked against the kernels' index range
 /// and the adapter's buffer limits.
-pub(crate) fn checked_buffer_bytes(limits: &AdapterSummary, what: &str, elements: Option<u64>) -> Result<u64, GpuError> {
+pub(crate) fn checked_buffer_bytes(
+    limits: &AdapterSummary,
+    what: &str,
+    elements: Option<u64>,
+) -> Result<u64, GpuError> {
     let elements = elements.unwrap_or(u64::MAX);
     if elements > MAX_SHADER_ELEMENTS {
         return Err(GpuError::ShaderRange {

@@ -20,7 +20,10 @@ use crate::ceilings::{Bound, Ceilings};
 use crate::compare::{sample_indices, RooflinePoint, CHECKED_OUTPUTS};
 use crate::cost::{ratio, Cost};
 use crate::export::json::{AdapterJson, CeilingsJson, LayerJson};
-use crate::gpu::{AdapterSummary, ConvJob, ConvKernels, GpuContext, GpuError, JobPlan, PassTimer, TimerKind, Variant};
+use crate::gpu::conv::TileTable;
+use crate::gpu::{
+    AdapterSummary, ConvJob, ConvKernels, GpuContext, GpuError, JobPlan, PassTimer, ShaderKind, TimerKind, Variant,
+};
 use crate::layer::ConvLayer;
 use crate::reference::{self, Agreement};
 use crate::rng::SplitMix64;
@@ -237,8 +240,16 @@ pub fn run(
     // Every limit and the memory budget are checked before any kernel is built or buffer allocated.
     let inputs = inputs(network);
     let mut plans = Vec::with_capacity(network.layers.len());
-    for (index, l) in network.layers.iter().enumerate() {
-        let plan = JobPlan::new(&ctx.summary, &l.layer, variant.shader_for(&l.layer))
+    // Each layer's vec4 kernel gets the tile `convflops tune` cached for its shape class, else the built-in one;
+    // one set of pipelines per distinct tile table.
+    let shaders: Vec<(ConvLayer, ShaderKind)> = network
+        .layers
+        .iter()
+        .map(|l| (l.layer, variant.shader_for(&l.layer)))
+        .collect();
+    let layer_tiles = crate::tune::tiles_per_layer(&ctx.summary, &shaders);
+    for (index, ((layer, shader), tiles)) in shaders.iter().zip(&layer_tiles).enumerate() {
+        let plan = JobPlan::with_tile(&ctx.summary, layer, *shader, tiles.get(*shader))
             .map_err(|source| layer_error(index, source))?;
         plans.push(plan);
     }
@@ -252,7 +263,19 @@ pub fn run(
     ctx.memory
         .check(&format!("running {model} (batch {batch}) layer by layer"), device_bytes)
         .map_err(gpu_error)?;
-    let kernels = ConvKernels::new(ctx).map_err(gpu_error)?;
+    let mut pipelines: Vec<(TileTable, ConvKernels)> = Vec::new();
+    let mut uses = Vec::with_capacity(plans.len());
+    for tiles in &layer_tiles {
+        let at = match pipelines.iter().position(|(t, _)| t == tiles) {
+            Some(at) => at,
+            None => {
+                pipelines.push((*tiles, ConvKernels::with_tiles(ctx, *tiles).map_err(gpu_error)?));
+                pipelines.len() - 1
+            }
+        };
+        uses.push(at);
+    }
+    let kernels_of = |index: usize| &pipelines[uses[index]].1;
     let timer = PassTimer::new(ctx).map_err(gpu_error)?;
 
     let mut jobs: Vec<ConvJob> = Vec::with_capacity(plans.len());
@@ -261,7 +284,7 @@ pub fn run(
             (LayerInput::Chained, Some(previous)) => Some(previous.output.clone()),
             _ => None,
         };
-        let job = ConvJob::new(ctx, &kernels, &plan.layer, plan.shader, chained.as_ref())
+        let job = ConvJob::new(ctx, kernels_of(index), &plan.layer, plan.shader, chained.as_ref())
             .map_err(|source| layer_error(index, source))?;
         let data = layer_data(index, &plan.layer, *input);
         job.upload(ctx, data.input.as_deref(), &data.weight, data.bias.as_deref())
@@ -269,8 +292,8 @@ pub fn run(
         jobs.push(job);
     }
     let forward = |pass: &mut wgpu::ComputePass<'_>| {
-        for job in &jobs {
-            job.encode(&kernels, pass);
+        for (index, job) in jobs.iter().enumerate() {
+            job.encode(kernels_of(index), pass);
         }
     };
     // One untimed run first, so each layer is then timed on real activations rather than zeros.
@@ -282,7 +305,7 @@ pub fn run(
         let measurement = bench::measure(settings, |repetitions| {
             timer.time_pass(ctx, |pass| {
                 for _ in 0..repetitions {
-                    job.encode(&kernels, pass);
+                    job.encode(kernels_of(index), pass);
                 }
             })
         })
