@@ -9,7 +9,7 @@
 # Environment:
 #   CONVFLOPS_ARGS   sampling flags for convflops compare     (default: --samples 5 --min-time 0.5)
 #   ORT_ARGS         sampling flags for onnxruntime_conv.py    (default: --samples 10 --min-time 1)
-#   VARIANT          convflops kernels, tiled or naive         (default: tiled)
+#   VARIANT          convflops kernels, vec4, tiled or naive   (default: vec4)
 #   CONVFLOPS_PEERS_VENV  where the ONNX Runtime venv lives    (default: ${XDG_CACHE_HOME:-~/.cache}/convflops/peers-venv)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -19,7 +19,7 @@ out="${1:-${CONVFLOPS_PEERS_OUT:-$(mktemp -d)}}"
 mkdir -p "$out"
 convflops_args="${CONVFLOPS_ARGS:---samples 5 --min-time 0.5}"
 ort_args="${ORT_ARGS:---samples 10 --min-time 1}"
-variant="${VARIANT:-tiled}"
+variant="${VARIANT:-vec4}"
 # Mesa complains on every start when this is unset; give it a private directory.
 if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "${XDG_RUNTIME_DIR}" ]; then
     export XDG_RUNTIME_DIR="$out/xdg-runtime"
