@@ -2,6 +2,7 @@
 
 pub mod context;
 pub mod conv;
+pub mod fused;
 pub mod kernel;
 pub mod timer;
 
@@ -12,6 +13,7 @@ use crate::units::{bytes_exact, group_digits};
 
 pub use context::{AdapterChoice, AdapterSummary, GpuContext, MemoryBudget, Reservation};
 pub use conv::{ConvJob, ConvKernels, JobPlan, ShaderKind, Variant};
+pub use fused::{FusedJob, FusedSeparable};
 pub use timer::{PassTimer, TimerKind, Timing};
 
 /// Everything that can go wrong on the GPU side, as values rather than panics.
