@@ -5,13 +5,21 @@
 use crate::bench::{self, BenchSettings, Measurement};
 use crate::ceilings::{Bound, Ceilings};
 use crate::cost::{ratio, ConvKind, Cost, LayerCost};
-use crate::gpu::{AdapterSummary, ConvJob, ConvKernels, GpuContext, GpuError, JobPlan, PassTimer, TimerKind, Variant};
+use crate::gpu::conv::Tile;
+use crate::gpu::{
+    AdapterSummary, ConvJob, ConvKernels, FusedJob, FusedSeparable, GpuContext, GpuError, JobPlan, PassTimer,
+    TimerKind, Variant,
+};
 use crate::layer::ConvLayer;
 use crate::reference::{self, Agreement};
 use crate::rng::SplitMix64;
 
 /// Outputs per kernel checked against the CPU reference after timing.
 pub const CHECKED_OUTPUTS: usize = 512;
+
+/// The fused separable kernel's tile: 32 output channels per invocation (the best of 8, 16 and 32 on lavapipe: each
+/// channel tile recomputes the depthwise step, so wider tiles recompute it less often).
+pub const FUSED_TILE: Tile = Tile::new(1, 8, 32);
 
 /// One timed conv.
 #[derive(Debug, Clone)]
@@ -28,6 +36,15 @@ pub struct ConvResult {
 }
 
 impl ConvResult {
+    /// What a report calls this result: the conv, or "separable (fused)" for the fused kernel's pair.
+    pub fn label(&self) -> String {
+        if self.kernel.starts_with(crate::gpu::fused::FUSED_NAME) {
+            format!("{} (fused)", self.kind)
+        } else {
+            self.kind.to_string()
+        }
+    }
+
     /// The quoted time: median GPU time per dispatch (wall time where timestamps are missing).
     pub fn time_s(&self) -> f64 {
         self.measurement.median_s()
@@ -48,6 +65,9 @@ pub struct Comparison {
     pub layer: ConvLayer,
     pub cost: LayerCost,
     pub results: Vec<ConvResult>,
+    /// The separable pair as one fused kernel (`separable_fused_vec4.wgsl`), timed beside the two-kernel pair when
+    /// the vec4 family runs and the kernel applies; the same analytic FLOPs as the pair.
+    pub fused: Option<ConvResult>,
     /// The adapter's measured ceilings, when known: they place each conv on the roofline.
     pub ceilings: Option<Ceilings>,
 }
@@ -85,6 +105,11 @@ impl Comparison {
                 flops_per_s: r.flops_per_s(),
             })
             .collect()
+    }
+
+    /// Every timed result: the four convs, then the fused pair when it ran.
+    pub fn all_results(&self) -> impl Iterator<Item = &ConvResult> {
+        self.results.iter().chain(self.fused.as_ref())
     }
 
     pub fn get(&self, kind: ConvKind) -> Option<&ConvResult> {
@@ -150,6 +175,24 @@ impl Comparison {
                 relative(p)
             )),
         ));
+        if let Some(fused) = &self.fused {
+            let tiles = u64::from(self.layer.out_channels)
+                .div_ceil(4)
+                .div_ceil(u64::from(FUSED_TILE.channels));
+            let verb = if fused.time_s() < separable.time_s() {
+                "faster"
+            } else {
+                "slower"
+            };
+            let factor = (separable.time_s() / fused.time_s()).max(fused.time_s() / separable.time_s());
+            lines.push(format!(
+                "Fused into one kernel the pair ran {factor:.1}× {verb} than as two ({} against {}): the depthwise \
+                 result never goes to memory, but each of the {tiles} output-channel tiles computes it again, so the \
+                 kernel executes the depthwise FLOPs {tiles} times for the same analytic count.",
+                crate::units::seconds(fused.time_s()),
+                crate::units::seconds(separable.time_s()),
+            ));
+        }
         lines
     }
 }
@@ -303,6 +346,53 @@ pub fn run(
         (d_check.merge(p_check), d_idx.len() + p_idx.len()),
     ];
 
+    // The fused pair reads the same input and weights; its output is checked against the reference composition.
+    let fused = if variant == Variant::Vec4 && FusedSeparable::applies(&layer).is_ok() {
+        progress(ConvKind::Separable);
+        let kernel = FusedSeparable::new(ctx, FUSED_TILE)?;
+        let job = FusedJob::new(ctx, &kernel, &layer, Some(&standard.input))?;
+        job.upload(
+            ctx,
+            None,
+            &weights[1],
+            biases[1].as_deref(),
+            &weights[2],
+            biases[2].as_deref(),
+        )?;
+        let measurement = bench::measure(settings, |repetitions| {
+            timer.time_pass(ctx, |pass| {
+                for _ in 0..repetitions {
+                    job.encode(pass);
+                }
+            })
+        })?;
+        let output = job.read_output(ctx)?;
+        let indices = pick(output.len());
+        let separable = reference::SeparableWeights {
+            dw: &weights[1],
+            dw_bias: biases[1].as_deref(),
+            pw: &weights[2],
+            pw_bias: biases[2].as_deref(),
+        };
+        let check = reference::compare_separable_at(&layer, &output, &input, separable, &indices)?;
+        // The same counts as the pair, less the intermediate's write and read: the fused kernel never stores it.
+        let intermediate = cost.depthwise.outputs.saturating_mul(2 * 4);
+        Some(ConvResult {
+            kind: ConvKind::Separable,
+            cost: Cost {
+                bytes: cost.separable.bytes.saturating_sub(intermediate),
+                ..cost.separable
+            },
+            timer: timer.kind(),
+            measurement,
+            check: checked(ConvKind::Separable, check, indices.len())?,
+            checked_outputs: indices.len(),
+            kernel: format!("{} ({})", crate::gpu::fused::FUSED_NAME, FUSED_TILE),
+        })
+    } else {
+        None
+    };
+
     let results = measurements
         .into_iter()
         .zip(checks)
@@ -323,6 +413,7 @@ pub fn run(
         layer,
         cost,
         results,
+        fused,
         ceilings: None,
     })
 }
@@ -377,6 +468,7 @@ mod tests {
             layer,
             cost,
             results,
+            fused: None,
             ceilings: None,
         }
     }

@@ -109,6 +109,51 @@ pub fn compare_at(
     compare(layer, &picked, &reference)
 }
 
+/// The tensors of a depthwise-separable pair: depthwise weight `[C_in, 1, kh, kw]` and bias `[C_in]`, pointwise
+/// weight `[C_out, C_in, 1, 1]` and bias `[C_out]` (biases when the layer has them).
+#[derive(Debug, Clone, Copy)]
+pub struct SeparableWeights<'a> {
+    pub dw: &'a [f32],
+    pub dw_bias: Option<&'a [f32]>,
+    pub pw: &'a [f32],
+    pub pw_bias: Option<&'a [f32]>,
+}
+
+/// Compares selected outputs of a fused separable pair (`layer` is the standard layer; the pair is its depthwise then
+/// its pointwise half) with the reference composition: the depthwise half in full, then the pointwise half at just
+/// those outputs. The magnitudes are carried through `|pw|` (`Σ_ci |pw|·Σ|x·dw| + |bias|`), because the GPU's
+/// depthwise rounding scales with the depthwise terms, not with their possibly cancelled sums; the tolerance then
+/// counts the standard layer's terms.
+pub fn compare_separable_at(
+    layer: &ConvLayer,
+    gpu: &[f32],
+    input: &[f32],
+    weights: SeparableWeights<'_>,
+    indices: &[usize],
+) -> Result<Agreement, ShapeError> {
+    let (dw_layer, pw_layer) = (layer.depthwise(), layer.pointwise());
+    let depthwise = conv2d(&dw_layer, input, weights.dw, weights.dw_bias)?;
+    let values: Vec<f32> = depthwise.values.iter().map(|&v| v as f32).collect();
+    let magnitudes: Vec<f32> = depthwise.magnitudes.iter().map(|&v| v as f32).collect();
+    let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
+    let (pw_abs, bias_abs) = (abs(weights.pw), weights.pw_bias.map(abs));
+    let mut reference = Reference {
+        values: Vec::with_capacity(indices.len()),
+        magnitudes: Vec::with_capacity(indices.len()),
+    };
+    let mut picked = Vec::with_capacity(indices.len());
+    for &i in indices.iter().filter(|&&i| i < gpu.len()) {
+        reference
+            .values
+            .push(output_at(&pw_layer, &values, weights.pw, weights.pw_bias, i).0);
+        reference
+            .magnitudes
+            .push(output_at(&pw_layer, &magnitudes, &pw_abs, bias_abs.as_deref(), i).0);
+        picked.push(gpu[i]);
+    }
+    Ok(compare(layer, &picked, &reference))
+}
+
 /// f32 unit roundoff, 2^-24.
 pub const F32_UNIT_ROUNDOFF: f64 = 1.0 / 16_777_216.0;
 

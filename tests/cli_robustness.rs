@@ -148,11 +148,14 @@ const SHADERS: &[&str] = &[
     "depthwise",
     "depthwise-tiled",
     "pointwise",
+    "conv2d-vec4",
+    "depthwise-vec4",
+    "pointwise-vec4",
     "tiled",
     "",
     "🦀",
 ];
-const VARIANTS: &[&str] = &["tiled", "naive", "fast", ""];
+const VARIANTS: &[&str] = &["vec4", "tiled", "naive", "fast", ""];
 const UNKNOWN_FLAGS: &[&str] = &[
     "--frobnicate",
     "-x",
@@ -514,7 +517,7 @@ fn draw(rng: &mut SplitMix64, serial: usize, fixtures: &Fixtures) -> Vec<String>
             if rng.chance(15) {
                 args.extend([
                     "--variant".into(),
-                    hostile(rng, &["tiled", "naive"], VARIANTS).to_string(),
+                    hostile(rng, &["vec4", "tiled", "naive"], VARIANTS).to_string(),
                 ]);
             }
             if rng.chance(5) {

@@ -76,6 +76,24 @@ fn check_comparison(value: &Value) {
         (measured - time(0) / time(3)).abs() <= 1e-9 * measured,
         "measured speedup comes from the times"
     );
+    // The vec4 kernels (the default) also time the pair as one fused kernel: the same FLOPs, fewer bytes (the
+    // intermediate is never stored), its own time, checked like the others.
+    let fused = &value["fused_separable"];
+    if value["variant"] == "vec4" {
+        assert_eq!(fused["conv"], "separable", "{value}");
+        assert!(fused["kernel"].as_str().unwrap().starts_with("separable-fused-vec4 ("));
+        assert_eq!(fused["flops"], results[3]["flops"]);
+        assert!(fused["bytes"].as_u64().unwrap() < results[3]["bytes"].as_u64().unwrap());
+        assert!(fused["checked_outputs"].as_u64().unwrap() > 0);
+        let rate = fused["flops_per_s"].as_f64().unwrap();
+        let median = fused["gpu_time_s"]["median"].as_f64().unwrap();
+        assert!((rate - fused["flops"].as_f64().unwrap() / median).abs() <= 1e-9 * rate);
+    } else {
+        assert!(fused.is_null(), "{value}");
+    }
+    for r in results {
+        assert!(r["kernel"].is_string(), "{r}");
+    }
 }
 
 #[test]
@@ -149,7 +167,7 @@ fn exports_parse() {
     let header = reader.headers().unwrap().clone();
     assert_eq!(header.iter().collect::<Vec<_>>(), convflops::export::csv::HEADER);
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 5, "four convs and the fused pair");
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     for row in &rows {
         let flops: f64 = row[col("flops")].parse().unwrap();
@@ -158,6 +176,8 @@ fn exports_parse() {
         assert!((rate - flops / median).abs() <= 1e-9 * rate);
     }
     assert_eq!(&rows[3][col("conv")], "separable");
+    assert_eq!(&rows[4][col("conv")], "separable (fused)");
+    assert!(rows[4][col("kernel")].starts_with("separable-fused-vec4"));
 
     let md = std::fs::read_to_string(&m).unwrap();
     assert!(md.contains("| conv | FLOPs | MACs |"), "{md}");
@@ -165,9 +185,10 @@ fn exports_parse() {
         md.lines()
             .filter(|l| l.starts_with("| ") && !l.starts_with("| conv"))
             .count(),
-        4,
+        5,
         "{md}"
     );
+    assert!(md.contains("| separable (fused) |"), "{md}");
     assert!(md.contains("fewer FLOPs than standard"), "{md}");
 }
 

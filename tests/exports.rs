@@ -60,6 +60,7 @@ fn comparison(name: &str, software: bool, times: [f64; 4], timer: TimerKind) -> 
         layer,
         cost,
         results,
+        fused: None,
         ceilings: None,
     }
 }

@@ -32,9 +32,12 @@ pub fn run(args: CompareArgs) -> Result<()> {
             let tune_settings = BenchSettings::new(1, 3, 0.2).map_err(anyhow::Error::msg)?;
             super::tune::tune_and_store(ctx, &layer, &tune_settings, true, talk)?;
         }
+        let mut separable_seen = false;
         let mut comparison = compare::run(ctx, &layer, args.variant.into(), &settings, |kind| {
+            // The separable pair is timed twice: as two kernels, then (vec4 kernels) as one fused kernel.
+            let fused = kind == convflops::cost::ConvKind::Separable && std::mem::replace(&mut separable_seen, true);
             if talk {
-                eprintln!("  timing {kind}…");
+                eprintln!("  timing {kind}{}…", if fused { " (fused)" } else { "" });
             }
         })
         .with_context(|| format!("comparing on {}", ctx.summary.name))?;

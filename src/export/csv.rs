@@ -30,8 +30,7 @@ pub const HEADER: [&str; 23] = [
 
 /// The CSV rows of one comparison, in [`HEADER`] order.
 fn rows(c: &Comparison) -> Vec<Vec<String>> {
-    c.results
-        .iter()
+    c.all_results()
         .map(|r| {
             let t = r.measurement.best();
             vec![
@@ -39,7 +38,7 @@ fn rows(c: &Comparison) -> Vec<Vec<String>> {
                 c.adapter.backend.clone(),
                 c.adapter.device_type.clone(),
                 c.adapter.software.to_string(),
-                r.kind.name().to_string(),
+                r.label(),
                 r.cost.params.to_string(),
                 r.cost.macs.to_string(),
                 r.cost.flops.to_string(),

@@ -131,9 +131,33 @@ pub struct CompareJson {
     pub variant: &'static str,
     pub layer: LayerJson,
     pub results: Vec<ResultJson>,
+    /// The separable pair as one fused kernel, when it ran (the vec4 family, on layers it applies to): the fields
+    /// of a result, with "conv": "separable" and "kernel" naming the fused kernel.
+    pub fused_separable: Option<ResultJson>,
     pub speedup: SpeedupJson,
     /// The adapter's measured ceilings (null when neither cached nor measured).
     pub ceilings: Option<CeilingsJson>,
+}
+
+/// One result as the compare JSON prints it, with its place on the roofline when the ceilings are known.
+fn result_json(c: &crate::compare::Comparison, r: &crate::compare::ConvResult) -> ResultJson {
+    let roof = c.roofline(r);
+    ResultJson {
+        conv: r.kind,
+        kernel: r.kernel.clone(),
+        cost: r.cost,
+        gpu_time_s: *r.measurement.best(),
+        wall_time_s: r.measurement.wall,
+        timer: r.timer,
+        dispatches_per_sample: r.measurement.repetitions,
+        flops_per_s: r.flops_per_s(),
+        arithmetic_intensity: r.cost.arithmetic_intensity(),
+        checked_outputs: r.checked_outputs,
+        max_abs_error: r.check.max_abs_error,
+        percent_of_peak: roof.map(|p| p.percent_of_peak),
+        percent_of_roofline: roof.map(|p| p.percent_of_roofline),
+        bound: roof.map(|p| p.bound),
+    }
 }
 
 impl From<&crate::compare::Comparison> for CompareJson {
@@ -142,27 +166,8 @@ impl From<&crate::compare::Comparison> for CompareJson {
             adapter: (&c.adapter).into(),
             variant: c.variant.name(),
             layer: (&c.layer).into(),
-            results: c
-                .results
-                .iter()
-                .map(|r| (r, c.roofline(r)))
-                .map(|(r, roof)| ResultJson {
-                    conv: r.kind,
-                    kernel: r.kernel.clone(),
-                    cost: r.cost,
-                    gpu_time_s: *r.measurement.best(),
-                    wall_time_s: r.measurement.wall,
-                    timer: r.timer,
-                    dispatches_per_sample: r.measurement.repetitions,
-                    flops_per_s: r.flops_per_s(),
-                    arithmetic_intensity: r.cost.arithmetic_intensity(),
-                    checked_outputs: r.checked_outputs,
-                    max_abs_error: r.check.max_abs_error,
-                    percent_of_peak: roof.map(|p| p.percent_of_peak),
-                    percent_of_roofline: roof.map(|p| p.percent_of_roofline),
-                    bound: roof.map(|p| p.bound),
-                })
-                .collect(),
+            results: c.results.iter().map(|r| result_json(c, r)).collect(),
+            fused_separable: c.fused.as_ref().map(|r| result_json(c, r)),
             speedup: SpeedupJson {
                 predicted_by_flops: c.predicted_speedup(),
                 measured: c.measured_speedup(),

@@ -17,11 +17,11 @@ pub fn to_string(comparisons: &[Comparison]) -> String {
         ));
         out.push_str("| conv | FLOPs | MACs | bytes | time (median) | ± | wall time | FLOP/s | FLOPs/byte |\n");
         out.push_str("|:---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-        for r in &c.results {
+        for r in c.all_results() {
             let t = r.measurement.best();
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {:.1} % | {} | {} | {:.2} |\n",
-                r.kind,
+                r.label(),
                 flops_count(r.cost.flops),
                 group_digits(r.cost.macs),
                 group_digits(r.cost.bytes),

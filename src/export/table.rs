@@ -93,12 +93,12 @@ pub fn compare(c: &Comparison) -> String {
         "% of peak",
         "% of roofline",
     ]);
-    for r in &c.results {
+    for r in c.all_results() {
         let roof = c.roofline(r);
         let percent = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1} %"));
         let t = r.measurement.best();
         table.add_row(vec![
-            r.kind.name().to_string(),
+            r.label(),
             flops_count(r.cost.flops),
             group_digits(r.cost.macs),
             group_digits(r.cost.bytes),
