@@ -160,21 +160,34 @@ impl Comparison {
         let dw_time_share = 100.0 * depthwise.time_s() / separable.time_s();
         let dw_flops_share = 100.0 * ratio(self.cost.depthwise.flops, self.cost.separable.flops);
         let relative = |r: &ConvResult| 100.0 * r.flops_per_s() / standard.flops_per_s();
-        lines.push(format!(
-            "Why: FLOPs count work, not time. The depthwise conv does only {:.1} FLOPs per byte it must move \
-             (the standard conv {:.1}): about kh·kw = {} multiply-adds per input element it loads, so memory, not \
-             arithmetic, sets its speed — it ran at {:.0} % of the standard conv's FLOP/s and took {dw_time_share:.0} % \
-             of the pair's time for {dw_flops_share:.1} % of its FLOPs.{}",
+        let depthwise_sentence = format!(
+            "The depthwise conv does only {:.1} FLOPs per byte it must move (the standard conv {:.1}): about kh·kw = \
+             {} multiply-adds per input element it loads, so memory, not arithmetic, sets its speed — it ran at {:.0} % \
+             of the standard conv's FLOP/s and took {dw_time_share:.0} % of the pair's time for {dw_flops_share:.1} % of \
+             its FLOPs.",
             self.cost.depthwise.arithmetic_intensity(),
             self.cost.standard.arithmetic_intensity(),
             self.layer.kernel_area(),
             relative(depthwise),
-            pointwise.map_or(String::new(), |p| format!(
+        );
+        let pointwise_sentence = pointwise.map_or(String::new(), |p| {
+            format!(
                 " The pointwise conv, a GEMM with K = C_in = {}, ran at {:.0} % of the standard conv's FLOP/s.",
                 self.layer.in_channels,
                 relative(p)
-            )),
-        ));
+            )
+        });
+        if measured < predicted {
+            lines.push(format!(
+                "Why: FLOPs count work, not time. {depthwise_sentence}{pointwise_sentence}"
+            ));
+        } else {
+            // The pair gained more than its FLOPs: the standard conv's kernel used this device less well.
+            lines.push(format!(
+                "Why: FLOPs count work, not time, and here the standard conv's kernel used the device less well than \
+                 the pair's.{pointwise_sentence} {depthwise_sentence}"
+            ));
+        }
         if let Some(fused) = &self.fused {
             let tiles = u64::from(self.layer.out_channels)
                 .div_ceil(4)
@@ -504,6 +517,13 @@ mod tests {
         let c = fake([40e-3, 0.3e-3, 0.7e-3, 1e-3], true);
         let lesson = c.lesson().join("\n");
         assert!(lesson.contains("and ran 40.0× faster"), "{lesson}");
+        assert!(
+            lesson.contains("the standard conv's kernel used the device less well"),
+            "{lesson}"
+        );
+        assert!(lesson.contains("2.2 FLOPs per byte"), "{lesson}");
+        let slower = fake([10e-3, 0.3e-3, 0.7e-3, 2e-3], true).lesson().join("\n");
+        assert!(!slower.contains("used the device less well"), "{slower}");
     }
 
     #[test]
