@@ -20,7 +20,8 @@
 // Loads are clamped into the plane and masked taps are selected away, so every index stays inside its buffer;
 // tiles past the end skip their stores; no barriers.
 
-// Params, WORKGROUP_SIZE and p come from conv_params.wgsl, which the host prepends to this file.
+// Params, WORKGROUP_SIZE and p come from conv_params.wgsl, taps3 and lanes_of from vec4_window.wgsl; the host
+// prepends both to this file.
 
 @group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;
@@ -31,20 +32,6 @@ override TILE_PIXELS: u32 = 2u;
 override TILE_CHANNELS: u32 = 4u;
 const MAX_TILE: u32 = 16u;
 const MAX_SIDE: u32 = 8u;
-
-// The 4 values starting `shift` (0..3) lanes into the 8 values a, b.
-fn window(a: vec4<f32>, b: vec4<f32>, shift: u32) -> vec4<f32> {
-    var w = a;
-    w = select(w, vec4<f32>(a.yzw, b.x), shift == 1u);
-    w = select(w, vec4<f32>(a.zw, b.xy), shift == 2u);
-    w = select(w, vec4<f32>(a.w, b.xyz), shift == 3u);
-    return w;
-}
-
-// The 4 values starting `offset` (0..5) lanes into the 12 values a, b, c.
-fn window3(a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, offset: u32) -> vec4<f32> {
-    return select(window(a, b, offset), window(b, c, offset - 4u), offset >= 4u);
-}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
@@ -65,15 +52,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
 
     // Row and column of each pixel (lane) of each group, and which of its x taps stay inside the row.
-    var oy: array<vec4<i32>, MAX_SIDE>;
-    var left_ok: array<vec4<bool>, MAX_SIDE>;
-    var right_ok: array<vec4<bool>, MAX_SIDE>;
+    var lanes: array<Lanes, MAX_SIDE>;
     for (var i = 0u; i < TILE_PIXELS; i++) {
-        let q = vec4<i32>(vec4<u32>(4u * (g0 + i)) + vec4<u32>(0u, 1u, 2u, 3u));
-        let ox = q % width;
-        oy[i] = q / width;
-        left_ok[i] = ox >= vec4<i32>(1);
-        right_ok[i] = ox < vec4<i32>(width - 1);
+        lanes[i] = lanes_of(g0 + i, width);
     }
 
     // acc[i · TILE_CHANNELS + c][j]: the 4 pixels of group g0 + i for output channel 4·(c_first + c) + j.
@@ -92,11 +73,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             }
             let tap = (ci * p.kernel_h + ky) * 3u * co4;
             for (var i = 0u; i < TILE_PIXELS; i++) {
-                let iy = oy[i] + vec4<i32>(dy);
+                let iy = lanes[i].oy + vec4<i32>(dy);
                 let row_ok = iy >= vec4<i32>(0) & iy < vec4<i32>(i32(p.in_height));
-                let left = select(vec4<f32>(), window3(v[i], v[i + 1u], v[i + 2u], shift), row_ok & left_ok[i]);
-                let mid = select(vec4<f32>(), window3(v[i], v[i + 1u], v[i + 2u], shift + 1u), row_ok);
-                let right = select(vec4<f32>(), window3(v[i], v[i + 1u], v[i + 2u], shift + 2u), row_ok & right_ok[i]);
+                let t = taps3(v[i], v[i + 1u], v[i + 2u], shift);
+                let left = select(vec4<f32>(), t.left, row_ok & lanes[i].left_ok);
+                let mid = select(vec4<f32>(), t.mid, row_ok);
+                let right = select(vec4<f32>(), t.right, row_ok & lanes[i].right_ok);
                 for (var c = 0u; c < TILE_CHANNELS; c++) {
                     let w_left = weight[tap + cg[c]];
                     let w_mid = weight[tap + co4 + cg[c]];

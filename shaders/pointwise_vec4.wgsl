@@ -13,7 +13,8 @@
 // override constants (their product at most MAX_TILE), so the inner loops have constant trip counts and unroll.
 // Tiles past the edge clamp their loads (every index stays inside its buffer) and skip their stores; no barriers.
 
-// Params, WORKGROUP_SIZE and p come from conv_params.wgsl, which the host prepends to this file.
+// Params, WORKGROUP_SIZE and p come from conv_params.wgsl, which the host prepends to this file (with
+// vec4_window.wgsl, which this kernel does not use).
 
 @group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;

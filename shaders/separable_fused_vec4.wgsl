@@ -25,7 +25,8 @@
 // into their buffers, so every index stays inside its buffer; invocations past the end skip their stores; no
 // barriers.
 
-// Params, WORKGROUP_SIZE and p come from conv_params.wgsl, which the host prepends to this file.
+// Params, WORKGROUP_SIZE and p come from conv_params.wgsl, taps3 and lanes_of from vec4_window.wgsl; the host
+// prepends both to this file.
 
 @group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> dw: array<vec4<f32>>;
@@ -35,15 +36,6 @@
 
 override TILE_CHANNELS: u32 = 4u;
 const MAX_SIDE: u32 = 8u;
-
-// The 4 values starting `shift` (0..3) lanes into the 8 values a, b.
-fn window(a: vec4<f32>, b: vec4<f32>, shift: u32) -> vec4<f32> {
-    var w = a;
-    w = select(w, vec4<f32>(a.yzw, b.x), shift == 1u);
-    w = select(w, vec4<f32>(a.zw, b.xy), shift == 2u);
-    w = select(w, vec4<f32>(a.w, b.xyz), shift == 3u);
-    return w;
-}
 
 // One kernel row of an invocation's depthwise taps, the same for every input channel: the 3 aligned vec4 (as
 // offsets into a plane, clamped) that hold its taps, the lane shift of its left tap, and which of the 4 pixels may
@@ -56,28 +48,26 @@ struct Row {
     right: vec4<bool>,
 }
 
-fn row_of(dy: i32, group: u32, plane4: u32, oy: vec4<i32>, left_ok: vec4<bool>, right_ok: vec4<bool>) -> Row {
+fn row_of(dy: i32, group: u32, plane4: u32, lanes: Lanes) -> Row {
     let width = i32(p.in_width);
     let offset = dy * width - 1;
     let shift = u32(offset & 3);
     let first = i32(group) + ((offset - i32(shift)) >> 2u);
     let at = clamp(vec3<i32>(first) + vec3<i32>(0, 1, 2), vec3<i32>(0), vec3<i32>(i32(plane4) - 1));
-    let iy = oy + vec4<i32>(dy);
+    let iy = lanes.oy + vec4<i32>(dy);
     let row_ok = iy >= vec4<i32>(0) & iy < vec4<i32>(i32(p.in_height));
-    return Row(vec3<u32>(at), shift, row_ok & left_ok, row_ok, row_ok & right_ok);
+    return Row(vec3<u32>(at), shift, row_ok & lanes.left_ok, row_ok, row_ok & lanes.right_ok);
 }
 
-// The row's three taps of the plane starting at `plane`, weighted by k.xyz. The 8 values from the left tap's shift
-// on (two windows, 6 selects) hold all three taps: the middle and right ones are swizzles of them.
+// The row's three taps of the plane starting at `plane`, weighted by k.xyz.
 fn taps(plane: u32, r: Row, k: vec4<f32>) -> vec4<f32> {
     let a = input[plane + r.at.x];
     let b = input[plane + r.at.y];
     let c = input[plane + r.at.z];
-    let lo = window(a, b, r.shift);
-    let hi = window(b, c, r.shift);
-    let left = select(vec4<f32>(), lo, r.left);
-    let mid = select(vec4<f32>(), vec4<f32>(lo.yzw, hi.x), r.mid);
-    let right = select(vec4<f32>(), vec4<f32>(lo.zw, hi.xy), r.right);
+    let t = taps3(a, b, c, r.shift);
+    let left = select(vec4<f32>(), t.left, r.left);
+    let mid = select(vec4<f32>(), t.mid, r.mid);
+    let right = select(vec4<f32>(), t.right, r.right);
     return left * k.x + mid * k.y + right * k.z;
 }
 
@@ -94,15 +84,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let c_first = wg.y * TILE_CHANNELS;
 
     // Where the taps of the 4 pixels q..q+3 sit, and which of them the image edges mask.
-    let width = i32(p.in_width);
-    let q = vec4<i32>(vec4<u32>(4u * group) + vec4<u32>(0u, 1u, 2u, 3u));
-    let ox = q % width;
-    let oy = q / width;
-    let left_ok = ox >= vec4<i32>(1);
-    let right_ok = ox < vec4<i32>(width - 1);
-    let r0 = row_of(-1, group, plane4, oy, left_ok, right_ok);
-    let r1 = row_of(0, group, plane4, oy, left_ok, right_ok);
-    let r2 = row_of(1, group, plane4, oy, left_ok, right_ok);
+    let lanes = lanes_of(group, i32(p.in_width));
+    let r0 = row_of(-1, group, plane4, lanes);
+    let r1 = row_of(0, group, plane4, lanes);
+    let r2 = row_of(1, group, plane4, lanes);
 
     var cg: array<u32, MAX_SIDE>;
     for (var c = 0u; c < TILE_CHANNELS; c++) {

@@ -3,28 +3,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::Value;
 
-fn convflops(cache: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_convflops"))
-        .args(args)
-        .env("CONVFLOPS_CACHE_DIR", cache)
-        .output()
-        .expect("the binary runs")
-}
-
-fn json_of(cache: &Path, args: &[&str]) -> Value {
-    let out = convflops(cache, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON output")
-}
+use common::{convflops_cached as convflops, json_cached as json_of};
 
 /// Width and height from a PNG's IHDR chunk.
 fn png_size(bytes: &[u8]) -> (u32, u32) {

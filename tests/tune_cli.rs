@@ -3,29 +3,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::Value;
 
-fn convflops(cache: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_convflops"))
-        .args(args)
-        .env("CONVFLOPS_CACHE_DIR", cache)
-        .env("WGPU_BACKEND", "vulkan")
-        .output()
-        .expect("the binary runs")
-}
-
-fn json_of(cache: &Path, args: &[&str]) -> Value {
-    let out = convflops(cache, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON output")
-}
+use common::{convflops_cached as convflops, json_cached as json_of};
 
 /// A small layer whose three convs all have vec4 kernels (H·W = 24, a multiple of 4; W = 6 is not).
 const LAYER: [&str; 8] = [

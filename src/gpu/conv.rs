@@ -319,21 +319,8 @@ impl ShaderKind {
                 } else {
                     refuse(format!(
                         "it needs one group, stride 1, a kernel 3 wide with padding 1 and dilation 1 along x, and H·W \
-                         and H_out·W multiples of 4; got groups {}, kernel {}×{}, stride {}×{}, padding {}×{}, \
-                         dilation {}×{}, {}×{} → {}×{}",
-                        layer.groups,
-                        layer.kernel[0],
-                        layer.kernel[1],
-                        layer.stride[0],
-                        layer.stride[1],
-                        layer.padding[0],
-                        layer.padding[1],
-                        layer.dilation[0],
-                        layer.dilation[1],
-                        layer.height,
-                        layer.width,
-                        layer.out_height(),
-                        layer.out_width()
+                         and H_out·W multiples of 4; got {}",
+                        geometry(layer)
                     ))
                 }
             }
@@ -347,24 +334,35 @@ impl ShaderKind {
                     Ok(())
                 } else {
                     refuse(format!(
-                        "it needs a 3×3 kernel, stride 1, padding 1, dilation 1 and H·W a multiple of 4; got kernel \
-                         {}×{}, stride {}×{}, padding {}×{}, dilation {}×{}, {}×{}",
-                        layer.kernel[0],
-                        layer.kernel[1],
-                        layer.stride[0],
-                        layer.stride[1],
-                        layer.padding[0],
-                        layer.padding[1],
-                        layer.dilation[0],
-                        layer.dilation[1],
-                        layer.height,
-                        layer.width
+                        "it needs a 3×3 kernel, stride 1, padding 1, dilation 1 and H·W a multiple of 4; got {}",
+                        geometry(layer)
                     ))
                 }
             }
             _ => Ok(()),
         }
     }
+}
+
+/// The geometry a kernel's shape rules look at, for a refusal: `groups 1, kernel 3×3, stride 2×2, padding 1×1,
+/// dilation 1×1, 14×14 → 7×7`.
+fn geometry(layer: &ConvLayer) -> String {
+    format!(
+        "groups {}, kernel {}×{}, stride {}×{}, padding {}×{}, dilation {}×{}, {}×{} → {}×{}",
+        layer.groups,
+        layer.kernel[0],
+        layer.kernel[1],
+        layer.stride[0],
+        layer.stride[1],
+        layer.padding[0],
+        layer.padding[1],
+        layer.dilation[0],
+        layer.dilation[1],
+        layer.height,
+        layer.width,
+        layer.out_height(),
+        layer.out_width()
+    )
 }
 
 /// Whether an `height`×`width` plane splits into whole vec4 groups.
@@ -524,11 +522,13 @@ macro_rules! conv_source {
     };
 }
 
-/// A vec4 conv shader's source: `shaders/conv_params.wgsl`, then the shader's own file (with its own bindings).
+/// A vec4 conv shader's source: `shaders/conv_params.wgsl`, `shaders/vec4_window.wgsl` (the sliding window), then
+/// the shader's own file (with its own bindings).
 macro_rules! vec4_source {
     ($name:literal) => {
         concat!(
             include_str!("../../shaders/conv_params.wgsl"),
+            include_str!("../../shaders/vec4_window.wgsl"),
             include_str!(concat!("../../shaders/", $name, ".wgsl"))
         )
     };

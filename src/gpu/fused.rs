@@ -12,9 +12,11 @@ use crate::layer::ConvLayer;
 /// The kernel's name in errors and labels.
 pub const FUSED_NAME: &str = "separable-fused-vec4";
 
-/// `shaders/conv_params.wgsl` (the uniform block), then the fused kernel with its own bindings.
+/// `shaders/conv_params.wgsl` (the uniform block), `shaders/vec4_window.wgsl` (the sliding window), then the fused
+/// kernel with its own bindings.
 const SOURCE: &str = concat!(
     include_str!("../../shaders/conv_params.wgsl"),
+    include_str!("../../shaders/vec4_window.wgsl"),
     include_str!("../../shaders/separable_fused_vec4.wgsl")
 );
 
@@ -193,7 +195,7 @@ impl<'k> FusedJob<'k> {
             &format!("the {FUSED_NAME} kernel's buffers for {}", layer.describe()),
             own_input + dw_bytes + pw_bytes + bias_bytes + output_bytes + PARAMS_BYTES,
         )?;
-        let params_block = params(&layer, total);
+        let params_block = ConvParams::new(&layer, total);
 
         ctx.scoped("allocating the fused separable buffers", || {
             let storage = |label: &str, size: u64, extra: wgpu::BufferUsages| {
@@ -350,31 +352,6 @@ impl<'k> FusedJob<'k> {
     /// Reads the output tensor `[N, C_out, H, W]` back to the host.
     pub fn read_output(&self, ctx: &GpuContext) -> Result<Vec<f32>, GpuError> {
         read_buffer(ctx, &self.output, self.output_len * 4)
-    }
-}
-
-/// The uniform block of the standard layer (the same fields as the conv kernels' block).
-fn params(layer: &ConvLayer, total: u32) -> ConvParams {
-    ConvParams {
-        batch: layer.batch,
-        in_channels: layer.in_channels,
-        in_height: layer.height,
-        in_width: layer.width,
-        out_channels: layer.out_channels,
-        out_height: layer.out_height(),
-        out_width: layer.out_width(),
-        kernel_h: layer.kernel[0],
-        kernel_w: layer.kernel[1],
-        stride_h: layer.stride[0],
-        stride_w: layer.stride[1],
-        pad_h: layer.padding[0],
-        pad_w: layer.padding[1],
-        dilation_h: layer.dilation[0],
-        dilation_w: layer.dilation[1],
-        groups: layer.groups,
-        has_bias: u32::from(layer.bias),
-        total,
-        _pad: [0; 2],
     }
 }
 

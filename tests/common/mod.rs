@@ -50,6 +50,26 @@ pub fn convflops(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// Runs the binary with `args` and its cache folder (`CONVFLOPS_CACHE_DIR`) at `cache`.
+pub fn convflops_cached(cache: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_convflops"))
+        .args(args)
+        .env("CONVFLOPS_CACHE_DIR", cache)
+        .output()
+        .expect("the binary runs")
+}
+
+/// The JSON the binary prints with `args` and its cache folder at `cache`, asserting success.
+pub fn json_cached(cache: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let out = convflops_cached(cache, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
 /// The binary's stdout, asserting success.
 pub fn stdout_of(args: &[&str]) -> String {
     let out = convflops(args);
