@@ -346,9 +346,10 @@ pub struct CompareArgs {
     #[command(flatten)]
     pub bench: BenchArgs,
     /// The kernels to time: vec4 (the fast ones: vec4 register tiles where the shape allows, tiled elsewhere), tiled
-    /// (scalar register tiles, any shape) or naive (one output per invocation, the reference variants).
-    #[arg(long, value_enum, default_value = "vec4")]
-    pub variant: VariantArg,
+    /// (scalar register tiles, any shape) or naive (one output per invocation, the reference variants). Several,
+    /// comma-separated (naive,tiled,vec4), are timed one after another and summed up side by side.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "vec4")]
+    pub variant: Vec<VariantArg>,
     /// Measure the adapter's ceilings (peak FLOP/s, bandwidth) in this run for the roofline columns; without it
     /// the ceilings cached by `convflops peak` are used when present.
     #[arg(long)]

@@ -97,10 +97,9 @@ impl Comparison {
 
     /// Every measured conv as a point for the roofline chart, labelled `kind` + `suffix`.
     pub fn roofline_marks(&self, suffix: &str) -> Vec<crate::export::plot::RooflineMark> {
-        self.results
-            .iter()
+        self.all_results()
             .map(|r| crate::export::plot::RooflineMark {
-                label: format!("{}{suffix}", r.kind),
+                label: format!("{}{suffix}", r.label()),
                 flops_per_byte: r.cost.arithmetic_intensity(),
                 flops_per_s: r.flops_per_s(),
             })
@@ -198,10 +197,17 @@ impl Comparison {
                 "slower"
             };
             let factor = (separable.time_s() / fused.time_s()).max(fused.time_s() / separable.time_s());
+            let cost_of_fusion = if tiles > 1 {
+                format!(
+                    "but each of the {tiles} output-channel tiles computes it again, so the kernel executes the \
+                     depthwise FLOPs {tiles} times for the same analytic count"
+                )
+            } else {
+                "and with a single output-channel tile it is computed once".to_string()
+            };
             lines.push(format!(
                 "Fused into one kernel the pair ran {factor:.1}× {verb} than as two ({} against {}): the depthwise \
-                 result never goes to memory, but each of the {tiles} output-channel tiles computes it again, so the \
-                 kernel executes the depthwise FLOPs {tiles} times for the same analytic count.",
+                 result never goes to memory, {cost_of_fusion}.",
                 crate::units::seconds(fused.time_s()),
                 crate::units::seconds(separable.time_s()),
             ));

@@ -105,6 +105,28 @@ fn json_has_every_field_and_consistent_arithmetic() {
 }
 
 #[test]
+fn several_variants_are_timed_side_by_side() {
+    if common::vulkan().is_none() {
+        return;
+    }
+    let value = run_json(&["--json", "--backend", "vulkan", "--variant", "naive,vec4,naive"]);
+    let list = value.as_array().expect("an array, one comparison per variant");
+    let variants: Vec<&str> = list.iter().map(|c| c["variant"].as_str().unwrap()).collect();
+    assert_eq!(variants, ["naive", "vec4"], "each variant once, in the order given");
+    list.iter().for_each(check_comparison);
+    assert!(list[0]["results"][0]["kernel"].as_str().unwrap() == "conv2d");
+    let args = quick(&["--backend", "vulkan", "--variant", "tiled,vec4"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let text = common::stdout_of(&args);
+    assert!(text.contains("summary") && text.contains("kernels"), "{text}");
+    assert!(
+        text.contains("· tiled kernels") && text.contains("· vec4 kernels"),
+        "{text}"
+    );
+    common::fails_naming(&["compare", "--variant", "vec4,fast"], 2, "fast");
+}
+
+#[test]
 fn all_adapters_gives_one_comparison_each() {
     if common::vulkan().is_none() || common::gl().is_none() {
         return;

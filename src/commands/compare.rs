@@ -8,7 +8,7 @@ use convflops::bench::BenchSettings;
 use convflops::cli::CompareArgs;
 use convflops::compare::{self, Comparison};
 use convflops::export::{self, csv, json, markdown, table};
-use convflops::gpu::GpuContext;
+use convflops::gpu::{GpuContext, Variant};
 
 pub fn run(args: CompareArgs) -> Result<()> {
     let layer = args.layer.layer().validated()?;
@@ -23,6 +23,14 @@ pub fn run(args: CompareArgs) -> Result<()> {
         vec![GpuContext::new(&args.gpu.choice())?]
     };
     let talk = !args.export.json || std::io::stderr().is_terminal();
+    // `--variant naive,tiled,vec4` compares kernel families side by side, each once.
+    let mut variants: Vec<Variant> = Vec::new();
+    for v in &args.variant {
+        let v = Variant::from(*v);
+        if !variants.contains(&v) {
+            variants.push(v);
+        }
+    }
     let mut comparisons: Vec<Comparison> = Vec::new();
     for ctx in &contexts {
         if talk {
@@ -32,31 +40,39 @@ pub fn run(args: CompareArgs) -> Result<()> {
             let tune_settings = BenchSettings::new(1, 3, 0.2).map_err(anyhow::Error::msg)?;
             super::tune::tune_and_store(ctx, &layer, &tune_settings, true, talk)?;
         }
-        let mut separable_seen = false;
-        let mut comparison = compare::run(ctx, &layer, args.variant.into(), &settings, |kind| {
-            // The separable pair is timed twice: as two kernels, then (vec4 kernels) as one fused kernel.
-            let fused = kind == convflops::cost::ConvKind::Separable && std::mem::replace(&mut separable_seen, true);
-            if talk {
-                eprintln!("  timing {kind}{}…", if fused { " (fused)" } else { "" });
-            }
-        })
-        .with_context(|| format!("comparing on {}", ctx.summary.name))?;
-        comparison.ceilings = if args.ceilings {
+        let ceilings = if args.ceilings {
             Some(super::peak::ceilings_for(ctx, true, talk)?.0)
         } else {
             convflops::ceilings::cached(&ctx.summary)
         };
-        if !args.export.json {
-            println!("{}", table::compare(&comparison));
+        for variant in &variants {
+            if talk && variants.len() > 1 {
+                eprintln!("  {} kernels:", variant.name());
+            }
+            let mut separable_seen = false;
+            let mut comparison = compare::run(ctx, &layer, *variant, &settings, |kind| {
+                // The separable pair is timed twice: as two kernels, then (vec4 kernels) as one fused kernel.
+                let fused =
+                    kind == convflops::cost::ConvKind::Separable && std::mem::replace(&mut separable_seen, true);
+                if talk {
+                    eprintln!("  timing {kind}{}…", if fused { " (fused)" } else { "" });
+                }
+            })
+            .with_context(|| format!("comparing on {} ({} kernels)", ctx.summary.name, variant.name()))?;
+            comparison.ceilings = ceilings.clone();
+            if !args.export.json {
+                println!("{}", table::compare(&comparison));
+            }
+            comparisons.push(comparison);
         }
-        comparisons.push(comparison);
     }
-    if args.all_adapters && !args.export.json {
+    if comparisons.len() > 1 && !args.export.json {
         print!("{}", table::compare_summary(&comparisons));
     }
-    // Every export is rendered before any is written, and each is written atomically.
+    // Every export is rendered before any is written, and each is written atomically. One adapter and one variant
+    // give one JSON object, more give an array.
     let as_json = |comparisons: &[Comparison]| -> Result<String> {
-        Ok(if args.all_adapters {
+        Ok(if args.all_adapters || comparisons.len() > 1 {
             json::to_string(&comparisons.iter().map(json::CompareJson::from).collect::<Vec<_>>())?
         } else {
             json::to_string(&json::CompareJson::from(&comparisons[0]))?
@@ -83,9 +99,14 @@ pub fn run(args: CompareArgs) -> Result<()> {
     Ok(())
 }
 
-/// `--roofline FILE`: the first adapter's roofline with its four convs (the ceilings must be known).
+/// `--roofline FILE`: the first adapter's roofline with its convs, for every variant timed on it (labelled by variant
+/// when there are several); the ceilings must be known.
 fn draw_roofline(path: &std::path::Path, comparisons: &[Comparison]) -> Result<()> {
     let Some(c) = comparisons.first() else { return Ok(()) };
+    let same_adapter: Vec<&Comparison> = comparisons
+        .iter()
+        .filter(|o| o.adapter.index == c.adapter.index)
+        .collect();
     let ceilings = c.ceilings.as_ref().ok_or_else(|| {
         anyhow::anyhow!(
             "--roofline needs the ceilings of {}: run `convflops peak` first, or add --ceilings",
@@ -97,6 +118,17 @@ fn draw_roofline(path: &std::path::Path, comparisons: &[Comparison]) -> Result<(
         "roofline · {} · {} · {}×{}×{} → {}, {}×{}",
         c.adapter.name, c.adapter.backend, l.in_channels, l.height, l.width, l.out_channels, l.kernel[0], l.kernel[1]
     );
-    convflops::export::plot::roofline(path, &title, ceilings, &c.roofline_marks(""))?;
+    let marks: Vec<_> = same_adapter
+        .iter()
+        .flat_map(|o| {
+            let suffix = if same_adapter.len() > 1 {
+                format!(" ({})", o.variant.name())
+            } else {
+                String::new()
+            };
+            o.roofline_marks(&suffix)
+        })
+        .collect();
+    convflops::export::plot::roofline(path, &title, ceilings, &marks)?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use crate::compare::Comparison;
 
-pub const HEADER: [&str; 23] = [
+pub const HEADER: [&str; 24] = [
     "adapter",
     "backend",
     "device_type",
@@ -26,6 +26,7 @@ pub const HEADER: [&str; 23] = [
     "arithmetic_intensity",
     "max_abs_error",
     "kernel",
+    "variant",
 ];
 
 /// The CSV rows of one comparison, in [`HEADER`] order.
@@ -57,6 +58,7 @@ fn rows(c: &Comparison) -> Vec<Vec<String>> {
                 r.cost.arithmetic_intensity().to_string(),
                 r.check.max_abs_error.to_string(),
                 r.kernel.clone(),
+                c.variant.name().to_string(),
             ]
         })
         .collect()
