@@ -427,14 +427,17 @@ fn compare_macs(args: &[String]) -> Option<u64> {
         return None;
     };
     let layer = compare.layer.layer().validated().ok()?;
-    let variant = convflops::gpu::Variant::from(compare.variant);
-    for l in [layer, layer.depthwise(), layer.pointwise()] {
-        JobPlan::new(&lavapipe(), &l, variant.shader_for(&l)).ok()?;
+    for v in &compare.variant {
+        let variant = convflops::gpu::Variant::from(*v);
+        for l in [layer, layer.depthwise(), layer.pointwise()] {
+            JobPlan::new(&lavapipe(), &l, variant.shader_for(&l)).ok()?;
+        }
     }
     let standard = Cost::of_layer(&layer).ok()?.macs;
     let separable = Cost::of_layer(&layer.depthwise()).ok()?.macs + Cost::of_layer(&layer.pointwise()).ok()?.macs;
     let adapters = if compare.all_adapters { 2 } else { 1 };
-    Some((standard + 2 * separable) * adapters)
+    // The pair, and the fused pair, per variant timed.
+    Some((standard + 3 * separable) * adapters * compare.variant.len() as u64)
 }
 
 /// The most multiply-adds a generated `compare` may ask for: well under a second per conv on lavapipe.
