@@ -245,7 +245,13 @@ pub fn tune(
             }
             progress(conv, kind, tile);
             kernels.set_tile(ctx, kind, tile)?;
-            let job = ConvJob::new(ctx, &kernels, &conv_layer, kind, None)?;
+            // A tile whose grid the adapter cannot dispatch on this layer (too many workgroups along an axis) is
+            // not a candidate here; every other failure is an error.
+            let job = match ConvJob::new(ctx, &kernels, &conv_layer, kind, None) {
+                Ok(job) => job,
+                Err(GpuError::Limit { .. }) => continue,
+                Err(error) => return Err(error),
+            };
             job.upload(ctx, Some(&input), &weight, bias.as_deref())?;
             let check = check_output(ctx, &kernels, &job, (&input, &weight, bias.as_deref()), &mut rng)?;
             if !check.passed() {
