@@ -231,8 +231,7 @@ fn wrong_kernel_for_the_shape_is_refused() {
     assert_eq!(ShaderKind::for_layer(&layer.pointwise()), ShaderKind::PointwiseVec4);
     assert_eq!(Variant::Tiled.shader_for(&layer), ShaderKind::Conv2dTiled);
     assert_eq!(Variant::Tiled.shader_for(&layer.pointwise()), ShaderKind::Conv2dTiled);
-    // ... and a 7×7 plane (49 pixels), a stride-2 or a 5-wide layer falls back to the tiled kernels, except the
-    // pointwise GEMM, which takes any plane.
+    // ... and a 7×7 plane (49 pixels), a stride-2 or a 5-wide layer falls back to the tiled kernels.
     let odd = ConvLayer {
         height: 7,
         width: 7,
@@ -240,7 +239,7 @@ fn wrong_kernel_for_the_shape_is_refused() {
     };
     assert_eq!(ShaderKind::for_layer(&odd), ShaderKind::Conv2dTiled);
     assert_eq!(ShaderKind::for_layer(&odd.depthwise()), ShaderKind::DepthwiseTiled);
-    assert_eq!(ShaderKind::for_layer(&odd.pointwise()), ShaderKind::PointwiseVec4);
+    assert_eq!(ShaderKind::for_layer(&odd.pointwise()), ShaderKind::Conv2dTiled);
     let strided = ConvLayer {
         stride: [2, 2],
         ..layer

@@ -33,7 +33,7 @@ fn tune_times_every_tile_and_caches_the_fastest() {
     assert_eq!(names, ["conv2d-vec4", "depthwise-vec4", "pointwise-vec4"]);
     for k in kernels {
         let candidates = k["candidates"].as_array().unwrap();
-        assert!(candidates.len() >= 12, "{}: {} tiles", k["kernel"], candidates.len());
+        assert!(candidates.len() >= 9, "{}: {} tiles", k["kernel"], candidates.len());
         let best = k["best_tile"].as_str().unwrap();
         let fastest = candidates
             .iter()
@@ -86,42 +86,29 @@ fn tune_times_every_tile_and_caches_the_fastest() {
 }
 
 #[test]
-fn tune_no_store_and_layers_with_one_vec4_kernel() {
+fn tune_no_store_and_layers_without_vec4_kernels() {
     if common::vulkan().is_none() {
         return;
     }
     let cache = tempfile::tempdir().unwrap();
     // A 7×7 plane (49 pixels) has no vec4 kernel: nothing to tune, said plainly, nothing cached.
-    // A 7×7 plane (49 pixels): the 3×3 convs have no vec4 kernel (they run the tiled ones), the pointwise GEMM takes
-    // any plane, so only it is tuned; --no-store caches nothing.
-    let tuned = json_of(
+    let out = convflops(
         cache.path(),
         &[
             "tune",
             "--no-store",
-            "--json",
-            "--backend",
-            "vulkan",
             "--size",
             "7",
             "--in-channels",
             "4",
             "--out-channels",
             "4",
-            "--samples",
-            "1",
-            "--min-time",
-            "0",
         ],
     );
-    let kernels: Vec<&str> = tuned["kernels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kernel"].as_str().unwrap())
-        .collect();
-    assert_eq!(kernels, ["pointwise-vec4"]);
-    assert!(tuned["cache_file"].is_null());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("nothing to tune"), "{text}");
+    assert!(text.contains("Nothing cached"), "{text}");
     assert!(!cache.path().join("tiles.json").exists());
     // Bad sampling settings name the flag.
     let out = convflops(cache.path(), &["tune", "--samples", "0"]);

@@ -118,6 +118,9 @@ pub fn run(args: TuneArgs) -> Result<()> {
     }
     println!("{}", ctx.summary.headline());
     println!("layer: {}", layer.describe());
+    if tuning.kernels.is_empty() {
+        println!("No vec4 kernel applies to this layer's convs (they run the tiled kernels): nothing to tune.");
+    }
     for k in &tuning.kernels {
         let best = k.best().map(|b| b.tile);
         let mut table = new_table(&["tile", "median time", "achieved FLOP/s", "vs default"]);

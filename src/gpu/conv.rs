@@ -28,8 +28,8 @@ pub enum ShaderKind {
     DepthwiseVec4,
     /// `shaders/pointwise.wgsl`: 1×1 kernel, stride 1, no padding, one group (the naive reference variant).
     Pointwise,
-    /// `shaders/pointwise_vec4.wgsl`: the pointwise layers (any H·W); a GEMM on 4-pixel groups with a [`Tile`]
-    /// register tile, packed vec4 weights and 4×4 accumulator blocks.
+    /// `shaders/pointwise_vec4.wgsl`: the pointwise layers with H·W a multiple of 4; a GEMM on vec4 pixel groups
+    /// with a [`Tile`] register tile and packed weights.
     PointwiseVec4,
 }
 
@@ -191,15 +191,7 @@ impl ShaderKind {
         let plane4 = u64::from(layer.out_height()) * u64::from(layer.out_width()) / 4;
         let co4 = u64::from(layer.out_channels).div_ceil(4);
         match (self, tile) {
-            (ShaderKind::PointwiseVec4, Some(tile)) => {
-                // x: pixel tiles over the flattened N·H·W pixels (groups may straddle images); y: channel tiles.
-                let pixels = batch * u64::from(layer.out_height()) * u64::from(layer.out_width());
-                let tiles = pixels.div_ceil(4).div_ceil(u64::from(tile.pixels));
-                let x = tiles.div_ceil(u64::from(tile.workgroup));
-                let y = co4.div_ceil(u64::from(tile.channels));
-                limit([x, y, 1], ["pixel tiles", "channel tiles", "-"])
-            }
-            (ShaderKind::Conv2dVec4, Some(tile)) => {
+            (ShaderKind::Conv2dVec4 | ShaderKind::PointwiseVec4, Some(tile)) => {
                 // x: pixel tiles of every image; y: channel tiles.
                 let tiles = batch * plane4.div_ceil(u64::from(tile.pixels));
                 let x = tiles.div_ceil(u64::from(tile.workgroup));
@@ -311,6 +303,9 @@ impl ShaderKind {
                 "it needs a 1×1 kernel, stride 1, padding 0 and groups 1, got kernel {}×{}, stride {}×{}, padding {}×{}, groups {}",
                 layer.kernel[0], layer.kernel[1], layer.stride[0], layer.stride[1], layer.padding[0], layer.padding[1], layer.groups
             )),
+            ShaderKind::PointwiseVec4 if !plane_of_vec4(layer.height, layer.width) => {
+                refuse(format!("it needs H·W a multiple of 4, got {}×{}", layer.height, layer.width))
+            }
             ShaderKind::Conv2dVec4 => {
                 let fits = layer.groups == 1
                     && layer.kernel[1] == 3
