@@ -62,7 +62,8 @@ fn check_output(
 }
 
 /// The tiles `tune` tries for `kind` (none for the scalar kernels). One to two pixel groups per invocation (more
-/// spill on llvmpipe), 1–8 channel groups, and three workgroup sizes; each within the shaders' register arrays.
+/// spill on llvmpipe), 1–8 channel groups, and four workgroup sizes (16 for layers with few pixels, where wider
+/// workgroups idle); each within the shaders' register arrays.
 pub fn candidates(kind: ShaderKind) -> Vec<Tile> {
     let shapes: &[(u32, u32)] = match kind {
         ShaderKind::Conv2dVec4 | ShaderKind::PointwiseVec4 => &[(1, 1), (1, 2), (1, 4), (1, 8), (2, 2), (2, 4)],
@@ -71,7 +72,7 @@ pub fn candidates(kind: ShaderKind) -> Vec<Tile> {
     };
     shapes
         .iter()
-        .flat_map(|&(pixels, channels)| [32, 64, 128].map(|workgroup| Tile::new(pixels, channels, workgroup)))
+        .flat_map(|&(pixels, channels)| [16, 32, 64, 128].map(|workgroup| Tile::new(pixels, channels, workgroup)))
         .collect()
 }
 
