@@ -643,6 +643,44 @@ pub(crate) fn proven_safe_checks() -> Checks {
     }
 }
 
+/// `Ok` when `data` holds exactly `expected` values (`None`: more than fit in u64), else the `DataLength` error
+/// naming `what`.
+pub(crate) fn expect_len(what: &'static str, data: &[f32], expected: Option<u64>) -> Result<(), GpuError> {
+    let expected = expected.unwrap_or(u64::MAX);
+    if data.len() as u64 == expected {
+        Ok(())
+    } else {
+        Err(GpuError::DataLength {
+            what,
+            expected,
+            got: data.len() as u64,
+        })
+    }
+}
+
+/// A storage buffer of `size` bytes with `extra` usages.
+pub(crate) fn storage_buffer(ctx: &GpuContext, label: &str, size: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size,
+        usage: wgpu::BufferUsages::STORAGE | extra,
+        mapped_at_creation: false,
+    })
+}
+
+/// The uniform buffer of a kernel's parameter block, written. Not `create_buffer_init`: that maps the buffer at
+/// creation and panics when the device is lost.
+pub(crate) fn params_buffer(ctx: &GpuContext, label: &str, params: &ConvParams) -> wgpu::Buffer {
+    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: PARAMS_BYTES,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    ctx.queue.write_buffer(&buffer, 0, bytemuck::bytes_of(params));
+    buffer
+}
+
 /// The most elements a tensor may have: the kernels index with u32 and their flat invocation index may overshoot the
 /// last output by up to a row of workgroups, so tensors stay below 2^31 and no index expression wraps.
 pub const MAX_SHADER_ELEMENTS: u64 = i32::MAX as u64;
@@ -874,23 +912,8 @@ impl ConvJob {
         let output_len = u64::from(total);
 
         ctx.scoped("allocating the conv buffers", || {
-            let storage = |label: &str, size: u64, extra: wgpu::BufferUsages| {
-                ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size,
-                    usage: wgpu::BufferUsages::STORAGE | extra,
-                    mapped_at_creation: false,
-                })
-            };
-            // Not `create_buffer_init`: it maps the buffer at creation and panics when the device is lost.
-            let params = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("conv params"),
-                size: PARAMS_BYTES,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            ctx.queue
-                .write_buffer(&params, 0, bytemuck::bytes_of(&ConvParams::new(&layer, total)));
+            let storage = |label: &str, size: u64, extra| storage_buffer(ctx, label, size, extra);
+            let params = params_buffer(ctx, "conv params", &ConvParams::new(&layer, total));
             let input = match input {
                 Some(buffer) => buffer.clone(),
                 None => storage("conv input", input_bytes, wgpu::BufferUsages::COPY_DST),
@@ -925,18 +948,7 @@ impl ConvJob {
         weight: &[f32],
         bias: Option<&[f32]>,
     ) -> Result<(), GpuError> {
-        let expect = |what, data: &[f32], expected: Option<u64>| {
-            let expected = expected.unwrap_or(u64::MAX);
-            if data.len() as u64 == expected {
-                Ok(())
-            } else {
-                Err(GpuError::DataLength {
-                    what,
-                    expected,
-                    got: data.len() as u64,
-                })
-            }
-        };
+        let expect = expect_len;
         if let Some(input) = input {
             expect("input", input, self.layer.input_len())?;
             ctx.queue.write_buffer(&self.input, 0, bytemuck::cast_slice(input));

@@ -2,8 +2,8 @@
 //! (`shaders/separable_fused_vec4.wgsl`), so the `C_in·H·W` intermediate never goes through memory.
 
 use crate::gpu::conv::{
-    checked_buffer_bytes, pack_weights, proven_safe_checks, read_buffer, ConvParams, ShaderKind, Tile,
-    LLVMPIPE_MAX_LOOP_STEPS, MAX_SHADER_ELEMENTS,
+    checked_buffer_bytes, expect_len, pack_weights, params_buffer, proven_safe_checks, read_buffer, storage_buffer,
+    ConvParams, ShaderKind, Tile, LLVMPIPE_MAX_LOOP_STEPS, MAX_SHADER_ELEMENTS,
 };
 use crate::gpu::kernel::{Access, Kernel};
 use crate::gpu::{GpuContext, GpuError, Reservation};
@@ -198,22 +198,8 @@ impl<'k> FusedJob<'k> {
         let params_block = ConvParams::new(&layer, total);
 
         ctx.scoped("allocating the fused separable buffers", || {
-            let storage = |label: &str, size: u64, extra: wgpu::BufferUsages| {
-                ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size,
-                    usage: wgpu::BufferUsages::STORAGE | extra,
-                    mapped_at_creation: false,
-                })
-            };
-            // Not `create_buffer_init`: it maps the buffer at creation and panics when the device is lost.
-            let params = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("fused separable params"),
-                size: PARAMS_BYTES,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            ctx.queue.write_buffer(&params, 0, bytemuck::bytes_of(&params_block));
+            let storage = |label: &str, size: u64, extra| storage_buffer(ctx, label, size, extra);
+            let params = params_buffer(ctx, "fused separable params", &params_block);
             let input = match input {
                 Some(buffer) => buffer.clone(),
                 None => storage("fused separable input", input_bytes, wgpu::BufferUsages::COPY_DST),
@@ -255,18 +241,7 @@ impl<'k> FusedJob<'k> {
         pw_bias: Option<&[f32]>,
     ) -> Result<(), GpuError> {
         let layer = &self.layer;
-        let expect = |what, data: &[f32], expected: Option<u64>| {
-            let expected = expected.unwrap_or(u64::MAX);
-            if data.len() as u64 == expected {
-                Ok(())
-            } else {
-                Err(GpuError::DataLength {
-                    what,
-                    expected,
-                    got: data.len() as u64,
-                })
-            }
-        };
+        let expect = expect_len;
         let bias = |what, what_none, data: Option<&[f32]>, expected: u64| match (layer.bias, data) {
             (true, Some(data)) => expect(what, data, Some(expected)),
             (false, None) => Ok(()),
