@@ -658,6 +658,45 @@ pub(crate) fn expect_len(what: &'static str, data: &[f32], expected: Option<u64>
     }
 }
 
+/// The output buffer's bytes and the kernels' `total` (output elements, u32), checked against the index range and
+/// the adapter's buffer limits.
+pub(crate) fn output_plan(limits: &AdapterSummary, layer: &ConvLayer) -> Result<(u64, u32), GpuError> {
+    let output_len = layer.output_len().unwrap_or(u64::MAX);
+    let output_bytes = checked_buffer_bytes(limits, "output", Some(output_len))?;
+    let total = u32::try_from(output_len).map_err(|_| GpuError::ShaderRange {
+        what: "the output tensor".into(),
+        needed: output_len,
+        unit: "elements",
+        range: "index range (u32 indices)",
+        available: MAX_SHADER_ELEMENTS,
+    })?;
+    Ok((output_bytes, total))
+}
+
+/// On llvmpipe, refuses a kernel whose invocations would take more than [`LLVMPIPE_MAX_LOOP_STEPS`] loop steps.
+pub(crate) fn check_loop_steps(limits: &AdapterSummary, shader: &'static str, steps: u64) -> Result<(), GpuError> {
+    if limits.name.to_lowercase().contains("llvmpipe") && steps > LLVMPIPE_MAX_LOOP_STEPS {
+        return Err(GpuError::LoopLimit {
+            shader,
+            needed: steps,
+            available: LLVMPIPE_MAX_LOOP_STEPS,
+        });
+    }
+    Ok(())
+}
+
+/// Ok when a chained input buffer (another job's output) holds at least `input_bytes`.
+pub(crate) fn check_chained_input(input: Option<&wgpu::Buffer>, input_bytes: u64) -> Result<(), GpuError> {
+    match input {
+        Some(buffer) if buffer.size() < input_bytes => Err(GpuError::DataLength {
+            what: "chained input buffer (bytes)",
+            expected: input_bytes,
+            got: buffer.size(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// A storage buffer of `size` bytes with `extra` usages.
 pub(crate) fn storage_buffer(ctx: &GpuContext, label: &str, size: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
     ctx.device.create_buffer(&wgpu::BufferDescriptor {
@@ -795,28 +834,13 @@ impl JobPlan {
         };
         let weight_bytes = checked_buffer_bytes(limits, "weight", weight_len)?;
         let bias_bytes = checked_buffer_bytes(limits, "bias", Some(layer.bias_len()))?;
-        let output_len = layer.output_len().unwrap_or(u64::MAX);
-        let output_bytes = checked_buffer_bytes(limits, "output", Some(output_len))?;
-        let total = u32::try_from(output_len).map_err(|_| GpuError::ShaderRange {
-            what: "the output tensor".into(),
-            needed: output_len,
-            unit: "elements",
-            range: "index range (u32 indices)",
-            available: MAX_SHADER_ELEMENTS,
-        })?;
+        let (output_bytes, total) = output_plan(limits, &layer)?;
         let tile = match tile {
             Some(tile) if shader.is_vec4() => Some(tile.check(limits.max_compute_invocations_per_workgroup)?),
             _ => None,
         };
         let grid = shader.grid(&layer, tile, limits.max_compute_workgroups_per_dimension)?;
-        let steps = shader.loop_steps(&layer);
-        if limits.name.to_lowercase().contains("llvmpipe") && steps > LLVMPIPE_MAX_LOOP_STEPS {
-            return Err(GpuError::LoopLimit {
-                shader: shader.name(),
-                needed: steps,
-                available: LLVMPIPE_MAX_LOOP_STEPS,
-            });
-        }
+        check_loop_steps(limits, shader.name(), shader.loop_steps(&layer))?;
         Ok(JobPlan {
             layer,
             shader,
@@ -885,15 +909,7 @@ impl ConvJob {
             total,
             ..
         } = plan;
-        if let Some(buffer) = input {
-            if buffer.size() < input_bytes {
-                return Err(GpuError::DataLength {
-                    what: "chained input buffer (bytes)",
-                    expected: input_bytes,
-                    got: buffer.size(),
-                });
-            }
-        }
+        check_chained_input(input, input_bytes)?;
         let reservation = ctx.memory.reserve(
             &format!("the {} kernel's buffers for {}", shader.name(), layer.describe()),
             plan.buffer_bytes(input.is_some()),

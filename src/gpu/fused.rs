@@ -2,8 +2,8 @@
 //! (`shaders/separable_fused_vec4.wgsl`), so the `C_in·H·W` intermediate never goes through memory.
 
 use crate::gpu::conv::{
-    checked_buffer_bytes, expect_len, pack_weights, params_buffer, proven_safe_checks, read_buffer, storage_buffer,
-    ConvParams, ShaderKind, Tile, LLVMPIPE_MAX_LOOP_STEPS, MAX_SHADER_ELEMENTS,
+    check_chained_input, check_loop_steps, checked_buffer_bytes, expect_len, output_plan, pack_weights,
+    packed_weight_len, params_buffer, proven_safe_checks, read_buffer, storage_buffer, ConvParams, ShaderKind, Tile,
 };
 use crate::gpu::kernel::{Access, Kernel};
 use crate::gpu::{GpuContext, GpuError, Reservation};
@@ -159,37 +159,14 @@ impl<'k> FusedJob<'k> {
         let input_bytes = checked_buffer_bytes(limits, "input", layer.input_len())?;
         let dw_len = u64::from(layer.in_channels) * DW_PACKED_PER_CHANNEL;
         let dw_bytes = checked_buffer_bytes(limits, "packed depthwise weight", Some(dw_len))?;
-        let pw_len = u64::from(layer.in_channels) * (u64::from(layer.out_channels).div_ceil(4) * 4);
-        let pw_bytes = checked_buffer_bytes(limits, "packed pointwise weight", Some(pw_len))?;
+        let pw_len = packed_weight_len(&layer.pointwise());
+        let pw_bytes = checked_buffer_bytes(limits, "packed pointwise weight", pw_len)?;
         let bias_bytes = checked_buffer_bytes(limits, "pointwise bias", Some(layer.bias_len()))?;
-        let output_len = layer.output_len().unwrap_or(u64::MAX);
-        let output_bytes = checked_buffer_bytes(limits, "output", Some(output_len))?;
-        let total = u32::try_from(output_len).map_err(|_| GpuError::ShaderRange {
-            what: "the output tensor".into(),
-            needed: output_len,
-            unit: "elements",
-            range: "index range (u32 indices)",
-            available: MAX_SHADER_ELEMENTS,
-        })?;
+        let (output_bytes, total) = output_plan(limits, &layer)?;
         let grid = fused.grid(&layer, limits.max_compute_workgroups_per_dimension)?;
         // The inner loops unroll; the loop over C_in is what llvmpipe counts.
-        let steps = u64::from(layer.in_channels) + 1;
-        if limits.name.to_lowercase().contains("llvmpipe") && steps > LLVMPIPE_MAX_LOOP_STEPS {
-            return Err(GpuError::LoopLimit {
-                shader: FUSED_NAME,
-                needed: steps,
-                available: LLVMPIPE_MAX_LOOP_STEPS,
-            });
-        }
-        if let Some(buffer) = input {
-            if buffer.size() < input_bytes {
-                return Err(GpuError::DataLength {
-                    what: "chained input buffer (bytes)",
-                    expected: input_bytes,
-                    got: buffer.size(),
-                });
-            }
-        }
+        check_loop_steps(limits, FUSED_NAME, u64::from(layer.in_channels) + 1)?;
+        check_chained_input(input, input_bytes)?;
         let own_input = if input.is_some() { 0 } else { input_bytes };
         let reservation = ctx.memory.reserve(
             &format!("the {FUSED_NAME} kernel's buffers for {}", layer.describe()),
@@ -222,7 +199,7 @@ impl<'k> FusedJob<'k> {
                 output,
                 bind_group,
                 grid,
-                output_len,
+                output_len: u64::from(total),
                 reservation,
             })
         })
