@@ -33,17 +33,38 @@ impl Bound {
     }
 }
 
+/// How the ceilings are measured, as a number: cached entries measured by an older method are measured again
+/// (method 2 added the straight-line FMA kernel and the loop-free bandwidth kernels; method 1 read loops only and
+/// understated llvmpipe's FMA roof about 2.3×).
+pub const METHOD: u32 = 2;
+
 /// The measured ceilings of one adapter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ceilings {
+    /// The [`METHOD`] that measured them (0 for entries cached before it existed).
+    #[serde(default)]
+    pub method: u32,
     /// Best median FMA throughput over the variants tried, counting 2 FLOPs per FMA.
     pub fma_flops_per_s: f64,
-    /// Streaming copy bandwidth: (bytes read + bytes written) / time. The roofline uses this one.
+    /// Streaming copy bandwidth: (bytes read + bytes written) / time, the best copy variant. The roofline uses
+    /// this one.
     pub bandwidth_bytes_per_s: f64,
-    /// Read-only bandwidth: bytes read / time.
+    /// Read-only bandwidth: bytes read / time, the best read variant.
     pub read_bytes_per_s: f64,
-    /// The FMA variant that gave the peak, e.g. "256 invocations × 8 vec4 chains".
+    /// The FMA variant that gave the peak, e.g. "straight-line, 64 invocations × 12 scalar chains × 32 steps".
     pub fma_variant: String,
+    /// The copy variant that gave the bandwidth.
+    #[serde(default)]
+    pub bandwidth_variant: String,
+    /// The read variant that gave the read bandwidth.
+    #[serde(default)]
+    pub read_variant: String,
+    /// Every FMA variant's FLOP/s, best first.
+    #[serde(default)]
+    pub fma_variants: Vec<VariantRate>,
+    /// Every bandwidth variant's bytes/s (copies, then reads; each best first).
+    #[serde(default)]
+    pub bandwidth_variants: Vec<VariantRate>,
     /// Bytes of the buffers the bandwidth was measured over.
     pub bandwidth_buffer_bytes: u64,
     /// "timestamp" or "wall".
@@ -54,6 +75,24 @@ impl Ceilings {
     /// FLOPs per byte where the two roofs meet.
     pub fn ridge_flops_per_byte(&self) -> f64 {
         self.fma_flops_per_s / self.bandwidth_bytes_per_s
+    }
+
+    /// Where a conv of `flops` FLOPs and `bytes` bytes of minimal traffic that took `seconds` sits against the
+    /// roofs.
+    pub fn diagnose(&self, flops: u64, bytes: u64, seconds: f64) -> Diagnosis {
+        let flops_per_byte = flops as f64 / bytes.max(1) as f64;
+        let (bound_flops_per_s, bound) = self.bound(flops_per_byte);
+        let flops_per_s = flops as f64 / seconds;
+        let bytes_per_s = bytes as f64 / seconds;
+        Diagnosis {
+            bound,
+            bound_flops_per_s,
+            flops_per_s,
+            bytes_per_s,
+            percent_of_roofline: 100.0 * flops_per_s / bound_flops_per_s,
+            percent_of_peak: 100.0 * flops_per_s / self.fma_flops_per_s,
+            percent_of_bandwidth: 100.0 * bytes_per_s / self.bandwidth_bytes_per_s,
+        }
     }
 
     /// The roofline bound at `flops_per_byte` and which roof it is.
@@ -67,17 +106,191 @@ impl Ceilings {
     }
 }
 
-/// The FMA variants tried: (workgroup size, vec4 chains per invocation).
-pub const FMA_VARIANTS: [(u32, u32); 4] = [(64, 4), (64, 8), (256, 4), (256, 8)];
+/// Below this share of its roofline bound a conv is "far from its roof": the figures then name neither roof as
+/// what limited it.
+pub const NEAR_ROOF_PERCENT: f64 = 50.0;
+
+/// Where one timed conv sits against both roofs, from its analytic FLOPs and minimal bytes and its median time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Diagnosis {
+    pub bound: Bound,
+    /// min(peak FLOP/s, bandwidth × FLOPs per byte).
+    pub bound_flops_per_s: f64,
+    pub flops_per_s: f64,
+    /// Minimal traffic (every tensor read or written once) divided by the time.
+    pub bytes_per_s: f64,
+    pub percent_of_roofline: f64,
+    pub percent_of_peak: f64,
+    /// `bytes_per_s` as a percentage of the copy bandwidth.
+    pub percent_of_bandwidth: f64,
+}
+
+impl Diagnosis {
+    /// Whether the conv reached at least [`NEAR_ROOF_PERCENT`] of its bound, so that its roof may be named as
+    /// what limited it.
+    pub fn near_roof(&self) -> bool {
+        self.percent_of_roofline >= NEAR_ROOF_PERCENT
+    }
+
+    /// One clause saying what the figures show limited the conv, e.g. "the memory roof bounds it at 5.5 GFLOP/s
+    /// and it reached 9 % of that …". Never names a roof as the cause unless the conv came near it.
+    pub fn why(&self) -> String {
+        use crate::units::{flops_rate, si};
+        let achieved = format!(
+            "{} and {} of minimal traffic, {:.0} % of the FMA peak and {:.0} % of the copy bandwidth",
+            flops_rate(self.flops_per_s),
+            si(self.bytes_per_s, "B/s"),
+            self.percent_of_peak,
+            self.percent_of_bandwidth
+        );
+        if self.near_roof() {
+            let limiter = match self.bound {
+                Bound::Memory => "memory bandwidth sets its speed",
+                Bound::Compute => "the FMA units set its speed",
+            };
+            format!(
+                "it reached {:.0} % of its {} roof ({}; {achieved}): {limiter}",
+                self.percent_of_roofline,
+                self.bound.name(),
+                flops_rate(self.bound_flops_per_s),
+            )
+        } else {
+            format!(
+                "the {} roof bounds it at {} and it reached {:.0} % of that ({achieved}): neither roof limits it — on \
+                 this adapter its kernel's own instructions (loads, address arithmetic, loop control), not memory \
+                 bandwidth or FMA throughput, do",
+                self.bound.name(),
+                flops_rate(self.bound_flops_per_s),
+                self.percent_of_roofline,
+            )
+        }
+    }
+}
+
+/// One way of keeping the FMA units busy. The ceiling is the best of them: a conv kernel is straight-line code
+/// with loops around it, and on some adapters (llvmpipe) the loop itself costs more than the FMAs in it, so a looped
+/// kernel alone would understate the roof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FmaVariant {
+    /// `shaders/peak_fma.wgsl`: `chains` vec4 chains, 8 dependent steps per chain in each loop iteration.
+    Looped { workgroup_size: u32, chains: u32 },
+    /// Generated by [`straight_line_fma_source`]: `chains` scalar chains of `steps` dependent FMAs each, written out
+    /// with no loop at all.
+    StraightLine {
+        workgroup_size: u32,
+        chains: u32,
+        steps: u32,
+    },
+}
+
+impl FmaVariant {
+    pub fn workgroup_size(self) -> u32 {
+        match self {
+            FmaVariant::Looped { workgroup_size, .. } | FmaVariant::StraightLine { workgroup_size, .. } => {
+                workgroup_size
+            }
+        }
+    }
+
+    /// FMAs one invocation performs per loop iteration (the whole invocation for straight-line code).
+    pub fn fmas_per_iteration(self) -> u64 {
+        match self {
+            FmaVariant::Looped { chains, .. } => 8 * u64::from(chains) * 4,
+            FmaVariant::StraightLine { chains, steps, .. } => u64::from(chains) * u64::from(steps),
+        }
+    }
+
+    /// How a report names it, e.g. "straight-line, 64 invocations × 12 scalar chains × 32 steps".
+    pub fn describe(self) -> String {
+        match self {
+            FmaVariant::Looped { workgroup_size, chains } => {
+                format!("looped, {workgroup_size} invocations × {chains} vec4 chains")
+            }
+            FmaVariant::StraightLine {
+                workgroup_size,
+                chains,
+                steps,
+            } => format!("straight-line, {workgroup_size} invocations × {chains} scalar chains × {steps} steps"),
+        }
+    }
+}
+
+/// The FMA variants tried: today's looped kernel in four shapes and straight-line code in four.
+pub const FMA_VARIANTS: [FmaVariant; 8] = [
+    FmaVariant::Looped {
+        workgroup_size: 64,
+        chains: 4,
+    },
+    FmaVariant::Looped {
+        workgroup_size: 64,
+        chains: 8,
+    },
+    FmaVariant::Looped {
+        workgroup_size: 256,
+        chains: 4,
+    },
+    FmaVariant::Looped {
+        workgroup_size: 256,
+        chains: 8,
+    },
+    FmaVariant::StraightLine {
+        workgroup_size: 64,
+        chains: 8,
+        steps: 32,
+    },
+    FmaVariant::StraightLine {
+        workgroup_size: 64,
+        chains: 12,
+        steps: 32,
+    },
+    FmaVariant::StraightLine {
+        workgroup_size: 64,
+        chains: 16,
+        steps: 32,
+    },
+    FmaVariant::StraightLine {
+        workgroup_size: 256,
+        chains: 12,
+        steps: 32,
+    },
+];
 
 /// The FMA loop count stays below llvmpipe's cap of 65 535 loop iterations per invocation (past it Mesa silently
 /// ends the loop, which would inflate the figure); at 16 384 workgroups this is still far above what a GPU needs
 /// for a 100 ms sample.
 const MAX_FMA_ITERATIONS: u32 = 1 << 15;
 
-/// FMAs one invocation of `peak_fma.wgsl` performs per loop iteration: 8 unrolled steps × chains × 4 lanes.
-fn fmas_per_iteration(chains: u32) -> u64 {
-    8 * u64::from(chains) * 4
+/// The straight-line FMA kernel: `chains` independent scalar chains `x = fma(x, x, c)`, each `steps` long, written
+/// out one statement per FMA (no loop, no branch), then summed into one store so none is dead.
+pub fn straight_line_fma_source(chains: u32, steps: u32) -> String {
+    let mut s = format!(
+        "// Generated by convflops (ceilings.rs, straight_line_fma_source): the FMA ceiling from straight-line code.\n\
+         // {chains} independent scalar chains x = fma(x, x, c), {steps} dependent steps each, written out with no loop, so\n\
+         // the figure measures the FMA units and not loop overhead. c = p.c (a uniform, -0.25): the iteration converges\n\
+         // to (1 - sqrt 2)/2 from any start in (-0.5, 0.5), with no overflow or denormals.\n\
+         //\n\
+         // Layout: output [invocations] f32, one sum per invocation.\n\
+         // Dispatch: workgroups of WORKGROUP_SIZE on a 1-D grid; each invocation performs {chains}·{steps} FMAs.\n\n\
+         struct Params {{ iterations: u32, c: f32, _pad0: u32, _pad1: u32, }}\n\
+         override WORKGROUP_SIZE: u32 = 64u;\n\
+         @group(0) @binding(0) var<uniform> p: Params;\n\
+         @group(0) @binding(1) var<storage, read_write> output: array<f32>;\n\n\
+         @compute @workgroup_size(WORKGROUP_SIZE)\n\
+         fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{\n\
+         \x20   let seed = f32(gid.x % 1024u) / 4096.0;\n\
+         \x20   let c = p.c;\n"
+    );
+    for chain in 0..chains {
+        s.push_str(&format!("    var x{chain} = seed - {:.3};\n", 0.01 * f64::from(chain)));
+    }
+    for _ in 0..steps {
+        for chain in 0..chains {
+            s.push_str(&format!("    x{chain} = fma(x{chain}, x{chain}, c);\n"));
+        }
+    }
+    let sum: Vec<String> = (0..chains).map(|chain| format!("x{chain}")).collect();
+    s.push_str(&format!("    output[gid.x] = {};\n}}\n", sum.join(" + ")));
+    s
 }
 
 fn settings() -> BenchSettings {
@@ -93,26 +306,52 @@ fn settings() -> BenchSettings {
     }
 }
 
+/// One measured variant of a ceiling: what ran and the rate it reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariantRate {
+    pub variant: String,
+    /// FLOP/s for the FMA ceiling, bytes/s for bandwidth.
+    pub rate: f64,
+}
+
 /// Measures the FMA ceiling: for each variant, grows the grid and then the loop count until a dispatch takes about
-/// [`TARGET_SAMPLE`], then takes the median of a few samples. Returns the best FLOP/s and its variant.
-pub fn measure_fma(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Result<(f64, String), GpuError> {
+/// [`TARGET_SAMPLE`], then takes the median of a few samples. Returns every variant's FLOP/s, best first.
+pub fn measure_fma(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Result<Vec<VariantRate>, GpuError> {
     let timer = PassTimer::new(ctx)?;
-    let max_groups = ctx.summary.max_compute_workgroups_per_dimension.min(16_384);
-    let mut best = (0.0f64, String::new());
-    for (workgroup_size, chains) in FMA_VARIANTS {
+    let mut rates = Vec::new();
+    for variant in FMA_VARIANTS {
+        let workgroup_size = variant.workgroup_size();
         if workgroup_size > ctx.summary.max_compute_invocations_per_workgroup {
             continue;
         }
-        let label = format!("{workgroup_size} invocations × {chains} vec4 chains");
+        let label = variant.describe();
         progress(&label);
-        // SAFETY: peak_fma.wgsl indexes only `output[id]`, and the output buffer is sized for every invocation
-        // of the largest grid dispatched below; its loop count is a uniform, bounded by the host.
+        // Straight-line code has no loop count to raise, so it may use a larger grid.
+        let looped = matches!(variant, FmaVariant::Looped { .. });
+        let max_groups = ctx
+            .summary
+            .max_compute_workgroups_per_dimension
+            .min(if looped { 16_384 } else { 65_535 });
+        let generated;
+        let (source, overrides): (&str, Vec<(&str, u32)>) = match variant {
+            FmaVariant::Looped { chains, .. } => (
+                include_str!("../shaders/peak_fma.wgsl"),
+                vec![("WORKGROUP_SIZE", workgroup_size), ("CHAINS", chains)],
+            ),
+            FmaVariant::StraightLine { chains, steps, .. } => {
+                generated = straight_line_fma_source(chains, steps);
+                (&generated, vec![("WORKGROUP_SIZE", workgroup_size)])
+            }
+        };
+        // SAFETY: both FMA kernels index only `output[id]` (id = the global invocation index), and the output
+        // buffer is sized for every invocation of the largest grid dispatched below; the looped kernel's loop count
+        // is a uniform, bounded by the host.
         let kernel = Kernel::with_options(
             ctx,
             "peak FMA",
-            include_str!("../shaders/peak_fma.wgsl"),
+            source,
             "main",
-            &[("WORKGROUP_SIZE", workgroup_size), ("CHAINS", chains)],
+            &overrides,
             &[Access::ReadWrite],
             Checks::ProvenSafe,
         )?;
@@ -143,14 +382,17 @@ pub fn measure_fma(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Result<(
                 .time_pass(ctx, |pass| kernel.dispatch(pass, &bind_group, [groups, 1, 1]))
                 .map(|t| t.gpu_s.unwrap_or(t.wall_s))
         };
-        // Grow the grid (to fill the device), then the loop count, until one dispatch takes ~TARGET_SAMPLE.
+        // Grow the grid (to fill the device), then the loop count (looped kernel only), until one dispatch takes
+        // ~TARGET_SAMPLE. The first dispatch also compiles the kernel on adapters that compile lazily (llvmpipe);
+        // it is never a sample.
         let (mut groups, mut iterations) = (64u32, 1u32);
         write_params(iterations);
+        run(groups)?;
         let mut seconds = run(groups)?;
         while seconds < TARGET_SAMPLE.as_secs_f64() {
             if groups < max_groups {
                 groups = (groups * 2).min(max_groups);
-            } else if iterations < MAX_FMA_ITERATIONS {
+            } else if looped && iterations < MAX_FMA_ITERATIONS {
                 iterations *= 2;
                 write_params(iterations);
             } else {
@@ -165,18 +407,36 @@ pub fn measure_fma(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Result<(
                 }
             })
         })?;
-        let fmas = u64::from(groups) * u64::from(workgroup_size) * u64::from(iterations) * fmas_per_iteration(chains);
-        let flops_per_s = 2.0 * fmas as f64 / measurement.best().median;
-        if flops_per_s > best.0 {
-            best = (flops_per_s, label);
-        }
+        let fmas = u64::from(groups) * u64::from(workgroup_size) * u64::from(iterations) * variant.fmas_per_iteration();
+        rates.push(VariantRate {
+            variant: label,
+            rate: 2.0 * fmas as f64 / measurement.best().median,
+        });
     }
-    Ok(best)
+    rates.sort_by(|a, b| b.rate.total_cmp(&a.rate));
+    Ok(rates)
 }
 
-/// Measures the bandwidth ceilings over buffers of up to 256 MiB (or the adapter's binding limit): the copy
-/// (read + write) and the read-only reduction, in bytes/s.
-pub fn measure_bandwidth(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Result<(f64, f64, u64), GpuError> {
+/// The bandwidth entry points of `shaders/bandwidth.wgsl`: (entry point, how a report names it, true for a copy).
+pub const BANDWIDTH_VARIANTS: [(&str, &str, bool); 4] = [
+    ("copy", "vec4 copy, grid-stride loop", true),
+    ("copy_flat", "vec4 copy, one vec4 per invocation", true),
+    ("reduce", "read-only reduction, grid-stride loop", false),
+    ("reduce_flat", "read-only reduction, 16 vec4 per invocation", false),
+];
+
+/// The measured bandwidth ceilings: every variant's bytes/s, copies and reads apart, best first, and the size of
+/// the buffers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bandwidth {
+    pub copy: Vec<VariantRate>,
+    pub read: Vec<VariantRate>,
+    pub buffer_bytes: u64,
+}
+
+/// Measures the bandwidth ceilings over buffers of up to 256 MiB (or the adapter's binding limit): each variant of
+/// [`BANDWIDTH_VARIANTS`], copies as (bytes read + bytes written) / time, reads as bytes read / time.
+pub fn measure_bandwidth(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Result<Bandwidth, GpuError> {
     let limit = ctx
         .summary
         .max_storage_buffer_binding_size
@@ -184,25 +444,16 @@ pub fn measure_bandwidth(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Re
     let bytes = (256u64 << 20).min(limit) / 16 * 16;
     let n = bytes / 16;
     let workgroup_size = 256u32.min(ctx.summary.max_compute_invocations_per_workgroup);
-    let groups = u32::try_from(n.div_ceil(u64::from(workgroup_size) * 8).max(1))
-        .unwrap_or(u32::MAX)
-        .min(ctx.summary.max_compute_workgroups_per_dimension);
+    let max_x = ctx.summary.max_compute_workgroups_per_dimension.max(1);
+    // A 2-D grid of at least `invocations` invocations: x × y workgroups, x within the per-dimension limit.
+    let grid = |invocations: u64| -> [u32; 3] {
+        let groups = invocations.div_ceil(u64::from(workgroup_size)).max(1);
+        let x = groups.min(u64::from(max_x));
+        let y = groups.div_ceil(x).min(u64::from(max_x));
+        [x as u32, y as u32, 1]
+    };
     let timer = PassTimer::new(ctx)?;
     let _reservation = ctx.memory.reserve("the bandwidth buffers", 2 * bytes + 16)?;
-    let build = |entry| {
-        // SAFETY: bandwidth.wgsl reads source[i] and writes destination[i] only for i < n (grid-stride loop), and
-        // `read` writes destination[gid.x] with gid.x < groups × workgroup size ≤ n, both buffers holding n vec4s.
-        Kernel::with_options(
-            ctx,
-            "bandwidth",
-            include_str!("../shaders/bandwidth.wgsl"),
-            entry,
-            &[("WORKGROUP_SIZE", workgroup_size)],
-            &[Access::Read, Access::ReadWrite],
-            Checks::ProvenSafe,
-        )
-    };
-    let (copy, read) = (build("copy")?, build("reduce")?);
     let (params, source, destination) = ctx.scoped("allocating the bandwidth buffers", || {
         let buffer = |label| {
             ctx.device.create_buffer(&wgpu::BufferDescriptor {
@@ -220,8 +471,6 @@ pub fn measure_bandwidth(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Re
         });
         (params, buffer("bandwidth source"), buffer("bandwidth destination"))
     })?;
-    let words: [u32; 4] = [u32::try_from(n).unwrap_or(u32::MAX), 0, 0, 0];
-    ctx.queue.write_buffer(&params, 0, bytemuck::cast_slice(&words));
     // Varied data: a cheap integer hash per element, written in 16 MiB pieces.
     let chunk = 4usize << 20;
     let mut state = 0x9E37_79B9u32;
@@ -240,37 +489,85 @@ pub fn measure_bandwidth(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Re
         offset += count as u64 * 4;
     }
     ctx.wait()?;
-    let copy_group = copy.bind(ctx, &params, &[&source, &destination])?;
-    let read_group = read.bind(ctx, &params, &[&source, &destination])?;
-    let rate = |kernel: &Kernel, group: &wgpu::BindGroup, moved: u64| -> Result<f64, GpuError> {
+    let mut result = Bandwidth {
+        copy: Vec::new(),
+        read: Vec::new(),
+        buffer_bytes: bytes,
+    };
+    for (entry, label, is_copy) in BANDWIDTH_VARIANTS {
+        progress(label);
+        // One invocation per vec4 for `copy_flat`, one per 16 for `reduce_flat`, one per 8 for the loops.
+        let (invocations, stride) = match entry {
+            "copy_flat" => (n, 0),
+            "reduce_flat" => (n.div_ceil(16), n.div_ceil(16)),
+            _ => (n.div_ceil(8), 0),
+        };
+        let dispatch = grid(invocations);
+        let words: [u32; 4] = [
+            u32::try_from(n).unwrap_or(u32::MAX),
+            u32::try_from(stride).unwrap_or(u32::MAX),
+            0,
+            0,
+        ];
+        ctx.queue.write_buffer(&params, 0, bytemuck::cast_slice(&words));
+        // SAFETY: every entry point of bandwidth.wgsl reads source[i] and writes destination[i] only for i < n
+        // (loop bounds, `if (i < p.n)` guards and `min(i, n - 1)` clamps), both buffers holding n vec4s.
+        let kernel = Kernel::with_options(
+            ctx,
+            "bandwidth",
+            include_str!("../shaders/bandwidth.wgsl"),
+            entry,
+            &[("WORKGROUP_SIZE", workgroup_size)],
+            &[Access::Read, Access::ReadWrite],
+            Checks::ProvenSafe,
+        )?;
+        let group = kernel.bind(ctx, &params, &[&source, &destination])?;
         let m = bench::measure(&settings(), |repetitions| {
             timer.time_pass(ctx, |pass| {
                 for _ in 0..repetitions {
-                    kernel.dispatch(pass, group, [groups, 1, 1]);
+                    kernel.dispatch(pass, &group, dispatch);
                 }
             })
         })?;
-        Ok(moved as f64 / m.best().median)
-    };
-    progress("copy (read + write)");
-    let copy_rate = rate(&copy, &copy_group, 2 * bytes)?;
-    progress("read-only reduction");
-    let read_rate = rate(&read, &read_group, bytes)?;
-    Ok((copy_rate, read_rate, bytes))
+        let moved = if is_copy { 2 * bytes } else { bytes };
+        let rate = VariantRate {
+            variant: label.to_string(),
+            rate: moved as f64 / m.best().median,
+        };
+        if is_copy {
+            result.copy.push(rate);
+        } else {
+            result.read.push(rate);
+        }
+    }
+    result.copy.sort_by(|a, b| b.rate.total_cmp(&a.rate));
+    result.read.sort_by(|a, b| b.rate.total_cmp(&a.rate));
+    Ok(result)
 }
 
-/// Measures both ceilings.
+/// Measures both ceilings, each the best of its variants.
 pub fn measure(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Result<Ceilings, GpuError> {
-    let (fma_flops_per_s, fma_variant) = measure_fma(ctx, |v| progress(&format!("FMA peak, {v}")))?;
-    let (bandwidth_bytes_per_s, read_bytes_per_s, bandwidth_buffer_bytes) =
-        measure_bandwidth(ctx, |v| progress(&format!("bandwidth, {v}")))?;
+    let fma = measure_fma(ctx, |v| progress(&format!("FMA peak, {v}")))?;
+    let bandwidth = measure_bandwidth(ctx, |v| progress(&format!("bandwidth, {v}")))?;
+    let best = |rates: &[VariantRate]| {
+        rates.first().cloned().unwrap_or(VariantRate {
+            variant: String::new(),
+            rate: 0.0,
+        })
+    };
+    let (fma_best, copy_best, read_best) = (best(&fma), best(&bandwidth.copy), best(&bandwidth.read));
     let timer = if ctx.timestamps { "timestamp" } else { "wall" }.to_string();
     Ok(Ceilings {
-        fma_flops_per_s,
-        bandwidth_bytes_per_s,
-        read_bytes_per_s,
-        fma_variant,
-        bandwidth_buffer_bytes,
+        method: METHOD,
+        fma_flops_per_s: fma_best.rate,
+        bandwidth_bytes_per_s: copy_best.rate,
+        read_bytes_per_s: read_best.rate,
+        fma_variant: fma_best.variant,
+        bandwidth_variant: copy_best.variant,
+        read_variant: read_best.variant,
+        fma_variants: fma,
+        bandwidth_variants: bandwidth.copy.into_iter().chain(bandwidth.read).collect(),
+        bandwidth_buffer_bytes: bandwidth.buffer_bytes,
         timer,
     })
 }
@@ -281,8 +578,11 @@ type CacheFile = std::collections::BTreeMap<String, Ceilings>;
 const CACHE_FILE: &str = "ceilings.json";
 
 /// The cached ceilings of `adapter`, if it was measured before with the same driver.
+/// Entries measured by an older [`METHOD`] do not count: they are measured again.
 pub fn cached(adapter: &AdapterSummary) -> Option<Ceilings> {
-    cache::read::<CacheFile>(CACHE_FILE).remove(&cache::cache_key(adapter))
+    cache::read::<CacheFile>(CACHE_FILE)
+        .remove(&cache::cache_key(adapter))
+        .filter(|c| c.method >= METHOD)
 }
 
 /// Stores `ceilings` for `adapter` in the cache (atomically), keeping the other adapters' entries.
@@ -298,10 +598,15 @@ mod tests {
 
     fn ceilings() -> Ceilings {
         Ceilings {
+            method: METHOD,
             fma_flops_per_s: 100e9,
             bandwidth_bytes_per_s: 10e9,
             read_bytes_per_s: 12e9,
             fma_variant: "test".into(),
+            bandwidth_variant: "test copy".into(),
+            read_variant: "test read".into(),
+            fma_variants: Vec::new(),
+            bandwidth_variants: Vec::new(),
             bandwidth_buffer_bytes: 1 << 27,
             timer: "timestamp".into(),
         }
@@ -317,8 +622,65 @@ mod tests {
     }
 
     #[test]
+    fn why_names_a_roof_only_near_it() {
+        let c = ceilings();
+        // Depthwise-like: 2.2 FLOPs/byte, memory roof 22 GFLOP/s; 1.1 GFLOP/s achieved is 5 % of it.
+        let far = c.diagnose(2_200_000_000, 1_000_000_000, 2.0);
+        assert_eq!(far.bound, Bound::Memory);
+        assert!((far.percent_of_roofline - 5.0).abs() < 1e-9);
+        assert!((far.percent_of_bandwidth - 5.0).abs() < 1e-9);
+        assert!(!far.near_roof());
+        let why = far.why();
+        assert!(why.contains("neither roof limits it"), "{why}");
+        assert!(!why.contains("sets its speed"), "{why}");
+        assert!(why.contains("5 % of that"), "{why}");
+        // The same conv at 80 % of its memory roof: memory is named.
+        let near = c.diagnose(2_200_000_000, 1_000_000_000, 0.125);
+        assert!(near.near_roof());
+        assert!(near.why().contains("memory bandwidth sets its speed"), "{}", near.why());
+        // A compute-bound conv at 60 % of peak.
+        let compute = c.diagnose(90_000_000_000, 1_000_000_000, 1.5);
+        assert_eq!(compute.bound, Bound::Compute);
+        assert!(
+            compute.why().contains("the FMA units set its speed"),
+            "{}",
+            compute.why()
+        );
+    }
+
+    #[test]
     fn fma_count_per_iteration() {
-        assert_eq!(fmas_per_iteration(8), 256);
-        assert_eq!(fmas_per_iteration(4), 128);
+        let looped = |chains| FmaVariant::Looped {
+            workgroup_size: 64,
+            chains,
+        };
+        assert_eq!(looped(8).fmas_per_iteration(), 256);
+        assert_eq!(looped(4).fmas_per_iteration(), 128);
+        let straight = FmaVariant::StraightLine {
+            workgroup_size: 64,
+            chains: 12,
+            steps: 32,
+        };
+        assert_eq!(straight.fmas_per_iteration(), 384);
+    }
+
+    #[test]
+    fn straight_line_source_has_one_fma_per_step_and_no_loop() {
+        let source = straight_line_fma_source(3, 5);
+        let code = source.lines().filter(|l| !l.trim_start().starts_with("//"));
+        assert_eq!(code.filter(|l| l.contains("= fma(")).count(), 15);
+        assert!(!source.contains("for ("), "{source}");
+        assert!(!source.contains("loop {"), "{source}");
+        assert!(source.contains("output[gid.x] = x0 + x1 + x2;"), "{source}");
+    }
+
+    #[test]
+    fn entries_of_an_older_method_are_stale() {
+        let old: Ceilings = serde_json::from_str(
+            r#"{"fma_flops_per_s":1e9,"bandwidth_bytes_per_s":1e9,"read_bytes_per_s":1e9,
+               "fma_variant":"x","bandwidth_buffer_bytes":16,"timer":"wall"}"#,
+        )
+        .unwrap();
+        assert!(old.method < METHOD);
     }
 }

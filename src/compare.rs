@@ -159,14 +159,37 @@ impl Comparison {
         let dw_time_share = 100.0 * depthwise.time_s() / separable.time_s();
         let dw_flops_share = 100.0 * ratio(self.cost.depthwise.flops, self.cost.separable.flops);
         let relative = |r: &ConvResult| 100.0 * r.flops_per_s() / standard.flops_per_s();
-        let depthwise_sentence = format!(
+        let diagnosis = |r: &ConvResult| {
+            self.ceilings
+                .as_ref()
+                .map(|c| c.diagnose(r.cost.flops, r.cost.bytes, r.time_s()))
+        };
+        let intensity = format!(
             "The depthwise conv does only {:.1} FLOPs per byte it must move (the standard conv {:.1}): about kh·kw = \
-             {} multiply-adds per input element it loads, so memory, not arithmetic, sets its speed — it ran at {:.0} % \
-             of the standard conv's FLOP/s and took {dw_time_share:.0} % of the pair's time for {dw_flops_share:.1} % of \
-             its FLOPs.",
+             {} multiply-adds per input element it loads",
             self.cost.depthwise.arithmetic_intensity(),
             self.cost.standard.arithmetic_intensity(),
             self.layer.kernel_area(),
+        );
+        // Name memory as the cause only when the depthwise conv came near its memory roof.
+        let cause = match diagnosis(depthwise) {
+            Some(d) if d.near_roof() && d.bound == Bound::Memory => {
+                "so memory, not arithmetic, sets its speed".to_string()
+            }
+            Some(d) if d.near_roof() => format!("yet here {}", d.why()),
+            Some(d) => format!(
+                "yet it reached only {:.0} % of its {} roof: on this adapter its kernel's instructions, not memory \
+                 bandwidth, limit it",
+                d.percent_of_roofline,
+                d.bound.name()
+            ),
+            None => "so a memory roof is close for it; whether memory or its kernel's instructions limited it here \
+                     needs the adapter's ceilings (`convflops peak`)"
+                .to_string(),
+        };
+        let depthwise_sentence = format!(
+            "{intensity}, {cause}. It ran at {:.0} % of the standard conv's FLOP/s and took {dw_time_share:.0} % of the \
+             pair's time for {dw_flops_share:.1} % of its FLOPs.",
             relative(depthwise),
         );
         let pointwise_sentence = pointwise.map_or(String::new(), |p| {
@@ -186,6 +209,11 @@ impl Comparison {
                 "Why: FLOPs count work, not time, and here the standard conv's kernel used the device less well than \
                  the pair's.{pointwise_sentence} {depthwise_sentence}"
             ));
+        }
+        for r in [Some(standard), Some(depthwise), pointwise].into_iter().flatten() {
+            if let Some(d) = diagnosis(r) {
+                lines.push(format!("Roofline, {}: {}.", r.kind, d.why()));
+            }
         }
         if let Some(fused) = &self.fused {
             let tiles = u64::from(self.layer.out_channels)
@@ -516,6 +544,75 @@ mod tests {
             "{lesson}"
         );
         assert!(c.noisy().is_empty());
+    }
+
+    /// Ceilings with every variant list empty: `peak` FLOP/s and `copy` bytes/s.
+    fn ceilings(peak: f64, copy: f64) -> Ceilings {
+        Ceilings {
+            method: crate::ceilings::METHOD,
+            fma_flops_per_s: peak,
+            bandwidth_bytes_per_s: copy,
+            read_bytes_per_s: copy,
+            fma_variant: "recorded".into(),
+            bandwidth_variant: "recorded".into(),
+            read_variant: "recorded".into(),
+            fma_variants: Vec::new(),
+            bandwidth_variants: Vec::new(),
+            bandwidth_buffer_bytes: 1 << 28,
+            timer: "timestamp".into(),
+        }
+    }
+
+    /// Recorded on lavapipe (Mesa 25.0.7, 2-core Zen 2), 2026-12-01, default layer, vec4 kernels: standard
+    /// 5.2 GFLOP/s, depthwise 1.3, pointwise 8.0; straight-line FMA peak 161 GFLOP/s, copy 10.5 GB/s. The depthwise
+    /// conv moved its minimal traffic at about 0.6 GB/s, 6 % of the copy bandwidth: memory did not limit it.
+    #[test]
+    fn lavapipe_lesson_names_no_roof_the_figures_contradict() {
+        let flops = |kind: ConvKind| *LayerCost::of(&ConvLayer::default()).unwrap().get(kind);
+        let t = |kind, rate: f64| flops(kind).flops as f64 / rate;
+        let (standard, depthwise, pointwise) = (
+            t(ConvKind::Standard, 5.2e9),
+            t(ConvKind::Depthwise, 1.3e9),
+            t(ConvKind::Pointwise, 8.0e9),
+        );
+        let mut c = fake([standard, depthwise, pointwise, depthwise + pointwise], true);
+        c.ceilings = Some(ceilings(161e9, 10.5e9));
+        let lesson = c.lesson().join("\n");
+        assert!(!lesson.contains("memory, not arithmetic"), "{lesson}");
+        assert!(!lesson.contains("sets its speed"), "{lesson}");
+        assert!(
+            lesson.contains("yet it reached only 6 % of its memory roof: on this adapter its kernel's instructions"),
+            "{lesson}"
+        );
+        assert!(
+            lesson.contains("Roofline, depthwise: the memory roof bounds it at"),
+            "{lesson}"
+        );
+        assert!(
+            lesson.contains("Roofline, standard: the compute roof bounds it at 161"),
+            "{lesson}"
+        );
+        // The printed percentages agree with the table's: depthwise 1.3 GFLOP/s of a 10.5 GB/s × 2.24 FLOPs/byte roof.
+        let d = c.roofline(c.get(ConvKind::Depthwise).unwrap()).unwrap();
+        assert!(
+            lesson.contains(&format!("reached {:.0} % of that", d.percent_of_roofline)),
+            "{lesson}"
+        );
+
+        // Near its memory roof (80 %), the same lesson may say memory sets the depthwise conv's speed.
+        let near = 0.8 * 10.5e9 * flops(ConvKind::Depthwise).arithmetic_intensity();
+        let depthwise = t(ConvKind::Depthwise, near);
+        let mut c = fake([standard, depthwise, pointwise, depthwise + pointwise], true);
+        c.ceilings = Some(ceilings(161e9, 10.5e9));
+        let lesson = c.lesson().join("\n");
+        assert!(lesson.contains("so memory, not arithmetic, sets its speed"), "{lesson}");
+        assert!(lesson.contains("memory bandwidth sets its speed"), "{lesson}");
+
+        // Without ceilings nothing is claimed about the cause.
+        let c = fake([standard, depthwise, pointwise, depthwise + pointwise], true);
+        let lesson = c.lesson().join("\n");
+        assert!(!lesson.contains("sets its speed"), "{lesson}");
+        assert!(lesson.contains("needs the adapter's ceilings"), "{lesson}");
     }
 
     #[test]

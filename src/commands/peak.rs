@@ -17,6 +17,11 @@ struct PeakJson<'a> {
     ridge_flops_per_byte: f64,
     read_bytes_per_s: f64,
     fma_variant: &'a str,
+    bandwidth_variant: &'a str,
+    read_variant: &'a str,
+    /// Every variant measured, best first: FLOP/s for FMA, bytes/s for bandwidth.
+    fma_variants: &'a [ceilings::VariantRate],
+    bandwidth_variants: &'a [ceilings::VariantRate],
     bandwidth_buffer_bytes: u64,
     timer: &'a str,
     cached: bool,
@@ -56,6 +61,10 @@ pub fn run(args: PeakArgs) -> Result<()> {
             ridge_flops_per_byte: c.ridge_flops_per_byte(),
             read_bytes_per_s: c.read_bytes_per_s,
             fma_variant: &c.fma_variant,
+            bandwidth_variant: &c.bandwidth_variant,
+            read_variant: &c.read_variant,
+            fma_variants: &c.fma_variants,
+            bandwidth_variants: &c.bandwidth_variants,
             bandwidth_buffer_bytes: c.bandwidth_buffer_bytes,
             timer: &c.timer,
             cached,
@@ -68,8 +77,8 @@ pub fn run(args: PeakArgs) -> Result<()> {
         "peak FMA throughput".to_string(),
         flops_rate(c.fma_flops_per_s),
         format!(
-            "best of {} variants ({}), 2 FLOPs per FMA",
-            ceilings::FMA_VARIANTS.len(),
+            "best of {} variants: {}; 2 FLOPs per FMA",
+            c.fma_variants.len().max(1),
             c.fma_variant
         ),
     ]);
@@ -77,21 +86,32 @@ pub fn run(args: PeakArgs) -> Result<()> {
         "memory bandwidth (copy)".to_string(),
         si(c.bandwidth_bytes_per_s, "B/s"),
         format!(
-            "vec4 copy of {}: bytes read + bytes written",
+            "{} of {}: bytes read + bytes written",
+            c.bandwidth_variant,
             bytes(c.bandwidth_buffer_bytes)
         ),
     ]);
     table.add_row(vec![
         "memory bandwidth (read)".to_string(),
         si(c.read_bytes_per_s, "B/s"),
-        format!("read-only reduction of {}: bytes read", bytes(c.bandwidth_buffer_bytes)),
+        format!("{} of {}: bytes read", c.read_variant, bytes(c.bandwidth_buffer_bytes)),
     ]);
     table.add_row(vec![
         "ridge point".to_string(),
         format!("{:.1} FLOPs/byte", c.ridge_flops_per_byte()),
-        "peak FLOP/s ÷ copy bandwidth: kernels below it are memory-bound".to_string(),
+        "peak FLOP/s ÷ copy bandwidth: below it the memory roof is the lower one".to_string(),
     ]);
     println!("{}\n{table}", ctx.summary.headline());
+    if !c.fma_variants.is_empty() {
+        let mut variants = new_table(&["variant", "measured"]);
+        for v in &c.fma_variants {
+            variants.add_row(vec![format!("FMA, {}", v.variant), flops_rate(v.rate)]);
+        }
+        for v in &c.bandwidth_variants {
+            variants.add_row(vec![v.variant.clone(), si(v.rate, "B/s")]);
+        }
+        println!("Every variant (each ceiling is the best of its kind):\n{variants}");
+    }
     println!(
         "{} (timer: {}). `convflops peak --refresh` measures again.",
         if cached {

@@ -89,7 +89,7 @@ pub fn compare(c: &Comparison) -> String {
         "dispatches/sample",
         "achieved FLOP/s",
         "FLOPs/byte",
-        "bound",
+        "lower roof",
         "% of peak",
         "% of roofline",
     ]);
@@ -144,7 +144,8 @@ pub fn compare(c: &Comparison) -> String {
     match &c.ceilings {
         Some(k) => text.push_str(&format!(
             "Ceilings of this adapter: peak {} (FMA), bandwidth {} (copy, read + write); ridge point {:.1} FLOPs/byte. \
-             bound = min(peak, bandwidth × FLOPs/byte).\n",
+             lower roof = the smaller of peak and bandwidth × FLOPs/byte; \
+             % of roofline is measured against it, and a roof is named as a limit only above 50 %.\n",
             flops_rate(k.fma_flops_per_s),
             crate::units::si(k.bandwidth_bytes_per_s, "B/s"),
             k.ridge_flops_per_byte()

@@ -516,6 +516,12 @@ impl NetworkRun {
                 pw.cost.arithmetic_intensity(),
             ));
         }
+        if let Some(ceilings) = &self.ceilings {
+            for k in &kinds {
+                let d = ceilings.diagnose(k.cost.flops, k.cost.bytes, k.time_s);
+                lines.push(format!("Roofline, {} together: {}.", plural(k.kind), d.why()));
+            }
+        }
         lines.push(format!(
             "whole network in one submission: {} for {} = {}; the per-layer medians sum to {}.",
             seconds(self.whole_time_s()),
@@ -566,7 +572,7 @@ impl NetworkRun {
         ));
         match &self.ceilings {
             Some(k) => notes.push(format!(
-                "Ceilings of this adapter: peak {} (FMA), bandwidth {} (copy); bound = min(peak, bandwidth × FLOPs/byte).",
+                "Ceilings of this adapter: peak {} (FMA), bandwidth {} (copy); lower roof = the smaller of peak and bandwidth × FLOPs/byte.",
                 flops_rate(k.fma_flops_per_s),
                 crate::units::si(k.bandwidth_bytes_per_s, "B/s"),
             )),
@@ -599,7 +605,7 @@ impl NetworkRun {
             "dispatches/sample",
             "FLOP/s",
             "% of peak",
-            "bound",
+            "lower roof",
             "share of FLOPs",
             "share of time",
         ]);
