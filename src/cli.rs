@@ -155,7 +155,7 @@ pub struct ModelArgs {
     /// A built-in network: mobilenet-v1 or conv-mobilenet-v1.
     #[arg(required_unless_present_any = ["file", "compare"], conflicts_with = "file")]
     pub name: Option<String>,
-    /// Read the network from a JSON layer file (format in README.md).
+    /// Read the network from a JSON layer file (format in docs/commands.md).
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Batch size for every layer.
