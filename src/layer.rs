@@ -123,7 +123,7 @@ impl ConvLayer {
         }
         // Every count the cost model makes is bounded by these products; check them once here so a valid layer
         // can never overflow later.
-        crate::cost::Cost::of_layer(&self)?;
+        crate::cost::LayerCost::of(&self)?;
         Ok(self)
     }
 
@@ -280,6 +280,22 @@ mod tests {
         assert_eq!(output_size(2, 3, 1, 0, 1), None);
         assert_eq!(output_size(2, 3, 1, 1, 1), Some(2));
         assert_eq!(output_size(10, 3, 0, 1, 1), None);
+    }
+
+    #[test]
+    fn a_layer_whose_separable_twin_overflows_is_refused() {
+        // Its own counts fit in 64 bits, but the depthwise twin's output (2³⁰ channels × 65 537²) does not.
+        let layer = ConvLayer {
+            in_channels: 1 << 30,
+            out_channels: 1,
+            height: 1,
+            width: 1,
+            kernel: [1, 1],
+            padding: [32_768, 32_768],
+            ..ConvLayer::default()
+        };
+        assert!(crate::cost::Cost::of_layer(&layer).is_ok());
+        assert!(matches!(layer.validated(), Err(ShapeError::Overflow { .. })));
     }
 
     #[test]

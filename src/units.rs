@@ -42,7 +42,7 @@ pub fn three_digits(value: f64) -> String {
     }
 }
 
-/// A count of floating-point operations, e.g. `0.925 GFLOPs`.
+/// A count of floating-point operations, e.g. `925 MFLOPs`.
 pub fn flops_count(flops: u64) -> String {
     si(flops as f64, "FLOPs")
 }
@@ -52,7 +52,7 @@ pub fn flops_rate(flops_per_s: f64) -> String {
     si(flops_per_s, "FLOP/s")
 }
 
-/// Bytes with binary prefixes: `4.0 MiB`.
+/// Bytes with binary prefixes: `4.00 MiB`.
 pub fn bytes(n: u64) -> String {
     const PREFIXES: [(u64, &str); 4] = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     for (scale, prefix) in PREFIXES {

@@ -137,7 +137,26 @@ proptest! {
                 }
             }
             Err(ShapeError::Overflow { .. }) => {}
-            Err(_) => prop_assert!(layer.validated().is_err()),
+            // Every other refusal has a reason this test can see in the fields themselves.
+            Err(ShapeError::Zero { .. }) => {
+                let fields = [layer.batch, layer.in_channels, layer.out_channels, layer.height, layer.width, layer.groups];
+                let pairs = [layer.kernel, layer.stride, layer.dilation];
+                prop_assert!(fields.contains(&0) || pairs.iter().any(|p| p.contains(&0)));
+            }
+            Err(ShapeError::GroupsDoNotDivide { .. }) => {
+                prop_assert!(layer.in_channels % layer.groups != 0 || layer.out_channels % layer.groups != 0);
+            }
+            Err(ShapeError::EmptyOutput { .. }) => {
+                // (size + 2·padding − dilation·(kernel − 1) − 1) / stride + 1 is ≤ 0 on some axis, or beyond u32,
+                // in exact integers.
+                let empty = (0..2).any(|a| {
+                    let size = i128::from([layer.height, layer.width][a]) + 2 * i128::from(layer.padding[a]);
+                    let room = size - i128::from(layer.dilation[a]) * (i128::from(layer.kernel[a]) - 1) - 1;
+                    room < 0 || room / i128::from(layer.stride[a]) + 1 > i128::from(u32::MAX)
+                });
+                prop_assert!(empty);
+            }
+            Err(other) => prop_assert!(false, "unexpected refusal: {other}"),
         }
         // Whenever the exact standard-conv FLOPs exceed u64 on a layer that is otherwise valid, validation says so.
         let otherwise_valid = matches!(layer.validated(), Ok(_) | Err(ShapeError::Overflow { .. }));

@@ -164,8 +164,8 @@ impl AdapterSummary {
         }
     }
 
-    /// One line for report headers: `llvmpipe (LLVM 15.0.6, 256 bits) · Vulkan · CPU adapter (software: these are CPU
-    /// numbers, not GPU numbers)`.
+    /// One line for report headers: `adapter: llvmpipe (LLVM 15.0.6, 256 bits) · Vulkan · CPU adapter (software
+    /// rendering: these are CPU numbers, not GPU numbers) · driver llvmpipe Mesa 25.0.7 (LLVM 15.0.6)`.
     pub fn headline(&self) -> String {
         let kind = if self.software {
             "CPU adapter (software rendering: these are CPU numbers, not GPU numbers)".to_string()
@@ -335,15 +335,6 @@ impl GpuContext {
         Self::open(index, adapter, choice.max_memory)
     }
 
-    /// Opens every adapter of the chosen backends, one context each (for `--all-adapters`), with the default memory
-    /// budget.
-    pub fn all(backends: Option<Backends>) -> Result<Vec<GpuContext>, GpuError> {
-        Self::every(&AdapterChoice {
-            backends,
-            ..AdapterChoice::default()
-        })
-    }
-
     /// Opens every adapter of `choice`'s backends (its `adapter` is ignored), each with `choice`'s memory budget.
     pub fn every(choice: &AdapterChoice) -> Result<Vec<GpuContext>, GpuError> {
         let adapters = enumerate(choice.backends);
@@ -359,7 +350,7 @@ impl GpuContext {
 
     fn open(index: usize, adapter: &wgpu::Adapter, max_memory: Option<u64>) -> Result<GpuContext, GpuError> {
         let summary = AdapterSummary::new(index, adapter);
-        let wanted = Features::TIMESTAMP_QUERY | Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        let wanted = Features::TIMESTAMP_QUERY;
         let features = adapter.features() & wanted;
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("convflops device"),
