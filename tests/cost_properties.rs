@@ -144,7 +144,7 @@ proptest! {
                 prop_assert!(fields.contains(&0) || pairs.iter().any(|p| p.contains(&0)));
             }
             Err(ShapeError::GroupsDoNotDivide { .. }) => {
-                prop_assert!(layer.in_channels % layer.groups != 0 || layer.out_channels % layer.groups != 0);
+                prop_assert!(!layer.in_channels.is_multiple_of(layer.groups) || !layer.out_channels.is_multiple_of(layer.groups));
             }
             Err(ShapeError::EmptyOutput { .. }) => {
                 // (size + 2·padding − dilation·(kernel − 1) − 1) / stride + 1 is ≤ 0 on some axis, or beyond u32,
