@@ -12,8 +12,9 @@ each model's weights metadata, which it prints beside its own count, with the pu
 Usage (the wheel is the one on PyPI; this script was run against torchvision 0.29.2):
     pip download torchvision --no-deps -d /tmp/tv && (cd /tmp/tv && unzip -q torchvision-*.whl 'torchvision/*')
     python3 tests/torchvision_reference.py /tmp/tv [--layers]
-With --layers it prints every recorded layer as JSON (name, C_in, C_out, H, W, kernel, stride, padding, groups,
-bias), for comparison with `convflops model NAME --export-layers FILE`.
+With --layers it also prints every recorded layer (name, C_in, C_out, input H and W, kernel, stride, padding,
+dilation, groups, bias, MACs), one a line: that output is tests/data/torchvision_layers.json, which
+tests/torchvision_networks.rs compares with the built-ins layer by layer.
 """
 
 import importlib.util
@@ -352,8 +353,12 @@ def main():
         }
         if "--layers" in sys.argv:
             out[name]["layers"] = layers
-    json.dump(out, sys.stdout, indent=1)
-    print()
+    # One layer per line, so that the file reads (and diffs) layer by layer.
+    text = json.dumps(out, indent=1)
+    for layers in (net.get("layers", []) for net in out.values()):
+        for layer in layers:
+            text = text.replace(json.dumps(layer, indent=1).replace("\n", "\n   "), json.dumps(layer), 1)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -269,3 +269,121 @@ pub fn efficientnet_b0(batch: u32) -> Network {
     net.classifier("classifier.1");
     net.finish("efficientnet-b0")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::models::LayerKind;
+
+    fn all(batch: u32) -> [Network; 3] {
+        [mobilenet_v2(batch), resnet18(batch), efficientnet_b0(batch)]
+    }
+
+    #[test]
+    fn make_divisible_is_torchvisions() {
+        // `_make_divisible(v, 8)`: nearest multiple of 8 (halves up), at least 8, bumped when > 10 % below v.
+        for (v, expected) in [
+            (1, 8),
+            (4, 8),
+            (10, 16),
+            (12, 16),
+            (16, 16),
+            (20, 24),
+            (96, 96),
+            (100, 104),
+            (1152, 1152),
+        ] {
+            assert_eq!(make_divisible(v), expected, "{v}");
+        }
+        // For B0 the expansion never changes a channel count that is already a multiple of 8.
+        for (t, _, _, c_in, c_out, _) in EFFICIENTNET_B0_STAGES {
+            assert_eq!(make_divisible(c_in * t), c_in * t);
+            assert_eq!(make_divisible(c_out * t), c_out * t);
+        }
+    }
+
+    #[test]
+    fn layers_are_valid_named_once_and_of_their_kind() {
+        for net in all(2) {
+            let mut names = HashSet::new();
+            for l in &net.layers {
+                assert_eq!(l.layer.validated(), Ok(l.layer), "{} {}", net.name, l.name);
+                assert_eq!(l.kind, LayerKind::of_layer(&l.layer), "{} {}", net.name, l.name);
+                assert_eq!(l.layer.batch, 2);
+                assert!(names.insert(l.name.as_str()), "{} {}", net.name, l.name);
+            }
+            let fc = net.layers.last().map(|l| (l.kind, l.layer.bias, l.layer.out_channels));
+            assert_eq!(fc, Some((LayerKind::Fc, true, CLASSES)), "{}", net.name);
+        }
+    }
+
+    /// Along the main path every conv reads the previous one's output, except where torchvision's forward reads
+    /// something else: the classifier after the global pool, ResNet's first block after the max pool, a downsample (the block's input) and the conv
+    /// after it, an SE `fc1` (the pooled tensor) and the projection after `fc2` (the depthwise output).
+    #[test]
+    fn main_path_chains() {
+        for net in all(1) {
+            let mut previous: Option<&NetworkLayer> = None;
+            for l in &net.layers {
+                if let Some(p) = previous {
+                    let feeds = p.layer.out_channels == l.layer.in_channels && p.layer.out_height() == l.layer.height;
+                    let off_path = l.name == "layer1.0.conv1"
+                        || l.name.ends_with("downsample.0")
+                        || p.name.ends_with("downsample.0")
+                        || l.name.ends_with(".fc1")
+                        || p.name.ends_with(".fc2")
+                        || l.kind == LayerKind::Fc && !l.name.ends_with(".fc2");
+                    assert!(feeds || off_path, "{}: {} does not feed {}", net.name, p.name, l.name);
+                }
+                previous = Some(l);
+            }
+        }
+        // The last conv of each reads a 7×7 map.
+        for net in all(1) {
+            let last_conv = &net.layers[net.layers.len() - 2];
+            assert_eq!(
+                (last_conv.layer.height, last_conv.layer.out_height()),
+                (7, 7),
+                "{}",
+                net.name
+            );
+        }
+    }
+
+    #[test]
+    fn block_structure() {
+        let [v2, resnet, b0] = all(1);
+        assert_eq!((v2.layers.len(), resnet.layers.len(), b0.layers.len()), (53, 21, 82));
+        // MobileNetV2: 17 inverted residuals, each with one depthwise conv; the first has no expansion.
+        assert_eq!(v2.layers.iter().filter(|l| l.kind == LayerKind::Depthwise).count(), 17);
+        assert_eq!(v2.layers[1].name, "features.1.conv.0.0");
+        assert_eq!(v2.layers[1].kind, LayerKind::Depthwise);
+        assert_eq!(v2.layers[51].name, "features.18.0");
+        // ResNet-18: the stem's 112² output is max-pooled to 56² before layer1.
+        assert_eq!(
+            (resnet.layers[0].layer.out_height(), resnet.layers[1].layer.height),
+            (112, 56)
+        );
+        let downsample: Vec<_> = resnet
+            .layers
+            .iter()
+            .filter(|l| l.name.ends_with("downsample.0"))
+            .collect();
+        assert_eq!(downsample.len(), 3);
+        assert!(downsample
+            .iter()
+            .all(|l| l.layer.stride == [2, 2] && l.layer.kernel == [1, 1]));
+        // EfficientNet-B0: 16 SE pairs, squeeze = max(1, block C_in / 4).
+        let se: Vec<_> = b0.layers.iter().filter(|l| l.name.ends_with(".fc1")).collect();
+        assert_eq!(se.len(), 16);
+        assert_eq!((se[0].layer.in_channels, se[0].layer.out_channels), (32, 8));
+        assert_eq!((se[15].layer.in_channels, se[15].layer.out_channels), (1152, 48));
+        assert_eq!(b0.layers[80].name, "features.8.0");
+        assert_eq!(
+            (b0.layers[80].layer.in_channels, b0.layers[80].layer.out_channels),
+            (320, 1280)
+        );
+    }
+}
