@@ -248,3 +248,40 @@ fn each_network_runs_on_the_adapter() {
         assert_eq!(run["totals"]["flops"], counted["totals"]["flops"], "{name}");
     }
 }
+
+/// docs/networks.md lists every built-in once, with the MACs and params the binary counts.
+#[test]
+fn the_docs_table_matches_the_counts() {
+    let doc = include_str!("../docs/networks.md");
+    let number = |cell: &str| -> u64 {
+        let digits: String = cell
+            .trim()
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ',')
+            .filter(char::is_ascii_digit)
+            .collect();
+        digits.parse().unwrap_or_else(|_| panic!("no number in {cell:?}"))
+    };
+    let mut listed = Vec::new();
+    for row in doc.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split('|').collect();
+        let name = cells[1].trim().trim_matches('`');
+        let report = json(&["model", name, "--json"]);
+        let layers = report["layers"].as_array().unwrap();
+        let convs = layers.iter().filter(|l| !is_classifier(l)).count() as u64;
+        assert_eq!(number(cells[2]), convs, "{name}: {row}");
+        assert_eq!(
+            number(cells[3]),
+            report["totals"]["macs"].as_u64().unwrap(),
+            "{name}: {row}"
+        );
+        assert_eq!(
+            number(cells[4]),
+            report["totals"]["params"].as_u64().unwrap(),
+            "{name}: {row}"
+        );
+        listed.push(name.to_string());
+    }
+    let builtins = convflops::models::BUILTIN_NAMES.map(String::from);
+    assert_eq!(listed, builtins);
+}
