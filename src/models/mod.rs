@@ -1,10 +1,10 @@
 //! Whole networks: an ordered list of named conv layers, counted layer by layer with the exact cost model.
 //!
 //! A [`Network`] comes from a built-in ([`builtin`]: MobileNet v1 and its all-standard-conv twin from the paper's
-//! Table 4; torchvision's MobileNetV2, ResNet-18 and EfficientNet-B0, [`torchvision`]) or from a JSON layer file ([`file`], whose doc comment gives the format). [`Report::of`] counts it: one
-//! [`Cost`](crate::cost::Cost) per layer, the totals and the sums by [`LayerKind`] with their shares (the MobileNet
-//! paper's Table 2 view). [`run`] runs it on an adapter, layer after layer on chained device buffers, and times each
-//! layer and the whole network.
+//! Table 4; torchvision's MobileNetV2, ResNet-18 and EfficientNet-B0, [`torchvision`]) or from a JSON layer file
+//! ([`file`], whose doc comment gives the format). [`Report::of`] counts it: one [`Cost`](crate::cost::Cost) per
+//! layer, the totals and the sums by [`LayerKind`] with their shares (the MobileNet paper's Table 2 view). [`run`]
+//! runs it on an adapter, layer after layer on chained device buffers, and times each layer and the whole network.
 
 pub mod file;
 pub mod mobilenet;

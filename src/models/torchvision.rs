@@ -320,8 +320,9 @@ mod tests {
     }
 
     /// Along the main path every conv reads the previous one's output, except where torchvision's forward reads
-    /// something else: the classifier after the global pool, ResNet's first block after the max pool, a downsample (the block's input) and the conv
-    /// after it, an SE `fc1` (the pooled tensor) and the projection after `fc2` (the depthwise output).
+    /// something else: the classifier after the global pool, ResNet's first block after the max pool, a downsample
+    /// (the block's input) and the conv after it, an SE `fc1` (the pooled tensor) and the projection after `fc2`
+    /// (the depthwise output).
     #[test]
     fn main_path_chains() {
         for net in all(1) {
