@@ -26,7 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Exact params, MACs, FLOPs and bytes of a layer as standard, depthwise, pointwise and separable convs.
     Count(CountArgs),
-    /// Count a whole network layer by layer (built in: mobilenet-v1, conv-mobilenet-v1); with --run, time it.
+    /// Count a whole network layer by layer (built in: mobilenet-v1, conv-mobilenet-v1, mobilenet-v2, resnet-18,
+    /// efficientnet-b0); with --run, time it.
     Model(ModelArgs),
     /// List every adapter wgpu finds, with the limits that matter here.
     Devices(DevicesArgs),
@@ -152,7 +153,7 @@ pub struct CountArgs {
                   run finishes in time."
 )]
 pub struct ModelArgs {
-    /// A built-in network: mobilenet-v1 or conv-mobilenet-v1.
+    /// A built-in network: mobilenet-v1, conv-mobilenet-v1, mobilenet-v2, resnet-18 or efficientnet-b0.
     #[arg(required_unless_present_any = ["file", "compare"], conflicts_with = "file")]
     pub name: Option<String>,
     /// Read the network from a JSON layer file (format in docs/commands.md).

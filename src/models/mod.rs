@@ -1,15 +1,16 @@
 //! Whole networks: an ordered list of named conv layers, counted layer by layer with the exact cost model.
 //!
 //! A [`Network`] comes from a built-in ([`builtin`]: MobileNet v1 and its all-standard-conv twin from the paper's
-//! Table 4) or from a JSON layer file ([`file`], whose doc comment gives the format). [`Report::of`] counts it: one
-//! [`Cost`](crate::cost::Cost) per layer, the totals and the sums by [`LayerKind`] with their shares (the MobileNet
-//! paper's Table 2 view). [`run`] runs it on an adapter, layer after layer on chained device buffers, and times each
-//! layer and the whole network.
+//! Table 4; torchvision's MobileNetV2, ResNet-18 and EfficientNet-B0, [`torchvision`]) or from a JSON layer file
+//! ([`file`], whose doc comment gives the format). [`Report::of`] counts it: one [`Cost`](crate::cost::Cost) per
+//! layer, the totals and the sums by [`LayerKind`] with their shares (the MobileNet paper's Table 2 view). [`run`]
+//! runs it on an adapter, layer after layer on chained device buffers, and times each layer and the whole network.
 
 pub mod file;
 pub mod mobilenet;
 pub mod report;
 pub mod run;
+pub mod torchvision;
 
 use std::path::PathBuf;
 
@@ -23,6 +24,7 @@ pub use file::{load, parse, FileLayer, NetworkFile};
 pub use mobilenet::{conv_mobilenet_v1, mobilenet_v1};
 pub use report::{KindReport, LayerReport, Report};
 pub use run::{NetworkComparison, NetworkRun};
+pub use torchvision::{efficientnet_b0, mobilenet_v2, resnet18};
 
 /// What a layer is, for the by-kind sums. Serialised in lowercase: `standard`, `depthwise`, `pointwise`, `fc`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -107,7 +109,13 @@ pub struct Network {
 }
 
 /// The names [`builtin`] accepts.
-pub const BUILTIN_NAMES: [&str; 2] = ["mobilenet-v1", "conv-mobilenet-v1"];
+pub const BUILTIN_NAMES: [&str; 5] = [
+    "mobilenet-v1",
+    "conv-mobilenet-v1",
+    "mobilenet-v2",
+    "resnet-18",
+    "efficientnet-b0",
+];
 
 /// A built-in network by name (one of [`BUILTIN_NAMES`]) with every layer at batch size `batch`.
 pub fn builtin(name: &str, batch: u32) -> Result<Network, ModelError> {
@@ -115,6 +123,9 @@ pub fn builtin(name: &str, batch: u32) -> Result<Network, ModelError> {
     match name {
         "mobilenet-v1" => Ok(mobilenet_v1(batch)),
         "conv-mobilenet-v1" => Ok(conv_mobilenet_v1(batch)),
+        "mobilenet-v2" => Ok(mobilenet_v2(batch)),
+        "resnet-18" => Ok(resnet18(batch)),
+        "efficientnet-b0" => Ok(efficientnet_b0(batch)),
         _ => Err(ModelError::UnknownModel { name: name.to_string() }),
     }
 }
