@@ -15,6 +15,19 @@ use convflops::models::run::{self, NetworkComparison, NetworkRun, Step};
 use convflops::models::{self, Network, Report};
 
 pub fn run(args: ModelArgs) -> Result<()> {
+    let plot_path = args.plot.as_deref();
+    let outputs = [
+        ("--export-layers", args.export_layers.as_deref()),
+        ("--export-json", args.export_json.as_deref()),
+        ("--export-csv", args.export_csv.as_deref()),
+        ("--export-markdown", args.export_markdown.as_deref()),
+        ("--plot", plot_path),
+    ];
+    let mut inputs: Vec<(&str, Option<&Path>)> = vec![("--file", args.file.as_deref())];
+    for text in args.compare.iter().flatten() {
+        inputs.push(("--compare", Some(Path::new(text))));
+    }
+    super::check_outputs(&outputs, &inputs)?;
     if args.run || args.compare.is_some() {
         return run_on_gpu(&args);
     }
@@ -84,7 +97,7 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     let ctx = GpuContext::new(&args.gpu.choice())?;
     let talk = !args.json || std::io::stderr().is_terminal();
     if talk {
-        eprintln!("{}", ctx.summary.headline());
+        eprint!("{}", convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline())));
     }
     let ceilings = convflops::ceilings::cached(&ctx.summary);
 
@@ -92,7 +105,7 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     let steps: usize = networks.iter().map(|n| n.layers.len() + 2).sum();
     let bar = ProgressBar::new(steps as u64);
     bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}, about {eta} left)")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
@@ -142,9 +155,10 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     };
     if !args.json {
         match &comparison {
-            Output::One(run) => print!("{}", run.table()),
+            Output::One(run) => print!("{}", super::once(&run.table(), &ctx.summary.headline(), talk)),
             Output::Two(c) => {
-                print!("{}\n{}\n{}", c.first.table(), c.second.table(), c.table());
+                let first = super::once(&c.first.table(), &ctx.summary.headline(), talk);
+                print!("{first}\n{}\n{}", c.second.table(), c.table());
             }
         }
     }
@@ -208,13 +222,14 @@ fn draw_shares(path: &Path, ctx: &GpuContext, runs: &[&NetworkRun]) -> Result<()
         })
         .collect();
     let title = format!(
-        "{}share of FLOPs vs share of time per layer kind · {} · {}",
+        "{}share of FLOPs vs share of time per layer kind · {} · {}{}",
         match runs {
             [one] => format!("{}: ", one.model()),
             _ => String::new(),
         },
         ctx.summary.name,
-        ctx.summary.backend
+        ctx.summary.backend,
+        if ctx.summary.software { " · CPU adapter" } else { "" }
     );
     plot::shares(path, &title, &groups)?;
     Ok(())

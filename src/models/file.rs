@@ -176,7 +176,10 @@ pub fn parse(text: &str, file: &Path, batch: u32) -> Result<Network, ModelError>
         .enumerate()
         .map(|(index, value)| parse_layer(value, index, file, batch))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Network { name: raw.name, layers })
+    Ok(Network {
+        name: crate::units::printable(&raw.name).into_owned(),
+        layers,
+    })
 }
 
 fn parse_layer(value: &Value, index: usize, file: &Path, batch: u32) -> Result<NetworkLayer, ModelError> {
@@ -194,9 +197,35 @@ fn parse_layer(value: &Value, index: usize, file: &Path, batch: u32) -> Result<N
         let (field, reason) = explain_shape_error(&error);
         layer_error(Some(parsed.name.clone()), field.map(str::to_string), reason)
     })?;
-    let kind = parsed.kind.unwrap_or_else(|| LayerKind::of_layer(&layer));
+    let derived = LayerKind::of_layer(&layer);
+    let kind = parsed.kind.unwrap_or(derived);
+    // A given kind must agree with the shape: it decides where the layer's FLOPs are filed.
+    let agrees = match kind {
+        LayerKind::Depthwise => derived == LayerKind::Depthwise,
+        LayerKind::Pointwise => matches!(derived, LayerKind::Pointwise | LayerKind::Fc),
+        LayerKind::Fc => derived == LayerKind::Fc,
+        LayerKind::Standard => derived != LayerKind::Depthwise,
+    };
+    if !agrees {
+        let rule = match kind {
+            LayerKind::Depthwise => "depthwise needs groups = in_channels = out_channels > 1",
+            LayerKind::Pointwise => "pointwise needs a 1×1 kernel with groups 1",
+            LayerKind::Fc => "fc needs a 1×1 kernel with groups 1 on a 1×1 input",
+            LayerKind::Standard => "a layer with groups = in_channels = out_channels > 1 is depthwise",
+        };
+        return Err(layer_error(
+            Some(parsed.name.clone()),
+            Some("kind".to_string()),
+            format!(
+                "\"{kind}\" does not match the shape ({}×{} kernel, groups {}, {}→{} channels, which is {derived}): \
+                 {rule}; correct `kind` or leave it out to derive it",
+                layer.kernel[0], layer.kernel[1], layer.groups, layer.in_channels, layer.out_channels
+            ),
+        ));
+    }
     Ok(NetworkLayer {
-        name: parsed.name,
+        // Names only label the layer: control characters (ANSI escapes) are escaped so they cannot reach a terminal.
+        name: crate::units::printable(&parsed.name).into_owned(),
         kind,
         layer,
     })
@@ -282,6 +311,20 @@ mod tests {
     const ONE_LAYER: &str = r#"{"name": "tiny", "layers": [
         {"name": "a", "in_channels": 8, "out_channels": 16, "height": 10, "width": 12,
          "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1]}]}"#;
+
+    #[test]
+    fn a_kind_that_contradicts_the_shape_is_refused_by_layer() {
+        let text = r#"{"name": "n", "layers": [
+            {"name": "dw?", "kind": "depthwise", "in_channels": 8, "out_channels": 8, "height": 4, "width": 4,
+             "kernel": [3, 3], "padding": [1, 1]}]}"#;
+        let error = parse(text, path(), 1).unwrap_err().to_string();
+        assert!(error.contains("\"dw?\"") && error.contains("kind"), "{error}");
+        assert!(error.contains("depthwise needs groups"), "{error}");
+        let fine = text.replace("\"kind\": \"depthwise\"", "\"kind\": \"depthwise\", \"groups\": 8");
+        assert!(parse(&fine, path(), 1).is_ok());
+        let fc = text.replace("\"depthwise\"", "\"fc\"");
+        assert!(parse(&fc, path(), 1).is_err());
+    }
 
     #[test]
     fn defaults_and_derived_kind() {
