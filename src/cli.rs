@@ -26,37 +26,65 @@ pub struct Cli {
     pub wide: bool,
 }
 
+const EXAMPLES_COUNT: &str = "Examples:\n  \
+     convflops count\n  \
+     convflops count --in-channels 32 --out-channels 64 --size 112 --stride 2\n  \
+     convflops count --kernel-size 5 --groups 4 --explain";
+const EXAMPLES_DEVICES: &str = "Examples:\n  \
+     convflops devices\n  \
+     convflops devices --backend gl --json";
+const EXAMPLES_RUN: &str = "Examples:\n  \
+     convflops run --input x.npy --weight w.npy --output y.npy --padding 1\n  \
+     convflops run --input x.npy --weight dw.npy --groups 32 --output y.npy --shader depthwise-tiled";
+const EXAMPLES_EXPLAIN: &str = "Examples:\n  \
+     convflops explain\n  \
+     convflops explain --backend gl";
+const EXAMPLES_COMPARE: &str = "Examples:\n  \
+     convflops compare\n  \
+     convflops compare --size 56 --in-channels 128 --out-channels 128 --roofline roof.png\n  \
+     convflops compare --variant naive,tiled,vec4 --samples 20 --export-json run.json";
+const EXAMPLES_PEAK: &str = "Examples:\n  \
+     convflops peak\n  \
+     convflops peak --refresh --json";
+const EXAMPLES_SWEEP: &str = "Examples:\n  \
+     convflops sweep --vary out-channels=64,128,256\n  \
+     convflops sweep --vary size=7..56 --plot time.png --roofline roof.png\n  \
+     convflops sweep --vary in-channels=16..128:16 --export-csv sweep.csv --wide";
+const EXAMPLES_TUNE: &str = "Examples:\n  \
+     convflops tune\n  \
+     convflops tune --size 28 --in-channels 256 --out-channels 256 --no-store --json";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Exact params, MACs, FLOPs and bytes of a layer as standard, depthwise, pointwise and separable convs.
-    #[command(allow_negative_numbers = true, after_help = "Examples:\n  convflops count\n  convflops count --in-channels 32 --out-channels 64 --size 112 --stride 2\n  convflops count --kernel-size 5 --groups 4 --explain")]
+    #[command(allow_negative_numbers = true, after_help = EXAMPLES_COUNT)]
     Count(CountArgs),
     /// Count a whole network layer by layer (built in: mobilenet-v1, conv-mobilenet-v1); with --run, time it.
     #[command(allow_negative_numbers = true)]
     Model(ModelArgs),
     /// List every adapter wgpu finds, with the limits that matter here.
-    #[command(allow_negative_numbers = true, after_help = "Examples:\n  convflops devices\n  convflops devices --backend gl --json")]
+    #[command(allow_negative_numbers = true, after_help = EXAMPLES_DEVICES)]
     Devices(DevicesArgs),
     /// Run one convolution on the GPU from .npy files (PyTorch Conv2d semantics).
-    #[command(allow_negative_numbers = true, after_help = "Examples:\n  convflops run --input x.npy --weight w.npy --output y.npy --padding 1\n  convflops run --input x.npy --weight dw.npy --groups 32 --output y.npy --shader depthwise-tiled")]
+    #[command(allow_negative_numbers = true, after_help = EXAMPLES_RUN)]
     Run(RunArgs),
     /// Check every kernel against the CPU reference on random layers.
     #[command(allow_negative_numbers = true)]
     Verify(VerifyArgs),
     /// The article's worked example (5×5 input, 3×3 kernel), computed on the GPU.
-    #[command(allow_negative_numbers = true, after_help = "Examples:\n  convflops explain\n  convflops explain --backend gl")]
+    #[command(allow_negative_numbers = true, after_help = EXAMPLES_EXPLAIN)]
     Explain(GpuArgs),
     /// Time standard, depthwise, pointwise and separable convs and report achieved FLOP/s (the main job).
-    #[command(allow_negative_numbers = true, after_help = "Examples:\n  convflops compare\n  convflops compare --size 56 --in-channels 128 --out-channels 128 --roofline roof.png\n  convflops compare --variant naive,tiled,vec4 --samples 20 --export-json run.json")]
+    #[command(allow_negative_numbers = true, after_help = EXAMPLES_COMPARE)]
     Compare(CompareArgs),
     /// Measure the adapter's ceilings: peak FMA FLOP/s and memory bandwidth (cached per adapter and driver).
-    #[command(allow_negative_numbers = true, after_help = "Examples:\n  convflops peak\n  convflops peak --refresh --json")]
+    #[command(allow_negative_numbers = true, after_help = EXAMPLES_PEAK)]
     Peak(PeakArgs),
     /// Vary one layer flag and measure the standard conv and the separable pair at each value.
-    #[command(allow_negative_numbers = true, after_help = "Examples:\n  convflops sweep --vary out-channels=64,128,256\n  convflops sweep --vary size=7..56 --plot time.png --roofline roof.png\n  convflops sweep --vary in-channels=16..128:16 --export-csv sweep.csv --wide")]
+    #[command(allow_negative_numbers = true, after_help = EXAMPLES_SWEEP)]
     Sweep(SweepArgs),
     /// Time every tile of the vec4 kernels on a layer and cache the fastest per adapter, driver and shape class.
-    #[command(allow_negative_numbers = true, after_help = "Examples:\n  convflops tune\n  convflops tune --size 28 --in-channels 256 --out-channels 256 --no-store --json")]
+    #[command(allow_negative_numbers = true, after_help = EXAMPLES_TUNE)]
     Tune(TuneArgs),
 }
 

@@ -103,6 +103,9 @@ pub fn bytes_exact(n: u64) -> String {
 /// TB) powers of 1000; `B` is optional and case does not matter. The result is a whole number of bytes, rounded down.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
+    if trimmed.starts_with('-') {
+        return Err(format!("'{text}' is negative: give a size of at least 0 bytes, e.g. 512MiB or 2GiB"));
+    }
     let split = trimmed
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(trimmed.len());

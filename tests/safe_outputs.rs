@@ -272,7 +272,7 @@ fn a_layer_kind_that_contradicts_the_shape_is_refused() {
     std::fs::write(
         &file,
         r#"{"name": "n", "layers": [{"name": "conv\u001b[31m", "kind": "depthwise", "in_channels": 8,
-            "out_channels": 8, "height": 8, "width": 8, "kernel": [3, 3], "padding": [1, 1]}]}"#,
+            "out_channels": 8, "height": 8, "width": 8, "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1]}]}"#,
     )
     .unwrap();
     let out = convflops(&["model", "--file", file.to_str().unwrap()]);

@@ -17,9 +17,7 @@ mod sweep;
 mod tune;
 
 pub fn run(cli: Cli) -> Result<()> {
-    if cli.wide {
-        convflops::export::table::set_width(None);
-    }
+    table::set_width(if cli.wide { None } else { table::terminal_width() });
     let backend = requested_backend(&cli.command);
     dispatch(cli).map_err(|error| with_adapter_hint(error, backend))
 }
@@ -144,7 +142,7 @@ fn count(args: CountArgs) -> Result<()> {
             json::to_string(&json::CountJson::new(&layer)?).context("serialising the count")?
         );
     } else if args.explain {
-        print!("{}", explain::formulas(&layer, &cost));
+        print!("{}", table::wrap(&explain::formulas(&layer, &cost)));
     } else {
         print!("{}", table::count(&layer, &cost));
     }

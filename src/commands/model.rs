@@ -110,6 +110,7 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
             .progress_chars("=> "),
     );
     let mut runs: Vec<NetworkRun> = Vec::with_capacity(networks.len());
+    let mut failed: Vec<String> = Vec::new();
     let mut done = 0u64;
     for network in &networks {
         bar.set_prefix(network.name.clone());
@@ -129,16 +130,25 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
                 bar.set_message("checking against the CPU reference");
             }
         });
-        if result.is_err() {
-            bar.finish_and_clear();
-        }
-        let mut run = result.with_context(|| format!("running {} on {}", network.name, ctx.summary.name))?;
         done += layers + 2;
         bar.set_position(done);
-        run.ceilings = ceilings.clone();
-        runs.push(run);
+        match result {
+            Ok(mut run) => {
+                run.ceilings = ceilings.clone();
+                runs.push(run);
+            }
+            // A network that fails is reported by name; the other one is still shown and exported.
+            Err(error) => {
+                let error = anyhow::Error::new(error).context(format!("running {} on {}", network.name, ctx.summary.name));
+                bar.suspend(|| eprintln!("failed: {error:#}"));
+                failed.push(format!("{error:#}"));
+            }
+        }
     }
     bar.finish_and_clear();
+    if runs.is_empty() {
+        anyhow::bail!("{}", failed.join("; "));
+    }
 
     let comparison = match <[NetworkRun; 2]>::try_from(runs) {
         Ok([first, second]) => Output::Two(Box::new(NetworkComparison { first, second })),
@@ -185,6 +195,14 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     }
     if args.json {
         print!("{}", as_json()?);
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} of {} networks failed (the other is shown and exported): {}",
+            failed.len(),
+            networks.len(),
+            failed.join("; ")
+        );
     }
     Ok(())
 }

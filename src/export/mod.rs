@@ -130,16 +130,17 @@ pub fn check_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> Res
                 )
             })?;
         }
+        // Streams are told apart by name: /dev/stdout and /dev/stderr may well be one terminal.
         let id = match &target {
             Target::Replace(file) => identity(file),
-            Target::Through => identity(path),
+            Target::Through => None,
         }
         .unwrap_or_else(|| path.display().to_string());
         if let Some((other, _, _)) = seen.iter().find(|(_, _, i)| *i == id) {
             return Err(fail(flag, path, format!("{other} names the same file; give each output its own")));
         }
         for &(input_flag, input) in inputs {
-            if identity(input).is_some_and(|i| i == id) {
+            if std::fs::metadata(input).is_ok() && identity(input).is_some_and(|i| i == id) {
                 return Err(fail(
                     flag,
                     path,
@@ -203,4 +204,94 @@ fn folder_of(path: &Path) -> &Path {
 /// so a failed run never leaves a half-written file (devices and FIFOs are written through, see the module).
 pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     write_all_atomically(&[(path, contents)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.json");
+        assert_eq!(resolve(&file).unwrap(), Target::Replace(file.clone()));
+        std::fs::write(&file, "x").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("a.json", &link).unwrap();
+        let chain = dir.path().join("chain");
+        std::os::unix::fs::symlink(&link, &chain).unwrap();
+        assert_eq!(resolve(&chain).unwrap(), Target::Replace(dir.path().join("a.json")));
+        let fd = dir.path().join("fd");
+        std::os::unix::fs::symlink("/proc/self/fd/1", &fd).unwrap();
+        assert_eq!(resolve(&fd).unwrap(), Target::Through);
+        assert_eq!(resolve(Path::new("/dev/stdout")).unwrap(), Target::Through);
+        assert!(resolve(dir.path()).unwrap_err().to_string().contains("directory"));
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert_eq!(resolve(&fifo).unwrap(), Target::Through);
+        let looped = dir.path().join("loop");
+        std::os::unix::fs::symlink("loop", &looped).unwrap();
+        assert!(resolve(&looped).is_err());
+        assert!(resolve(Path::new("")).is_err());
+    }
+
+    #[test]
+    fn outputs_are_checked_before_the_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (a, b) = (d.join("a.csv"), d.join("b.csv"));
+        assert!(check_outputs(&[("--x", &a), ("--y", &b)], &[]).is_ok());
+        let same = check_outputs(&[("--x", &a), ("--y", &d.join(".").join("a.csv"))], &[]).unwrap_err();
+        assert_eq!(same.flag, "--y");
+        assert!(same.message.contains("--x names the same file"), "{same}");
+        let missing = check_outputs(&[("--x", &d.join("no/a.csv"))], &[]).unwrap_err();
+        assert!(missing.to_string().contains("does not exist"), "{missing}");
+        std::fs::write(&a, "input").unwrap();
+        let link = d.join("link");
+        std::os::unix::fs::symlink(&a, &link).unwrap();
+        let clash = check_outputs(&[("--output", &link)], &[("--input", &a)]).unwrap_err();
+        assert!(clash.to_string().contains("is also --input"), "{clash}");
+        // Two terminals or pipes named differently are fine.
+        assert!(check_outputs(
+            &[("--x", Path::new("/dev/stdout")), ("--y", Path::new("/dev/stderr"))],
+            &[]
+        )
+        .is_ok());
+        // No probe file is left behind.
+        assert_eq!(std::fs::read_dir(d).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_link_keeps_pointing_at_its_replaced_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("t.txt");
+        std::fs::write(&target, "old").unwrap();
+        let link = dir.path().join("l.txt");
+        std::os::unix::fs::symlink("t.txt", &link).unwrap();
+        write_all_atomically(&[(link.as_path(), b"new".as_slice())]).unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+    }
+
+    #[test]
+    fn a_fifo_is_written_through() {
+        use std::io::Read;
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                std::fs::File::open(fifo).unwrap().read_to_string(&mut text).unwrap();
+                text
+            })
+        };
+        let file = dir.path().join("f.txt");
+        write_all_atomically(&[(fifo.as_path(), b"through".as_slice()), (file.as_path(), b"file".as_slice())]).unwrap();
+        assert_eq!(reader.join().unwrap(), "through");
+        assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(std::fs::read_to_string(file).unwrap(), "file");
+    }
 }

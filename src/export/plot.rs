@@ -371,7 +371,7 @@ pub fn roofline(path: &Path, title: &str, ceilings: &Ceilings, marks: &[Roofline
                 }
             }
             // Point labels where they overlap no other label, point or the plot's edge.
-            let label_font = ("sans-serif", 13).into_font();
+            let label_font = TextStyle::from(("sans-serif", 13).into_font());
             let labelled: Vec<&RooflineMark> = marks.iter().filter(|m| !m.label.is_empty()).collect();
             if !labelled.is_empty() {
                 let pixel = |m: &RooflineMark| chart.backend_coord(&(m.flops_per_byte, m.flops_per_s));
@@ -387,8 +387,10 @@ pub fn roofline(path: &Path, title: &str, ceilings: &Ceilings, marks: &[Roofline
                 let offsets = place_labels(&points, &labels, (xs.start, ys.start, xs.end, ys.end));
                 for (m, offset) in labelled.iter().zip(offsets) {
                     if let Some((dx, dy)) = offset {
-                        let style = TextStyle::from(label_font.clone())
-                            .color(&conv_color(&m.conv))
+                        let color = conv_color(&m.conv);
+                        let style = label_font
+                            .clone()
+                            .color(&color)
                             .pos(Pos::new(HPos::Left, VPos::Top));
                         chart.draw_series([EmptyElement::at((m.flops_per_byte, m.flops_per_s))
                             + Text::new(m.label.clone(), (dx, dy), style)])?;

@@ -10,37 +10,37 @@ use crate::gpu::TimerKind;
 use crate::layer::ConvLayer;
 use crate::units::{flops_count, flops_rate, group_digits, seconds};
 
-/// The output width tables and text are fitted to: 0 = not fitted (`--wide`, or not a terminal and no `COLUMNS`);
-/// `usize::MAX` = not decided yet.
-static WIDTH: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// The output width tables and text are fitted to; 0 = not fitted (the library's default, and `--wide`).
+static WIDTH: AtomicUsize = AtomicUsize::new(0);
 
 /// The narrowest width honoured; below it tables could not show even their first columns.
 pub const MIN_WIDTH: usize = 40;
 
-/// Sets the output width: `Some(columns)` fits every table and paragraph to it, `None` (`--wide`) fits nothing.
+/// Sets the output width: `Some(columns)` fits every table and paragraph to it (at least [`MIN_WIDTH`]), `None`
+/// (`--wide`) fits nothing.
 pub fn set_width(columns: Option<usize>) {
     WIDTH.store(columns.map_or(0, |c| c.max(MIN_WIDTH)), Ordering::Relaxed);
 }
 
-/// The width to fit output to: `COLUMNS` when set to a number, else the terminal's width when stdout is one, else
-/// none (a pipe or file gets every column).
-pub fn width() -> Option<usize> {
-    let mut w = WIDTH.load(Ordering::Relaxed);
-    if w == usize::MAX {
-        let from_env = std::env::var("COLUMNS").ok().and_then(|v| v.trim().parse::<usize>().ok());
-        w = match from_env {
-            Some(columns) if columns > 0 => columns.max(MIN_WIDTH),
-            _ => {
-                use std::io::IsTerminal;
-                if std::io::stdout().is_terminal() {
-                    Table::new().width().map_or(0, |c| usize::from(c).max(MIN_WIDTH))
-                } else {
-                    0
-                }
+/// The width the binary fits its output to: `COLUMNS` when set to a number, else the terminal's width when stdout
+/// is one, else none (a pipe or a file gets every column).
+pub fn terminal_width() -> Option<usize> {
+    match std::env::var("COLUMNS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
+        Some(columns) if columns > 0 => Some(columns),
+        _ => {
+            use std::io::IsTerminal;
+            if std::io::stdout().is_terminal() {
+                Table::new().width().map(usize::from)
+            } else {
+                None
             }
-        };
-        WIDTH.store(w, Ordering::Relaxed);
+        }
     }
+}
+
+/// The width output is fitted to, if any (see [`set_width`]).
+pub fn width() -> Option<usize> {
+    let w = WIDTH.load(Ordering::Relaxed);
     (w > 0).then_some(w)
 }
 
@@ -51,7 +51,11 @@ fn text_width(line: &str) -> usize {
 /// Fits `table` to [`width`]: hides the columns named in `droppable`, in that order, until it fits, then wraps
 /// the cells of what is left. Returns a note naming the hidden columns (empty when none was hidden).
 pub fn fit(table: &mut Table, droppable: &[&str]) -> String {
-    let Some(width) = width() else {
+    fit_to(table, droppable, width())
+}
+
+fn fit_to(table: &mut Table, droppable: &[&str], width: Option<usize>) -> String {
+    let Some(width) = width else {
         return String::new();
     };
     table.set_content_arrangement(ContentArrangement::Disabled);
@@ -80,16 +84,23 @@ pub fn fit(table: &mut Table, droppable: &[&str]) -> String {
     if hidden.is_empty() {
         String::new()
     } else {
-        wrap(&format!(
-            "(to fit {width} columns, hidden: {}; --wide or the exports show every column)\n",
-            hidden.join(", ")
-        ))
+        wrap_to(
+            &format!(
+                "(to fit {width} columns, hidden: {}; --wide or the exports show every column)\n",
+                hidden.join(", ")
+            ),
+            Some(width),
+        )
     }
 }
 
 /// Wraps every line of `text` longer than [`width`] at spaces (table lines are fitted by [`fit`] and never longer).
 pub fn wrap(text: &str) -> String {
-    let Some(width) = width() else {
+    wrap_to(text, width())
+}
+
+fn wrap_to(text: &str, width: Option<usize>) -> String {
+    let Some(width) = width else {
         return text.to_string();
     };
     let mut out = String::with_capacity(text.len());
@@ -344,4 +355,45 @@ pub fn compare_summary(comparisons: &[Comparison]) -> String {
         &["type", "backend", "depthwise FLOP/s", "pointwise FLOP/s", "kernels"],
     );
     format!("summary\n{table}\n{hidden}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrow_tables_hide_columns_in_order_then_wrap() {
+        let header = ["conv", "FLOPs", "a rather long column", "another long column", "time"];
+        let build = || {
+            let mut t = new_table(&header);
+            t.add_row(vec!["standard", "462.4 MFLOPs", "1,234,567,890", "9,876,543,210", "1.20 ms"]);
+            t
+        };
+        let widest = |t: &Table| t.lines().map(|l| l.chars().count()).max().unwrap();
+        let natural = widest(&build());
+        assert!(natural > 60);
+        let mut t = build();
+        let note = fit_to(&mut t, &["a rather long column", "another long column"], Some(60));
+        assert!(widest(&t) <= 60, "{t}");
+        assert!(note.contains("hidden: a rather long column"), "{note}");
+        assert!(!t.to_string().contains("a rather long column"));
+        assert!(t.to_string().contains("time"));
+        // Nothing left to hide: cells wrap instead.
+        let mut t = build();
+        fit_to(&mut t, &[], Some(40));
+        assert!(widest(&t) <= 40, "{t}");
+        // Not fitted: unchanged.
+        let mut t = build();
+        assert!(fit_to(&mut t, &["FLOPs"], None).is_empty());
+        assert_eq!(widest(&t), natural);
+    }
+
+    #[test]
+    fn long_lines_wrap_at_spaces() {
+        let text = "short\nthe quick brown fox jumps over the lazy dog\n";
+        let wrapped = wrap_to(text, Some(15));
+        assert!(wrapped.lines().all(|l| l.chars().count() <= 15), "{wrapped}");
+        assert_eq!(wrapped.split_whitespace().collect::<Vec<_>>(), text.split_whitespace().collect::<Vec<_>>());
+        assert_eq!(wrap_to(text, None), text);
+    }
 }

@@ -27,8 +27,9 @@
 //!   `kernel`, `stride` and `padding` (`[height axis, width axis]`, padding added on both sides).
 //! - Optional: `kind` (`standard`, `depthwise`, `pointwise` or `fc`; when absent it is derived from the shape by
 //!   [`LayerKind::of_layer`]: a 1×1 kernel with one group on a 1×1 input is `fc`, any other 1×1 kernel with one group
-//!   `pointwise`, groups = C_in = C_out > 1 `depthwise`, anything else `standard`; when given it is used as is, as the
-//!   label of the by-kind sums), `dilation` (default `[1, 1]`), `groups` (default 1), `bias` (default false).
+//!   `pointwise`, groups = C_in = C_out > 1 `depthwise`, anything else `standard`; when given it must agree with the
+//!   shape (a 1×1 conv on a 1×1 input may be called `pointwise`, a non-depthwise shape `standard`) and labels the
+//!   by-kind sums), `dilation` (default `[1, 1]`), `groups` (default 1), `bias` (default false).
 //! - There is no batch: it comes from `--batch`. Counts are whole numbers from 0 to 4294967295; every layer must pass
 //!   [`ConvLayer::validated`]. Unknown fields are errors, at the top level and in layers.
 //!
@@ -316,7 +317,7 @@ mod tests {
     fn a_kind_that_contradicts_the_shape_is_refused_by_layer() {
         let text = r#"{"name": "n", "layers": [
             {"name": "dw?", "kind": "depthwise", "in_channels": 8, "out_channels": 8, "height": 4, "width": 4,
-             "kernel": [3, 3], "padding": [1, 1]}]}"#;
+             "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1]}]}"#;
         let error = parse(text, path(), 1).unwrap_err().to_string();
         assert!(error.contains("\"dw?\"") && error.contains("kind"), "{error}");
         assert!(error.contains("depthwise needs groups"), "{error}");
@@ -348,8 +349,8 @@ mod tests {
              "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0]},
             {"name": "fc", "in_channels": 16, "out_channels": 10, "height": 1, "width": 1,
              "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0], "bias": true},
-            {"name": "labelled", "kind": "pointwise", "in_channels": 8, "out_channels": 8, "height": 4, "width": 4,
-             "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1]}]}"#;
+            {"name": "labelled", "kind": "pointwise", "in_channels": 8, "out_channels": 8, "height": 1, "width": 1,
+             "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0]}]}"#;
         let kinds: Vec<LayerKind> = parse(text, path(), 1).unwrap().layers.iter().map(|l| l.kind).collect();
         assert_eq!(
             kinds,
