@@ -179,8 +179,8 @@ fn a_sweep_keeps_the_values_it_measured() {
 
 const TINY: &str = r#"{"name": "tiny-net", "layers": [
     {"name": "conv1", "in_channels": 3, "out_channels": 8, "height": 16, "width": 16, "kernel": [3, 3], "stride": [2, 2], "padding": [1, 1]},
-    {"name": "dw", "in_channels": 8, "out_channels": 8, "height": 8, "width": 8, "kernel": [3, 3], "padding": [1, 1], "groups": 8},
-    {"name": "pw", "in_channels": 8, "out_channels": 16, "height": 8, "width": 8, "kernel": [1, 1]}]}"#;
+    {"name": "dw", "in_channels": 8, "out_channels": 8, "height": 8, "width": 8, "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1], "groups": 8},
+    {"name": "pw", "in_channels": 8, "out_channels": 16, "height": 8, "width": 8, "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0]}]}"#;
 
 #[test]
 fn reports_fit_100_columns() {
@@ -246,7 +246,7 @@ fn charts_have_a_legend_per_conv_type_and_say_cpu_adapter() {
     assert!(out.status.success(), "{}", stderr(&out));
     for svg in [roof, sweep_roof] {
         let text = std::fs::read_to_string(&svg).unwrap();
-        for legend in [">standard<", ">depthwise<", ">pointwise<", ">separable<", "roofline:"] {
+        for legend in ["\nstandard\n", "\ndepthwise\n", "\npointwise\n", "\nseparable\n", "\nroofline:\n"] {
             assert!(text.contains(legend), "{}: no legend entry {legend}", svg.display());
         }
         assert_eq!(text.contains("CPU adapter"), software, "{}", svg.display());

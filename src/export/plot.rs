@@ -256,8 +256,9 @@ pub fn flops_vs_time(path: &Path, title: &str, series: &[Series], seconds_per_fl
                 .draw_series(LineSeries::new(line, BLACK.stroke_width(1)))?
                 .label("time if every FLOP cost the same (standard conv's rate)")
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
-            for (i, s) in series.iter().enumerate() {
-                let color = COLORS[i % COLORS.len()];
+            for s in series {
+                // The conv type is the label's first word: the same colour as on the roofline.
+                let color = conv_color(s.label.split(' ').next().unwrap_or(""));
                 chart
                     .draw_series(s.points.iter().map(|&p| Circle::new(p, 5, color.filled())))?
                     .label(s.label.as_str())
