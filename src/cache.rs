@@ -90,7 +90,10 @@ fn read_object_at(path: PathBuf) -> Option<(PathBuf, Map<String, Value>)> {
             None
         }
         Err(e) => {
-            warn_once(format!("cache {}: not valid JSON ({e}); it is not used", path.display()));
+            warn_once(format!(
+                "cache {}: not valid JSON ({e}); it is not used",
+                path.display()
+            ));
             None
         }
     }
@@ -236,9 +239,7 @@ impl Validate for crate::ceilings::Ceilings {
         positive("fma_flops_per_s", self.fma_flops_per_s, 1e18)
             .or_else(|| positive("bandwidth_bytes_per_s", self.bandwidth_bytes_per_s, 1e16))
             .or_else(|| positive("read_bytes_per_s", self.read_bytes_per_s, 1e16))
-            .or_else(|| {
-                (self.bandwidth_buffer_bytes == 0).then(|| "bandwidth_buffer_bytes is 0".to_string())
-            })
+            .or_else(|| (self.bandwidth_buffer_bytes == 0).then(|| "bandwidth_buffer_bytes is 0".to_string()))
             .or_else(|| plain_text("fma_variant", &self.fma_variant))
             .or_else(|| {
                 (!matches!(self.timer.as_str(), "timestamp" | "wall"))
@@ -293,7 +294,10 @@ mod tests {
             o.insert("fresh".into(), serde_json::json!({"value": 1.0}));
         })
         .unwrap();
-        assert_eq!(std::fs::read_to_string(dir.path().join("c.json.bad")).unwrap(), "{ not json");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("c.json.bad")).unwrap(),
+            "{ not json"
+        );
         assert_eq!(read_object_at(path).unwrap().1.len(), 1);
     }
 

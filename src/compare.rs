@@ -155,7 +155,11 @@ impl Comparison {
         let predicted = self.predicted_speedup();
         let share = 100.0 * separable.flops_per_s() / standard.flops_per_s();
         // "but" when the clock gave less than the FLOPs promised; a pair that needs more FLOPs and ran slower "and".
-        let verb = if measured < predicted && predicted >= 1.0 { "but ran" } else { "and ran" };
+        let verb = if measured < predicted && predicted >= 1.0 {
+            "but ran"
+        } else {
+            "and ran"
+        };
         let mut lines = vec![format!(
             "separable needs {} FLOPs than standard {verb} {}: it achieved {share:.0} % of standard's FLOP/s.",
             crate::units::times(predicted, "fewer", "more"),

@@ -31,9 +31,17 @@ pub enum NpyError {
         shape: Vec<u64>,
     },
     #[error("{path}: axis {axis} of shape {shape:?} is larger than convflops supports (each must fit in 32 bits)")]
-    TooLarge { path: PathBuf, axis: String, shape: Vec<u64> },
+    TooLarge {
+        path: PathBuf,
+        axis: String,
+        shape: Vec<u64>,
+    },
     #[error("{path}: axis {axis} of shape {shape:?} is 0: the tensor is empty; every axis needs at least 1")]
-    EmptyAxis { path: PathBuf, axis: String, shape: Vec<u64> },
+    EmptyAxis {
+        path: PathBuf,
+        axis: String,
+        shape: Vec<u64>,
+    },
     #[error("{path}: not a valid .npy file: {reason}")]
     Format { path: PathBuf, reason: String },
     #[error("{path}: the shape {shape:?} needs {expected} bytes of data, the file has {got}")]
@@ -479,8 +487,13 @@ mod tests {
     #[test]
     fn an_empty_axis_is_named_with_the_file() {
         let bytes = encode(&[0, 3, 4, 4], &[]).unwrap();
-        let error = parse(&bytes, Path::new("x.npy"), 4, "[N, C_in, H, W]").unwrap_err().to_string();
-        assert!(error.starts_with("x.npy: axis 0 (N)") && error.contains("is 0"), "{error}");
+        let error = parse(&bytes, Path::new("x.npy"), 4, "[N, C_in, H, W]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("x.npy: axis 0 (N)") && error.contains("is 0"),
+            "{error}"
+        );
         assert!(!error.contains("--batch"), "{error}");
     }
 

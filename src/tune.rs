@@ -151,7 +151,8 @@ impl cache::Validate for TunedTile {
         if let Err(error) = self.tile.check(MAX_CACHED_WORKGROUP) {
             return Some(error.to_string());
         }
-        cache::positive("median_s", self.median_s, 1e6).or_else(|| cache::positive("flops_per_s", self.flops_per_s, 1e18))
+        cache::positive("median_s", self.median_s, 1e6)
+            .or_else(|| cache::positive("flops_per_s", self.flops_per_s, 1e18))
     }
 }
 
@@ -170,7 +171,10 @@ fn vec4_convs(layer: &ConvLayer) -> Vec<(ConvKind, ConvLayer, ShaderKind)> {
 
 /// How many (conv, tile) candidates `tune` tries on `layer` at most (some may be skipped on an adapter).
 pub fn candidate_count(layer: &ConvLayer) -> usize {
-    vec4_convs(layer).iter().map(|(_, _, kind)| candidates(*kind).len()).sum()
+    vec4_convs(layer)
+        .iter()
+        .map(|(_, _, kind)| candidates(*kind).len())
+        .sum()
 }
 
 /// The valid tiles cached for `adapter`, by shape class: each within the kernel's rules (a depthwise tile has one

@@ -6,7 +6,13 @@
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     if text.chars().any(char::is_control) {
         text.chars()
-            .map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() })
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
             .collect::<String>()
             .into()
     } else {
@@ -104,7 +110,9 @@ pub fn bytes_exact(n: u64) -> String {
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     if trimmed.starts_with('-') {
-        return Err(format!("'{text}' is negative: give a size of at least 0 bytes, e.g. 512MiB or 2GiB"));
+        return Err(format!(
+            "'{text}' is negative: give a size of at least 0 bytes, e.g. 512MiB or 2GiB"
+        ));
     }
     let split = trimmed
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

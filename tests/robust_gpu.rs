@@ -59,8 +59,16 @@ fn a_malformed_cache_entry_is_kept_and_warned_about_once() {
         "fma_variant": "x", "bandwidth_buffer_bytes": 1024, "timer": "wall"
     });
     let malformed = json!({"fma_flops_per_s": "fast"});
-    std::fs::write(&file, json!({"another adapter": other, "broken adapter": malformed}).to_string()).unwrap();
-    let out = run(cache.path(), &["peak", "--refresh", "--json", "--backend", "vulkan"], None);
+    std::fs::write(
+        &file,
+        json!({"another adapter": other, "broken adapter": malformed}).to_string(),
+    )
+    .unwrap();
+    let out = run(
+        cache.path(),
+        &["peak", "--refresh", "--json", "--backend", "vulkan"],
+        None,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let peak: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(peak["cached"], false);
@@ -94,8 +102,14 @@ fn absurd_cached_values_are_ignored_and_compare_falls_back() {
     let mut classes = serde_json::Map::new();
     for (l, tile) in [
         (layer, json!({"pixels": 0, "channels": 0, "workgroup": 0})),
-        (layer.depthwise(), json!({"pixels": 4294967295u32, "channels": 1, "workgroup": 64})),
-        (layer.pointwise(), json!({"pixels": 1, "channels": 1, "workgroup": 4096})),
+        (
+            layer.depthwise(),
+            json!({"pixels": 4294967295u32, "channels": 1, "workgroup": 64}),
+        ),
+        (
+            layer.pointwise(),
+            json!({"pixels": 1, "channels": 1, "workgroup": 4096}),
+        ),
     ] {
         let kind = convflops::gpu::Variant::Vec4.shader_for(&l);
         classes.insert(
@@ -110,7 +124,10 @@ fn absurd_cached_values_are_ignored_and_compare_falls_back() {
     let out = run(cache.path(), &args, None);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("ceilings.json") && err.contains("fma_flops_per_s -510000000000"), "{err}");
+    assert!(
+        err.contains("ceilings.json") && err.contains("fma_flops_per_s -510000000000"),
+        "{err}"
+    );
     assert!(err.contains("tiles.json"), "{err}");
     let compared: Value = serde_json::from_slice(&out.stdout).unwrap();
     let text = compared.to_string();
@@ -133,7 +150,10 @@ fn peak_says_not_cached_when_the_cache_cannot_be_written() {
     assert!(stderr(&out).contains("not cached") && stderr(&out).contains(not_a_folder.to_str().unwrap()));
     let out = run(&not_a_folder, &["peak", "--backend", "vulkan"], None);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("not cached") && !text.contains("Measured now and cached"), "{text}");
+    assert!(
+        text.contains("not cached") && !text.contains("Measured now and cached"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -162,9 +182,15 @@ fn a_sweep_keeps_the_values_it_measured() {
     let out = run(cache.path(), &args, None);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("--size 512") && err.contains("1 of 3 values failed"), "{err}");
+    assert!(
+        err.contains("--size 512") && err.contains("1 of 3 values failed"),
+        "{err}"
+    );
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("│ 8 ") || table.contains("│    8 ") || table.contains(" 8 │"), "{table}");
+    assert!(
+        table.contains("│ 8 ") || table.contains("│    8 ") || table.contains(" 8 │"),
+        "{table}"
+    );
     let exported = read_json(&export);
     let values: Vec<u64> = exported["points"]
         .as_array()
@@ -193,23 +219,48 @@ fn reports_fit_100_columns() {
     let mut compare = vec!["compare", "--backend", "vulkan", "--variant", "tiled,vec4"];
     compare.extend(QUICK);
     compare.extend(SMALL);
-    let mut sweep = vec!["sweep", "--vary", "out-channels=8,16", "--backend", "vulkan", "--size", "8"];
+    let mut sweep = vec![
+        "sweep",
+        "--vary",
+        "out-channels=8,16",
+        "--backend",
+        "vulkan",
+        "--size",
+        "8",
+    ];
     sweep.extend(QUICK);
-    let mut model = vec!["model", "--file", file.to_str().unwrap(), "--run", "--backend", "vulkan"];
+    let mut model = vec![
+        "model",
+        "--file",
+        file.to_str().unwrap(),
+        "--run",
+        "--backend",
+        "vulkan",
+    ];
     model.extend(QUICK);
     for args in [compare, sweep, model] {
         let out = run(cache.path(), &args, Some("100"));
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         let text = String::from_utf8_lossy(&out.stdout);
         for line in text.lines().chain(stderr(&out).lines()) {
-            assert!(line.chars().count() <= 100, "{args:?}: {} columns: {line}", line.chars().count());
+            assert!(
+                line.chars().count() <= 100,
+                "{args:?}: {} columns: {line}",
+                line.chars().count()
+            );
         }
-        assert!(text.contains("--wide"), "{args:?}: a narrowed table says how to see all: {text}");
+        assert!(
+            text.contains("--wide"),
+            "{args:?}: a narrowed table says how to see all: {text}"
+        );
         // --wide shows every column again.
         let mut wide = args.clone();
         wide.push("--wide");
         let out = run(cache.path(), &wide, Some("100"));
-        let widest = String::from_utf8_lossy(&out.stdout).lines().map(|l| l.chars().count()).max();
+        let widest = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.chars().count())
+            .max();
         assert!(widest > Some(100), "{args:?} --wide");
     }
 }
@@ -246,7 +297,13 @@ fn charts_have_a_legend_per_conv_type_and_say_cpu_adapter() {
     assert!(out.status.success(), "{}", stderr(&out));
     for svg in [roof, sweep_roof] {
         let text = std::fs::read_to_string(&svg).unwrap();
-        for legend in ["\nstandard\n", "\ndepthwise\n", "\npointwise\n", "\nseparable\n", "\nroofline:\n"] {
+        for legend in [
+            "\nstandard\n",
+            "\ndepthwise\n",
+            "\npointwise\n",
+            "\nseparable\n",
+            "\nroofline:\n",
+        ] {
             assert!(text.contains(legend), "{}: no legend entry {legend}", svg.display());
         }
         assert_eq!(text.contains("CPU adapter"), software, "{}", svg.display());
@@ -262,6 +319,9 @@ fn a_backend_missing_here_names_the_adapters_that_exist() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("no adapter of backend metal"), "{err}");
-    assert!(err.contains("Metal exists only on macOS") && err.contains("Vulkan"), "{err}");
+    assert!(
+        err.contains("Metal exists only on macOS") && err.contains("Vulkan"),
+        "{err}"
+    );
     assert!(!err.contains("mesa-vulkan-drivers"), "{err}");
 }

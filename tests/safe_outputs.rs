@@ -72,9 +72,14 @@ fn a_symlink_is_followed_and_kept() {
     std::os::unix::fs::symlink("new.json", &dangling).unwrap();
     assert!(export_layers(&dangling).status.success());
     assert!(std::fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
-    assert!(is_layer_file(&std::fs::read_to_string(dir.path().join("new.json")).unwrap()));
+    assert!(is_layer_file(
+        &std::fs::read_to_string(dir.path().join("new.json")).unwrap()
+    ));
     // No temporary file is left behind.
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 4, "{names:?}");
 }
 
@@ -100,7 +105,11 @@ fn character_devices_are_written_through_as_root() {
     let dir = tempfile::tempdir().unwrap();
     let mknod = |name: &str, minor: &str| {
         let path = dir.path().join(name);
-        let status = Command::new("mknod").arg(&path).args(["c", "1", minor]).status().unwrap();
+        let status = Command::new("mknod")
+            .arg(&path)
+            .args(["c", "1", minor])
+            .status()
+            .unwrap();
         assert!(status.success(), "mknod {name}");
         path
     };
@@ -129,9 +138,15 @@ fn fails_fast(args: &[&str], code: i32, needles: &[&str]) {
     assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
     assert!(elapsed < Duration::from_secs(1), "{args:?} took {elapsed:?}");
     for needle in needles {
-        assert!(stderr.contains(needle), "{args:?}: stderr does not name {needle:?}: {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: stderr does not name {needle:?}: {stderr}"
+        );
     }
-    assert!(!stderr.contains("adapter:"), "{args:?} opened an adapter first: {stderr}");
+    assert!(
+        !stderr.contains("adapter:"),
+        "{args:?} opened an adapter first: {stderr}"
+    );
 }
 
 #[test]
@@ -139,11 +154,21 @@ fn bad_output_paths_fail_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let missing = format!("{d}/missing/x.json");
-    fails_fast(&["compare", "--export-json", &missing], 1, &["--export-json", &missing, "does not exist"]);
+    fails_fast(
+        &["compare", "--export-json", &missing],
+        1,
+        &["--export-json", &missing, "does not exist"],
+    );
     fails_fast(&["compare", "--export-csv", d], 1, &["--export-csv", "is a directory"]);
     let same = format!("{d}/same");
     fails_fast(
-        &["compare", "--export-json", &same, "--export-csv", &format!("{d}/./same")],
+        &[
+            "compare",
+            "--export-json",
+            &same,
+            "--export-csv",
+            &format!("{d}/./same"),
+        ],
         1,
         &["--export-csv", "--export-json names the same file"],
     );
@@ -168,12 +193,19 @@ fn bad_output_paths_fail_before_any_work() {
         1,
         &["--output", "is also --input"],
     );
-    assert_eq!(std::fs::read(x).unwrap(), convflops::npy::encode(&[1, 1, 3, 3], &[0.0; 9]).unwrap());
+    assert_eq!(
+        std::fs::read(x).unwrap(),
+        convflops::npy::encode(&[1, 1, 3, 3], &[0.0; 9]).unwrap()
+    );
     // A layer file exported over itself would be read and replaced at once.
     let file = dir.path().join("net.json");
     assert!(export_layers(&file).status.success());
     let f = file.to_str().unwrap();
-    fails_fast(&["model", "--file", f, "--export-layers", f], 1, &["--export-layers", "is also --file"]);
+    fails_fast(
+        &["model", "--file", f, "--export-layers", f],
+        1,
+        &["--export-layers", "is also --file"],
+    );
 }
 
 #[test]
@@ -210,14 +242,21 @@ fn numeric_flags_have_named_limits() {
         let out = convflops(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains("negative") || stderr.contains("not a whole number"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("negative") || stderr.contains("not a whole number"),
+            "{args:?}: {stderr}"
+        );
         assert!(!stderr.contains("unexpected argument"), "{args:?}: {stderr}");
     }
     fails_naming(&["compare", "--warmup", "1000000000"], 2, "--warmup");
     fails_naming(&["compare", "--warmup", "1000000000"], 2, "0 to 1000");
     fails_naming(&["compare", "--samples", "0"], 2, "--samples");
     fails_naming(&["tune", "--min-time", "1e9"], 2, "0 to 3600");
-    fails_naming(&["model", "mobilenet-v1", "--run", "--samples", "1000001"], 2, "--samples");
+    fails_naming(
+        &["model", "mobilenet-v1", "--run", "--samples", "1000001"],
+        2,
+        "--samples",
+    );
     fails_naming(&["verify", "--cases", "0"], 2, "--cases");
     fails_naming(&["verify", "--cases", "0"], 2, "1 to 100000");
 }
@@ -241,11 +280,16 @@ fn ratios_read_both_ways_in_count() {
 
 #[test]
 fn every_help_has_examples() {
-    for command in ["count", "model", "devices", "run", "verify", "explain", "compare", "peak", "sweep", "tune"] {
+    for command in [
+        "count", "model", "devices", "run", "verify", "explain", "compare", "peak", "sweep", "tune",
+    ] {
         let out = convflops(&[command, "--help"]);
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success());
-        let examples = text.lines().filter(|l| l.trim_start().starts_with("convflops ")).count();
+        let examples = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("convflops "))
+            .count();
         assert!(text.contains("Examples:") && examples >= 2, "{command} --help: {text}");
     }
 }
@@ -260,7 +304,11 @@ fn count_and_model_fit_100_columns() {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         for line in text.lines() {
-            assert!(line.chars().count() <= 100, "{args:?}: {} columns: {line}", line.chars().count());
+            assert!(
+                line.chars().count() <= 100,
+                "{args:?}: {} columns: {line}",
+                line.chars().count()
+            );
         }
     }
 }
@@ -278,6 +326,12 @@ fn a_layer_kind_that_contradicts_the_shape_is_refused() {
     let out = convflops(&["model", "--file", file.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("kind") && stderr.contains("depthwise needs groups"), "{stderr}");
-    assert!(!stderr.contains('\u{1b}'), "a raw escape reached the terminal: {stderr:?}");
+    assert!(
+        stderr.contains("kind") && stderr.contains("depthwise needs groups"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "a raw escape reached the terminal: {stderr:?}"
+    );
 }

@@ -38,7 +38,10 @@ pub fn run(args: CompareArgs) -> Result<()> {
     let mut comparisons: Vec<Comparison> = Vec::new();
     for ctx in &contexts {
         if talk {
-            eprint!("{}", convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline())));
+            eprint!(
+                "{}",
+                convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
+            );
         }
         if args.tune {
             let tune_settings = BenchSettings::new(1, 3, 0.2).map_err(anyhow::Error::msg)?;
@@ -65,7 +68,10 @@ pub fn run(args: CompareArgs) -> Result<()> {
             .with_context(|| format!("comparing on {} ({} kernels)", ctx.summary.name, variant.name()))?;
             comparison.ceilings = ceilings.clone();
             if !args.export.json {
-                println!("{}", super::once(&table::compare(&comparison), &ctx.summary.headline(), talk));
+                println!(
+                    "{}",
+                    super::once(&table::compare(&comparison), &ctx.summary.headline(), talk)
+                );
             }
             comparisons.push(comparison);
         }

@@ -41,9 +41,12 @@ fn requested_backend(command: &Option<Command>) -> Option<convflops::cli::Backen
 /// "No adapter" with a hint that fits: when a backend was asked for and other adapters exist, it names them;
 /// otherwise it says what to install on this platform.
 fn with_adapter_hint(error: anyhow::Error, backend: Option<convflops::cli::BackendArg>) -> anyhow::Error {
-    let no_adapter = error
-        .chain()
-        .any(|e| matches!(e.downcast_ref::<convflops::gpu::GpuError>(), Some(convflops::gpu::GpuError::NoAdapter)));
+    let no_adapter = error.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<convflops::gpu::GpuError>(),
+            Some(convflops::gpu::GpuError::NoAdapter)
+        )
+    });
     if !no_adapter {
         return error;
     }
@@ -68,7 +71,9 @@ fn with_adapter_hint(error: anyhow::Error, backend: Option<convflops::cli::Backe
         );
     }
     let install = match std::env::consts::OS {
-        "linux" => "install Mesa's Vulkan drivers (lavapipe runs on the CPU): `sudo apt-get install mesa-vulkan-drivers`",
+        "linux" => {
+            "install Mesa's Vulkan drivers (lavapipe runs on the CPU): `sudo apt-get install mesa-vulkan-drivers`"
+        }
         "macos" => "Metal ships with macOS 10.13 and later; check that the process may use the GPU",
         "windows" => "install or update the GPU driver (DX12, or Vulkan from the vendor)",
         _ => "install a Vulkan or OpenGL ES driver for this platform",

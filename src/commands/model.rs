@@ -97,7 +97,10 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     let ctx = GpuContext::new(&args.gpu.choice())?;
     let talk = !args.json || std::io::stderr().is_terminal();
     if talk {
-        eprint!("{}", convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline())));
+        eprint!(
+            "{}",
+            convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
+        );
     }
     let ceilings = convflops::ceilings::cached(&ctx.summary);
 
@@ -139,7 +142,8 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
             }
             // A network that fails is reported by name; the other one is still shown and exported.
             Err(error) => {
-                let error = anyhow::Error::new(error).context(format!("running {} on {}", network.name, ctx.summary.name));
+                let error =
+                    anyhow::Error::new(error).context(format!("running {} on {}", network.name, ctx.summary.name));
                 bar.suspend(|| eprintln!("failed: {error:#}"));
                 failed.push(format!("{error:#}"));
             }

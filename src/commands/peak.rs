@@ -59,7 +59,10 @@ pub fn ceilings_for(ctx: &GpuContext, refresh: bool, talk: bool) -> Result<(Ceil
 pub fn run(args: PeakArgs) -> Result<()> {
     let ctx = GpuContext::new(&args.gpu.choice())?;
     if !args.json {
-        eprint!("{}", convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline())));
+        eprint!(
+            "{}",
+            convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
+        );
     }
     let (c, origin) = ceilings_for(&ctx, args.refresh, !args.json)?;
     let cache_file = match &origin {

@@ -55,7 +55,10 @@ pub fn run(args: SweepArgs) -> Result<()> {
     let ctx = GpuContext::new(&args.gpu.choice())?;
     let talk = !args.export.json || std::io::stderr().is_terminal();
     if talk {
-        eprint!("{}", convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline())));
+        eprint!(
+            "{}",
+            convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
+        );
     }
     let ceilings = if args.ceilings {
         Some(super::peak::ceilings_for(&ctx, true, talk)?.0)
@@ -77,7 +80,10 @@ pub fn run(args: SweepArgs) -> Result<()> {
     .with_context(|| format!("sweeping --{flag} on {}", ctx.summary.name))?;
     bar.finish_and_clear();
     let (mut points, failures) = (swept.points, swept.failures);
-    let failed: Vec<String> = failures.iter().map(|f| format!("--{flag} {}: {}", f.value, f.error)).collect();
+    let failed: Vec<String> = failures
+        .iter()
+        .map(|f| format!("--{flag} {}: {}", f.value, f.error))
+        .collect();
     for line in &failed {
         eprintln!("failed: {line}");
     }

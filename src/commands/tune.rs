@@ -83,7 +83,10 @@ pub fn run(args: TuneArgs) -> Result<()> {
     let settings = BenchSettings::new(args.warmup, args.samples, args.min_time).map_err(anyhow::Error::msg)?;
     let ctx = GpuContext::new(&args.gpu.choice())?;
     if !args.json {
-        eprint!("{}", convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline())));
+        eprint!(
+            "{}",
+            convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
+        );
     }
     let (tuning, path) = tune_and_store(&ctx, &layer, &settings, !args.no_store, !args.json)?;
     if args.json {
@@ -124,7 +127,10 @@ pub fn run(args: TuneArgs) -> Result<()> {
         return Ok(());
     }
     if !super::same_terminal() {
-        print!("{}", convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline())));
+        print!(
+            "{}",
+            convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
+        );
     }
     println!("layer: {}", layer.describe());
     if tuning.kernels.is_empty() {

@@ -46,7 +46,10 @@ fn is_stream_name(path: &Path) -> bool {
 /// Where writing `path` ends up: follows symlinks one by one (a dangling link's target is created).
 fn resolve(path: &Path) -> std::io::Result<Target> {
     if path.as_os_str().is_empty() {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path is empty"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the path is empty",
+        ));
     }
     let mut current = path.to_path_buf();
     for _ in 0..MAX_LINKS {
@@ -122,13 +125,8 @@ pub fn check_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> Res
                     format!("the folder {} does not exist", folder.display()),
                 ));
             }
-            tempfile::NamedTempFile::new_in(folder).map_err(|e| {
-                fail(
-                    flag,
-                    path,
-                    format!("cannot create a file in {}: {e}", folder.display()),
-                )
-            })?;
+            tempfile::NamedTempFile::new_in(folder)
+                .map_err(|e| fail(flag, path, format!("cannot create a file in {}: {e}", folder.display())))?;
         }
         // Streams are told apart by name: /dev/stdout and /dev/stderr may well be one terminal.
         let id = match &target {
@@ -137,7 +135,11 @@ pub fn check_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> Res
         }
         .unwrap_or_else(|| path.display().to_string());
         if let Some((other, _, _)) = seen.iter().find(|(_, _, i)| *i == id) {
-            return Err(fail(flag, path, format!("{other} names the same file; give each output its own")));
+            return Err(fail(
+                flag,
+                path,
+                format!("{other} names the same file; give each output its own"),
+            ));
         }
         for &(input_flag, input) in inputs {
             if std::fs::metadata(input).is_ok() && identity(input).is_some_and(|i| i == id) {
@@ -227,7 +229,11 @@ mod tests {
         assert_eq!(resolve(Path::new("/dev/stdout")).unwrap(), Target::Through);
         assert!(resolve(dir.path()).unwrap_err().to_string().contains("directory"));
         let fifo = dir.path().join("fifo");
-        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
         assert_eq!(resolve(&fifo).unwrap(), Target::Through);
         let looped = dir.path().join("loop");
         std::os::unix::fs::symlink("loop", &looped).unwrap();
@@ -279,7 +285,11 @@ mod tests {
         use std::os::unix::fs::FileTypeExt;
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
         let reader = {
             let fifo = fifo.clone();
             std::thread::spawn(move || {
@@ -289,7 +299,11 @@ mod tests {
             })
         };
         let file = dir.path().join("f.txt");
-        write_all_atomically(&[(fifo.as_path(), b"through".as_slice()), (file.as_path(), b"file".as_slice())]).unwrap();
+        write_all_atomically(&[
+            (fifo.as_path(), b"through".as_slice()),
+            (file.as_path(), b"file".as_slice()),
+        ])
+        .unwrap();
         assert_eq!(reader.join().unwrap(), "through");
         assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
         assert_eq!(std::fs::read_to_string(file).unwrap(), "file");

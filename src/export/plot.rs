@@ -78,6 +78,9 @@ fn tick(value: f64) -> String {
 /// A pixel rectangle (left, top, right, bottom).
 type Rect = (i32, i32, i32, i32);
 
+/// A pixel position, or a size (width, height), or an offset.
+type Px = (i32, i32);
+
 fn overlaps(a: Rect, b: Rect) -> bool {
     a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
 }
@@ -85,7 +88,7 @@ fn overlaps(a: Rect, b: Rect) -> bool {
 /// Places each label (its point and its size, in pixels) beside its point so that it overlaps no other label, no
 /// point of `points` and stays within `bounds`: tries eight positions around the point and returns the offset of
 /// the label's top-left corner from its point, or `None` when none is free (the label is then left out).
-fn place_labels(points: &[(i32, i32)], labels: &[((i32, i32), (i32, i32))], bounds: Rect) -> Vec<Option<(i32, i32)>> {
+fn place_labels(points: &[Px], labels: &[(Px, Px)], bounds: Rect) -> Vec<Option<Px>> {
     let marker = 7;
     let mut taken: Vec<Rect> = points
         .iter()
@@ -389,10 +392,7 @@ pub fn roofline(path: &Path, title: &str, ceilings: &Ceilings, marks: &[Roofline
                 for (m, offset) in labelled.iter().zip(offsets) {
                     if let Some((dx, dy)) = offset {
                         let color = conv_color(&m.conv);
-                        let style = label_font
-                            .clone()
-                            .color(&color)
-                            .pos(Pos::new(HPos::Left, VPos::Top));
+                        let style = label_font.clone().color(&color).pos(Pos::new(HPos::Left, VPos::Top));
                         chart.draw_series([EmptyElement::at((m.flops_per_byte, m.flops_per_s))
                             + Text::new(m.label.clone(), (dx, dy), style)])?;
                     }
@@ -405,7 +405,10 @@ pub fn roofline(path: &Path, title: &str, ceilings: &Ceilings, marks: &[Roofline
             let roof_lines = [
                 "roofline:".to_string(),
                 format!("peak {} (FMA)", crate::units::flops_rate(ceilings.fma_flops_per_s)),
-                format!("bandwidth {} (copy)", crate::units::si(ceilings.bandwidth_bytes_per_s, "B/s")),
+                format!(
+                    "bandwidth {} (copy)",
+                    crate::units::si(ceilings.bandwidth_bytes_per_s, "B/s")
+                ),
                 format!("ridge {:.1} FLOPs/byte", ridge),
             ];
             for line in &roof_lines {
@@ -419,7 +422,10 @@ pub fn roofline(path: &Path, title: &str, ceilings: &Ceilings, marks: &[Roofline
                 match marker_of(&key.1) {
                     0 => right.draw(&Circle::new(at, 6, color.filled()))?,
                     1 => right.draw(&TriangleMarker::new(at, 8, color.filled()))?,
-                    2 => right.draw(&Rectangle::new([(at.0 - 5, at.1 - 5), (at.0 + 5, at.1 + 5)], color.filled()))?,
+                    2 => right.draw(&Rectangle::new(
+                        [(at.0 - 5, at.1 - 5), (at.0 + 5, at.1 + 5)],
+                        color.filled(),
+                    ))?,
                     _ => right.draw(&Cross::new(at, 6, color.stroke_width(3)))?,
                 }
                 right.draw(&Text::new(legend_label(key), (38, y), text.clone()))?;
@@ -565,7 +571,10 @@ mod tests {
                 assert!(!overlaps(*a, *b), "{a:?} overlaps {b:?}");
             }
             for &(x, y) in &points {
-                assert!(!overlaps(*a, (x - 7, y - 7, x + 7, y + 7)), "{a:?} covers the point ({x}, {y})");
+                assert!(
+                    !overlaps(*a, (x - 7, y - 7, x + 7, y + 7)),
+                    "{a:?} covers the point ({x}, {y})"
+                );
             }
         }
     }

@@ -25,7 +25,10 @@ pub fn set_width(columns: Option<usize>) {
 /// The width the binary fits its output to: `COLUMNS` when set to a number, else the terminal's width when stdout
 /// is one, else none (a pipe or a file gets every column).
 pub fn terminal_width() -> Option<usize> {
-    match std::env::var("COLUMNS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
+    match std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
         Some(columns) if columns > 0 => Some(columns),
         _ => {
             use std::io::IsTerminal;
@@ -366,7 +369,13 @@ mod tests {
         let header = ["conv", "FLOPs", "a rather long column", "another long column", "time"];
         let build = || {
             let mut t = new_table(&header);
-            t.add_row(vec!["standard", "462.4 MFLOPs", "1,234,567,890", "9,876,543,210", "1.20 ms"]);
+            t.add_row(vec![
+                "standard",
+                "462.4 MFLOPs",
+                "1,234,567,890",
+                "9,876,543,210",
+                "1.20 ms",
+            ]);
             t
         };
         let widest = |t: &Table| t.lines().map(|l| l.chars().count()).max().unwrap();
@@ -393,7 +402,10 @@ mod tests {
         let text = "short\nthe quick brown fox jumps over the lazy dog\n";
         let wrapped = wrap_to(text, Some(15));
         assert!(wrapped.lines().all(|l| l.chars().count() <= 15), "{wrapped}");
-        assert_eq!(wrapped.split_whitespace().collect::<Vec<_>>(), text.split_whitespace().collect::<Vec<_>>());
+        assert_eq!(
+            wrapped.split_whitespace().collect::<Vec<_>>(),
+            text.split_whitespace().collect::<Vec<_>>()
+        );
         assert_eq!(wrap_to(text, None), text);
     }
 }

@@ -685,7 +685,15 @@ impl NetworkRun {
         }
         let hidden = crate::export::table::fit(
             &mut layers,
-            &["dispatches/sample", "input", "±", "FLOPs/byte", "output HxWxC", "% of peak", "kind"],
+            &[
+                "dispatches/sample",
+                "input",
+                "±",
+                "FLOPs/byte",
+                "output HxWxC",
+                "% of peak",
+                "kind",
+            ],
         );
         let mut text = format!(
             "{}\nmodel {} on the adapter · batch {} · {} input · {} conv layers · {} kernels\n{layers}\n{hidden}\
