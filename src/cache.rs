@@ -60,7 +60,7 @@ pub fn cache_key(adapter: &AdapterSummary) -> String {
 }
 
 /// Prints `message` as a warning once per process.
-fn warn_once(message: String) {
+pub fn warn_once(message: String) {
     static SEEN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     let first = SEEN.lock().map(|mut seen| seen.insert(message.clone())).unwrap_or(true);
     if first {

@@ -529,6 +529,24 @@ mod tests {
     }
 
     #[test]
+    fn a_pair_that_costs_more_reads_more_and_slower() {
+        // 512 groups: the standard conv is nearly depthwise, and the "separable" pair needs far more FLOPs.
+        let mut c = fake([1e-3, 0.3e-3, 0.7e-3, 3.2e-3], false);
+        c.layer.groups = 512;
+        c.cost = LayerCost::of(&c.layer).unwrap();
+        for r in &mut c.results {
+            r.cost = *c.cost.get(r.kind);
+        }
+        let lesson = c.lesson().join("\n");
+        assert!(
+            lesson.contains("separable needs 57.9× more FLOPs than standard and ran 3.2× slower"),
+            "{lesson}"
+        );
+        let first = &c.lesson()[0];
+        assert!(!first.contains("fewer") && !first.contains(" 0."), "{first}");
+    }
+
+    #[test]
     fn faster_than_predicted_reads_differently() {
         let c = fake([40e-3, 0.3e-3, 0.7e-3, 1e-3], true);
         let lesson = c.lesson().join("\n");

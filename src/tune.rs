@@ -194,9 +194,11 @@ fn cached_tiles(adapter: &AdapterSummary) -> BTreeMap<String, TunedTile> {
             None
         };
         if let Some(problem) = &problem {
-            eprintln!(
-                "warning: cache {CACHE_FILE}: ignoring the entry \"{key} › {class}\": {problem}; the built-in tile is used"
-            );
+            let file = cache::cache_dir().map_or(CACHE_FILE.into(), |d| d.join(CACHE_FILE).display().to_string());
+            cache::warn_once(format!(
+                "cache {file}: ignoring the entry \"{key} › {class}\": {problem}; the built-in tile is used (the \
+                 entry is kept in the file)"
+            ));
         }
         problem.is_none()
     });
