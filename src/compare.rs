@@ -539,7 +539,7 @@ mod tests {
         }
         let lesson = c.lesson().join("\n");
         assert!(
-            lesson.contains("separable needs 57.9× more FLOPs than standard and ran 3.2× slower"),
+            lesson.contains("separable needs 61.2× more FLOPs than standard and ran 3.2× slower"),
             "{lesson}"
         );
         let first = &c.lesson()[0];

@@ -92,8 +92,32 @@ fn a_link_to_proc_self_fd_1_writes_to_stdout() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let json_end = stdout.rfind("}\n").expect("JSON on stdout") + 2;
-    assert!(is_layer_file(&stdout[..json_end]), "{stdout:.300}");
+    assert!(is_layer_file(&stdout), "{stdout:.300}");
+}
+
+#[test]
+fn dev_stdout_itself_carries_exactly_the_export() {
+    for redirect_to_file in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("captured.json");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_convflops"));
+        command.args(["model", "mobilenet-v1", "--export-layers", "/dev/stdout"]);
+        let text = if redirect_to_file {
+            // A shell's `> file`: stdout is a regular file opened without O_APPEND.
+            command.stdout(std::fs::File::create(&file).unwrap());
+            assert!(command.status().unwrap().success());
+            std::fs::read_to_string(&file).unwrap()
+        } else {
+            let out = command.output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert!(
+            is_layer_file(&text),
+            "redirected to a file: {redirect_to_file}: {text:.200}"
+        );
+    }
+    assert!(std::fs::symlink_metadata("/dev/stdout").is_ok_and(|m| m.file_type().is_symlink()));
 }
 
 #[test]

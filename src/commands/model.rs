@@ -43,7 +43,8 @@ pub fn run(args: ModelArgs) -> Result<()> {
         let text = network.to_file_json().context("serialising the layer file")?;
         write_atomically(path, text.as_bytes())
             .with_context(|| format!("writing the layer file {}", path.display()))?;
-        println!(
+        // A status line, on stderr: stdout may be the export itself (`--export-layers /dev/stdout`).
+        eprintln!(
             "wrote the {} layers of {} to {}",
             network.layers.len(),
             network.name,

@@ -128,7 +128,7 @@ pub fn sweep_to_string(vary: &str, points: &[crate::sweep::SweepPoint]) -> Resul
 }
 
 /// The columns of `model --run --export-csv`.
-pub const MODEL_HEADER: [&str; 29] = [
+pub const MODEL_HEADER: [&str; 42] = [
     "model",
     "adapter",
     "backend",
@@ -158,6 +158,19 @@ pub const MODEL_HEADER: [&str; 29] = [
     "time_share",
     "percent_of_peak",
     "bound",
+    "arithmetic_intensity",
+    "in_channels",
+    "out_channels",
+    "height",
+    "width",
+    "out_height",
+    "out_width",
+    "kernel_size",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "bias",
 ];
 
 /// `model --run --export-csv`: one row per network and layer, then one row per network for the whole network in
@@ -209,11 +222,30 @@ pub fn model_runs_to_string(runs: &[&crate::models::NetworkRun]) -> Result<Strin
                 roof.map_or(String::new(), |p| p.percent_of_peak.to_string()),
                 roof.map_or(String::new(), |p| p.bound.name().to_string()),
             ]);
+            let s = &l.layer.layer;
+            row.extend([
+                l.cost.arithmetic_intensity().to_string(),
+                s.in_channels.to_string(),
+                s.out_channels.to_string(),
+                s.height.to_string(),
+                s.width.to_string(),
+                s.out_height().to_string(),
+                s.out_width().to_string(),
+                pair(s.kernel),
+                pair(s.stride),
+                pair(s.padding),
+                pair(s.dilation),
+                s.groups.to_string(),
+                s.bias.to_string(),
+            ]);
             row
         });
         let mut whole = common("whole network", "network", "", "");
         whole.extend(timing(&run.report.totals, &run.whole, run.timer));
-        whole.extend([String::new(), String::new(), String::new(), String::new()]);
+        // No shares, % of peak or bound for the whole network; its FLOPs per byte; no single shape.
+        whole.extend(std::iter::repeat_n(String::new(), 4));
+        whole.push(run.report.totals.arithmetic_intensity().to_string());
+        whole.extend(std::iter::repeat_n(String::new(), 12));
         layers.chain(std::iter::once(whole))
     });
     write(&MODEL_HEADER, rows)

@@ -34,6 +34,25 @@ enum Target {
     Replace(PathBuf),
     /// A device, FIFO, socket or `/proc`/`/dev/fd` name: opened and written through.
     Through,
+    /// This process's own stdout or stderr (`/dev/stdout`, `/proc/self/fd/1`, …): written through the process's
+    /// handle, so the export lands in order with what was printed, whatever the stream is redirected to.
+    Own(Stream),
+}
+
+/// One of the process's own output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// The process's own stream a path names, if any.
+fn own_stream(path: &Path) -> Option<Stream> {
+    match path.to_str()? {
+        "/dev/stdout" | "/proc/self/fd/1" | "/dev/fd/1" => Some(Stream::Stdout),
+        "/dev/stderr" | "/proc/self/fd/2" | "/dev/fd/2" => Some(Stream::Stderr),
+        _ => None,
+    }
 }
 
 /// At most this many symlinks are followed (as Linux's ELOOP limit).
@@ -53,6 +72,9 @@ fn resolve(path: &Path) -> std::io::Result<Target> {
     }
     let mut current = path.to_path_buf();
     for _ in 0..MAX_LINKS {
+        if let Some(stream) = own_stream(&current) {
+            return Ok(Target::Own(stream));
+        }
         let metadata = match std::fs::symlink_metadata(&current) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return if is_stream_name(&current) {
@@ -72,6 +94,9 @@ fn resolve(path: &Path) -> std::io::Result<Target> {
             } else {
                 folder_of(&current).join(link)
             };
+            if let Some(stream) = own_stream(&current) {
+                return Ok(Target::Own(stream));
+            }
             if is_stream_name(&current) {
                 return Ok(Target::Through);
             }
@@ -132,6 +157,7 @@ pub fn check_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> Res
         let id = match &target {
             Target::Replace(file) => identity(file),
             Target::Through => None,
+            Target::Own(stream) => Some(format!("{stream:?}")),
         }
         .unwrap_or_else(|| path.display().to_string());
         if let Some((other, _, _)) = seen.iter().find(|(_, _, i)| *i == id) {
@@ -161,6 +187,7 @@ pub fn check_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> Res
 pub fn write_all_atomically(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
     let mut staged = Vec::with_capacity(files.len());
     let mut streams = Vec::new();
+    let mut own = Vec::new();
     for (path, contents) in files {
         match resolve(path).map_err(|e| named(path, e))? {
             Target::Replace(target) => {
@@ -170,7 +197,18 @@ pub fn write_all_atomically(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
                 staged.push((file, target, *path));
             }
             Target::Through => streams.push((*path, *contents)),
+            Target::Own(stream) => own.push((*path, stream, *contents)),
         }
+    }
+    for (path, stream, contents) in own {
+        let written = match stream {
+            Stream::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(contents).and_then(|()| out.flush())
+            }
+            Stream::Stderr => std::io::stderr().lock().write_all(contents),
+        };
+        written.map_err(|e| named(path, e))?;
     }
     for (path, contents) in streams {
         // Appending: a `/dev/stdout` redirected to a file keeps what was printed before.
@@ -225,8 +263,12 @@ mod tests {
         assert_eq!(resolve(&chain).unwrap(), Target::Replace(dir.path().join("a.json")));
         let fd = dir.path().join("fd");
         std::os::unix::fs::symlink("/proc/self/fd/1", &fd).unwrap();
-        assert_eq!(resolve(&fd).unwrap(), Target::Through);
-        assert_eq!(resolve(Path::new("/dev/stdout")).unwrap(), Target::Through);
+        assert_eq!(resolve(&fd).unwrap(), Target::Own(Stream::Stdout));
+        assert_eq!(resolve(Path::new("/dev/stdout")).unwrap(), Target::Own(Stream::Stdout));
+        assert_eq!(resolve(Path::new("/dev/fd/2")).unwrap(), Target::Own(Stream::Stderr));
+        let other = dir.path().join("fd3");
+        std::os::unix::fs::symlink("/proc/self/fd/0", &other).unwrap();
+        assert_eq!(resolve(&other).unwrap(), Target::Through);
         assert!(resolve(dir.path()).unwrap_err().to_string().contains("directory"));
         let fifo = dir.path().join("fifo");
         assert!(std::process::Command::new("mkfifo")
