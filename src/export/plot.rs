@@ -75,6 +75,18 @@ fn tick(value: f64) -> String {
     }
 }
 
+/// The largest font size up to `largest` (down to 11) at which `title` fits the chart's width with a margin.
+fn title_size<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, title: &str, largest: u32) -> u32 {
+    let room = area.dim_in_pixel().0.saturating_sub(24);
+    (11..=largest)
+        .rev()
+        .find(|&size| {
+            let style = TextStyle::from(("sans-serif", size).into_font());
+            area.estimate_text_size(title, &style).is_ok_and(|(w, _)| w <= room)
+        })
+        .unwrap_or(11)
+}
+
 /// A pixel rectangle (left, top, right, bottom).
 type Rect = (i32, i32, i32, i32);
 
@@ -238,7 +250,7 @@ pub fn flops_vs_time(path: &Path, title: &str, series: &[Series], seconds_per_fl
             let root = $root;
             root.fill(&WHITE)?;
             let mut chart = ChartBuilder::on(root)
-                .caption(title, ("sans-serif", 22))
+                .caption(title, ("sans-serif", title_size(root, title, 22)))
                 .margin(16)
                 .x_label_area_size(48)
                 .y_label_area_size(100)
@@ -339,7 +351,7 @@ pub fn roofline(path: &Path, title: &str, ceilings: &Ceilings, marks: &[Roofline
         ($root:expr) => {{
             let root = $root;
             root.fill(&WHITE)?;
-            let root = root.titled(title, ("sans-serif", 20))?;
+            let root = root.titled(title, ("sans-serif", title_size(root, title, 20)))?;
             let (left, right) = root.split_horizontally(SIZE.0 - 250);
             let mut chart = ChartBuilder::on(&left)
                 .margin(16)
@@ -486,7 +498,7 @@ pub fn shares(path: &Path, title: &str, groups: &[ShareBars]) -> Result<(), Plot
             let root = $root;
             root.fill(&WHITE)?;
             let mut chart = ChartBuilder::on(root)
-                .caption(title, ("sans-serif", 22))
+                .caption(title, ("sans-serif", title_size(root, title, 22)))
                 .margin(16)
                 .x_label_area_size(8)
                 .y_label_area_size(70)
@@ -577,6 +589,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn long_titles_shrink_to_fit() {
+        register_font();
+        let mut svg = String::new();
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let long = "tiny-net: share of FLOPs vs share of time per layer kind · llvmpipe (LLVM 15.0.6, 256 bits) · \
+                    Vulkan · CPU adapter";
+        let size = title_size(&root, long, 22);
+        assert!(size < 22);
+        let style = TextStyle::from(("sans-serif", size).into_font());
+        assert!(root.estimate_text_size(long, &style).unwrap().0 <= SIZE.0 - 24);
+        assert_eq!(title_size(&root, "short", 22), 22);
     }
 
     #[test]
