@@ -75,6 +75,10 @@ fn read_object(name: &str) -> Option<(PathBuf, Map<String, Value>)> {
 }
 
 fn read_object_at(path: PathBuf) -> Option<(PathBuf, Map<String, Value>)> {
+    if let Some(problem) = not_a_file(&path) {
+        warn_once(format!("cache {}: {problem}; it is not used", path.display()));
+        return None;
+    }
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
@@ -125,6 +129,12 @@ fn valid_entries<T: DeserializeOwned + Validate>(
         ));
     }
     entries
+}
+
+/// Why `path` (when it exists) cannot be a cache file: a FIFO would block the read, a device is no cache.
+fn not_a_file(path: &Path) -> Option<String> {
+    let kind = std::fs::metadata(path).ok()?.file_type();
+    (!kind.is_file()).then(|| "not a regular file".to_string())
 }
 
 /// Every valid entry of cache file `name` (a map key → `T`); bad entries are warned about once and skipped.
@@ -194,6 +204,9 @@ fn update_in(dir: &Path, name: &str, change: impl FnOnce(&mut Map<String, Value>
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;
     let _lock = Lock::take(dir, name)?;
     let path = dir.join(name);
+    if let Some(problem) = not_a_file(&path) {
+        return Err(io_error(&path)(std::io::Error::other(problem)));
+    }
     let mut object = match std::fs::read_to_string(&path) {
         Ok(text) => match serde_json::from_str::<Value>(&text) {
             Ok(Value::Object(object)) => object,
@@ -299,6 +312,25 @@ mod tests {
             "{ not json"
         );
         assert_eq!(read_object_at(path).unwrap().1.len(), 1);
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_the_cache_is_neither_read_nor_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success());
+        assert!(read_object_at(path.clone()).is_none());
+        let error = update_in(dir.path(), "c.json", |_| {}).unwrap_err().to_string();
+        assert!(
+            error.contains("not a regular file") && error.contains("c.json"),
+            "{error}"
+        );
+        assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_fifo());
     }
 
     #[test]
