@@ -325,3 +325,30 @@ fn a_backend_missing_here_names_the_adapters_that_exist() {
     );
     assert!(!err.contains("mesa-vulkan-drivers"), "{err}");
 }
+
+#[test]
+fn on_a_terminal_the_adapter_line_shows_once() {
+    if common::vulkan().is_none() {
+        return;
+    }
+    // `script` runs the command on a pseudo-terminal: stdout and stderr are one terminal.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipping: no `script` to make a terminal");
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let mut args = vec![env!("CARGO_BIN_EXE_convflops"), "compare", "--backend", "vulkan"];
+    args.extend(QUICK);
+    args.extend(SMALL);
+    let out = Command::new("script")
+        .args(["-qec", &args.join(" "), "/dev/null"])
+        .env("CONVFLOPS_CACHE_DIR", cache.path())
+        .env("COLUMNS", "100")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let headlines = text.lines().filter(|l| l.trim_start().starts_with("adapter: ")).count();
+    assert_eq!(headlines, 1, "{text}");
+    assert!(text.contains("separable needs"), "{text}");
+}
