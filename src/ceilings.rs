@@ -572,24 +572,26 @@ pub fn measure(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Result<Ceili
     })
 }
 
-type CacheFile = std::collections::BTreeMap<String, Ceilings>;
-
 /// The cache file of measured ceilings.
 const CACHE_FILE: &str = "ceilings.json";
 
-/// The cached ceilings of `adapter`, if it was measured before with the same driver.
+/// The cached ceilings of `adapter`, if it was measured before with the same driver and the entry is valid.
 /// Entries measured by an older [`METHOD`] do not count: they are measured again.
 pub fn cached(adapter: &AdapterSummary) -> Option<Ceilings> {
-    cache::read::<CacheFile>(CACHE_FILE)
-        .remove(&cache::cache_key(adapter))
-        .filter(|c| c.method >= METHOD)
+    cache::read_entry::<Ceilings>(CACHE_FILE, &cache::cache_key(adapter)).filter(|c| c.method >= METHOD)
 }
 
-/// Stores `ceilings` for `adapter` in the cache (atomically), keeping the other adapters' entries.
-pub fn store(adapter: &AdapterSummary, ceilings: &Ceilings) -> std::io::Result<PathBuf> {
-    let mut entries = cache::read::<CacheFile>(CACHE_FILE);
-    entries.insert(cache::cache_key(adapter), ceilings.clone());
-    cache::write(CACHE_FILE, &entries)
+/// Stores `ceilings` for `adapter` in the cache (atomically, under the cache's lock), keeping every other entry.
+pub fn store(adapter: &AdapterSummary, ceilings: &Ceilings) -> Result<PathBuf, cache::CacheError> {
+    let value = serde_json::to_value(ceilings).map_err(|e| cache::CacheError::Io {
+        path: CACHE_FILE.into(),
+        source: e.into(),
+    })?;
+    // Reading first warns (once) about any bad entry; the update keeps it in the file.
+    let _ = cache::read_entries::<Ceilings>(CACHE_FILE);
+    cache::update(CACHE_FILE, |entries| {
+        entries.insert(cache::cache_key(adapter), value);
+    })
 }
 
 #[cfg(test)]

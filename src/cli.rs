@@ -20,41 +20,142 @@ use crate::layer::{half_padding, ConvLayer, Pair};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Print every table column whatever the terminal's width (by default tables fit `COLUMNS` or the terminal:
+    /// the least important columns are hidden, then cells wrap).
+    #[arg(long, global = true)]
+    pub wide: bool,
 }
+
+const EXAMPLES_COUNT: &str = "Examples:\n  \
+     convflops count\n  \
+     convflops count --in-channels 32 --out-channels 64 --size 112 --stride 2\n  \
+     convflops count --kernel-size 5 --groups 4 --explain";
+const EXAMPLES_DEVICES: &str = "Examples:\n  \
+     convflops devices\n  \
+     convflops devices --backend gl --json";
+const EXAMPLES_RUN: &str = "Examples:\n  \
+     convflops run --input x.npy --weight w.npy --output y.npy --padding 1\n  \
+     convflops run --input x.npy --weight dw.npy --groups 32 --output y.npy --shader depthwise-tiled";
+const EXAMPLES_EXPLAIN: &str = "Examples:\n  \
+     convflops explain\n  \
+     convflops explain --backend gl";
+const EXAMPLES_COMPARE: &str = "Examples:\n  \
+     convflops compare\n  \
+     convflops compare --size 56 --in-channels 128 --out-channels 128 --roofline roof.png\n  \
+     convflops compare --variant naive,tiled,vec4 --samples 20 --export-json run.json";
+const EXAMPLES_PEAK: &str = "Examples:\n  \
+     convflops peak\n  \
+     convflops peak --refresh --json";
+const EXAMPLES_SWEEP: &str = "Examples:\n  \
+     convflops sweep --vary out-channels=64,128,256\n  \
+     convflops sweep --vary size=7..56 --plot time.png --roofline roof.png\n  \
+     convflops sweep --vary in-channels=16..128:16 --export-csv sweep.csv --wide";
+const EXAMPLES_TUNE: &str = "Examples:\n  \
+     convflops tune\n  \
+     convflops tune --size 28 --in-channels 256 --out-channels 256 --no-store --json";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Exact params, MACs, FLOPs and bytes of a layer as standard, depthwise, pointwise and separable convs.
+    #[command(allow_negative_numbers = true, after_help = EXAMPLES_COUNT)]
     Count(CountArgs),
     /// Count a whole network layer by layer (built in: mobilenet-v1, conv-mobilenet-v1, mobilenet-v2, resnet-18,
     /// efficientnet-b0); with --run, time it.
+    #[command(allow_negative_numbers = true)]
     Model(ModelArgs),
     /// List every adapter wgpu finds, with the limits that matter here.
+    #[command(allow_negative_numbers = true, after_help = EXAMPLES_DEVICES)]
     Devices(DevicesArgs),
     /// Run one convolution on the GPU from .npy files (PyTorch Conv2d semantics).
+    #[command(allow_negative_numbers = true, after_help = EXAMPLES_RUN)]
     Run(RunArgs),
     /// Check every kernel against the CPU reference on random layers.
+    #[command(allow_negative_numbers = true)]
     Verify(VerifyArgs),
     /// The article's worked example (5×5 input, 3×3 kernel), computed on the GPU.
+    #[command(allow_negative_numbers = true, after_help = EXAMPLES_EXPLAIN)]
     Explain(GpuArgs),
     /// Time standard, depthwise, pointwise and separable convs and report achieved FLOP/s (the main job).
+    #[command(allow_negative_numbers = true, after_help = EXAMPLES_COMPARE)]
     Compare(CompareArgs),
     /// Measure the adapter's ceilings: peak FMA FLOP/s and memory bandwidth (cached per adapter and driver).
+    #[command(allow_negative_numbers = true, after_help = EXAMPLES_PEAK)]
     Peak(PeakArgs),
     /// Vary one layer flag and measure the standard conv and the separable pair at each value.
+    #[command(allow_negative_numbers = true, after_help = EXAMPLES_SWEEP)]
     Sweep(SweepArgs),
     /// Time every tile of the vec4 kernels on a layer and cache the fastest per adapter, driver and shape class.
+    #[command(allow_negative_numbers = true, after_help = EXAMPLES_TUNE)]
     Tune(TuneArgs),
+}
+
+/// The most warm-up runs a flag may ask for.
+pub const MAX_WARMUP: u32 = 1_000;
+/// The most timed samples a flag may ask for.
+pub const MAX_SAMPLES: u32 = 100_000;
+/// The longest --min-time, in seconds.
+pub const MAX_MIN_TIME_S: f64 = 3_600.0;
+/// The most random layers `verify` checks.
+pub const MAX_CASES: u32 = 100_000;
+
+/// A whole number from `min` to `max`; a negative number, a fraction or anything else gets a message about the
+/// value (clap names the flag).
+fn bounded(text: &str, min: u64, max: u64) -> Result<u64, String> {
+    let t = text.trim();
+    let range = format!("a whole number from {min} to {max}");
+    if t.starts_with('-') && t.len() > 1 {
+        return Err(format!("{t} is negative; give {range}"));
+    }
+    let value: u64 = t.parse().map_err(|_| format!("'{t}' is not {range}"))?;
+    if value < min || value > max {
+        return Err(format!("{value} is out of range; give {range}"));
+    }
+    Ok(value)
+}
+
+/// A count such as --batch or --in-channels: 0 to 2^32−1 (the layer check refuses 0 by name).
+pub fn whole_number(text: &str) -> Result<u32, String> {
+    bounded(text, 0, u64::from(u32::MAX)).map(|v| v as u32)
+}
+
+/// --warmup: 0 to [`MAX_WARMUP`].
+pub fn warmup_count(text: &str) -> Result<u32, String> {
+    bounded(text, 0, u64::from(MAX_WARMUP)).map(|v| v as u32)
+}
+
+/// --samples: 1 to [`MAX_SAMPLES`].
+pub fn sample_count(text: &str) -> Result<u32, String> {
+    bounded(text, 1, u64::from(MAX_SAMPLES)).map(|v| v as u32)
+}
+
+/// --cases: 1 to [`MAX_CASES`].
+pub fn case_count(text: &str) -> Result<u32, String> {
+    bounded(text, 1, u64::from(MAX_CASES)).map(|v| v as u32)
+}
+
+/// --seed: any 64-bit unsigned number.
+pub fn seed_number(text: &str) -> Result<u64, String> {
+    bounded(text, 0, u64::MAX)
+}
+
+/// --min-time: seconds from 0 to [`MAX_MIN_TIME_S`].
+pub fn seconds_limit(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let range = format!("a number of seconds from 0 to {MAX_MIN_TIME_S}");
+    let value: f64 = t.parse().map_err(|_| format!("'{t}' is not {range}"))?;
+    if !value.is_finite() || !(0.0..=MAX_MIN_TIME_S).contains(&value) {
+        return Err(format!(
+            "{t} is {}; give {range}",
+            if value < 0.0 { "negative" } else { "out of range" }
+        ));
+    }
+    Ok(value)
 }
 
 /// `K` or `KHxKW` (also `KH×KW`).
 pub fn parse_pair(text: &str) -> Result<Pair, String> {
     let parts: Vec<&str> = text.split(['x', 'X', '×']).collect();
-    let number = |s: &str| {
-        s.trim()
-            .parse::<u32>()
-            .map_err(|_| format!("'{s}' is not a whole number from 0 to 4294967295"))
-    };
+    let number = |s: &str| bounded(s, 0, u64::from(u32::MAX)).map(|v| v as u32);
     match parts.as_slice() {
         [one] => {
             let v = number(one)?;
@@ -69,22 +170,22 @@ pub fn parse_pair(text: &str) -> Result<Pair, String> {
 #[derive(Debug, Clone, Args)]
 pub struct LayerArgs {
     /// Batch size N.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = whole_number)]
     pub batch: u32,
     /// Input channels C_in.
-    #[arg(long, default_value_t = 512, value_name = "C")]
+    #[arg(long, default_value_t = 512, value_name = "C", value_parser = whole_number)]
     pub in_channels: u32,
     /// Output channels C_out.
-    #[arg(long, default_value_t = 512, value_name = "C")]
+    #[arg(long, default_value_t = 512, value_name = "C", value_parser = whole_number)]
     pub out_channels: u32,
     /// Input height H.
-    #[arg(long, value_name = "H")]
+    #[arg(long, value_name = "H", value_parser = whole_number)]
     pub height: Option<u32>,
     /// Input width W.
-    #[arg(long, value_name = "W")]
+    #[arg(long, value_name = "W", value_parser = whole_number)]
     pub width: Option<u32>,
     /// Sets both height and width (default 14).
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", value_parser = whole_number)]
     pub size: Option<u32>,
     /// Kernel size: K or KHxKW.
     #[arg(long, default_value = "3", value_parser = parse_pair, value_name = "K|KHxKW")]
@@ -99,7 +200,7 @@ pub struct LayerArgs {
     #[arg(long, default_value = "1", value_parser = parse_pair, value_name = "D|DHxDW")]
     pub dilation: Pair,
     /// Groups of the standard conv (must divide both channel counts).
-    #[arg(long, default_value_t = 1, value_name = "G")]
+    #[arg(long, default_value_t = 1, value_name = "G", value_parser = whole_number)]
     pub groups: u32,
     /// Add a bias to every conv (the separable pair then has a bias on both convs).
     #[arg(long)]
@@ -150,7 +251,7 @@ pub struct CountArgs {
                   only the convs run). Each layer is timed on its own, then the whole network in one submission, \
                   and every layer's output is checked against the CPU reference on sampled values. The sampling \
                   defaults are lower than compare's (--warmup 1, --samples 5, --min-time 0.2) so that a network \
-                  run finishes in time."
+                  run finishes in time.\n\nExamples:\n  convflops model mobilenet-v1\n  convflops model mobilenet-v1 --run --export-csv layers.csv --plot shares.png\n  convflops model --compare mobilenet-v1 conv-mobilenet-v1 --ru"
 )]
 pub struct ModelArgs {
     /// A built-in network: mobilenet-v1, conv-mobilenet-v1, mobilenet-v2, resnet-18 or efficientnet-b0.
@@ -160,7 +261,7 @@ pub struct ModelArgs {
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Batch size for every layer.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = whole_number)]
     pub batch: u32,
     /// Write the network's layers in the file format to FILE (atomically) and exit.
     #[arg(long, value_name = "FILE", conflicts_with = "gpu_run")]
@@ -181,13 +282,13 @@ pub struct ModelArgs {
     #[command(flatten)]
     pub gpu: GpuArgs,
     /// Warm-up runs per layer (at least this many, and at least 0.2 s of them); 1 for network runs (compare: 3).
-    #[arg(long, default_value_t = 1, value_name = "N", requires = "gpu_run")]
+    #[arg(long, default_value_t = 1, value_name = "N", requires = "gpu_run", value_parser = warmup_count)]
     pub warmup: u32,
     /// Minimum number of timed samples per layer; 5 for network runs (compare: 10).
-    #[arg(long, default_value_t = 5, value_name = "N", requires = "gpu_run")]
+    #[arg(long, default_value_t = 5, value_name = "N", requires = "gpu_run", value_parser = sample_count)]
     pub samples: u32,
     /// Minimum total time of the timed samples per layer, in seconds; 0.2 for network runs (compare: 1).
-    #[arg(long, default_value_t = 0.2, value_name = "SECONDS", requires = "gpu_run")]
+    #[arg(long, default_value_t = 0.2, value_name = "SECONDS", requires = "gpu_run", value_parser = seconds_limit)]
     pub min_time: f64,
     /// Write the run as JSON to FILE.
     #[arg(long, value_name = "FILE", requires = "gpu_run")]
@@ -310,7 +411,7 @@ pub struct RunArgs {
     pub padding: Pair,
     #[arg(long, default_value = "1", value_parser = parse_pair, value_name = "D|DHxDW")]
     pub dilation: Pair,
-    #[arg(long, default_value_t = 1, value_name = "G")]
+    #[arg(long, default_value_t = 1, value_name = "G", value_parser = whole_number)]
     pub groups: u32,
     /// Force one kernel instead of choosing from the shapes (default: depthwise-tiled for depthwise layers,
     /// conv2d-tiled otherwise).
@@ -325,14 +426,14 @@ pub struct RunArgs {
     after_help = "Tolerance: a GPU result y passes when |y − ref| ≤ 1e-5 + 4·K·ε·Σ|x·w| for every output, where ref is \
                   the CPU reference accumulated in f64, K = C_in/groups·kh·kw terms, ε = 2^-24 (f32 unit roundoff) and \
                   Σ|x·w| the sum of the absolute products (plus |bias|): the worst-case bound of f32 summation of K terms \
-                  with a safety factor 4."
+                  with a safety factor 4.\n\nExamples:\n  convflops verify --cases 20\n  convflops verify --cases 500 --seed 7 --backend gl"
 )]
 pub struct VerifyArgs {
     /// Number of random layers.
-    #[arg(long, default_value_t = 200, value_name = "N")]
+    #[arg(long, default_value_t = 200, value_name = "N", value_parser = case_count)]
     pub cases: u32,
     /// Seed of the random layers and data.
-    #[arg(long, default_value_t = 1, value_name = "S")]
+    #[arg(long, default_value_t = 1, value_name = "S", value_parser = seed_number)]
     pub seed: u64,
     #[command(flatten)]
     pub gpu: GpuArgs,
@@ -376,13 +477,13 @@ pub struct TuneArgs {
     #[command(flatten)]
     pub gpu: GpuArgs,
     /// Warm-up runs per tile (at least this many, and at least 0.2 s of them).
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = warmup_count)]
     pub warmup: u32,
     /// Minimum number of timed samples per tile.
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = sample_count)]
     pub samples: u32,
     /// Minimum total time of the timed samples per tile, in seconds.
-    #[arg(long, default_value_t = 0.2, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 0.2, value_name = "SECONDS", value_parser = seconds_limit)]
     pub min_time: f64,
     /// Print JSON to stdout instead of the tables.
     #[arg(long)]
@@ -451,17 +552,31 @@ pub struct ExportArgs {
     pub export_markdown: Option<PathBuf>,
 }
 
+impl ExportArgs {
+    /// The export files asked for, as (flag, path).
+    pub fn files(&self) -> Vec<(&'static str, &std::path::Path)> {
+        [
+            ("--export-json", &self.export_json),
+            ("--export-csv", &self.export_csv),
+            ("--export-markdown", &self.export_markdown),
+        ]
+        .into_iter()
+        .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
+        .collect()
+    }
+}
+
 /// Sampling settings of the bench harness.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// Warm-up runs (at least this many, and at least 0.2 s of them).
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = warmup_count)]
     pub warmup: u32,
     /// Minimum number of timed samples.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = sample_count)]
     pub samples: u32,
     /// Minimum total time of the timed samples, in seconds.
-    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS", value_parser = seconds_limit)]
     pub min_time: f64,
 }
 

@@ -95,11 +95,14 @@ impl Comparison {
         })
     }
 
-    /// Every measured conv as a point for the roofline chart, labelled `kind` + `suffix`.
-    pub fn roofline_marks(&self, suffix: &str) -> Vec<crate::export::plot::RooflineMark> {
+    /// Every measured conv as a point for the roofline chart: its conv type (the colour), the kernel family when
+    /// several are drawn (the marker), and a point label (a swept value), possibly empty.
+    pub fn roofline_marks(&self, variant: Option<&str>, point: &str) -> Vec<crate::export::plot::RooflineMark> {
         self.all_results()
             .map(|r| crate::export::plot::RooflineMark {
-                label: format!("{}{suffix}", r.label()),
+                conv: r.label(),
+                variant: variant.map(str::to_string),
+                label: point.to_string(),
                 flops_per_byte: r.cost.arithmetic_intensity(),
                 flops_per_s: r.flops_per_s(),
             })
@@ -152,9 +155,16 @@ impl Comparison {
         };
         let predicted = self.predicted_speedup();
         let share = 100.0 * separable.flops_per_s() / standard.flops_per_s();
-        let verb = if measured < predicted { "but ran" } else { "and ran" };
+        // "but" when the clock gave less than the FLOPs promised; a pair that needs more FLOPs and ran slower "and".
+        let verb = if measured < predicted && predicted >= 1.0 {
+            "but ran"
+        } else {
+            "and ran"
+        };
         let mut lines = vec![format!(
-            "separable needs {predicted:.1}× fewer FLOPs than standard {verb} {measured:.1}× faster: it achieved {share:.0} % of standard's FLOP/s."
+            "separable needs {} FLOPs than standard {verb} {}: it achieved {share:.0} % of standard's FLOP/s.",
+            crate::units::times(predicted, "fewer", "more"),
+            crate::units::times(measured, "faster", "slower"),
         )];
         let pointwise = self.get(ConvKind::Pointwise);
         let dw_time_share = 100.0 * depthwise.time_s() / separable.time_s();
@@ -614,6 +624,24 @@ mod tests {
         let lesson = c.lesson().join("\n");
         assert!(!lesson.contains("sets its speed"), "{lesson}");
         assert!(lesson.contains("needs the adapter's ceilings"), "{lesson}");
+    }
+
+    #[test]
+    fn a_pair_that_costs_more_reads_more_and_slower() {
+        // 512 groups: the standard conv is nearly depthwise, and the "separable" pair needs far more FLOPs.
+        let mut c = fake([1e-3, 0.3e-3, 0.7e-3, 3.2e-3], false);
+        c.layer.groups = 512;
+        c.cost = LayerCost::of(&c.layer).unwrap();
+        for r in &mut c.results {
+            r.cost = *c.cost.get(r.kind);
+        }
+        let lesson = c.lesson().join("\n");
+        assert!(
+            lesson.contains("separable needs 57.9× more FLOPs than standard and ran 3.2× slower"),
+            "{lesson}"
+        );
+        let first = &c.lesson()[0];
+        assert!(!first.contains("fewer") && !first.contains(" 0."), "{first}");
     }
 
     #[test]

@@ -179,10 +179,10 @@ pub fn formulas(layer: &ConvLayer, cost: &LayerCost) -> String {
         closed_form_ratio(layer)
     ));
     line(format!(
-        "   so the separable pair needs {:.2}× fewer FLOPs. Whether it also runs {:.2}× faster is a question of FLOP/s, \
-         a rate only a measurement gives: run `convflops compare`.",
-        1.0 / cost.flops_ratio(),
-        1.0 / cost.flops_ratio()
+        "   so the separable pair needs {} FLOPs. Whether it also runs {} is a question of FLOP/s, a rate only a \
+         measurement gives: run `convflops compare`.",
+        crate::units::times(1.0 / cost.flops_ratio(), "fewer", "more"),
+        crate::units::times(1.0 / cost.flops_ratio(), "faster", "slower")
     ));
     out
 }

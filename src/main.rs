@@ -12,7 +12,10 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Control characters from file names or file contents (ANSI escapes) are escaped, line by line.
+            let message = format!("{error:#}");
+            let lines: Vec<_> = message.lines().map(convflops::units::printable).collect();
+            eprintln!("error: {}", lines.join("\n"));
             ExitCode::from(1)
         }
     }

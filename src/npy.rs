@@ -30,8 +30,18 @@ pub enum NpyError {
         layout: &'static str,
         shape: Vec<u64>,
     },
-    #[error("{path}: dimension {shape:?} is larger than convflops supports (each dimension must fit in 32 bits)")]
-    TooLarge { path: PathBuf, shape: Vec<u64> },
+    #[error("{path}: axis {axis} of shape {shape:?} is larger than convflops supports (each must fit in 32 bits)")]
+    TooLarge {
+        path: PathBuf,
+        axis: String,
+        shape: Vec<u64>,
+    },
+    #[error("{path}: axis {axis} of shape {shape:?} is 0: the tensor is empty; every axis needs at least 1")]
+    EmptyAxis {
+        path: PathBuf,
+        axis: String,
+        shape: Vec<u64>,
+    },
     #[error("{path}: not a valid .npy file: {reason}")]
     Format { path: PathBuf, reason: String },
     #[error("{path}: the shape {shape:?} needs {expected} bytes of data, the file has {got}")]
@@ -95,15 +105,26 @@ pub fn parse(bytes: &[u8], path: &Path, rank: usize, layout: &'static str) -> Re
             shape: header.shape,
         });
     }
-    let shape: Vec<u32> = header
-        .shape
-        .iter()
-        .map(|&d| u32::try_from(d))
-        .collect::<Result<_, _>>()
-        .map_err(|_| NpyError::TooLarge {
+    // The axis names of `layout` ("[N, C_in, H, W]" → N, C_in, H, W), for errors about one axis.
+    let axis_name = |index: usize| {
+        let name = layout.trim_matches(['[', ']']).split(',').nth(index).map(str::trim);
+        format!("{index} ({})", name.unwrap_or("?"))
+    };
+    if let Some(index) = header.shape.iter().position(|&d| d == 0) {
+        return Err(NpyError::EmptyAxis {
             path: path.to_path_buf(),
-            shape: header.shape.clone(),
-        })?;
+            axis: axis_name(index),
+            shape: header.shape,
+        });
+    }
+    if let Some(index) = header.shape.iter().position(|&d| u32::try_from(d).is_err()) {
+        return Err(NpyError::TooLarge {
+            path: path.to_path_buf(),
+            axis: axis_name(index),
+            shape: header.shape,
+        });
+    }
+    let shape: Vec<u32> = header.shape.iter().map(|&d| d as u32).collect();
     let data = bytes.get(header.data_offset..).unwrap_or_default();
     let expected = header
         .shape
@@ -461,6 +482,19 @@ mod tests {
         assert_eq!(back.data, data);
         let rank = read(&path, 1, "[C_out]").unwrap_err();
         assert!(rank.to_string().contains("expected 1 dimensions"), "{rank}");
+    }
+
+    #[test]
+    fn an_empty_axis_is_named_with_the_file() {
+        let bytes = encode(&[0, 3, 4, 4], &[]).unwrap();
+        let error = parse(&bytes, Path::new("x.npy"), 4, "[N, C_in, H, W]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("x.npy: axis 0 (N)") && error.contains("is 0"),
+            "{error}"
+        );
+        assert!(!error.contains("--batch"), "{error}");
     }
 
     #[test]

@@ -157,7 +157,22 @@ pub fn layers(base: &ConvLayer, spec: &SweepSpec) -> Result<Vec<ConvLayer>, crat
         .collect()
 }
 
-/// Measures every value. `progress(index, value)` is called before each.
+/// A value of the sweep that could not be measured, and why.
+#[derive(Debug)]
+pub struct SweepFailure {
+    pub value: u32,
+    pub error: GpuError,
+}
+
+/// A whole sweep: the values measured, in order, and those that failed.
+#[derive(Debug, Default)]
+pub struct SweepRun {
+    pub points: Vec<SweepPoint>,
+    pub failures: Vec<SweepFailure>,
+}
+
+/// Measures every value; a value that fails (a buffer over the adapter's limits, say) is recorded with its error
+/// and the sweep goes on, so what was measured is kept. `progress(index, value)` is called before each.
 pub fn run(
     ctx: &GpuContext,
     base: &ConvLayer,
@@ -165,15 +180,17 @@ pub fn run(
     variant: Variant,
     settings: &BenchSettings,
     mut progress: impl FnMut(usize, u32),
-) -> Result<Vec<SweepPoint>, GpuError> {
+) -> Result<SweepRun, GpuError> {
     let layers = layers(base, spec)?;
-    let mut points = Vec::with_capacity(layers.len());
+    let mut run = SweepRun::default();
     for (i, (layer, &value)) in layers.iter().zip(&spec.values).enumerate() {
         progress(i, value);
-        let comparison = compare::run(ctx, layer, variant, settings, |_| {})?;
-        points.push(SweepPoint { value, comparison });
+        match compare::run(ctx, layer, variant, settings, |_| {}) {
+            Ok(comparison) => run.points.push(SweepPoint { value, comparison }),
+            Err(error) => run.failures.push(SweepFailure { value, error }),
+        }
     }
-    Ok(points)
+    Ok(run)
 }
 
 #[cfg(test)]

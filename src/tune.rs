@@ -141,8 +141,20 @@ pub struct TunedTile {
     pub flops_per_s: f64,
 }
 
-/// adapter key → shape class → tile.
-type CacheFile = BTreeMap<String, BTreeMap<String, TunedTile>>;
+/// The most invocations per workgroup a cached tile may ask for (adapters allow 256 to 1024).
+const MAX_CACHED_WORKGROUP: u32 = 1024;
+
+impl cache::Validate for TunedTile {
+    /// Within the shaders' register arrays (`Tile::check`), a workgroup of 1–1024, and a finite positive time
+    /// and rate.
+    fn problem(&self) -> Option<String> {
+        if let Err(error) = self.tile.check(MAX_CACHED_WORKGROUP) {
+            return Some(error.to_string());
+        }
+        cache::positive("median_s", self.median_s, 1e6)
+            .or_else(|| cache::positive("flops_per_s", self.flops_per_s, 1e18))
+    }
+}
 
 /// The three convs of `layer` that have a vec4 kernel: (conv, layer, kernel).
 fn vec4_convs(layer: &ConvLayer) -> Vec<(ConvKind, ConvLayer, ShaderKind)> {
@@ -157,11 +169,40 @@ fn vec4_convs(layer: &ConvLayer) -> Vec<(ConvKind, ConvLayer, ShaderKind)> {
     .collect()
 }
 
-/// The tiles cached for `adapter`, by shape class.
+/// How many (conv, tile) candidates `tune` tries on `layer` at most (some may be skipped on an adapter).
+pub fn candidate_count(layer: &ConvLayer) -> usize {
+    vec4_convs(layer)
+        .iter()
+        .map(|(_, _, kind)| candidates(*kind).len())
+        .sum()
+}
+
+/// The valid tiles cached for `adapter`, by shape class: each within the kernel's rules (a depthwise tile has one
+/// channel group) and a workgroup the adapter runs; any other entry is warned about and skipped.
 fn cached_tiles(adapter: &AdapterSummary) -> BTreeMap<String, TunedTile> {
-    cache::read::<CacheFile>(CACHE_FILE)
-        .remove(&cache::cache_key(adapter))
-        .unwrap_or_default()
+    let key = cache::cache_key(adapter);
+    let mut tiles: BTreeMap<String, TunedTile> = cache::read_nested(CACHE_FILE, &key);
+    tiles.retain(|class, tuned| {
+        let problem = if tuned.tile.workgroup > adapter.max_compute_invocations_per_workgroup {
+            Some(format!(
+                "workgroup {} is above this adapter's {} invocations",
+                tuned.tile.workgroup, adapter.max_compute_invocations_per_workgroup
+            ))
+        } else if class.starts_with(ShaderKind::DepthwiseVec4.name()) && tuned.tile.channels != 1 {
+            Some(format!("tile {}: a depthwise tile has one channel group", tuned.tile))
+        } else {
+            None
+        };
+        if let Some(problem) = &problem {
+            let file = cache::cache_dir().map_or(CACHE_FILE.into(), |d| d.join(CACHE_FILE).display().to_string());
+            cache::warn_once(format!(
+                "cache {file}: ignoring the entry \"{key} › {class}\": {problem}; the built-in tile is used (the \
+                 entry is kept in the file)"
+            ));
+        }
+        problem.is_none()
+    });
+    tiles
 }
 
 /// The tiles for `layer`'s convs (standard, depthwise, pointwise) on `adapter`: the cached tile of each conv's shape
@@ -192,22 +233,35 @@ pub fn tiles_per_layer(adapter: &AdapterSummary, layers: &[(ConvLayer, ShaderKin
 }
 
 /// Stores the best tile of every kernel of `tuning` in the cache (atomically), keeping the other entries.
-pub fn store(tuning: &Tuning) -> std::io::Result<PathBuf> {
-    let mut entries = cache::read::<CacheFile>(CACHE_FILE);
-    let adapter = entries.entry(cache::cache_key(&tuning.adapter)).or_default();
+pub fn store(tuning: &Tuning) -> Result<PathBuf, cache::CacheError> {
+    let mut best_tiles = Vec::new();
     for k in &tuning.kernels {
         if let Some(best) = k.best() {
-            adapter.insert(
-                k.class.clone(),
-                TunedTile {
-                    tile: best.tile,
-                    median_s: best.median_s,
-                    flops_per_s: best.flops_per_s,
-                },
-            );
+            let tuned = TunedTile {
+                tile: best.tile,
+                median_s: best.median_s,
+                flops_per_s: best.flops_per_s,
+            };
+            let value = serde_json::to_value(tuned).map_err(|e| cache::CacheError::Io {
+                path: CACHE_FILE.into(),
+                source: e.into(),
+            })?;
+            best_tiles.push((k.class.clone(), value));
         }
     }
-    cache::write(CACHE_FILE, &entries)
+    // Reading first warns (once) about any bad entry; the update keeps it in the file.
+    let _ = cached_tiles(&tuning.adapter);
+    cache::update(CACHE_FILE, |entries| {
+        let adapter = entries
+            .entry(cache::cache_key(&tuning.adapter))
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+        if !adapter.is_object() {
+            *adapter = serde_json::Value::Object(serde_json::Map::new());
+        }
+        if let serde_json::Value::Object(classes) = adapter {
+            classes.extend(best_tiles);
+        }
+    })
 }
 
 /// Times every candidate tile of every vec4 kernel `layer`'s convs use. A tile the adapter cannot run (workgroup too

@@ -1,6 +1,38 @@
 //! Formatting of counts, rates, times and bytes. Counts and rates never share a unit name: `GFLOPs` is a count,
 //! `GFLOP/s` a rate.
 
+/// `text` with every control character (ANSI escapes, newlines, NUL…) escaped as `\u{1b}`, so names read from files
+/// cannot drive the terminal.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
+}
+
+/// A ratio worded so that its factor is at least 1: `times(4.0, "fewer", "more")` → "4.0× fewer",
+/// `times(0.25, "fewer", "more")` → "4.0× more" (never "0.25× fewer"). A ratio that is not finite and positive
+/// prints as "—".
+pub fn times(ratio: f64, at_least_one: &str, below_one: &str) -> String {
+    if !(ratio.is_finite() && ratio > 0.0) {
+        "—".to_string()
+    } else if ratio >= 1.0 {
+        format!("{ratio:.1}× {at_least_one}")
+    } else {
+        format!("{:.1}× {below_one}", 1.0 / ratio)
+    }
+}
+
 /// `462422016` → `462,422,016`.
 pub fn group_digits(n: u64) -> String {
     let digits = n.to_string();
@@ -77,6 +109,11 @@ pub fn bytes_exact(n: u64) -> String {
 /// TB) powers of 1000; `B` is optional and case does not matter. The result is a whole number of bytes, rounded down.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
+    if trimmed.starts_with('-') {
+        return Err(format!(
+            "'{text}' is negative: give a size of at least 0 bytes, e.g. 512MiB or 2GiB"
+        ));
+    }
     let split = trimmed
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(trimmed.len());
@@ -140,6 +177,16 @@ pub fn seconds(s: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ratios_read_both_ways() {
+        assert_eq!(times(57.9, "fewer", "more"), "57.9× fewer");
+        assert_eq!(times(1.0 / 57.9, "fewer", "more"), "57.9× more");
+        assert_eq!(times(0.3125, "faster", "slower"), "3.2× slower");
+        assert_eq!(times(f64::NAN, "faster", "slower"), "—");
+        assert_eq!(printable("a\u{1b}[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(printable("conv 1"), "conv 1");
+    }
 
     #[test]
     fn grouping() {

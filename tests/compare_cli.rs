@@ -216,8 +216,8 @@ fn exports_parse() {
 
 #[test]
 fn bad_flags_are_refused_before_any_work() {
-    common::fails_naming(&["compare", "--min-time=-1"], 1, "--min-time");
-    common::fails_naming(&["compare", "--samples", "0"], 1, "--samples");
+    common::fails_naming(&["compare", "--min-time=-1"], 2, "--min-time");
+    common::fails_naming(&["compare", "--samples", "0"], 2, "--samples");
     common::fails_naming(&["compare", "--in-channels", "0"], 1, "--in-channels");
     common::fails_naming(&["compare", "--adapter", "no-such-adapter-anywhere"], 1, "--adapter");
 }

@@ -407,8 +407,8 @@ fn bad_flags_are_refused_before_any_work() {
     common::fails_naming(&["model", "mobilenet-v1", "--plot", "x.svg"], 2, "--run");
     common::fails_naming(&["model", "--compare", "mobilenet-v1"], 2, "--compare");
     common::fails_naming(&["model", "mobilenet-v1", "--run", "--plot", "x.txt"], 1, "--plot");
-    common::fails_naming(&["model", "mobilenet-v1", "--run", "--min-time=-1"], 1, "--min-time");
-    common::fails_naming(&["model", "mobilenet-v1", "--run", "--samples", "0"], 1, "--samples");
+    common::fails_naming(&["model", "mobilenet-v1", "--run", "--min-time=-1"], 2, "--min-time");
+    common::fails_naming(&["model", "mobilenet-v1", "--run", "--samples", "0"], 2, "--samples");
     common::fails_naming(&["model", "mobilenet-v1", "--run", "--batch", "0"], 1, "--batch");
     common::fails_naming(&["model", "--compare", "mobilenet-v1", "resnet-50"], 1, "resnet-50");
     common::fails_naming(

@@ -15,6 +15,10 @@ pub fn run(args: CompareArgs) -> Result<()> {
     if let Some(path) = &args.roofline {
         convflops::export::plot::check_path("--roofline", path)?;
     }
+    let mut outputs: Vec<(&str, Option<&std::path::Path>)> =
+        args.export.files().into_iter().map(|(f, p)| (f, Some(p))).collect();
+    outputs.push(("--roofline", args.roofline.as_deref()));
+    super::check_outputs(&outputs, &[])?;
     let settings =
         BenchSettings::new(args.bench.warmup, args.bench.samples, args.bench.min_time).map_err(anyhow::Error::msg)?;
     let contexts = if args.all_adapters {
@@ -34,7 +38,10 @@ pub fn run(args: CompareArgs) -> Result<()> {
     let mut comparisons: Vec<Comparison> = Vec::new();
     for ctx in &contexts {
         if talk {
-            eprintln!("{}", ctx.summary.headline());
+            eprint!(
+                "{}",
+                convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
+            );
         }
         if args.tune {
             let tune_settings = BenchSettings::new(1, 3, 0.2).map_err(anyhow::Error::msg)?;
@@ -61,7 +68,10 @@ pub fn run(args: CompareArgs) -> Result<()> {
             .with_context(|| format!("comparing on {} ({} kernels)", ctx.summary.name, variant.name()))?;
             comparison.ceilings = ceilings.clone();
             if !args.export.json {
-                println!("{}", table::compare(&comparison));
+                println!(
+                    "{}",
+                    super::once(&table::compare(&comparison), &ctx.summary.headline(), talk)
+                );
             }
             comparisons.push(comparison);
         }
@@ -115,19 +125,20 @@ fn draw_roofline(path: &std::path::Path, comparisons: &[Comparison]) -> Result<(
     })?;
     let l = &c.layer;
     let title = format!(
-        "roofline · {} · {} · {}×{}×{} → {}, {}×{}",
-        c.adapter.name, c.adapter.backend, l.in_channels, l.height, l.width, l.out_channels, l.kernel[0], l.kernel[1]
+        "roofline · {} · {}{} · {}×{}×{} → {}, {}×{}",
+        c.adapter.name,
+        c.adapter.backend,
+        if c.adapter.software { " · CPU adapter" } else { "" },
+        l.in_channels,
+        l.height,
+        l.width,
+        l.out_channels,
+        l.kernel[0],
+        l.kernel[1]
     );
     let marks: Vec<_> = same_adapter
         .iter()
-        .flat_map(|o| {
-            let suffix = if same_adapter.len() > 1 {
-                format!(" ({})", o.variant.name())
-            } else {
-                String::new()
-            };
-            o.roofline_marks(&suffix)
-        })
+        .flat_map(|o| o.roofline_marks((same_adapter.len() > 1).then(|| o.variant.name()), ""))
         .collect();
     convflops::export::plot::roofline(path, &title, ceilings, &marks)?;
     Ok(())

@@ -61,6 +61,14 @@ fn open(gpu: &GpuArgs) -> Result<GpuContext> {
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
+    super::check_outputs(
+        &[("--output", Some(&args.output))],
+        &[
+            ("--input", Some(&args.input)),
+            ("--weight", Some(&args.weight)),
+            ("--bias", args.bias.as_deref()),
+        ],
+    )?;
     let input = npy::read(&args.input, 4, "[N, C_in, H, W]").context("--input")?;
     let weight = npy::read(&args.weight, 4, "[C_out, C_in/groups, kh, kw]").context("--weight")?;
     let bias = args

@@ -15,6 +15,19 @@ use convflops::models::run::{self, NetworkComparison, NetworkRun, Step};
 use convflops::models::{self, Network, Report};
 
 pub fn run(args: ModelArgs) -> Result<()> {
+    let plot_path = args.plot.as_deref();
+    let outputs = [
+        ("--export-layers", args.export_layers.as_deref()),
+        ("--export-json", args.export_json.as_deref()),
+        ("--export-csv", args.export_csv.as_deref()),
+        ("--export-markdown", args.export_markdown.as_deref()),
+        ("--plot", plot_path),
+    ];
+    let mut inputs: Vec<(&str, Option<&Path>)> = vec![("--file", args.file.as_deref())];
+    for text in args.compare.iter().flatten() {
+        inputs.push(("--compare", Some(Path::new(text))));
+    }
+    super::check_outputs(&outputs, &inputs)?;
     if args.run || args.compare.is_some() {
         return run_on_gpu(&args);
     }
@@ -30,7 +43,8 @@ pub fn run(args: ModelArgs) -> Result<()> {
         let text = network.to_file_json().context("serialising the layer file")?;
         write_atomically(path, text.as_bytes())
             .with_context(|| format!("writing the layer file {}", path.display()))?;
-        println!(
+        // A status line, on stderr: stdout may be the export itself (`--export-layers /dev/stdout`).
+        eprintln!(
             "wrote the {} layers of {} to {}",
             network.layers.len(),
             network.name,
@@ -84,7 +98,10 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     let ctx = GpuContext::new(&args.gpu.choice())?;
     let talk = !args.json || std::io::stderr().is_terminal();
     if talk {
-        eprintln!("{}", ctx.summary.headline());
+        eprint!(
+            "{}",
+            convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
+        );
     }
     let ceilings = convflops::ceilings::cached(&ctx.summary);
 
@@ -92,11 +109,12 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     let steps: usize = networks.iter().map(|n| n.layers.len() + 2).sum();
     let bar = ProgressBar::new(steps as u64);
     bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}, about {eta} left)")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
     let mut runs: Vec<NetworkRun> = Vec::with_capacity(networks.len());
+    let mut failed: Vec<String> = Vec::new();
     let mut done = 0u64;
     for network in &networks {
         bar.set_prefix(network.name.clone());
@@ -116,16 +134,26 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
                 bar.set_message("checking against the CPU reference");
             }
         });
-        if result.is_err() {
-            bar.finish_and_clear();
-        }
-        let mut run = result.with_context(|| format!("running {} on {}", network.name, ctx.summary.name))?;
         done += layers + 2;
         bar.set_position(done);
-        run.ceilings = ceilings.clone();
-        runs.push(run);
+        match result {
+            Ok(mut run) => {
+                run.ceilings = ceilings.clone();
+                runs.push(run);
+            }
+            // A network that fails is reported by name; the other one is still shown and exported.
+            Err(error) => {
+                let error =
+                    anyhow::Error::new(error).context(format!("running {} on {}", network.name, ctx.summary.name));
+                bar.suspend(|| eprintln!("failed: {error:#}"));
+                failed.push(format!("{error:#}"));
+            }
+        }
     }
     bar.finish_and_clear();
+    if runs.is_empty() {
+        anyhow::bail!("{}", failed.join("; "));
+    }
 
     let comparison = match <[NetworkRun; 2]>::try_from(runs) {
         Ok([first, second]) => Output::Two(Box::new(NetworkComparison { first, second })),
@@ -142,9 +170,10 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     };
     if !args.json {
         match &comparison {
-            Output::One(run) => print!("{}", run.table()),
+            Output::One(run) => print!("{}", super::once(&run.table(), &ctx.summary.headline(), talk)),
             Output::Two(c) => {
-                print!("{}\n{}\n{}", c.first.table(), c.second.table(), c.table());
+                let first = super::once(&c.first.table(), &ctx.summary.headline(), talk);
+                print!("{first}\n{}\n{}", c.second.table(), c.table());
             }
         }
     }
@@ -171,6 +200,14 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     }
     if args.json {
         print!("{}", as_json()?);
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} of {} networks failed (the other is shown and exported): {}",
+            failed.len(),
+            networks.len(),
+            failed.join("; ")
+        );
     }
     Ok(())
 }
@@ -208,13 +245,14 @@ fn draw_shares(path: &Path, ctx: &GpuContext, runs: &[&NetworkRun]) -> Result<()
         })
         .collect();
     let title = format!(
-        "{}share of FLOPs vs share of time per layer kind · {} · {}",
+        "{}share of FLOPs vs share of time per layer kind · {} · {}{}",
         match runs {
             [one] => format!("{}: ", one.model()),
             _ => String::new(),
         },
         ctx.summary.name,
-        ctx.summary.backend
+        ctx.summary.backend,
+        if ctx.summary.software { " · CPU adapter" } else { "" }
     );
     plot::shares(path, &title, &groups)?;
     Ok(())

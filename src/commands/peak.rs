@@ -7,7 +7,7 @@ use convflops::ceilings::{self, Ceilings};
 use convflops::cli::PeakArgs;
 use convflops::export::{json, table::new_table};
 use convflops::gpu::GpuContext;
-use convflops::units::{bytes, flops_rate, si};
+use convflops::units::{bytes, flops_rate, printable, si};
 
 #[derive(Serialize)]
 struct PeakJson<'a> {
@@ -24,15 +24,25 @@ struct PeakJson<'a> {
     bandwidth_variants: &'a [ceilings::VariantRate],
     bandwidth_buffer_bytes: u64,
     timer: &'a str,
+    /// True when the ceilings were read from the cache, false when measured in this run.
     cached: bool,
+    /// Where they were read from or stored; null when measured and the cache could not be written.
+    cache_file: Option<String>,
 }
 
-/// The ceilings of `ctx`'s adapter: from the cache unless `refresh`, else measured (and then cached). The bool
-/// says whether they came from the cache.
-pub fn ceilings_for(ctx: &GpuContext, refresh: bool, talk: bool) -> Result<(Ceilings, bool)> {
+/// Where ceilings came from.
+pub enum Origin {
+    /// Read from the cache.
+    Cache,
+    /// Measured now; the cache file written, or `None` when it could not be (a warning said why).
+    Measured(Option<std::path::PathBuf>),
+}
+
+/// The ceilings of `ctx`'s adapter: from the cache unless `refresh`, else measured (and then cached).
+pub fn ceilings_for(ctx: &GpuContext, refresh: bool, talk: bool) -> Result<(Ceilings, Origin)> {
     if !refresh {
         if let Some(cached) = ceilings::cached(&ctx.summary) {
-            return Ok((cached, true));
+            return Ok((cached, Origin::Cache));
         }
     }
     let measured = ceilings::measure(ctx, |step| {
@@ -41,18 +51,29 @@ pub fn ceilings_for(ctx: &GpuContext, refresh: bool, talk: bool) -> Result<(Ceil
         }
     })
     .with_context(|| format!("measuring the ceilings of {}", ctx.summary.name))?;
-    if let Err(error) = ceilings::store(&ctx.summary, &measured) {
-        eprintln!("warning: could not cache the ceilings: {error}");
-    }
-    Ok((measured, false))
+    let stored = match ceilings::store(&ctx.summary, &measured) {
+        Ok(path) => Some(path),
+        Err(error) => {
+            eprintln!("warning: the ceilings were measured but not cached: {error}");
+            None
+        }
+    };
+    Ok((measured, Origin::Measured(stored)))
 }
 
 pub fn run(args: PeakArgs) -> Result<()> {
     let ctx = GpuContext::new(&args.gpu.choice())?;
     if !args.json {
-        eprintln!("{}", ctx.summary.headline());
+        eprint!(
+            "{}",
+            convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
+        );
     }
-    let (c, cached) = ceilings_for(&ctx, args.refresh, !args.json)?;
+    let (c, origin) = ceilings_for(&ctx, args.refresh, !args.json)?;
+    let cache_file = match &origin {
+        Origin::Cache => convflops::cache::cache_dir().map(|d| d.join("ceilings.json")),
+        Origin::Measured(path) => path.clone(),
+    };
     if args.json {
         let out = PeakJson {
             adapter: (&ctx.summary).into(),
@@ -67,7 +88,8 @@ pub fn run(args: PeakArgs) -> Result<()> {
             bandwidth_variants: &c.bandwidth_variants,
             bandwidth_buffer_bytes: c.bandwidth_buffer_bytes,
             timer: &c.timer,
-            cached,
+            cached: matches!(origin, Origin::Cache),
+            cache_file: cache_file.map(|p| p.display().to_string()),
         };
         print!("{}", json::to_string(&out)?);
         return Ok(());
@@ -79,7 +101,7 @@ pub fn run(args: PeakArgs) -> Result<()> {
         format!(
             "best of {} variants: {}; 2 FLOPs per FMA",
             c.fma_variants.len().max(1),
-            c.fma_variant
+            printable(&c.fma_variant)
         ),
     ]);
     table.add_row(vec![
@@ -101,25 +123,33 @@ pub fn run(args: PeakArgs) -> Result<()> {
         format!("{:.1} FLOPs/byte", c.ridge_flops_per_byte()),
         "peak FLOP/s ÷ copy bandwidth: below it the memory roof is the lower one".to_string(),
     ]);
-    println!("{}\n{table}", ctx.summary.headline());
+    print!(
+        "{}",
+        super::once(
+            &convflops::export::table::wrap(&format!("{}\n{table}\n", ctx.summary.headline())),
+            &ctx.summary.headline(),
+            true
+        )
+    );
     if !c.fma_variants.is_empty() {
         let mut variants = new_table(&["variant", "measured"]);
         for v in &c.fma_variants {
-            variants.add_row(vec![format!("FMA, {}", v.variant), flops_rate(v.rate)]);
+            variants.add_row(vec![format!("FMA, {}", printable(&v.variant)), flops_rate(v.rate)]);
         }
         for v in &c.bandwidth_variants {
-            variants.add_row(vec![v.variant.clone(), si(v.rate, "B/s")]);
+            variants.add_row(vec![printable(&v.variant), si(v.rate, "B/s")]);
         }
         println!("Every variant (each ceiling is the best of its kind):\n{variants}");
     }
+    let place = |p: &Option<std::path::PathBuf>| p.as_ref().map_or(String::new(), |p| format!(" in {}", p.display()));
     println!(
         "{} (timer: {}). `convflops peak --refresh` measures again.",
-        if cached {
-            "From the cache"
-        } else {
-            "Measured now and cached"
+        match &origin {
+            Origin::Cache => format!("From the cache{}", place(&cache_file)),
+            Origin::Measured(Some(_)) => format!("Measured now and cached{}", place(&cache_file)),
+            Origin::Measured(None) => "Measured now, not cached (see the warning)".to_string(),
         },
-        c.timer
+        printable(&c.timer)
     );
     if ctx.summary.software {
         println!("(A CPU adapter: these are CPU numbers, not GPU numbers.)");

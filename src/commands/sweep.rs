@@ -25,6 +25,14 @@ struct SweepJson {
     adapter: json::AdapterJson,
     vary: &'static str,
     points: Vec<PointJson>,
+    /// The values that could not be measured, each with its error.
+    failures: Vec<FailureJson>,
+}
+
+#[derive(Serialize)]
+struct FailureJson {
+    value: u32,
+    error: String,
 }
 
 pub fn run(args: SweepArgs) -> Result<()> {
@@ -37,12 +45,20 @@ pub fn run(args: SweepArgs) -> Result<()> {
     if let Some(path) = &args.roofline {
         plot::check_path("--roofline", path)?;
     }
+    let mut outputs: Vec<(&str, Option<&std::path::Path>)> =
+        args.export.files().into_iter().map(|(f, p)| (f, Some(p))).collect();
+    outputs.push(("--plot", args.plot.as_deref()));
+    outputs.push(("--roofline", args.roofline.as_deref()));
+    super::check_outputs(&outputs, &[])?;
     let settings =
         BenchSettings::new(args.bench.warmup, args.bench.samples, args.bench.min_time).map_err(anyhow::Error::msg)?;
     let ctx = GpuContext::new(&args.gpu.choice())?;
     let talk = !args.export.json || std::io::stderr().is_terminal();
     if talk {
-        eprintln!("{}", ctx.summary.headline());
+        eprint!(
+            "{}",
+            convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
+        );
     }
     let ceilings = if args.ceilings {
         Some(super::peak::ceilings_for(&ctx, true, talk)?.0)
@@ -57,18 +73,35 @@ pub fn run(args: SweepArgs) -> Result<()> {
     );
     bar.set_prefix("sweep");
     let flag = args.vary.axis.flag();
-    let mut points = sweep::run(&ctx, &base, &args.vary, args.variant.into(), &settings, |i, value| {
+    let swept = sweep::run(&ctx, &base, &args.vary, args.variant.into(), &settings, |i, value| {
         bar.set_position(i as u64);
         bar.set_message(format!("--{flag} {value}"));
     })
     .with_context(|| format!("sweeping --{flag} on {}", ctx.summary.name))?;
     bar.finish_and_clear();
+    let (mut points, failures) = (swept.points, swept.failures);
+    let failed: Vec<String> = failures
+        .iter()
+        .map(|f| format!("--{flag} {}: {}", f.value, f.error))
+        .collect();
+    for line in &failed {
+        eprintln!("failed: {line}");
+    }
+    if points.is_empty() {
+        anyhow::bail!(
+            "no value of --{flag} could be measured ({} failed); nothing is exported",
+            failures.len()
+        );
+    }
     for point in &mut points {
         point.comparison.ceilings = ceilings.clone();
     }
 
     if !args.export.json {
-        print!("{}", render_table(&ctx, flag, &points));
+        print!(
+            "{}",
+            super::once(&render_table(&ctx, flag, &points), &ctx.summary.headline(), talk)
+        );
     }
     let as_json = || -> Result<String> {
         let out = SweepJson {
@@ -79,6 +112,13 @@ pub fn run(args: SweepArgs) -> Result<()> {
                 .map(|p| PointJson {
                     value: p.value,
                     comparison: (&p.comparison).into(),
+                })
+                .collect(),
+            failures: failures
+                .iter()
+                .map(|f| FailureJson {
+                    value: f.value,
+                    error: f.error.to_string(),
                 })
                 .collect(),
         };
@@ -92,12 +132,12 @@ pub fn run(args: SweepArgs) -> Result<()> {
         files.push((path, csv::sweep_to_string(flag, &points).context("rendering CSV")?));
     }
     if let Some(path) = &args.export.export_markdown {
-        let comparisons: Vec<_> = points.iter().map(|p| p.comparison.clone()).collect();
-        files.push((path, convflops::export::markdown::to_string(&comparisons)));
+        files.push((path, convflops::export::markdown::sweep_to_string(flag, &points)));
     }
     let files: Vec<(&std::path::Path, &[u8])> = files.iter().map(|(p, t)| (*p, t.as_bytes())).collect();
     export::write_all_atomically(&files).context("writing the exports (none was written)")?;
 
+    let cpu = if ctx.summary.software { " · CPU adapter" } else { "" };
     if let Some(path) = &args.plot {
         let series = |kind: ConvKind| plot::Series {
             label: format!("{kind} (measured)"),
@@ -114,7 +154,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
             .iter()
             .fold((0.0, 0.0), |(xy, xx), (x, y)| (xy + x * y, xx + x * x));
         let title = format!(
-            "FLOPs vs time, --{flag} swept · {} · {}",
+            "FLOPs vs time, --{flag} swept · {} · {}{cpu}",
             ctx.summary.name, ctx.summary.backend
         );
         plot::flops_vs_time(
@@ -133,13 +173,24 @@ pub fn run(args: SweepArgs) -> Result<()> {
         })?;
         let marks: Vec<plot::RooflineMark> = points
             .iter()
-            .flat_map(|p| p.comparison.roofline_marks(&format!(" {flag}={}", p.value)))
+            .flat_map(|p| p.comparison.roofline_marks(None, &format!("{flag}={}", p.value)))
             .collect();
-        let title = format!("roofline · {} · {}", ctx.summary.name, ctx.summary.backend);
+        let title = format!(
+            "roofline, --{flag} swept · {} · {}{cpu}",
+            ctx.summary.name, ctx.summary.backend
+        );
         plot::roofline(path, &title, ceilings, &marks)?;
     }
     if args.export.json {
         print!("{}", as_json()?);
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} of {} values failed (the others are shown and exported): {}",
+            failed.len(),
+            args.vary.values.len(),
+            failed.join("; ")
+        );
     }
     Ok(())
 }
@@ -174,10 +225,14 @@ fn render_table(ctx: &GpuContext, flag: &str, points: &[SweepPoint]) -> String {
             c.measured_speedup().map_or("—".into(), |m| format!("{m:.1}×")),
         ]);
     }
-    let mut text = format!("{}\n{table}\n", ctx.summary.headline());
+    let hidden = convflops::export::table::fit(
+        &mut table,
+        &["standard time", "separable time", "standard FLOPs", "separable FLOPs"],
+    );
+    let mut text = format!("{}\n{table}\n{hidden}", ctx.summary.headline());
     text.push_str("FLOPs ratio = standard / separable exact FLOPs (what FLOPs predict); time ratio = standard / separable median time (what the clock says).\n");
     if ctx.summary.software {
         text.push_str("(A CPU adapter: these are CPU numbers, not GPU numbers.)\n");
     }
-    text
+    convflops::export::table::wrap(&text)
 }

@@ -51,9 +51,16 @@ pub fn tune_and_store(
     store: bool,
     talk: bool,
 ) -> Result<(Tuning, Option<std::path::PathBuf>)> {
+    let total = tune::candidate_count(layer);
+    let mut tried = 0usize;
     let tuning = tune::tune(ctx, layer, settings, |conv, kind, tile| {
+        tried += 1;
         if talk {
-            eprintln!("  tuning {conv}: {} {}…", kind.name(), kind.describe_tile(tile));
+            eprintln!(
+                "  [{tried}/{total}] tuning {conv}: {} {}…",
+                kind.name(),
+                kind.describe_tile(tile)
+            );
         }
     })
     .with_context(|| format!("tuning on {}", ctx.summary.name))?;
@@ -76,7 +83,10 @@ pub fn run(args: TuneArgs) -> Result<()> {
     let settings = BenchSettings::new(args.warmup, args.samples, args.min_time).map_err(anyhow::Error::msg)?;
     let ctx = GpuContext::new(&args.gpu.choice())?;
     if !args.json {
-        eprintln!("{}", ctx.summary.headline());
+        eprint!(
+            "{}",
+            convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
+        );
     }
     let (tuning, path) = tune_and_store(&ctx, &layer, &settings, !args.no_store, !args.json)?;
     if args.json {
@@ -116,7 +126,12 @@ pub fn run(args: TuneArgs) -> Result<()> {
         println!("{}", json::to_string(&out)?);
         return Ok(());
     }
-    println!("{}", ctx.summary.headline());
+    if !super::same_terminal() {
+        print!(
+            "{}",
+            convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
+        );
+    }
     println!("layer: {}", layer.describe());
     if tuning.kernels.is_empty() {
         println!("No vec4 kernel applies to this layer's convs (they run the tiled kernels): nothing to tune.");

@@ -1,8 +1,10 @@
-//! CSV export of comparisons: one row per adapter and conv, times in seconds, rates in FLOP/s.
+//! CSV export of comparisons: one row per adapter and conv, times in seconds, rates in FLOP/s; the roofline columns
+//! (bound, % of peak, % of roofline) are empty when the adapter's ceilings are unknown; the layer-shape columns
+//! describe the compared layer.
 
 use crate::compare::Comparison;
 
-pub const HEADER: [&str; 24] = [
+pub const HEADER: [&str; 38] = [
     "adapter",
     "backend",
     "device_type",
@@ -27,6 +29,20 @@ pub const HEADER: [&str; 24] = [
     "max_abs_error",
     "kernel",
     "variant",
+    "bound",
+    "percent_of_peak",
+    "percent_of_roofline",
+    "batch",
+    "in_channels",
+    "out_channels",
+    "height",
+    "width",
+    "kernel_size",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "bias",
 ];
 
 /// The CSV rows of one comparison, in [`HEADER`] order.
@@ -34,6 +50,8 @@ fn rows(c: &Comparison) -> Vec<Vec<String>> {
     c.all_results()
         .map(|r| {
             let t = r.measurement.best();
+            let roof = c.roofline(r);
+            let l = &c.layer;
             vec![
                 c.adapter.name.clone(),
                 c.adapter.backend.clone(),
@@ -59,9 +77,28 @@ fn rows(c: &Comparison) -> Vec<Vec<String>> {
                 r.check.max_abs_error.to_string(),
                 r.kernel.clone(),
                 c.variant.name().to_string(),
+                roof.map_or(String::new(), |p| p.bound.name().to_string()),
+                roof.map_or(String::new(), |p| p.percent_of_peak.to_string()),
+                roof.map_or(String::new(), |p| p.percent_of_roofline.to_string()),
+                l.batch.to_string(),
+                l.in_channels.to_string(),
+                l.out_channels.to_string(),
+                l.height.to_string(),
+                l.width.to_string(),
+                pair(l.kernel),
+                pair(l.stride),
+                pair(l.padding),
+                pair(l.dilation),
+                l.groups.to_string(),
+                l.bias.to_string(),
             ]
         })
         .collect()
+}
+
+/// `[3, 3]` → `3x3`.
+fn pair(p: [u32; 2]) -> String {
+    format!("{}x{}", p[0], p[1])
 }
 
 fn write(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Result<String, csv::Error> {
@@ -91,7 +128,7 @@ pub fn sweep_to_string(vary: &str, points: &[crate::sweep::SweepPoint]) -> Resul
 }
 
 /// The columns of `model --run --export-csv`.
-pub const MODEL_HEADER: [&str; 29] = [
+pub const MODEL_HEADER: [&str; 42] = [
     "model",
     "adapter",
     "backend",
@@ -121,6 +158,19 @@ pub const MODEL_HEADER: [&str; 29] = [
     "time_share",
     "percent_of_peak",
     "bound",
+    "arithmetic_intensity",
+    "in_channels",
+    "out_channels",
+    "height",
+    "width",
+    "out_height",
+    "out_width",
+    "kernel_size",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "bias",
 ];
 
 /// `model --run --export-csv`: one row per network and layer, then one row per network for the whole network in
@@ -172,11 +222,30 @@ pub fn model_runs_to_string(runs: &[&crate::models::NetworkRun]) -> Result<Strin
                 roof.map_or(String::new(), |p| p.percent_of_peak.to_string()),
                 roof.map_or(String::new(), |p| p.bound.name().to_string()),
             ]);
+            let s = &l.layer.layer;
+            row.extend([
+                l.cost.arithmetic_intensity().to_string(),
+                s.in_channels.to_string(),
+                s.out_channels.to_string(),
+                s.height.to_string(),
+                s.width.to_string(),
+                s.out_height().to_string(),
+                s.out_width().to_string(),
+                pair(s.kernel),
+                pair(s.stride),
+                pair(s.padding),
+                pair(s.dilation),
+                s.groups.to_string(),
+                s.bias.to_string(),
+            ]);
             row
         });
         let mut whole = common("whole network", "network", "", "");
         whole.extend(timing(&run.report.totals, &run.whole, run.timer));
-        whole.extend([String::new(), String::new(), String::new(), String::new()]);
+        // No shares, % of peak or bound for the whole network; its FLOPs per byte; no single shape.
+        whole.extend(std::iter::repeat_n(String::new(), 4));
+        whole.push(run.report.totals.arithmetic_intensity().to_string());
+        whole.extend(std::iter::repeat_n(String::new(), 12));
         layers.chain(std::iter::once(whole))
     });
     write(&MODEL_HEADER, rows)

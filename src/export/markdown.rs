@@ -15,12 +15,17 @@ pub fn to_string(comparisons: &[Comparison]) -> String {
             c.layer.describe(),
             c.variant.name()
         ));
-        out.push_str("| conv | FLOPs | MACs | bytes | time (median) | ± | wall time | FLOP/s | FLOPs/byte |\n");
-        out.push_str("|:---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str(
+            "| conv | FLOPs | MACs | bytes | time (median) | ± | wall time | dispatches/sample | FLOP/s | FLOPs/byte \
+             | bound | % of peak | % of roofline |\n",
+        );
+        out.push_str("|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for r in c.all_results() {
             let t = r.measurement.best();
+            let roof = c.roofline(r);
+            let percent = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1} %"));
             out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {:.1} % | {} | {} | {:.2} |\n",
+                "| {} | {} | {} | {} | {} | {:.1} % | {} | {} | {} | {:.2} | {} | {} | {} |\n",
                 r.label(),
                 flops_count(r.cost.flops),
                 group_digits(r.cost.macs),
@@ -28,16 +33,61 @@ pub fn to_string(comparisons: &[Comparison]) -> String {
                 seconds(t.median),
                 100.0 * t.rel_stddev,
                 seconds(r.measurement.wall.median),
+                r.measurement.repetitions,
                 flops_rate(r.flops_per_s()),
                 r.cost.arithmetic_intensity(),
+                roof.map_or("—".to_string(), |p| p.bound.name().to_string()),
+                percent(roof.map(|p| p.percent_of_peak)),
+                percent(roof.map(|p| p.percent_of_roofline)),
             ));
         }
         out.push('\n');
+        if let Some(k) = &c.ceilings {
+            out.push_str(&format!(
+                "Ceilings: peak {} (FMA), bandwidth {} (copy); ridge point {:.1} FLOPs/byte.\n\n",
+                flops_rate(k.fma_flops_per_s),
+                crate::units::si(k.bandwidth_bytes_per_s, "B/s"),
+                k.ridge_flops_per_byte()
+            ));
+        }
         for line in c.lesson() {
             out.push_str(&line);
             out.push_str("\n\n");
         }
     }
+    out
+}
+
+/// `sweep --export-markdown`: first the FLOPs ratio against the time ratio at every swept value, then each value's
+/// comparison as `compare` exports it.
+pub fn sweep_to_string(vary: &str, points: &[crate::sweep::SweepPoint]) -> String {
+    use crate::cost::ConvKind;
+    let mut out = format!(
+        "### --{vary} swept: what FLOPs predict against what the clock says\n\n\
+         | {vary} | standard FLOPs | separable FLOPs | FLOPs ratio | standard time | separable time | time ratio |\n\
+         |---:|---:|---:|---:|---:|---:|---:|\n"
+    );
+    for p in points {
+        let c = &p.comparison;
+        let (Some(s), Some(d)) = (c.get(ConvKind::Standard), c.get(ConvKind::Separable)) else {
+            continue;
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.1}× | {} | {} | {} |\n",
+            p.value,
+            flops_count(s.cost.flops),
+            flops_count(d.cost.flops),
+            c.predicted_speedup(),
+            seconds(s.time_s()),
+            seconds(d.time_s()),
+            c.measured_speedup().map_or("—".to_string(), |m| format!("{m:.1}×")),
+        ));
+    }
+    out.push_str(
+        "\nFLOPs ratio = standard / separable exact FLOPs; time ratio = standard / separable median time.\n\n",
+    );
+    let comparisons: Vec<Comparison> = points.iter().map(|p| p.comparison.clone()).collect();
+    out.push_str(&to_string(&comparisons));
     out
 }
 

@@ -37,9 +37,100 @@ pub struct Series {
 /// One measured conv on the roofline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RooflineMark {
+    /// The conv type ("standard", "separable (fused)"): one colour per type, named in the legend.
+    pub conv: String,
+    /// The kernel family when several are drawn ("tiled"): one marker shape per family, named in the legend.
+    pub variant: Option<String>,
+    /// A label for this point (a swept value such as "size=56"), or empty. Labels are placed where they overlap
+    /// nothing; one that fits nowhere is left out (its series' line and the table still place it).
     pub label: String,
     pub flops_per_byte: f64,
     pub flops_per_s: f64,
+}
+
+/// The colour of a conv type: fixed per type, so every chart colours them alike.
+fn conv_color(conv: &str) -> RGBColor {
+    let index = match conv {
+        "standard" => 0,
+        "depthwise" => 1,
+        "pointwise" => 2,
+        "separable" => 3,
+        c if c.starts_with("separable") => 4,
+        _ => 5,
+    };
+    COLORS[index]
+}
+
+/// Axis ticks that stay short: 0.1, 1, 10, 1000, 1e4 (never "1000.0").
+fn tick(value: f64) -> String {
+    if !value.is_finite() || value <= 0.0 {
+        String::new()
+    } else if value >= 1e4 {
+        format!("{value:.0e}")
+    } else if value >= 1.0 {
+        format!("{value:.0}")
+    } else {
+        let text = format!("{value:.3}");
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// The largest font size up to `largest` (down to 11) at which `title` fits the chart's width with a margin.
+fn title_size<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, title: &str, largest: u32) -> u32 {
+    let room = area.dim_in_pixel().0.saturating_sub(24);
+    (11..=largest)
+        .rev()
+        .find(|&size| {
+            let style = TextStyle::from(("sans-serif", size).into_font());
+            area.estimate_text_size(title, &style).is_ok_and(|(w, _)| w <= room)
+        })
+        .unwrap_or(11)
+}
+
+/// A pixel rectangle (left, top, right, bottom).
+type Rect = (i32, i32, i32, i32);
+
+/// A pixel position, or a size (width, height), or an offset.
+type Px = (i32, i32);
+
+fn overlaps(a: Rect, b: Rect) -> bool {
+    a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
+}
+
+/// Places each label (its point and its size, in pixels) beside its point so that it overlaps no other label, no
+/// point of `points` and stays within `bounds`: tries eight positions around the point and returns the offset of
+/// the label's top-left corner from its point, or `None` when none is free (the label is then left out).
+fn place_labels(points: &[Px], labels: &[(Px, Px)], bounds: Rect) -> Vec<Option<Px>> {
+    let marker = 7;
+    let mut taken: Vec<Rect> = points
+        .iter()
+        .map(|&(x, y)| (x - marker, y - marker, x + marker, y + marker))
+        .collect();
+    labels
+        .iter()
+        .map(|&((x, y), (w, h))| {
+            let gap = marker + 3;
+            let offsets = [
+                (gap, -h / 2),
+                (-gap - w, -h / 2),
+                (gap, -gap - h),
+                (gap, gap),
+                (-gap - w, -gap - h),
+                (-gap - w, gap),
+                (-w / 2, -gap - h),
+                (-w / 2, gap),
+            ];
+            let chosen = offsets.into_iter().find(|&(dx, dy)| {
+                let rect = (x + dx, y + dy, x + dx + w, y + dy + h);
+                let inside = rect.0 >= bounds.0 && rect.1 >= bounds.1 && rect.2 <= bounds.2 && rect.3 <= bounds.3;
+                inside && !taken.iter().any(|&t| overlaps(t, rect))
+            });
+            if let Some((dx, dy)) = chosen {
+                taken.push((x + dx, y + dy, x + dx + w, y + dy + h));
+            }
+            chosen
+        })
+        .collect()
 }
 
 const SIZE: (u32, u32) = (1024, 640);
@@ -105,10 +196,6 @@ fn render(
     let format = format_of(flag, path)?;
     // Both backends lay text out with the bundled font.
     register_font();
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
     match format {
         Format::Svg => {
             let mut svg = String::new();
@@ -120,23 +207,19 @@ fn render(
             crate::export::write_atomically(path, svg.as_bytes()).map_err(|e| fail(e.to_string()))
         }
         Format::Png => {
+            // Encoded into a private temporary file first, then written as any export is (a symlink is followed,
+            // a device or FIFO written through, a regular file replaced atomically).
             let temp = tempfile::Builder::new()
                 .suffix(".png")
-                .tempfile_in(folder)
+                .tempfile()
                 .map_err(|e| fail(e.to_string()))?;
             {
                 let root = BitMapBackend::new(temp.path(), SIZE).into_drawing_area();
                 draw_png(&root).map_err(|e| fail(e.to_string()))?;
                 root.present().map_err(|e| fail(e.to_string()))?;
             }
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                temp.as_file()
-                    .set_permissions(std::fs::Permissions::from_mode(0o644))
-                    .map_err(|e| fail(e.to_string()))?;
-            }
-            temp.persist(path).map(|_| ()).map_err(|e| fail(e.error.to_string()))
+            let png = std::fs::read(temp.path()).map_err(|e| fail(e.to_string()))?;
+            crate::export::write_atomically(path, &png).map_err(|e| fail(e.to_string()))
         }
     }
 }
@@ -167,7 +250,7 @@ pub fn flops_vs_time(path: &Path, title: &str, series: &[Series], seconds_per_fl
             let root = $root;
             root.fill(&WHITE)?;
             let mut chart = ChartBuilder::on(root)
-                .caption(title, ("sans-serif", 22))
+                .caption(title, ("sans-serif", title_size(root, title, 22)))
                 .margin(16)
                 .x_label_area_size(48)
                 .y_label_area_size(100)
@@ -188,8 +271,9 @@ pub fn flops_vs_time(path: &Path, title: &str, series: &[Series], seconds_per_fl
                 .draw_series(LineSeries::new(line, BLACK.stroke_width(1)))?
                 .label("time if every FLOP cost the same (standard conv's rate)")
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
-            for (i, s) in series.iter().enumerate() {
-                let color = COLORS[i % COLORS.len()];
+            for s in series {
+                // The conv type is the label's first word: the same colour as on the roofline.
+                let color = conv_color(s.label.split(' ').next().unwrap_or(""));
                 chart
                     .draw_series(s.points.iter().map(|&p| Circle::new(p, 5, color.filled())))?
                     .label(s.label.as_str())
@@ -209,8 +293,9 @@ pub fn flops_vs_time(path: &Path, title: &str, series: &[Series], seconds_per_fl
     render(flag, path, |root| draw_chart!(root), |root| draw_chart!(root))
 }
 
-/// The roofline of `ceilings` (log-log: FLOPs per byte against FLOP/s) with every measured conv as a labelled
-/// point.
+/// The roofline of `ceilings` (log-log: FLOPs per byte against FLOP/s) with every measured conv: one colour per
+/// conv type and one marker per kernel family, named in a legend beside the chart; the points of one series are
+/// joined in order (a sweep), and point labels are placed where they overlap nothing.
 pub fn roofline(path: &Path, title: &str, ceilings: &Ceilings, marks: &[RooflineMark]) -> Result<(), PlotError> {
     let flag = "--roofline";
     if marks.is_empty() {
@@ -232,13 +317,45 @@ pub fn roofline(path: &Path, title: &str, ceilings: &Ceilings, marks: &[Roofline
         (x_range.0.min(0.1), x_range.1.max(1000.0)),
         (y_range.0, y_range.1 * 2.0),
     );
+    // The series, in order of first appearance: (conv, variant).
+    let mut series: Vec<(String, Option<String>)> = Vec::new();
+    for m in marks {
+        let key = (m.conv.clone(), m.variant.clone());
+        if !series.contains(&key) {
+            series.push(key);
+        }
+    }
+    let mut variants: Vec<Option<String>> = Vec::new();
+    for (_, v) in &series {
+        if !variants.contains(v) {
+            variants.push(v.clone());
+        }
+    }
+    let marker_of = |variant: &Option<String>| variants.iter().position(|v| v == variant).unwrap_or(0) % 4;
+    let legend_label = |(conv, variant): &(String, Option<String>)| match variant {
+        Some(v) => format!("{conv} ({v} kernels)"),
+        None => conv.clone(),
+    };
+    macro_rules! marker {
+        ($area:expr, $at:expr, $shape:expr, $color:expr) => {{
+            let (at, color) = ($at, $color);
+            match $shape {
+                0 => $area.draw_series([EmptyElement::at(at) + Circle::new((0, 0), 6, color.filled())])?,
+                1 => $area.draw_series([EmptyElement::at(at) + TriangleMarker::new((0, 0), 8, color.filled())])?,
+                2 => $area.draw_series([EmptyElement::at(at) + Rectangle::new([(-5, -5), (5, 5)], color.filled())])?,
+                _ => $area.draw_series([EmptyElement::at(at) + Cross::new((0, 0), 6, color.stroke_width(3))])?,
+            };
+        }};
+    }
     macro_rules! draw_chart {
         ($root:expr) => {{
             let root = $root;
             root.fill(&WHITE)?;
-            let mut chart = ChartBuilder::on(root)
-                .caption(title, ("sans-serif", 22))
+            let root = root.titled(title, ("sans-serif", title_size(root, title, 20)))?;
+            let (left, right) = root.split_horizontally(SIZE.0 - 250);
+            let mut chart = ChartBuilder::on(&left)
                 .margin(16)
+                .margin_right(28)
                 .x_label_area_size(48)
                 .y_label_area_size(110)
                 .build_cartesian_2d((x_range.0..x_range.1).log_scale(), (y_range.0..y_range.1).log_scale())?;
@@ -246,6 +363,7 @@ pub fn roofline(path: &Path, title: &str, ceilings: &Ceilings, marks: &[Roofline
                 .configure_mesh()
                 .x_desc("arithmetic intensity, FLOPs per byte (log scale)")
                 .y_desc("FLOP/s (a rate, log scale)")
+                .x_label_formatter(&|v| tick(*v))
                 .y_label_formatter(&|v| crate::units::flops_rate(*v))
                 .label_style(("sans-serif", 14))
                 .draw()?;
@@ -253,29 +371,78 @@ pub fn roofline(path: &Path, title: &str, ceilings: &Ceilings, marks: &[Roofline
                 .map(|i| x_range.0 * (x_range.1 / x_range.0).powf(f64::from(i) / 128.0))
                 .map(|x| (x, ceilings.bound(x).0))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(roof, BLACK.stroke_width(2)))?
-                .label(format!(
-                    "roofline: peak {} (FMA), bandwidth {} (copy)",
-                    crate::units::flops_rate(ceilings.fma_flops_per_s),
-                    crate::units::si(ceilings.bandwidth_bytes_per_s, "B/s")
-                ))
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
-            for (i, m) in marks.iter().enumerate() {
-                let color = COLORS[i % COLORS.len()];
-                let point = (m.flops_per_byte, m.flops_per_s);
-                let style = ("sans-serif", 15).into_font().color(&color);
-                chart.draw_series([EmptyElement::at(point)
-                    + Circle::new((0, 0), 6, color.filled())
-                    + Text::new(m.label.clone(), (9, -18), style)])?;
+            chart.draw_series(LineSeries::new(roof, BLACK.stroke_width(2)))?;
+            for key in &series {
+                let color = conv_color(&key.0);
+                let points: Vec<(f64, f64)> = marks
+                    .iter()
+                    .filter(|m| m.conv == key.0 && m.variant == key.1)
+                    .map(|m| (m.flops_per_byte, m.flops_per_s))
+                    .collect();
+                if points.len() > 1 {
+                    chart.draw_series(LineSeries::new(points.iter().copied(), color.mix(0.5).stroke_width(1)))?;
+                }
+                for &point in &points {
+                    marker!(chart, point, marker_of(&key.1), color);
+                }
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 14))
-                .draw()?;
+            // Point labels where they overlap no other label, point or the plot's edge.
+            let label_font = TextStyle::from(("sans-serif", 13).into_font());
+            let labelled: Vec<&RooflineMark> = marks.iter().filter(|m| !m.label.is_empty()).collect();
+            if !labelled.is_empty() {
+                let pixel = |m: &RooflineMark| chart.backend_coord(&(m.flops_per_byte, m.flops_per_s));
+                let points: Vec<(i32, i32)> = marks.iter().map(pixel).collect();
+                let labels: Vec<((i32, i32), (i32, i32))> = labelled
+                    .iter()
+                    .map(|m| {
+                        let (w, h) = left.estimate_text_size(&m.label, &label_font).unwrap_or((0, 0));
+                        (pixel(m), (w as i32, h as i32))
+                    })
+                    .collect();
+                let (xs, ys) = chart.plotting_area().get_pixel_range();
+                let offsets = place_labels(&points, &labels, (xs.start, ys.start, xs.end, ys.end));
+                for (m, offset) in labelled.iter().zip(offsets) {
+                    if let Some((dx, dy)) = offset {
+                        let color = conv_color(&m.conv);
+                        let style = label_font.clone().color(&color).pos(Pos::new(HPos::Left, VPos::Top));
+                        chart.draw_series([EmptyElement::at((m.flops_per_byte, m.flops_per_s))
+                            + Text::new(m.label.clone(), (dx, dy), style)])?;
+                    }
+                }
+            }
+            // The legend beside the chart: the roof, then one line per series.
+            let text = TextStyle::from(("sans-serif", 14).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+            let mut y = 60;
+            right.draw(&PathElement::new(vec![(8, y), (30, y)], BLACK.stroke_width(2)))?;
+            let roof_lines = [
+                "roofline:".to_string(),
+                format!("peak {} (FMA)", crate::units::flops_rate(ceilings.fma_flops_per_s)),
+                format!(
+                    "bandwidth {} (copy)",
+                    crate::units::si(ceilings.bandwidth_bytes_per_s, "B/s")
+                ),
+                format!("ridge {:.1} FLOPs/byte", ridge),
+            ];
+            for line in &roof_lines {
+                right.draw(&Text::new(line.clone(), (38, y), text.clone()))?;
+                y += 18;
+            }
+            y += 12;
+            for key in &series {
+                let color = conv_color(&key.0);
+                let at = (19, y);
+                match marker_of(&key.1) {
+                    0 => right.draw(&Circle::new(at, 6, color.filled()))?,
+                    1 => right.draw(&TriangleMarker::new(at, 8, color.filled()))?,
+                    2 => right.draw(&Rectangle::new(
+                        [(at.0 - 5, at.1 - 5), (at.0 + 5, at.1 + 5)],
+                        color.filled(),
+                    ))?,
+                    _ => right.draw(&Cross::new(at, 6, color.stroke_width(3)))?,
+                }
+                right.draw(&Text::new(legend_label(key), (38, y), text.clone()))?;
+                y += 22;
+            }
             Ok(())
         }};
     }
@@ -331,7 +498,7 @@ pub fn shares(path: &Path, title: &str, groups: &[ShareBars]) -> Result<(), Plot
             let root = $root;
             root.fill(&WHITE)?;
             let mut chart = ChartBuilder::on(root)
-                .caption(title, ("sans-serif", 22))
+                .caption(title, ("sans-serif", title_size(root, title, 22)))
                 .margin(16)
                 .x_label_area_size(8)
                 .y_label_area_size(70)
@@ -389,4 +556,61 @@ pub fn shares(path: &Path, title: &str, groups: &[ShareBars]) -> Result<(), Plot
         }};
     }
     render(flag, path, |root| draw_chart!(root), |root| draw_chart!(root))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_never_overlap_each_other_or_points() {
+        // Twelve points piled up where a sweep's small values sit, plus a spread of others.
+        let mut points: Vec<(i32, i32)> = (0..12).map(|i| (200 + i % 3, 300 + i % 2)).collect();
+        points.extend((0..12).map(|i| (100 + 40 * i, 100 + 20 * i)));
+        let labels: Vec<((i32, i32), (i32, i32))> = points.iter().map(|&p| (p, (60, 14))).collect();
+        let bounds = (0, 0, 800, 600);
+        let offsets = place_labels(&points, &labels, bounds);
+        let rects: Vec<Rect> = labels
+            .iter()
+            .zip(&offsets)
+            .filter_map(|(((x, y), (w, h)), o)| o.map(|(dx, dy)| (x + dx, y + dy, x + dx + w, y + dy + h)))
+            .collect();
+        assert!(rects.len() >= 12, "most labels find a place: {}", rects.len());
+        assert!(rects.len() < points.len(), "a pile of 12 cannot label every point");
+        for (i, a) in rects.iter().enumerate() {
+            assert!(a.0 >= 0 && a.1 >= 0 && a.2 <= 800 && a.3 <= 600);
+            for b in &rects[i + 1..] {
+                assert!(!overlaps(*a, *b), "{a:?} overlaps {b:?}");
+            }
+            for &(x, y) in &points {
+                assert!(
+                    !overlaps(*a, (x - 7, y - 7, x + 7, y + 7)),
+                    "{a:?} covers the point ({x}, {y})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn long_titles_shrink_to_fit() {
+        register_font();
+        let mut svg = String::new();
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let long = "tiny-net: share of FLOPs vs share of time per layer kind · llvmpipe (LLVM 15.0.6, 256 bits) · \
+                    Vulkan · CPU adapter";
+        let size = title_size(&root, long, 22);
+        assert!(size < 22);
+        let style = TextStyle::from(("sans-serif", size).into_font());
+        assert!(root.estimate_text_size(long, &style).unwrap().0 <= SIZE.0 - 24);
+        assert_eq!(title_size(&root, "short", 22), 22);
+    }
+
+    #[test]
+    fn ticks_are_short() {
+        assert_eq!(tick(1000.0), "1000");
+        assert_eq!(tick(0.1), "0.1");
+        assert_eq!(tick(1e5), "1e5");
+        assert_eq!(conv_color("separable (fused)"), COLORS[4]);
+        assert_ne!(conv_color("standard"), conv_color("depthwise"));
+    }
 }

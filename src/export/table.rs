@@ -1,12 +1,138 @@
 //! Human-readable tables (comfy-table), one function per report.
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table};
 
 use crate::compare::Comparison;
 use crate::cost::{closed_form_ratio, ConvKind, LayerCost};
 use crate::gpu::TimerKind;
 use crate::layer::ConvLayer;
 use crate::units::{flops_count, flops_rate, group_digits, seconds};
+
+/// The output width tables and text are fitted to; 0 = not fitted (the library's default, and `--wide`).
+static WIDTH: AtomicUsize = AtomicUsize::new(0);
+
+/// The narrowest width honoured; below it tables could not show even their first columns.
+pub const MIN_WIDTH: usize = 40;
+
+/// Sets the output width: `Some(columns)` fits every table and paragraph to it (at least [`MIN_WIDTH`]), `None`
+/// (`--wide`) fits nothing.
+pub fn set_width(columns: Option<usize>) {
+    WIDTH.store(columns.map_or(0, |c| c.max(MIN_WIDTH)), Ordering::Relaxed);
+}
+
+/// The width the binary fits its output to: `COLUMNS` when set to a number, else the terminal's width when stdout
+/// is one, else none (a pipe or a file gets every column).
+pub fn terminal_width() -> Option<usize> {
+    match std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        Some(columns) if columns > 0 => Some(columns),
+        _ => {
+            use std::io::IsTerminal;
+            if std::io::stdout().is_terminal() {
+                Table::new().width().map(usize::from)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// The width output is fitted to, if any (see [`set_width`]).
+pub fn width() -> Option<usize> {
+    let w = WIDTH.load(Ordering::Relaxed);
+    (w > 0).then_some(w)
+}
+
+fn text_width(line: &str) -> usize {
+    line.chars().count()
+}
+
+/// Fits `table` to [`width`]: hides the columns named in `droppable`, in that order, until it fits, then wraps
+/// the cells of what is left. Returns a note naming the hidden columns (empty when none was hidden).
+pub fn fit(table: &mut Table, droppable: &[&str]) -> String {
+    fit_to(table, droppable, width())
+}
+
+fn fit_to(table: &mut Table, droppable: &[&str], width: Option<usize>) -> String {
+    let Some(width) = width else {
+        return String::new();
+    };
+    table.set_content_arrangement(ContentArrangement::Disabled);
+    let widest = |t: &Table| t.lines().map(|l| text_width(&l)).max().unwrap_or(0);
+    let names: Vec<String> = table
+        .header()
+        .map(|h| h.cell_iter().map(|c| c.content()).collect())
+        .unwrap_or_default();
+    let mut hidden = Vec::new();
+    for name in droppable {
+        if widest(table) <= width {
+            break;
+        }
+        if let Some(index) = names.iter().position(|n| n == name) {
+            if let Some(column) = table.column_mut(index) {
+                column.set_constraint(ColumnConstraint::Hidden);
+                hidden.push(*name);
+            }
+        }
+    }
+    if widest(table) > width {
+        table
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(u16::try_from(width).unwrap_or(u16::MAX));
+    }
+    if hidden.is_empty() {
+        String::new()
+    } else {
+        wrap_to(
+            &format!(
+                "(to fit {width} columns, hidden: {}; --wide or the exports show every column)\n",
+                hidden.join(", ")
+            ),
+            Some(width),
+        )
+    }
+}
+
+/// Wraps every line of `text` longer than [`width`] at spaces (table lines are fitted by [`fit`] and never longer).
+pub fn wrap(text: &str) -> String {
+    wrap_to(text, width())
+}
+
+fn wrap_to(text: &str, width: Option<usize>) -> String {
+    let Some(width) = width else {
+        return text.to_string();
+    };
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        if text_width(body) <= width {
+            out.push_str(line);
+            continue;
+        }
+        let mut current = String::new();
+        for word in body.split(' ') {
+            if !current.is_empty() && text_width(&current) + 1 + text_width(word) > width {
+                out.push_str(&current);
+                out.push('\n');
+                current.clear();
+            }
+            if !current.is_empty() {
+                current.push(' ');
+            }
+            current.push_str(word);
+        }
+        out.push_str(&current);
+        out.push_str(newline);
+    }
+    out
+}
 
 /// A table with the project's style and the given header; numeric columns (all but the first) right-aligned.
 pub fn new_table(header: &[&str]) -> Table {
@@ -19,6 +145,12 @@ pub fn new_table(header: &[&str]) -> Table {
         if let Some(column) = table.column_mut(index) {
             column.set_cell_alignment(CellAlignment::Right);
         }
+    }
+    if let Some(width) = width() {
+        // Tables that do not hide columns with [`fit`] still wrap their cells to the width.
+        table
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(u16::try_from(width).unwrap_or(u16::MAX));
     }
     table
 }
@@ -50,11 +182,11 @@ pub fn count(layer: &ConvLayer, cost: &LayerCost) -> String {
     let params_ratio = cost.params_ratio();
     let mut text = format!("layer: {}\n{table}\n", layer.describe());
     text.push_str(&format!(
-        "separable / standard: FLOPs {:.4} ({:.2}× fewer), params {:.4} ({:.2}× fewer)\n",
+        "separable / standard: FLOPs {:.4} ({}), params {:.4} ({})\n",
         flops_ratio,
-        1.0 / flops_ratio,
+        crate::units::times(1.0 / flops_ratio, "fewer", "more"),
         params_ratio,
-        1.0 / params_ratio
+        crate::units::times(1.0 / params_ratio, "fewer", "more")
     ));
     text.push_str(&format!(
         "article's closed form 1/C_out + 1/(kh·kw) = 1/{} + 1/{} = {:.4}{}\n",
@@ -68,7 +200,7 @@ pub fn count(layer: &ConvLayer, cost: &LayerCost) -> String {
         }
     ));
     text.push_str("FLOPs here are counts of operations (1 MAC = 2 FLOPs); a rate is written FLOP/s.\n");
-    text
+    wrap(&text)
 }
 
 /// `convflops compare`: the adapter line, one row per conv, notes on timing, then the lesson.
@@ -113,8 +245,20 @@ pub fn compare(c: &Comparison) -> String {
             percent(roof.map(|p| p.percent_of_roofline)),
         ]);
     }
+    let hidden = fit(
+        &mut table,
+        &[
+            "dispatches/sample",
+            "wall time",
+            "MACs",
+            "bytes",
+            "± (rel. stddev)",
+            "FLOPs/byte",
+            "% of peak",
+        ],
+    );
     let mut text = format!(
-        "{}\nlayer: {} · {} kernels\n{table}\n",
+        "{}\nlayer: {} · {} kernels\n{table}\n{hidden}",
         c.adapter.headline(),
         c.layer.describe(),
         c.variant.name()
@@ -173,7 +317,7 @@ pub fn compare(c: &Comparison) -> String {
     if c.adapter.software {
         text.push_str("(A CPU adapter: these are CPU numbers, not GPU numbers.)\n");
     }
-    text
+    wrap(&text)
 }
 
 /// `compare --all-adapters`: one row per adapter.
@@ -210,5 +354,59 @@ pub fn compare_summary(comparisons: &[Comparison]) -> String {
             c.measured_speedup().map_or("—".to_string(), |m| format!("{m:.1}×")),
         ]);
     }
-    format!("summary\n{table}\n")
+    let hidden = fit(
+        &mut table,
+        &["type", "backend", "depthwise FLOP/s", "pointwise FLOP/s", "kernels"],
+    );
+    format!("summary\n{table}\n{hidden}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrow_tables_hide_columns_in_order_then_wrap() {
+        let header = ["conv", "FLOPs", "a rather long column", "another long column", "time"];
+        let build = || {
+            let mut t = new_table(&header);
+            t.add_row(vec![
+                "standard",
+                "462.4 MFLOPs",
+                "1,234,567,890",
+                "9,876,543,210",
+                "1.20 ms",
+            ]);
+            t
+        };
+        let widest = |t: &Table| t.lines().map(|l| l.chars().count()).max().unwrap();
+        let natural = widest(&build());
+        assert!(natural > 60);
+        let mut t = build();
+        let note = fit_to(&mut t, &["a rather long column", "another long column"], Some(60));
+        assert!(widest(&t) <= 60, "{t}");
+        assert!(note.contains("hidden: a rather long column"), "{note}");
+        assert!(!t.to_string().contains("a rather long column"));
+        assert!(t.to_string().contains("time"));
+        // Nothing left to hide: cells wrap instead.
+        let mut t = build();
+        fit_to(&mut t, &[], Some(40));
+        assert!(widest(&t) <= 40, "{t}");
+        // Not fitted: unchanged.
+        let mut t = build();
+        assert!(fit_to(&mut t, &["FLOPs"], None).is_empty());
+        assert_eq!(widest(&t), natural);
+    }
+
+    #[test]
+    fn long_lines_wrap_at_spaces() {
+        let text = "short\nthe quick brown fox jumps over the lazy dog\n";
+        let wrapped = wrap_to(text, Some(15));
+        assert!(wrapped.lines().all(|l| l.chars().count() <= 15), "{wrapped}");
+        assert_eq!(
+            wrapped.split_whitespace().collect::<Vec<_>>(),
+            text.split_whitespace().collect::<Vec<_>>()
+        );
+        assert_eq!(wrap_to(text, None), text);
+    }
 }

@@ -88,7 +88,14 @@ impl Tile {
 
 impl std::fmt::Display for Tile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}px×{}ch/wg{}", 4 * self.pixels, 4 * self.channels, self.workgroup)
+        // u64: a tile read from a cache file may hold any u32.
+        write!(
+            f,
+            "{}px×{}ch/wg{}",
+            4 * u64::from(self.pixels),
+            4 * u64::from(self.channels),
+            self.workgroup
+        )
     }
 }
 

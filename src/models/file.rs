@@ -27,8 +27,9 @@
 //!   `kernel`, `stride` and `padding` (`[height axis, width axis]`, padding added on both sides).
 //! - Optional: `kind` (`standard`, `depthwise`, `pointwise` or `fc`; when absent it is derived from the shape by
 //!   [`LayerKind::of_layer`]: a 1×1 kernel with one group on a 1×1 input is `fc`, any other 1×1 kernel with one group
-//!   `pointwise`, groups = C_in = C_out > 1 `depthwise`, anything else `standard`; when given it is used as is, as the
-//!   label of the by-kind sums), `dilation` (default `[1, 1]`), `groups` (default 1), `bias` (default false).
+//!   `pointwise`, groups = C_in = C_out > 1 `depthwise`, anything else `standard`; when given it must agree with the
+//!   shape (a 1×1 conv on a 1×1 input may be called `pointwise`, a non-depthwise shape `standard`) and labels the
+//!   by-kind sums), `dilation` (default `[1, 1]`), `groups` (default 1), `bias` (default false).
 //! - There is no batch: it comes from `--batch`. Counts are whole numbers from 0 to 4294967295; every layer must pass
 //!   [`ConvLayer::validated`]. Unknown fields are errors, at the top level and in layers.
 //!
@@ -176,7 +177,10 @@ pub fn parse(text: &str, file: &Path, batch: u32) -> Result<Network, ModelError>
         .enumerate()
         .map(|(index, value)| parse_layer(value, index, file, batch))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Network { name: raw.name, layers })
+    Ok(Network {
+        name: crate::units::printable(&raw.name).into_owned(),
+        layers,
+    })
 }
 
 fn parse_layer(value: &Value, index: usize, file: &Path, batch: u32) -> Result<NetworkLayer, ModelError> {
@@ -194,9 +198,35 @@ fn parse_layer(value: &Value, index: usize, file: &Path, batch: u32) -> Result<N
         let (field, reason) = explain_shape_error(&error);
         layer_error(Some(parsed.name.clone()), field.map(str::to_string), reason)
     })?;
-    let kind = parsed.kind.unwrap_or_else(|| LayerKind::of_layer(&layer));
+    let derived = LayerKind::of_layer(&layer);
+    let kind = parsed.kind.unwrap_or(derived);
+    // A given kind must agree with the shape: it decides where the layer's FLOPs are filed.
+    let agrees = match kind {
+        LayerKind::Depthwise => derived == LayerKind::Depthwise,
+        LayerKind::Pointwise => matches!(derived, LayerKind::Pointwise | LayerKind::Fc),
+        LayerKind::Fc => derived == LayerKind::Fc,
+        LayerKind::Standard => derived != LayerKind::Depthwise,
+    };
+    if !agrees {
+        let rule = match kind {
+            LayerKind::Depthwise => "depthwise needs groups = in_channels = out_channels > 1",
+            LayerKind::Pointwise => "pointwise needs a 1×1 kernel with groups 1",
+            LayerKind::Fc => "fc needs a 1×1 kernel with groups 1 on a 1×1 input",
+            LayerKind::Standard => "a layer with groups = in_channels = out_channels > 1 is depthwise",
+        };
+        return Err(layer_error(
+            Some(parsed.name.clone()),
+            Some("kind".to_string()),
+            format!(
+                "\"{kind}\" does not match the shape ({}×{} kernel, groups {}, {}→{} channels, which is {derived}): \
+                 {rule}; correct `kind` or leave it out to derive it",
+                layer.kernel[0], layer.kernel[1], layer.groups, layer.in_channels, layer.out_channels
+            ),
+        ));
+    }
     Ok(NetworkLayer {
-        name: parsed.name,
+        // Names only label the layer: control characters (ANSI escapes) are escaped so they cannot reach a terminal.
+        name: crate::units::printable(&parsed.name).into_owned(),
         kind,
         layer,
     })
@@ -284,6 +314,20 @@ mod tests {
          "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1]}]}"#;
 
     #[test]
+    fn a_kind_that_contradicts_the_shape_is_refused_by_layer() {
+        let text = r#"{"name": "n", "layers": [
+            {"name": "dw?", "kind": "depthwise", "in_channels": 8, "out_channels": 8, "height": 4, "width": 4,
+             "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1]}]}"#;
+        let error = parse(text, path(), 1).unwrap_err().to_string();
+        assert!(error.contains("\"dw?\"") && error.contains("kind"), "{error}");
+        assert!(error.contains("depthwise needs groups"), "{error}");
+        let fine = text.replace("\"kind\": \"depthwise\"", "\"kind\": \"depthwise\", \"groups\": 8");
+        assert!(parse(&fine, path(), 1).is_ok());
+        let fc = text.replace("\"depthwise\"", "\"fc\"");
+        assert!(parse(&fc, path(), 1).is_err());
+    }
+
+    #[test]
     fn defaults_and_derived_kind() {
         let net = parse(ONE_LAYER, path(), 3).unwrap();
         assert_eq!(net.name, "tiny");
@@ -305,8 +349,8 @@ mod tests {
              "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0]},
             {"name": "fc", "in_channels": 16, "out_channels": 10, "height": 1, "width": 1,
              "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0], "bias": true},
-            {"name": "labelled", "kind": "pointwise", "in_channels": 8, "out_channels": 8, "height": 4, "width": 4,
-             "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1]}]}"#;
+            {"name": "labelled", "kind": "pointwise", "in_channels": 8, "out_channels": 8, "height": 1, "width": 1,
+             "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0]}]}"#;
         let kinds: Vec<LayerKind> = parse(text, path(), 1).unwrap().layers.iter().map(|l| l.kind).collect();
         assert_eq!(
             kinds,

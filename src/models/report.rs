@@ -150,7 +150,7 @@ impl Report {
                 format!("{:.2} %", kind.params_share),
             ]);
         }
-        format!(
+        crate::export::table::wrap(&format!(
             "model {}, batch {batch}, {} layers\n{layers}\ntotal: {} params, {} MACs, {} ({} FLOPs = 2·MACs)\n\
              by kind (the MobileNet paper's Table 2 view):\n{kinds}\n",
             self.model,
@@ -159,7 +159,7 @@ impl Report {
             si(self.totals.macs as f64, ""),
             flops_count(self.totals.flops),
             group_digits(self.totals.flops),
-        )
+        ))
     }
 }
 

@@ -689,8 +689,20 @@ impl NetworkRun {
                 flops_rate(k.flops_per_s()),
             ]);
         }
+        let hidden = crate::export::table::fit(
+            &mut layers,
+            &[
+                "dispatches/sample",
+                "input",
+                "±",
+                "FLOPs/byte",
+                "output HxWxC",
+                "% of peak",
+                "kind",
+            ],
+        );
         let mut text = format!(
-            "{}\nmodel {} on the adapter · batch {} · {} input · {} conv layers · {} kernels\n{layers}\n\
+            "{}\nmodel {} on the adapter · batch {} · {} input · {} conv layers · {} kernels\n{layers}\n{hidden}\
              total: {} params, {} MACs, {} FLOPs (2·MACs), as counted without --run\n\
              by kind: share of FLOPs against share of measured time (the MobileNet paper's Table 2, with time):\n\
              {kinds}\n",
@@ -712,7 +724,7 @@ impl NetworkRun {
             text.push_str(&note);
             text.push('\n');
         }
-        text
+        crate::export::table::wrap(&text)
     }
 
     /// The `--json` shape.
@@ -949,7 +961,7 @@ impl NetworkComparison {
                 flops_rate(run.report.totals.flops as f64 / run.whole_time_s()),
             ]);
         }
-        format!(
+        crate::export::table::wrap(&format!(
             "{} against {} (batch {}, {} kernels):\n{table}\n{}\n{}\n",
             self.first.model(),
             self.second.model(),
@@ -957,7 +969,7 @@ impl NetworkComparison {
             self.first.variant.name(),
             self.ratios(),
             self.lesson(),
-        )
+        ))
     }
 
     /// `B / A: FLOPs …×, time …× (whole network), …× (sum of layers)`.

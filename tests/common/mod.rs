@@ -42,18 +42,20 @@ pub fn gl() -> Option<GpuContext> {
     })
 }
 
-/// Runs the binary with `args`.
+/// Runs the binary with `args` (without `COLUMNS`, so tables keep every column).
 pub fn convflops(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_convflops"))
         .args(args)
+        .env_remove("COLUMNS")
         .output()
         .expect("the binary runs")
 }
 
-/// Runs the binary with `args` and its cache folder (`CONVFLOPS_CACHE_DIR`) at `cache`.
+/// Runs the binary with `args` and its cache folder (`CONVFLOPS_CACHE_DIR`) at `cache` (without `COLUMNS`).
 pub fn convflops_cached(cache: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_convflops"))
         .args(args)
+        .env_remove("COLUMNS")
         .env("CONVFLOPS_CACHE_DIR", cache)
         .output()
         .expect("the binary runs")
