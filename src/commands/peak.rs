@@ -137,7 +137,7 @@ pub fn run(args: PeakArgs) -> Result<()> {
             variants.add_row(vec![format!("FMA, {}", printable(&v.variant)), flops_rate(v.rate)]);
         }
         for v in &c.bandwidth_variants {
-            variants.add_row(vec![printable(&v.variant), si(v.rate, "B/s")]);
+            variants.add_row(vec![printable(&v.variant).to_string(), si(v.rate, "B/s")]);
         }
         println!("Every variant (each ceiling is the best of its kind):\n{variants}");
     }
