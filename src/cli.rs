@@ -155,9 +155,13 @@ pub struct ModelArgs {
     /// A built-in network: mobilenet-v1 or conv-mobilenet-v1.
     #[arg(required_unless_present_any = ["file", "compare"], conflicts_with = "file")]
     pub name: Option<String>,
-    /// Read the network from a JSON layer file (format in README.md).
+    /// Read the network from a JSON layer file (format in README.md) or an ONNX model (told apart by content).
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// The ONNX model's input shape, NxCxHxW, when the file's is symbolic (or to count at another size); its N
+    /// is the batch.
+    #[arg(long, value_name = "NxCxHxW", conflicts_with_all = ["batch", "name", "compare"], requires = "file")]
+    pub input_shape: Option<crate::models::onnx::InputShape>,
     /// Batch size for every layer.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub batch: u32,

@@ -8,6 +8,7 @@
 
 pub mod file;
 pub mod mobilenet;
+pub mod onnx;
 pub mod report;
 pub mod run;
 
@@ -170,6 +171,35 @@ pub enum ModelError {
     },
     #[error("model {model}: the total {what} count overflows 64 bits: reduce --batch")]
     TotalOverflow { model: String, what: &'static str },
+    #[error("{}: {error}", file.display())]
+    Onnx { file: PathBuf, error: onnx::OnnxError },
+    #[error("{}: --input-shape applies to ONNX models only, this is a JSON layer file", file.display())]
+    InputShapeOnJson { file: PathBuf },
+}
+
+/// Reads a model file of either format, told apart by content: an ONNX model ([`onnx::load`]; a file named
+/// `.onnx` is always read as one) or a JSON layer file ([`load`]). `input_shape` (`--input-shape`) is for ONNX
+/// models only.
+pub fn open(file: &std::path::Path, batch: u32, input_shape: Option<&onnx::InputShape>) -> Result<Network, ModelError> {
+    use std::io::Read;
+    check_batch(batch)?;
+    let mut head = [0u8; 1];
+    let got = std::fs::File::open(file)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|source| ModelError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+    let named_onnx = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+    if named_onnx || onnx::looks_like_onnx(&head[..got]) {
+        onnx::load(file, batch, input_shape)
+    } else if input_shape.is_some() {
+        Err(ModelError::InputShapeOnJson {
+            file: file.to_path_buf(),
+        })
+    } else {
+        load(file, batch)
+    }
 }
 
 fn layer_label(index: usize, name: Option<&str>) -> String {
