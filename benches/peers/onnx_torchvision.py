@@ -120,11 +120,11 @@ def main():
             "onnx_convs": onnx_convs,
             "convflops_convs": len(cf_convs),
             "torch_conv_macs": sum(convs),
-            "convflops_conv_macs": sum(l["counts"]["macs"] for l in cf_convs),
+            "convflops_conv_macs": sum(l["macs"] for l in cf_convs),
             "onnx_conv_params": onnx_params,
-            "convflops_conv_params": sum(l["counts"]["params"] for l in cf_convs),
+            "convflops_conv_params": sum(l["params"] for l in cf_convs),
             "torch_linear_macs": sum(linears),
-            "convflops_fc_macs": sum(l["counts"]["macs"] for l in cf_fcs),
+            "convflops_fc_macs": sum(l["macs"] for l in cf_fcs),
             "convflops_total_macs": report["totals"]["macs"],
         }
         ok = (row["torch_convs"] == row["onnx_convs"] == row["convflops_convs"]

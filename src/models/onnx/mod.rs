@@ -10,11 +10,12 @@
 //!   shape computations exporters emit (`Shape → Gather → Div → Concat → Reshape`). A node whose output cannot be
 //!   inferred makes an error only when a counted layer depends on it, and the error names that node, its op and
 //!   what to do. Where the file's `value_info` gives a complete shape it must agree with the inferred one.
-//! - What is counted: each `Conv` as a conv layer (its bias, groups, dilation, strides and padding; `auto_pad`
-//!   included; asymmetric padding becomes the symmetric padding with the same output size, which has the same
-//!   cost), each `Gemm` or `MatMul` whose weight is a constant as an fc layer (`rows × K → N`, rows = the product
-//!   of the input's leading dimensions). Nothing else carries MACs in convflops' model; a `ConvTranspose` or
-//!   quantised conv is refused rather than left out.
+//! - What is counted: each `Conv` as a conv layer of kind standard, depthwise or pointwise (never fc, even a 1×1
+//!   conv on a 1×1 input), with its bias, groups, dilation, strides and padding (`auto_pad` included; asymmetric
+//!   padding becomes the symmetric padding with the same output size, which has the same cost); each `Gemm` or
+//!   `MatMul` whose weight is a constant as an fc layer: `[batch, rows…, K] × [K, N]` is a 1×1 conv from K to N
+//!   channels on a `rows`×1 input. Nothing else carries MACs in convflops' model; a `ConvTranspose` or quantised
+//!   conv is refused rather than left out.
 
 pub mod builder;
 pub mod ops;
@@ -479,7 +480,13 @@ fn count(model: &Model, batch: u32, input_shape: Option<&InputShape>) -> Result<
                 let (value, layer) = result.map_err(node_error)?;
                 if let Some(layer) = layer {
                     let layer = layer.validated().map_err(|e| node_error(e.to_string()))?;
-                    let kind = if op == "Conv" { LayerKind::of_layer(&layer) } else { LayerKind::Fc };
+                    // A Conv stays a conv in the by-kind sums, even a 1×1 one on a 1×1 input (a squeeze-and-
+                    // excitation block's), which the layer-file rule would call fc; Gemm and MatMul are fc.
+                    let kind = match (op, LayerKind::of_layer(&layer)) {
+                        ("Conv", LayerKind::Fc) => LayerKind::Pointwise,
+                        ("Conv", kind) => kind,
+                        _ => LayerKind::Fc,
+                    };
                     layers.push(NetworkLayer {
                         name: name.clone(),
                         kind,
@@ -544,4 +551,89 @@ fn count(model: &Model, batch: u32, input_shape: Option<&InputShape>) -> Result<
         return Err(OnnxError::NoLayers);
     }
     Ok(layers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::builder::{Attr, ModelBuilder};
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    fn chain() -> Vec<u8> {
+        ModelBuilder::new("chain", 13)
+            .input_fixed("x", &[1, 3, 16, 16])
+            .weight("w", &[8, 3, 3, 3])
+            .weight("b", &[8])
+            .ints("shape", &[2], &[1, -1])
+            .weight("fc", &[8 * 8 * 8, 10])
+            .node("Conv", "conv", &["x", "w", "b"], &["c"], &[Attr::Ints("strides", vec![2, 2]), Attr::Ints("pads", vec![1, 1, 1, 1])])
+            .node("Clip", "clip", &["c"], &["r"], &[])
+            .node("Reshape", "flat", &["r", "shape"], &["f"], &[])
+            .node("MatMul", "fc", &["f", "fc"], &["y"], &[])
+            .output("y")
+            .to_bytes()
+    }
+
+    #[test]
+    fn reads_a_chain() {
+        let net = parse(&chain(), "chain", 1, None).unwrap();
+        let summary: Vec<(&str, LayerKind, u32, u32)> = net
+            .layers
+            .iter()
+            .map(|l| (l.name.as_str(), l.kind, l.layer.in_channels, l.layer.out_channels))
+            .collect();
+        assert_eq!(
+            summary,
+            [("conv", LayerKind::Standard, 3, 8), ("fc", LayerKind::Fc, 512, 10)]
+        );
+        assert!(net.layers[0].layer.bias && !net.layers[1].layer.bias);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = chain();
+        for end in 0..bytes.len() {
+            let error = parse(&bytes[..end], "cut", 1, None).expect_err("a truncated model must not count");
+            assert!(!error.to_string().contains('\n'), "{error}");
+        }
+    }
+
+    #[test]
+    fn corrupted_bytes_never_panic() {
+        let bytes = chain();
+        let mut rng = SplitMix64::new(14);
+        for _ in 0..3000 {
+            let mut damaged = bytes.clone();
+            for _ in 0..1 + rng.next_u64() % 4 {
+                let at = (rng.next_u64() % damaged.len() as u64) as usize;
+                damaged[at] = rng.next_u64() as u8;
+            }
+            if let Ok(network) = parse(&damaged, "damaged", 1, None) {
+                crate::models::Report::of(&network).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn input_shapes_parse() {
+        assert_eq!("1x3x224x224".parse::<InputShape>().unwrap().0, vec![1, 3, 224, 224]);
+        assert_eq!("2X3X8X8".parse::<InputShape>().unwrap().to_string(), "2x3x8x8");
+        for bad in ["", "1x0x2x2", "1x3xax2", "-1x3x2x2", "1x2x3x4x5x6x7x8x9", "5000000000x1"] {
+            assert!(bad.parse::<InputShape>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn opset_before_13_takes_axes_from_attributes() {
+        let bytes = ModelBuilder::new("old", 11)
+            .input_fixed("x", &[1, 4, 6, 6])
+            .weight("w", &[4, 4, 1, 1])
+            .node("Unsqueeze", "u", &["x"], &["x5"], &[Attr::Ints("axes", vec![0])])
+            .node("Squeeze", "s", &["x5"], &["x4"], &[Attr::Ints("axes", vec![0])])
+            .node("Conv", "conv", &["x4", "w"], &["y"], &[])
+            .output("y")
+            .to_bytes();
+        let net = parse(&bytes, "old", 1, None).unwrap();
+        assert_eq!(net.layers[0].layer.height, 6);
+    }
 }
