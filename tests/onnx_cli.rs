@@ -79,7 +79,10 @@ fn plain_chain() -> ModelBuilder {
             "conv1",
             &["x", "w1", "b1"],
             &["c1"],
-            &[Attr::Ints("pads", vec![1, 1, 1, 1]), Attr::Ints("kernel_shape", vec![3, 3])],
+            &[
+                Attr::Ints("pads", vec![1, 1, 1, 1]),
+                Attr::Ints("kernel_shape", vec![3, 3]),
+            ],
         )
         .node("Relu", "relu1", &["c1"], &["r1"], &[])
         .node(
@@ -149,9 +152,27 @@ fn aliased_and_constant_weights() {
         .input_fixed("x", &[1, 4, 10, 10])
         .weight("w", &[4, 4, 3, 3])
         .node("Identity", "alias", &["w"], &["w_copy"], &[])
-        .node("Conv", "a", &["x", "w"], &["y1"], &[Attr::Ints("pads", vec![1, 1, 1, 1])])
-        .node("Conv", "b", &["y1", "w_copy"], &["y2"], &[Attr::Ints("pads", vec![1, 1, 1, 1])])
-        .node("Constant", "const_w", &[], &["w3"], &[Attr::TensorF32("value", vec![2, 4, 1, 1])])
+        .node(
+            "Conv",
+            "a",
+            &["x", "w"],
+            &["y1"],
+            &[Attr::Ints("pads", vec![1, 1, 1, 1])],
+        )
+        .node(
+            "Conv",
+            "b",
+            &["y1", "w_copy"],
+            &["y2"],
+            &[Attr::Ints("pads", vec![1, 1, 1, 1])],
+        )
+        .node(
+            "Constant",
+            "const_w",
+            &[],
+            &["w3"],
+            &[Attr::TensorF32("value", vec![2, 4, 1, 1])],
+        )
         .node("Conv", "c", &["y2", "w3"], &["y3"], &[])
         .output("y3");
     let dir = tempfile::tempdir().unwrap();
@@ -175,7 +196,15 @@ fn aliased_and_constant_weights() {
 /// Transpose → Reshape, then a grouped conv and a depthwise conv.
 fn shuffle() -> ModelBuilder {
     ModelBuilder::new("shuffle", 17)
-        .input("x", &[InputDim::Param("N"), InputDim::Value(8), InputDim::Value(6), InputDim::Value(6)])
+        .input(
+            "x",
+            &[
+                InputDim::Param("N"),
+                InputDim::Value(8),
+                InputDim::Value(6),
+                InputDim::Value(6),
+            ],
+        )
         .ints("zero", &[], &[0])
         .ints("axes0", &[1], &[0])
         .ints("groups_and_rest", &[4], &[2, 4, 6, 6])
@@ -185,13 +214,37 @@ fn shuffle() -> ModelBuilder {
         .node("Shape", "shape", &["x"], &["s"], &[])
         .node("Gather", "batch", &["s", "zero"], &["n"], &[Attr::Int("axis", 0)])
         .node("Unsqueeze", "n1", &["n", "axes0"], &["n_1d"], &[])
-        .node("Concat", "target", &["n_1d", "groups_and_rest"], &["t"], &[Attr::Int("axis", 0)])
+        .node(
+            "Concat",
+            "target",
+            &["n_1d", "groups_and_rest"],
+            &["t"],
+            &[Attr::Int("axis", 0)],
+        )
         .node("Reshape", "split_groups", &["x", "t"], &["x5"], &[])
-        .node("Transpose", "swap", &["x5"], &["x5t"], &[Attr::Ints("perm", vec![0, 2, 1, 3, 4])])
+        .node(
+            "Transpose",
+            "swap",
+            &["x5"],
+            &["x5t"],
+            &[Attr::Ints("perm", vec![0, 2, 1, 3, 4])],
+        )
         .node("Concat", "target2", &["n_1d", "back"], &["t2"], &[Attr::Int("axis", 0)])
         .node("Reshape", "merge", &["x5t", "t2"], &["xs"], &[])
-        .node("Conv", "grouped", &["xs", "wg"], &["g"], &[Attr::Int("group", 4), Attr::Ints("pads", vec![1, 1, 1, 1])])
-        .node("Conv", "depthwise", &["g", "wd"], &["y"], &[Attr::Int("group", 16), Attr::Ints("strides", vec![2, 2])])
+        .node(
+            "Conv",
+            "grouped",
+            &["xs", "wg"],
+            &["g"],
+            &[Attr::Int("group", 4), Attr::Ints("pads", vec![1, 1, 1, 1])],
+        )
+        .node(
+            "Conv",
+            "depthwise",
+            &["g", "wd"],
+            &["y"],
+            &[Attr::Int("group", 16), Attr::Ints("strides", vec![2, 2])],
+        )
         .output("y")
 }
 
@@ -201,7 +254,10 @@ fn dynamic_reshape_subgraph_and_groups() {
     let file = write(dir.path(), "shuffle.onnx", &shuffle().to_bytes());
     // grouped: 6·6·16 outputs × (8/4)·9 = 10,368 MACs per image, 16·2·9 = 288 params; depthwise 3×3 stride 2 on
     // 6×6: 2·2·16 × 9 = 576 MACs, 144 params.
-    let rows = [("grouped", "standard", 10_368, 288), ("depthwise", "depthwise", 576, 144)];
+    let rows = [
+        ("grouped", "standard", 10_368, 288),
+        ("depthwise", "depthwise", 576, 144),
+    ];
     for batch in [1u64, 2] {
         let report = json(&["model", "--file", &file, "--json", "--batch", &batch.to_string()]);
         assert_eq!(layers(&report), expected(&rows, batch));
@@ -225,7 +281,13 @@ fn auto_pad_same_upper() {
             &["a"],
             &[Attr::Str("auto_pad", "SAME_UPPER"), Attr::Ints("strides", vec![2, 2])],
         )
-        .node("Conv", "lower", &["a", "w2"], &["b"], &[Attr::Str("auto_pad", "SAME_LOWER")])
+        .node(
+            "Conv",
+            "lower",
+            &["a", "w2"],
+            &["b"],
+            &[Attr::Str("auto_pad", "SAME_LOWER")],
+        )
         .node("Conv", "valid", &["b", "w3"], &["c"], &[Attr::Str("auto_pad", "VALID")])
         .output("c");
     let dir = tempfile::tempdir().unwrap();
@@ -262,7 +324,13 @@ fn matmul_with_a_constant_weight_is_fc_and_without_is_not() {
     for batch in [1u64, 2] {
         let report = json(&["model", "--file", &file, "--json", "--batch", &batch.to_string()]);
         assert_eq!(layers(&report), expected(&[("proj", "fc", 420, 84)], batch));
-        assert_eq!((report["layers"][0]["height"].as_u64(), report["layers"][0]["batch"].as_u64()), (Some(5), Some(batch)));
+        assert_eq!(
+            (
+                report["layers"][0]["height"].as_u64(),
+                report["layers"][0]["batch"].as_u64()
+            ),
+            (Some(5), Some(batch))
+        );
     }
 }
 
@@ -271,7 +339,12 @@ fn symbolic_input_needs_input_shape() {
     let model = ModelBuilder::new("sym", 17)
         .input(
             "image",
-            &[InputDim::Param("N"), InputDim::Value(3), InputDim::Param("H"), InputDim::Param("W")],
+            &[
+                InputDim::Param("N"),
+                InputDim::Value(3),
+                InputDim::Param("H"),
+                InputDim::Param("W"),
+            ],
         )
         .weight("w", &[8, 3, 3, 3])
         .node("Conv", "conv", &["image", "w"], &["y"], &[])
@@ -339,7 +412,11 @@ fn hostile_files_are_one_line_errors() {
             b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec(),
             vec!["not an ONNX model", "89 50 4e 47"],
         ),
-        ("text.onnx", b"{\"name\": \"x\", \"layers\": []}".to_vec(), vec!["not an ONNX model"]),
+        (
+            "text.onnx",
+            b"{\"name\": \"x\", \"layers\": []}".to_vec(),
+            vec!["not an ONNX model"],
+        ),
     ];
     let cycle = ModelBuilder::new("cycle", 17)
         .input_fixed("x", &[1, 3, 8, 8])
@@ -364,7 +441,11 @@ fn hostile_files_are_one_line_errors() {
         .input_fixed("x", &[1, 3, 8, 8])
         .node("Conv", "conv", &["x", "w_gone"], &["y"], &[])
         .output("y");
-    cases.push(("missing.onnx", missing.to_bytes(), vec!["'conv' (Conv)", "'w_gone'", "missing initializer"]));
+    cases.push((
+        "missing.onnx",
+        missing.to_bytes(),
+        vec!["'conv' (Conv)", "'w_gone'", "missing initializer"],
+    ));
     for (rank, dims) in [(3usize, vec![1i64, 3, 8]), (5, vec![1, 3, 8, 8, 8])] {
         let mut w = vec![4i64, 3];
         w.extend(std::iter::repeat_n(3, rank - 2));
@@ -374,15 +455,27 @@ fn hostile_files_are_one_line_errors() {
             .node("Conv", "conv_nd", &["x", "w"], &["y"], &[])
             .output("y");
         let name = if rank == 3 { "conv1d.onnx" } else { "conv3d.onnx" };
-        let what = if rank == 3 { "1-D convolution" } else { "3-D convolution" };
-        cases.push((name, model.to_bytes(), vec!["'conv_nd' (Conv)", what, "2-D convolutions only"]));
+        let what = if rank == 3 {
+            "1-D convolution"
+        } else {
+            "3-D convolution"
+        };
+        cases.push((
+            name,
+            model.to_bytes(),
+            vec!["'conv_nd' (Conv)", what, "2-D convolutions only"],
+        ));
     }
     let transpose = ModelBuilder::new("deconv", 17)
         .input_fixed("x", &[1, 3, 8, 8])
         .weight("w", &[3, 4, 3, 3])
         .node("ConvTranspose", "up", &["x", "w"], &["y"], &[])
         .output("y");
-    cases.push(("deconv.onnx", transpose.to_bytes(), vec!["'up' (ConvTranspose)", "missing from the total"]));
+    cases.push((
+        "deconv.onnx",
+        transpose.to_bytes(),
+        vec!["'up' (ConvTranspose)", "missing from the total"],
+    ));
     let nothing = ModelBuilder::new("relu", 17)
         .input_fixed("x", &[1, 3, 8, 8])
         .node("Relu", "r", &["x"], &["y"], &[])

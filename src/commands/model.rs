@@ -30,7 +30,10 @@ pub fn run(args: ModelArgs) -> Result<()> {
         // The layer file has one batch for all layers (--batch when read); an ONNX graph can reshape it.
         if let (Some(first), Some(odd)) = (
             network.layers.first(),
-            network.layers.iter().find(|l| l.layer.batch != network.layers[0].layer.batch),
+            network
+                .layers
+                .iter()
+                .find(|l| l.layer.batch != network.layers[0].layer.batch),
         ) {
             anyhow::bail!(
                 "--export-layers: layer \"{}\" has batch {} but \"{}\" has {}; the layer file format has one batch \

@@ -172,7 +172,7 @@ pub enum ModelError {
     #[error("model {model}: the total {what} count overflows 64 bits: reduce --batch")]
     TotalOverflow { model: String, what: &'static str },
     #[error("{}: {error}", file.display())]
-    Onnx { file: PathBuf, error: onnx::OnnxError },
+    Onnx { file: PathBuf, error: Box<onnx::OnnxError> },
     #[error("{}: --input-shape applies to ONNX models only, this is a JSON layer file", file.display())]
     InputShapeOnJson { file: PathBuf },
 }

@@ -22,8 +22,8 @@ pub mod ops;
 pub mod values;
 pub mod wire;
 
-use std::collections::{BinaryHeap, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::fs::File;
 use std::io::{Cursor, Read, Seek};
 use std::path::Path;
@@ -55,7 +55,11 @@ pub enum OnnxError {
     #[error("initializer '{name}' {reason}")]
     Initializer { name: String, reason: String },
     #[error("'{name}' is defined twice (by {first} and by {second})")]
-    Duplicate { name: String, first: String, second: String },
+    Duplicate {
+        name: String,
+        first: String,
+        second: String,
+    },
     #[error(
         "node '{node}' ({op}) reads '{input}', which no initializer, graph input or node defines (a missing \
          initializer?)"
@@ -82,7 +86,9 @@ pub enum OnnxError {
          from the total"
     )]
     Uncounted { node: String, op: String },
-    #[error("node '{node}' ({op}): inferred shape {inferred:?} for '{value}', but the file's value_info says {declared:?}")]
+    #[error(
+        "node '{node}' ({op}): inferred shape {inferred:?} for '{value}', but the file's value_info says {declared:?}"
+    )]
     Disagrees {
         node: String,
         op: String,
@@ -139,7 +145,7 @@ pub fn load(file: &Path, batch: u32, input_shape: Option<&InputShape>) -> Result
     check_batch(batch)?;
     let wrap = |error| ModelError::Onnx {
         file: file.to_path_buf(),
-        error,
+        error: Box::new(error),
     };
     let read_error = |source| ModelError::Read {
         file: file.to_path_buf(),
@@ -197,7 +203,10 @@ fn node_name(node: &Node, index: usize) -> String {
         format!("{}_{index}", node.op_type)
     } else {
         // Control characters would break the one-line messages and the tables.
-        node.name.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+        node.name
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect()
     }
 }
 
@@ -238,11 +247,7 @@ fn complete(shape: &Option<Vec<Dim>>) -> Option<Vec<u64>> {
 
 /// The shape of graph input `info` at batch `batch` or as `--input-shape` gives it, and whether it differs from
 /// the file's own (complete) shape.
-fn input_value(
-    info: &wire::ValueInfo,
-    batch: u32,
-    input_shape: Option<&InputShape>,
-) -> Result<(Val, bool), OnnxError> {
+fn input_value(info: &wire::ValueInfo, batch: u32, input_shape: Option<&InputShape>) -> Result<(Val, bool), OnnxError> {
     let error = |reason: String| OnnxError::Input {
         name: info.name.clone(),
         reason,
@@ -258,11 +263,7 @@ fn input_value(
             )))
         }
         (Some(given), _) => given.0.clone(),
-        (None, None) => {
-            return Err(error(
-                "the file gives no shape: give --input-shape NxCxHxW".to_string(),
-            ))
-        }
+        (None, None) => return Err(error("the file gives no shape: give --input-shape NxCxHxW".to_string())),
         (None, Some(dims)) => {
             let mut shape = Vec::with_capacity(dims.len());
             for (i, d) in dims.iter().enumerate() {
@@ -278,18 +279,18 @@ fn input_value(
                             "dimension {i} is symbolic ('{p}'): give --input-shape NxCxHxW"
                         )))
                     }
-                    Dim::Unknown => {
-                        return Err(error(format!(
-                            "dimension {i} is unknown: give --input-shape NxCxHxW"
-                        )))
-                    }
+                    Dim::Unknown => return Err(error(format!("dimension {i} is unknown: give --input-shape NxCxHxW"))),
                 }
             }
             shape
         }
     };
     let changed = complete(&info.shape).is_none_or(|file| file != shape);
-    let elem = if info.elem_type == 0 { values::dtype::FLOAT } else { info.elem_type };
+    let elem = if info.elem_type == 0 {
+        values::dtype::FLOAT
+    } else {
+        info.elem_type
+    };
     Ok((Val::shaped(elem, shape), changed))
 }
 
@@ -508,7 +509,11 @@ fn count(model: &Model, batch: u32, input_shape: Option<&InputShape>) -> Result<
                         let known: Option<Vec<Val>> = node
                             .outputs
                             .iter()
-                            .map(|o| declared.get(o.as_str()).map(|s| Val::shaped(values::dtype::FLOAT, s.clone())))
+                            .map(|o| {
+                                declared
+                                    .get(o.as_str())
+                                    .map(|s| Val::shaped(values::dtype::FLOAT, s.clone()))
+                            })
                             .collect();
                         match known {
                             Some(outputs) if !outputs.is_empty() => Ok(outputs),
@@ -566,7 +571,13 @@ mod tests {
             .weight("b", &[8])
             .ints("shape", &[2], &[1, -1])
             .weight("fc", &[8 * 8 * 8, 10])
-            .node("Conv", "conv", &["x", "w", "b"], &["c"], &[Attr::Ints("strides", vec![2, 2]), Attr::Ints("pads", vec![1, 1, 1, 1])])
+            .node(
+                "Conv",
+                "conv",
+                &["x", "w", "b"],
+                &["c"],
+                &[Attr::Ints("strides", vec![2, 2]), Attr::Ints("pads", vec![1, 1, 1, 1])],
+            )
             .node("Clip", "clip", &["c"], &["r"], &[])
             .node("Reshape", "flat", &["r", "shape"], &["f"], &[])
             .node("MatMul", "fc", &["f", "fc"], &["y"], &[])
@@ -618,7 +629,14 @@ mod tests {
     fn input_shapes_parse() {
         assert_eq!("1x3x224x224".parse::<InputShape>().unwrap().0, vec![1, 3, 224, 224]);
         assert_eq!("2X3X8X8".parse::<InputShape>().unwrap().to_string(), "2x3x8x8");
-        for bad in ["", "1x0x2x2", "1x3xax2", "-1x3x2x2", "1x2x3x4x5x6x7x8x9", "5000000000x1"] {
+        for bad in [
+            "",
+            "1x0x2x2",
+            "1x3xax2",
+            "-1x3x2x2",
+            "1x2x3x4x5x6x7x8x9",
+            "5000000000x1",
+        ] {
             assert!(bad.parse::<InputShape>().is_err(), "{bad}");
         }
     }

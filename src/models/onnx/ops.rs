@@ -140,10 +140,36 @@ pub fn infer(node: &Node, inputs: &[Option<Val>], opset: i64) -> Rule {
             let x = required(inputs, 0, "input")?;
             vec![same(x).with_data(x.data.as_ref().and_then(|d| unary(op, d)))]
         }
-        "Sigmoid" | "HardSigmoid" | "HardSwish" | "Clip" | "Tanh" | "LeakyRelu" | "Elu" | "Selu" | "Celu" | "Gelu"
-        | "Erf" | "Softplus" | "Softsign" | "Mish" | "Exp" | "Log" | "Sin" | "Cos" | "ThresholdedRelu" | "Softmax"
-        | "LogSoftmax" | "Hardmax" | "LRN" | "InstanceNormalization" | "GroupNormalization" | "MeanVarianceNormalization"
-        | "IsNaN" | "IsInf" | "Shrink" | "Trilu" => {
+        "Sigmoid"
+        | "HardSigmoid"
+        | "HardSwish"
+        | "Clip"
+        | "Tanh"
+        | "LeakyRelu"
+        | "Elu"
+        | "Selu"
+        | "Celu"
+        | "Gelu"
+        | "Erf"
+        | "Softplus"
+        | "Softsign"
+        | "Mish"
+        | "Exp"
+        | "Log"
+        | "Sin"
+        | "Cos"
+        | "ThresholdedRelu"
+        | "Softmax"
+        | "LogSoftmax"
+        | "Hardmax"
+        | "LRN"
+        | "InstanceNormalization"
+        | "GroupNormalization"
+        | "MeanVarianceNormalization"
+        | "IsNaN"
+        | "IsInf"
+        | "Shrink"
+        | "Trilu" => {
             let x = required(inputs, 0, "input")?;
             let mut out = same(x);
             if matches!(op, "IsNaN" | "IsInf") {
@@ -181,8 +207,8 @@ pub fn infer(node: &Node, inputs: &[Option<Val>], opset: i64) -> Rule {
             let slope = required(inputs, 1, "slope")?;
             vec![Val::shaped(x.dtype, broadcast(&x.shape, &slope.shape)?)]
         }
-        "Add" | "Sub" | "Mul" | "Div" | "Mod" | "Pow" | "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual"
-        | "And" | "Or" | "Xor" | "BitShift" => {
+        "Add" | "Sub" | "Mul" | "Div" | "Mod" | "Pow" | "Equal" | "Less" | "Greater" | "LessOrEqual"
+        | "GreaterOrEqual" | "And" | "Or" | "Xor" | "BitShift" => {
             let a = required(inputs, 0, "A")?;
             let b = required(inputs, 1, "B")?;
             let shape = broadcast(&a.shape, &b.shape)?;
@@ -225,12 +251,16 @@ pub fn infer(node: &Node, inputs: &[Option<Val>], opset: i64) -> Rule {
                     let cond = cd.to_floats();
                     match (xd, yd) {
                         (Data::I(xv), Data::I(yv)) => Some(Data::I(
-                            (0..ci.len()).map(|i| if cond[ci[i]] != 0.0 { xv[xi[i]] } else { yv[yi[i]] }).collect(),
+                            (0..ci.len())
+                                .map(|i| if cond[ci[i]] != 0.0 { xv[xi[i]] } else { yv[yi[i]] })
+                                .collect(),
                         )),
                         _ => {
                             let (xv, yv) = (xd.to_floats(), yd.to_floats());
                             Some(Data::F(
-                                (0..ci.len()).map(|i| if cond[ci[i]] != 0.0 { xv[xi[i]] } else { yv[yi[i]] }).collect(),
+                                (0..ci.len())
+                                    .map(|i| if cond[ci[i]] != 0.0 { xv[xi[i]] } else { yv[yi[i]] })
+                                    .collect(),
                             ))
                         }
                     }
@@ -283,10 +313,7 @@ pub fn infer(node: &Node, inputs: &[Option<Val>], opset: i64) -> Rule {
             let x = required(inputs, 0, "data")?;
             let rank = x.rank();
             let perm = match attr_ints(node, "perm")? {
-                Some(p) => p
-                    .iter()
-                    .map(|&a| axis_of(a, rank))
-                    .collect::<Result<Vec<_>, _>>()?,
+                Some(p) => p.iter().map(|&a| axis_of(a, rank)).collect::<Result<Vec<_>, _>>()?,
                 None => (0..rank).rev().collect(),
             };
             let mut seen = vec![false; rank];
@@ -297,7 +324,10 @@ pub fn infer(node: &Node, inputs: &[Option<Val>], opset: i64) -> Rule {
             let data = x.data.as_ref().map(|d| {
                 let in_strides = strides(&x.shape);
                 d.pick(&index_map(&shape, |p| {
-                    p.iter().enumerate().map(|(i, &pi)| pi * in_strides[perm[i]]).sum::<u64>() as usize
+                    p.iter()
+                        .enumerate()
+                        .map(|(i, &pi)| pi * in_strides[perm[i]])
+                        .sum::<u64>() as usize
                 }))
             });
             vec![Val::shaped(x.dtype, shape).with_data(data)]
@@ -321,21 +351,26 @@ pub fn infer(node: &Node, inputs: &[Option<Val>], opset: i64) -> Rule {
             vec![Val::shaped(x.dtype, shape).with_data(x.data.clone())]
         }
         "Concat" => {
-            let present: Vec<&Val> = inputs.iter().flatten().filter(|v| !v.shape.is_empty() || true).collect();
+            let present: Vec<&Val> = inputs.iter().flatten().collect();
             let first = present.first().ok_or("it has no inputs")?;
             let axis = axis_of(attr_int(node, "axis", 0)?, first.rank())?;
             let mut shape = first.shape.clone();
             shape[axis] = 0;
             for v in &present {
                 if v.rank() != first.rank()
-                    || v.shape.iter().enumerate().any(|(i, &d)| i != axis && d != first.shape[i])
+                    || v.shape
+                        .iter()
+                        .enumerate()
+                        .any(|(i, &d)| i != axis && d != first.shape[i])
                 {
                     return Err(format!(
                         "its inputs {:?} and {:?} differ outside axis {axis}",
                         first.shape, v.shape
                     ));
                 }
-                shape[axis] = shape[axis].checked_add(v.shape[axis]).ok_or("the concatenation overflows")?;
+                shape[axis] = shape[axis]
+                    .checked_add(v.shape[axis])
+                    .ok_or("the concatenation overflows")?;
             }
             let data = concat_data(&present, axis, &shape);
             vec![Val::shaped(first.dtype, shape).with_data(data)]
@@ -382,7 +417,10 @@ pub fn infer(node: &Node, inputs: &[Option<Val>], opset: i64) -> Rule {
         }
         "ConstantOfShape" => {
             let dims = known_ints(inputs, 0, "shape")?;
-            let shape = dims.iter().map(|&d| dim(d, "dimension")).collect::<Result<Vec<_>, _>>()?;
+            let shape = dims
+                .iter()
+                .map(|&d| dim(d, "dimension"))
+                .collect::<Result<Vec<_>, _>>()?;
             let (dtype, fill) = match attribute(node, "value") {
                 Some(AttributeValue::Tensor(t)) => {
                     let v = super::values::tensor_value(t)?;
@@ -425,10 +463,15 @@ pub fn infer(node: &Node, inputs: &[Option<Val>], opset: i64) -> Rule {
         "Expand" => {
             let x = required(inputs, 0, "input")?;
             let target = known_ints(inputs, 1, "shape")?;
-            let target = target.iter().map(|&d| dim(d, "dimension")).collect::<Result<Vec<_>, _>>()?;
+            let target = target
+                .iter()
+                .map(|&d| dim(d, "dimension"))
+                .collect::<Result<Vec<_>, _>>()?;
             let shape = broadcast(&x.shape, &target)?;
             let data = match &x.data {
-                Some(d) if numel(&shape).is_some_and(|n| n <= FOLD_MAX) => Some(d.pick(&broadcast_map(&x.shape, &shape))),
+                Some(d) if numel(&shape).is_some_and(|n| n <= FOLD_MAX) => {
+                    Some(d.pick(&broadcast_map(&x.shape, &shape)))
+                }
                 _ => None,
             };
             vec![Val::shaped(x.dtype, shape).with_data(data)]
@@ -450,7 +493,9 @@ pub fn infer(node: &Node, inputs: &[Option<Val>], opset: i64) -> Rule {
             let pads = if opset >= 11 {
                 known_ints(inputs, 1, "pads")?
             } else {
-                attr_ints(node, "pads")?.or(attr_ints(node, "paddings")?).ok_or("it has no pads")?
+                attr_ints(node, "pads")?
+                    .or(attr_ints(node, "paddings")?)
+                    .ok_or("it has no pads")?
             };
             let axes: Vec<usize> = match optional(inputs, 3) {
                 Some(_) => known_ints(inputs, 3, "axes")?
@@ -584,7 +629,8 @@ fn fold_binary(op: &str, a: &Val, b: &Val, shape: &[u64], fmod: bool) -> Result<
                     if fmod {
                         x.checked_rem(y)
                     } else {
-                        x.checked_rem(y).map(|r| if r != 0 && (r < 0) != (y < 0) { r + y } else { r })
+                        x.checked_rem(y)
+                            .map(|r| if r != 0 && (r < 0) != (y < 0) { r + y } else { r })
                     }
                 }
                 "Max" => Some(x.max(y)),
@@ -594,7 +640,11 @@ fn fold_binary(op: &str, a: &Val, b: &Val, shape: &[u64], fmod: bool) -> Result<
             };
             match v {
                 Some(v) => out.push(v),
-                None => return Err(format!("folding {op} of {x} and {y} fails (division by zero or overflow)")),
+                None => {
+                    return Err(format!(
+                        "folding {op} of {x} and {y} fails (division by zero or overflow)"
+                    ))
+                }
             }
         }
         return Ok(Some(Data::I(out)));
@@ -661,9 +711,11 @@ fn reshape(input: &[u64], target: &[i64], allow_zero: bool) -> Result<Vec<u64>, 
                 }
                 shape.push(1);
             }
-            0 if !allow_zero => {
-                shape.push(*input.get(i).ok_or_else(|| format!("the shape {target:?} copies a missing dimension {i}"))?)
-            }
+            0 if !allow_zero => shape.push(
+                *input
+                    .get(i)
+                    .ok_or_else(|| format!("the shape {target:?} copies a missing dimension {i}"))?,
+            ),
             t => shape.push(dim(t, "a target dimension")?),
         }
     }
@@ -674,7 +726,9 @@ fn reshape(input: &[u64], target: &[i64], allow_zero: bool) -> Result<Vec<u64>, 
         }
         shape[i] = total / known;
     } else if known != total {
-        return Err(format!("cannot reshape {input:?} ({total} elements) to {target:?} ({known} elements)"));
+        return Err(format!(
+            "cannot reshape {input:?} ({total} elements) to {target:?} ({known} elements)"
+        ));
     }
     Ok(shape)
 }
@@ -683,7 +737,10 @@ fn squeeze(shape: &[u64], axes: Option<&[i64]>) -> Result<Vec<u64>, String> {
     match axes {
         None => Ok(shape.iter().copied().filter(|&d| d != 1).collect()),
         Some(axes) => {
-            let axes = axes.iter().map(|&a| axis_of(a, shape.len())).collect::<Result<Vec<_>, _>>()?;
+            let axes = axes
+                .iter()
+                .map(|&a| axis_of(a, shape.len()))
+                .collect::<Result<Vec<_>, _>>()?;
             for &a in &axes {
                 if shape[a] != 1 {
                     return Err(format!("it squeezes axis {a} of size {}", shape[a]));
@@ -843,7 +900,9 @@ fn split(node: &Node, inputs: &[Option<Val>], opset: i64) -> Rule {
         }
     };
     if parts.iter().sum::<u64>() != size || parts.len() as u64 != count {
-        return Err(format!("split {parts:?} does not cut axis {axis} of size {size} into {count} outputs"));
+        return Err(format!(
+            "split {parts:?} does not cut axis {axis} of size {size} into {count} outputs"
+        ));
     }
     let mut outputs = Vec::new();
     let mut start = 0u64;
@@ -895,7 +954,9 @@ fn reduce(node: &Node, inputs: &[Option<Val>], opset: i64) -> Result<Val, String
         }
     }
     let data = match (&x.data, op) {
-        (Some(Data::I(v)), "ReduceProd" | "ReduceSum" | "ReduceMax" | "ReduceMin") if x.rank() == 1 && !v.is_empty() => {
+        (Some(Data::I(v)), "ReduceProd" | "ReduceSum" | "ReduceMax" | "ReduceMin")
+            if x.rank() == 1 && !v.is_empty() =>
+        {
             let folded = match op {
                 "ReduceProd" => v.iter().try_fold(1i64, |a, &b| a.checked_mul(b)),
                 "ReduceSum" => v.iter().try_fold(0i64, |a, &b| a.checked_add(b)),
@@ -911,7 +972,11 @@ fn reduce(node: &Node, inputs: &[Option<Val>], opset: i64) -> Result<Val, String
 
 fn resize(node: &Node, inputs: &[Option<Val>], opset: i64) -> Result<Val, String> {
     let x = required(inputs, 0, "X")?;
-    let (scales_at, sizes_at) = if node.op_type == "Upsample" || opset < 11 { (1, usize::MAX) } else { (2, 3) };
+    let (scales_at, sizes_at) = if node.op_type == "Upsample" || opset < 11 {
+        (1, usize::MAX)
+    } else {
+        (2, 3)
+    };
     let axes: Vec<usize> = match attr_ints(node, "axes")? {
         Some(a) => a.iter().map(|&a| axis_of(a, x.rank())).collect::<Result<_, _>>()?,
         None => (0..x.rank()).collect(),
@@ -922,7 +987,11 @@ fn resize(node: &Node, inputs: &[Option<Val>], opset: i64) -> Result<Val, String
         if policy != "stretch" {
             return Err(format!("keep_aspect_ratio_policy {policy} is not supported"));
         }
-        let sizes = sizes.data.as_ref().and_then(Data::to_ints).ok_or("its sizes are computed at run time")?;
+        let sizes = sizes
+            .data
+            .as_ref()
+            .and_then(Data::to_ints)
+            .ok_or("its sizes are computed at run time")?;
         if sizes.len() != axes.len() {
             return Err(format!("sizes {sizes:?} do not match {} axes", axes.len()));
         }
@@ -990,7 +1059,10 @@ fn window(node: &Node, spatial: &[u64], kernel: Vec<u64>) -> Result<Window, Stri
         "" | "NOTSET" => {
             if let Some(pads) = attr_ints(node, "pads")? {
                 if pads.len() != 2 * n {
-                    return Err(format!("`pads` {pads:?} has {} entries for {n} spatial axes", pads.len()));
+                    return Err(format!(
+                        "`pads` {pads:?} has {} entries for {n} spatial axes",
+                        pads.len()
+                    ));
                 }
                 for i in 0..n {
                     begin[i] = dim(pads[i], "a pad")?;
@@ -1004,7 +1076,11 @@ fn window(node: &Node, spatial: &[u64], kernel: Vec<u64>) -> Result<Window, Stri
                 (begin[i], end[i]) = same_pads(spatial[i], kernel[i], stride[i], dilation[i], auto_pad == "SAME_UPPER");
             }
         }
-        other => return Err(format!("auto_pad {other} is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID")),
+        other => {
+            return Err(format!(
+                "auto_pad {other} is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID"
+            ))
+        }
     }
     Ok(Window {
         kernel,
@@ -1028,7 +1104,11 @@ fn window_out(size: u64, w: &Window, i: usize, ceil: bool) -> Result<u64, String
         ));
     }
     let s = w.stride[i];
-    let mut out = if ceil { (padded - span).div_ceil(s) } else { (padded - span) / s } + 1;
+    let mut out = if ceil {
+        (padded - span).div_ceil(s)
+    } else {
+        (padded - span) / s
+    } + 1;
     if ceil && (out - 1) * s >= size + w.begin[i] {
         out -= 1;
     }
@@ -1040,10 +1120,16 @@ fn pool(node: &Node, x: &Val) -> Result<Vec<u64>, String> {
         return Err(format!("its input has rank {}, needs at least 3", x.rank()));
     }
     let kernel = attr_ints(node, "kernel_shape")?.ok_or("it has no kernel_shape")?;
-    let kernel = kernel.iter().map(|&k| dim(k, "kernel size")).collect::<Result<Vec<_>, _>>()?;
+    let kernel = kernel
+        .iter()
+        .map(|&k| dim(k, "kernel size"))
+        .collect::<Result<Vec<_>, _>>()?;
     let spatial = &x.shape[2..];
     if kernel.len() != spatial.len() {
-        return Err(format!("kernel_shape {kernel:?} does not match the input {:?}", x.shape));
+        return Err(format!(
+            "kernel_shape {kernel:?} does not match the input {:?}",
+            x.shape
+        ));
     }
     let w = window(node, spatial, kernel)?;
     let ceil = attr_int(node, "ceil_mode", 0)? != 0;
@@ -1109,7 +1195,10 @@ pub fn conv(node: &Node, inputs: &[Option<Val>]) -> Result<(Val, ConvLayer), Str
     let kernel = vec![w.shape[2], w.shape[3]];
     if let Some(declared) = attr_ints(node, "kernel_shape")? {
         if declared.iter().map(|&k| k as u64).ne(kernel.iter().copied()) {
-            return Err(format!("kernel_shape {declared:?} disagrees with the weight {:?}", w.shape));
+            return Err(format!(
+                "kernel_shape {declared:?} disagrees with the weight {:?}",
+                w.shape
+            ));
         }
     }
     let spatial = [x.shape[2], x.shape[3]];
@@ -1123,7 +1212,12 @@ pub fn conv(node: &Node, inputs: &[Option<Val>]) -> Result<(Val, ConvLayer), Str
         }
         None => false,
     };
-    let out = vec![batch, out_channels, window_out(spatial[0], &win, 0, false)?, window_out(spatial[1], &win, 1, false)?];
+    let out = vec![
+        batch,
+        out_channels,
+        window_out(spatial[0], &win, 0, false)?,
+        window_out(spatial[1], &win, 1, false)?,
+    ];
     let layer = ConvLayer {
         batch: u32_of(batch, "batch")?,
         in_channels: u32_of(channels, "input channel count")?,
@@ -1136,7 +1230,10 @@ pub fn conv(node: &Node, inputs: &[Option<Val>]) -> Result<(Val, ConvLayer), Str
             u32_of(symmetric(spatial[0], &win, 0)?, "padding")?,
             u32_of(symmetric(spatial[1], &win, 1)?, "padding")?,
         ],
-        dilation: [u32_of(win.dilation[0], "dilation")?, u32_of(win.dilation[1], "dilation")?],
+        dilation: [
+            u32_of(win.dilation[0], "dilation")?,
+            u32_of(win.dilation[1], "dilation")?,
+        ],
         groups: u32_of(groups, "group")?,
         bias,
     };
@@ -1150,7 +1247,10 @@ fn fc(batch: u64, rows: u64, k: u64, n: u64, bias: bool) -> Result<ConvLayer, St
         batch: u32_of(batch, "batch")?,
         in_channels: u32_of(k, "input feature count")?,
         out_channels: u32_of(n, "output feature count")?,
-        height: u32_of(rows, "row count (the product of the dimensions between the batch and the features)")?,
+        height: u32_of(
+            rows,
+            "row count (the product of the dimensions between the batch and the features)",
+        )?,
         width: 1,
         kernel: [1, 1],
         stride: [1, 1],
@@ -1168,8 +1268,16 @@ pub fn gemm(node: &Node, inputs: &[Option<Val>]) -> Result<(Val, Option<ConvLaye
     if a.rank() != 2 || b.rank() != 2 {
         return Err(format!("its inputs {:?} and {:?} are not matrices", a.shape, b.shape));
     }
-    let (m, k) = if attr_int(node, "transA", 0)? != 0 { (a.shape[1], a.shape[0]) } else { (a.shape[0], a.shape[1]) };
-    let (kb, n) = if attr_int(node, "transB", 0)? != 0 { (b.shape[1], b.shape[0]) } else { (b.shape[0], b.shape[1]) };
+    let (m, k) = if attr_int(node, "transA", 0)? != 0 {
+        (a.shape[1], a.shape[0])
+    } else {
+        (a.shape[0], a.shape[1])
+    };
+    let (kb, n) = if attr_int(node, "transB", 0)? != 0 {
+        (b.shape[1], b.shape[0])
+    } else {
+        (b.shape[0], b.shape[1])
+    };
     if k != kb {
         return Err(format!("A {:?} and B {:?} do not multiply", a.shape, b.shape));
     }
@@ -1192,8 +1300,16 @@ pub fn matmul(inputs: &[Option<Val>]) -> Result<(Val, Option<ConvLayer>), String
     if a.rank() == 0 || b.rank() == 0 {
         return Err("an input is a scalar".to_string());
     }
-    let a2 = if a.rank() == 1 { vec![1, a.shape[0]] } else { a.shape.clone() };
-    let b2 = if b.rank() == 1 { vec![b.shape[0], 1] } else { b.shape.clone() };
+    let a2 = if a.rank() == 1 {
+        vec![1, a.shape[0]]
+    } else {
+        a.shape.clone()
+    };
+    let b2 = if b.rank() == 1 {
+        vec![b.shape[0], 1]
+    } else {
+        b.shape.clone()
+    };
     let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
     let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
     if k != kb {
@@ -1211,10 +1327,17 @@ pub fn matmul(inputs: &[Option<Val>]) -> Result<(Val, Option<ConvLayer>), String
     let weight_batch = checked_numel(&b2[..b2.len() - 2])?;
     let layer = if b.constant && weight_batch == 1 {
         // [batch, ..., m, k]: the batch is the first dimension, the rows all the others but the features.
-        let (batch, rows) = if a2.len() >= 3 { (a2[0], checked_numel(&a2[1..a2.len() - 1])?) } else { (a2[0], 1) };
+        let (batch, rows) = if a2.len() >= 3 {
+            (a2[0], checked_numel(&a2[1..a2.len() - 1])?)
+        } else {
+            (a2[0], 1)
+        };
         Some(fc(batch, rows, k, n, false)?)
     } else if b.constant {
-        return Err(format!("its constant B {:?} is a batch of matrices, which convflops does not count", b.shape));
+        return Err(format!(
+            "its constant B {:?} is a batch of matrices, which convflops does not count",
+            b.shape
+        ));
     } else {
         None
     };
@@ -1260,7 +1383,13 @@ mod tests {
 
     #[test]
     fn conv_with_asymmetric_same_upper_padding() {
-        let n = node("Conv", vec![("auto_pad", AttributeValue::String("SAME_UPPER".into())), ("strides", AttributeValue::Ints(vec![2, 2]))]);
+        let n = node(
+            "Conv",
+            vec![
+                ("auto_pad", AttributeValue::String("SAME_UPPER".into())),
+                ("strides", AttributeValue::Ints(vec![2, 2])),
+            ],
+        );
         let (out, layer) = conv(&n, &[x(&[1, 8, 224, 224]), x(&[16, 8, 3, 3])]).unwrap();
         assert_eq!(out.shape, vec![1, 16, 112, 112]);
         assert_eq!((layer.padding, layer.out_height()), ([1, 1], 112));
@@ -1274,9 +1403,13 @@ mod tests {
     fn conv_rejects_other_ranks_and_bad_groups() {
         let n = node("Conv", vec![]);
         assert!(conv(&n, &[x(&[1, 8, 10]), x(&[16, 8, 3])]).unwrap_err().contains("1-D"));
-        assert!(conv(&n, &[x(&[1, 8, 4, 4, 4]), x(&[16, 8, 3, 3, 3])]).unwrap_err().contains("3-D"));
+        assert!(conv(&n, &[x(&[1, 8, 4, 4, 4]), x(&[16, 8, 3, 3, 3])])
+            .unwrap_err()
+            .contains("3-D"));
         let g = node("Conv", vec![("group", AttributeValue::Int(3))]);
-        assert!(conv(&g, &[x(&[1, 8, 4, 4]), x(&[16, 8, 3, 3])]).unwrap_err().contains("group 3"));
+        assert!(conv(&g, &[x(&[1, 8, 4, 4]), x(&[16, 8, 3, 3])])
+            .unwrap_err()
+            .contains("group 3"));
     }
 
     #[test]
@@ -1284,16 +1417,56 @@ mod tests {
         // Shape → Gather(0) → Unsqueeze → Concat with [2, -1] → Reshape: ShuffleNet's channel shuffle.
         let shape = infer(&node("Shape", vec![]), &[x(&[1, 116, 28, 28])], 17).unwrap();
         assert_eq!(shape[0].data, Some(Data::I(vec![1, 116, 28, 28])));
-        let first = infer(&node("Gather", vec![]), &[Some(shape[0].clone()), Some(Val { shape: vec![], ..Val::ints(vec![1]) })], 17).unwrap();
-        assert_eq!((first[0].shape.clone(), first[0].data.clone()), (vec![], Some(Data::I(vec![116]))));
-        let half = infer(&node("Div", vec![]), &[Some(first[0].clone()), Some(Val { shape: vec![], ..Val::ints(vec![2]) })], 17).unwrap();
+        let first = infer(
+            &node("Gather", vec![]),
+            &[
+                Some(shape[0].clone()),
+                Some(Val {
+                    shape: vec![],
+                    ..Val::ints(vec![1])
+                }),
+            ],
+            17,
+        )
+        .unwrap();
+        assert_eq!(
+            (first[0].shape.clone(), first[0].data.clone()),
+            (vec![], Some(Data::I(vec![116])))
+        );
+        let half = infer(
+            &node("Div", vec![]),
+            &[
+                Some(first[0].clone()),
+                Some(Val {
+                    shape: vec![],
+                    ..Val::ints(vec![2])
+                }),
+            ],
+            17,
+        )
+        .unwrap();
         let unsq = infer(&node("Unsqueeze", vec![]), &[Some(half[0].clone()), ints(&[0])], 17).unwrap();
         assert_eq!(unsq[0].data, Some(Data::I(vec![58])));
-        let cat = infer(&node("Concat", vec![("axis", AttributeValue::Int(0))]), &[ints(&[1, 2]), Some(unsq[0].clone()), ints(&[28, 28])], 17).unwrap();
+        let cat = infer(
+            &node("Concat", vec![("axis", AttributeValue::Int(0))]),
+            &[ints(&[1, 2]), Some(unsq[0].clone()), ints(&[28, 28])],
+            17,
+        )
+        .unwrap();
         assert_eq!(cat[0].data, Some(Data::I(vec![1, 2, 58, 28, 28])));
-        let reshaped = infer(&node("Reshape", vec![]), &[x(&[1, 116, 28, 28]), Some(cat[0].clone())], 17).unwrap();
+        let reshaped = infer(
+            &node("Reshape", vec![]),
+            &[x(&[1, 116, 28, 28]), Some(cat[0].clone())],
+            17,
+        )
+        .unwrap();
         assert_eq!(reshaped[0].shape, vec![1, 2, 58, 28, 28]);
-        let t = infer(&node("Transpose", vec![("perm", AttributeValue::Ints(vec![0, 2, 1, 3, 4]))]), &[Some(reshaped[0].clone())], 17).unwrap();
+        let t = infer(
+            &node("Transpose", vec![("perm", AttributeValue::Ints(vec![0, 2, 1, 3, 4]))]),
+            &[Some(reshaped[0].clone())],
+            17,
+        )
+        .unwrap();
         assert_eq!(t[0].shape, vec![1, 58, 2, 28, 28]);
         let bad = infer(&node("Reshape", vec![]), &[x(&[1, 116, 28, 28]), ints(&[1, 3, -1])], 17).unwrap_err();
         assert!(bad.contains("cannot reshape"), "{bad}");
@@ -1303,9 +1476,25 @@ mod tests {
 
     #[test]
     fn slices_and_gathers_fold() {
-        let s = infer(&node("Slice", vec![]), &[ints(&[1, 3, 224, 224]), ints(&[-2]), ints(&[i64::MAX])], 17).unwrap();
+        let s = infer(
+            &node("Slice", vec![]),
+            &[ints(&[1, 3, 224, 224]), ints(&[-2]), ints(&[i64::MAX])],
+            17,
+        )
+        .unwrap();
         assert_eq!(s[0].data, Some(Data::I(vec![224, 224])));
-        let rev = infer(&node("Slice", vec![]), &[ints(&[1, 2, 3, 4]), ints(&[-1]), ints(&[i64::MIN]), ints(&[0]), ints(&[-2])], 17).unwrap();
+        let rev = infer(
+            &node("Slice", vec![]),
+            &[
+                ints(&[1, 2, 3, 4]),
+                ints(&[-1]),
+                ints(&[i64::MIN]),
+                ints(&[0]),
+                ints(&[-2]),
+            ],
+            17,
+        )
+        .unwrap();
         assert_eq!(rev[0].data, Some(Data::I(vec![4, 2])));
         let g = infer(&node("Gather", vec![]), &[ints(&[5, 6, 7]), ints(&[2, -3])], 17).unwrap();
         assert_eq!(g[0].data, Some(Data::I(vec![7, 5])));
@@ -1313,12 +1502,35 @@ mod tests {
 
     #[test]
     fn pooling_and_resize() {
-        let n = node("MaxPool", vec![("kernel_shape", AttributeValue::Ints(vec![3, 3])), ("strides", AttributeValue::Ints(vec![2, 2])), ("pads", AttributeValue::Ints(vec![1, 1, 1, 1]))]);
+        let n = node(
+            "MaxPool",
+            vec![
+                ("kernel_shape", AttributeValue::Ints(vec![3, 3])),
+                ("strides", AttributeValue::Ints(vec![2, 2])),
+                ("pads", AttributeValue::Ints(vec![1, 1, 1, 1])),
+            ],
+        );
         assert_eq!(pool(&n, &x(&[1, 64, 112, 112]).unwrap()).unwrap(), vec![1, 64, 56, 56]);
         // ShuffleNet's ceil-mode pool: 112 → 56 with k3 s2 p1.
-        let c = node("MaxPool", vec![("kernel_shape", AttributeValue::Ints(vec![3, 3])), ("strides", AttributeValue::Ints(vec![2, 2])), ("ceil_mode", AttributeValue::Int(1))]);
+        let c = node(
+            "MaxPool",
+            vec![
+                ("kernel_shape", AttributeValue::Ints(vec![3, 3])),
+                ("strides", AttributeValue::Ints(vec![2, 2])),
+                ("ceil_mode", AttributeValue::Int(1)),
+            ],
+        );
         assert_eq!(pool(&c, &x(&[1, 24, 112, 112]).unwrap()).unwrap(), vec![1, 24, 56, 56]);
-        let r = infer(&node("Resize", vec![]), &[x(&[1, 8, 7, 7]), None, Some(Val::shaped(dtype::FLOAT, vec![4]).with_data(Some(Data::F(vec![1.0, 1.0, 2.0, 2.0]))))], 13).unwrap();
+        let r = infer(
+            &node("Resize", vec![]),
+            &[
+                x(&[1, 8, 7, 7]),
+                None,
+                Some(Val::shaped(dtype::FLOAT, vec![4]).with_data(Some(Data::F(vec![1.0, 1.0, 2.0, 2.0])))),
+            ],
+            13,
+        )
+        .unwrap();
         assert_eq!(r[0].shape, vec![1, 8, 14, 14]);
     }
 
@@ -1330,7 +1542,10 @@ mod tests {
         let (out, layer) = gemm(&n, &[x(&[2, 1280]), Some(w.clone()), x(&[1000])]).unwrap();
         assert_eq!(out.shape, vec![2, 1000]);
         let layer = layer.unwrap();
-        assert_eq!((layer.batch, layer.in_channels, layer.out_channels, layer.bias), (2, 1280, 1000, true));
+        assert_eq!(
+            (layer.batch, layer.in_channels, layer.out_channels, layer.bias),
+            (2, 1280, 1000, true)
+        );
         let mut wt = Val::shaped(dtype::FLOAT, vec![64, 32]);
         wt.constant = true;
         let (out, layer) = matmul(&[x(&[2, 10, 64]), Some(wt)]).unwrap();

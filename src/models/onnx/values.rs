@@ -63,6 +63,10 @@ impl Data {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The elements at `indices`, in that order.
     pub fn pick(&self, indices: &[usize]) -> Data {
         match self {
@@ -241,7 +245,10 @@ pub fn tensor_value(tensor: &Tensor) -> Result<Val, String> {
                 .map(|b| b.div_ceil(8))
                 .ok_or_else(|| format!("{} overflowing 64 bits of data", claims()))?;
             if raw != expected {
-                return Err(format!("{} of {bits}-bit type {dtype}, which needs {expected} bytes, but holds {raw}", claims()));
+                return Err(format!(
+                    "{} of {bits}-bit type {dtype}, which needs {expected} bytes, but holds {raw}",
+                    claims()
+                ));
             }
         } else if tensor.typed_len > 0 || tensor.strings > 0 {
             let expected = match dtype {
@@ -298,13 +305,21 @@ fn decode(tensor: &Tensor) -> Option<Data> {
     if let Some(raw) = &tensor.raw {
         let chunks = |width: usize| raw.chunks_exact(width);
         return Some(match dtype {
-            FLOAT => Data::F(chunks(4).map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect()),
+            FLOAT => Data::F(
+                chunks(4)
+                    .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                    .collect(),
+            ),
             DOUBLE => Data::F(
                 chunks(8)
                     .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
                     .collect(),
             ),
-            FLOAT16 => Data::F(chunks(2).map(|c| half_to_f64(u16::from_le_bytes([c[0], c[1]]))).collect()),
+            FLOAT16 => Data::F(
+                chunks(2)
+                    .map(|c| half_to_f64(u16::from_le_bytes([c[0], c[1]])))
+                    .collect(),
+            ),
             BFLOAT16 => Data::F(
                 chunks(2)
                     .map(|c| f64::from(f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16)))
@@ -315,8 +330,16 @@ fn decode(tensor: &Tensor) -> Option<Data> {
                     .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
                     .collect(),
             ),
-            INT32 => Data::I(chunks(4).map(|c| i64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect()),
-            UINT32 => Data::I(chunks(4).map(|c| i64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect()),
+            INT32 => Data::I(
+                chunks(4)
+                    .map(|c| i64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                    .collect(),
+            ),
+            UINT32 => Data::I(
+                chunks(4)
+                    .map(|c| i64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                    .collect(),
+            ),
             INT16 => Data::I(chunks(2).map(|c| i64::from(i16::from_le_bytes([c[0], c[1]]))).collect()),
             UINT16 => Data::I(chunks(2).map(|c| i64::from(u16::from_le_bytes([c[0], c[1]]))).collect()),
             INT8 => Data::I(raw.iter().map(|&b| i64::from(b as i8)).collect()),
@@ -326,9 +349,14 @@ fn decode(tensor: &Tensor) -> Option<Data> {
     }
     match (&tensor.typed, dtype) {
         (Some(TypedData::Float(values)), FLOAT | DOUBLE) => Some(Data::F(values.clone())),
-        (Some(TypedData::Int(values)), FLOAT16) => Some(Data::F(values.iter().map(|&v| half_to_f64(v as u16)).collect())),
+        (Some(TypedData::Int(values)), FLOAT16) => {
+            Some(Data::F(values.iter().map(|&v| half_to_f64(v as u16)).collect()))
+        }
         (Some(TypedData::Int(values)), BFLOAT16) => Some(Data::F(
-            values.iter().map(|&v| f64::from(f32::from_bits(u32::from(v as u16) << 16))).collect(),
+            values
+                .iter()
+                .map(|&v| f64::from(f32::from_bits(u32::from(v as u16) << 16)))
+                .collect(),
         )),
         (Some(TypedData::Int(values)), d) if is_integer(d) => Some(Data::I(values.clone())),
         _ => None,
@@ -365,7 +393,10 @@ mod tests {
             ..Tensor::default()
         };
         let error = tensor_value(&t).unwrap_err();
-        assert!(error.contains("1000000000 elements") && error.contains("holds 4"), "{error}");
+        assert!(
+            error.contains("1000000000 elements") && error.contains("holds 4"),
+            "{error}"
+        );
         t.raw_len = None;
         assert!(tensor_value(&t).unwrap_err().contains("holds no data"));
         t.external = true;

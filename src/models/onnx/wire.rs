@@ -375,7 +375,7 @@ impl<R: Read + Seek> Wire<R> {
             return Err(self.malformed(what, format!("a repeated float field has wire type {kind}")));
         }
         let field_end = self.delimited(end, what)?;
-        if (field_end - self.pos) % width != 0 {
+        if !(field_end - self.pos).is_multiple_of(width) {
             return Err(self.malformed(what, "packed floats whose length is not a multiple of their width"));
         }
         while self.pos < field_end {
@@ -447,7 +447,7 @@ impl<R: Read + Seek> Wire<R> {
                     let field_end = self.delimited(end, "an initializer")?;
                     graph.initializers.push(self.tensor(field_end)?);
                 }
-                11 | 12 | 13 => {
+                11..=13 => {
                     let field_end = self.delimited(end, "a value_info")?;
                     let info = self.value_info(field_end)?;
                     match number {
