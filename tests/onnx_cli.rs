@@ -1,6 +1,8 @@
 //! `convflops model --file NET.onnx`: small ONNX models built here with the library's minimal writer (no Python),
 //! counted and checked against hand-computed values; and hostile files, each one error line with exit 1.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -504,4 +506,43 @@ fn input_shape_is_for_onnx_files() {
     assert!(error.contains("ONNX models only"), "{error}");
     let usage = convflops(&["model", "mobilenet-v1", "--input-shape", "1x3x224x224"]);
     assert_eq!(usage.status.code(), Some(2));
+}
+
+/// Quick sampling for the runs on the adapter: one warm-up, two samples, no minimum time.
+const QUICK: [&str; 8] = [
+    "--backend",
+    "vulkan",
+    "--warmup",
+    "1",
+    "--samples",
+    "2",
+    "--min-time",
+    "0",
+];
+
+#[test]
+fn onnx_models_run_and_compare_on_the_adapter() {
+    if common::vulkan().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let chain = write(dir.path(), "chain.onnx", &plain_chain().to_bytes());
+    let shuffle = write(dir.path(), "shuffle.onnx", &shuffle().to_bytes());
+    let mut args = vec!["model", "--file", chain.as_str(), "--run", "--json", "--batch", "2"];
+    args.extend(QUICK);
+    let run = json(&args);
+    let counted = json(&["model", "--file", &chain, "--json", "--batch", "2"]);
+    assert_eq!(run["totals"]["flops"], counted["totals"]["flops"]);
+    let list = run["layers"].as_array().unwrap();
+    let names: Vec<&str> = list.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["conv1", "conv2", "fc"]);
+    // Every layer's output was checked against the CPU reference (a mismatch fails the run).
+    for layer in list {
+        assert!(layer["checked_outputs"].as_u64().unwrap() > 0, "{layer}");
+    }
+    let mut args = vec!["model", "--compare", chain.as_str(), shuffle.as_str(), "--json"];
+    args.extend(QUICK);
+    let comparison = json(&args);
+    assert_eq!(comparison["networks"][0]["model"], "chain", "{comparison}");
+    assert_eq!(comparison["networks"][1]["model"], "shuffle", "{comparison}");
 }
