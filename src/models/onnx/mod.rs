@@ -72,14 +72,15 @@ pub enum OnnxError {
     #[error("node '{node}' ({op}): {reason}")]
     Node { node: String, op: String, reason: String },
     #[error(
-        "node '{node}' ({op}): cannot infer its output shape: {reason}; the layer '{layer}' depends on it. \
-         Simplify the model first (`onnxsim in.onnx out.onnx`), or give --input-shape if an input is symbolic"
+        "node '{node}' ({op}): cannot infer its output shape: {reason}; the layer '{layer}' depends on it. {advice}"
     )]
     Infer {
         node: String,
         op: String,
         reason: String,
         layer: String,
+        /// What to do: count at the file's own input shape, or simplify the model.
+        advice: String,
     },
     #[error(
         "node '{node}' ({op}): convflops counts Conv, Gemm and MatMul only, so this layer's cost would be missing \
@@ -350,6 +351,26 @@ fn count(model: &Model, batch: u32, input_shape: Option<&InputShape>) -> Result<
         overridden |= changed;
         values.insert(&info.name, Ok(value));
     }
+    // A graph exported at a fixed input shape may hold that shape in constants (a Reshape to [1, 2, 58, 28, 28]),
+    // so an error after --batch or --input-shape changed it says so.
+    let advice = if overridden {
+        let fixed: Vec<String> = real_inputs
+            .iter()
+            .filter_map(|i| complete(&i.shape).map(|s| format!("'{}' {:?}", i.name, s)))
+            .collect();
+        if fixed.is_empty() {
+            "Simplify the model first (`onnxsim in.onnx out.onnx`)".to_string()
+        } else {
+            format!(
+                "The file fixes its input shape ({}) and may hold it in constants: count it at that shape \
+                 (--batch 1 or the file's own batch, no --input-shape), or export it with dynamic axes",
+                fixed.join(", ")
+            )
+        }
+    } else {
+        "Simplify the model first (`onnxsim in.onnx out.onnx`), or give --input-shape if an input is symbolic"
+            .to_string()
+    };
     // The file's own complete shapes, used (and checked) only when the input is the file's.
     let mut declared: HashMap<&str, Vec<u64>> = HashMap::new();
     if !overridden {
@@ -464,6 +485,7 @@ fn count(model: &Model, batch: u32, input_shape: Option<&InputShape>) -> Result<
                     op: u.op.clone(),
                     reason: u.reason.clone(),
                     layer: name.clone(),
+                    advice: advice.clone(),
                 });
             }
             for output in node.outputs.iter().filter(|o| !o.is_empty()) {
