@@ -675,3 +675,109 @@ impl<R: Read + Seek> Wire<R> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    fn field(out: &mut Vec<u8>, number: u64, bytes: &[u8]) {
+        varint(out, (number << 3) | 2);
+        varint(out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+    }
+
+    fn model_with_node(node: &[u8]) -> Vec<u8> {
+        let mut graph = Vec::new();
+        field(&mut graph, 1, node);
+        let mut model = vec![0x08, 0x08];
+        field(&mut model, 7, &graph);
+        model
+    }
+
+    fn read(bytes: &[u8]) -> Result<Model, OnnxError> {
+        read_model(Cursor::new(bytes), bytes.len() as u64)
+    }
+
+    #[test]
+    fn unpacked_ints_floats_and_unknown_fields() {
+        let mut attr = Vec::new();
+        field(&mut attr, 1, b"pads");
+        for v in [1u64, 2, 3, 4] {
+            varint(&mut attr, (8 << 3) | VARINT as u64);
+            varint(&mut attr, v);
+        }
+        // An unknown fixed64 field (number 99) is skipped.
+        varint(&mut attr, (99 << 3) | FIXED64 as u64);
+        attr.extend_from_slice(&[0; 8]);
+        let mut alpha = Vec::new();
+        field(&mut alpha, 1, b"alpha");
+        varint(&mut alpha, (2 << 3) | FIXED32 as u64);
+        alpha.extend_from_slice(&0.5f32.to_le_bytes());
+        let mut node = Vec::new();
+        field(&mut node, 4, b"Conv");
+        field(&mut node, 5, &attr);
+        field(&mut node, 5, &alpha);
+        let model = read(&model_with_node(&node)).unwrap();
+        assert_eq!(model.ir_version, 8);
+        assert_eq!(model.default_opset(), 1);
+        let node = &model.graph.nodes[0];
+        assert_eq!(node.op_type, "Conv");
+        assert!(matches!(&node.attributes[0].value, AttributeValue::Ints(v) if v == &[1, 2, 3, 4]));
+        assert!(matches!(node.attributes[1].value, AttributeValue::Float(f) if f == 0.5));
+    }
+
+    #[test]
+    fn large_raw_data_is_skipped_and_measured() {
+        let mut tensor = Vec::new();
+        varint(&mut tensor, 1 << 3);
+        varint(&mut tensor, 100_000);
+        varint(&mut tensor, 2 << 3);
+        varint(&mut tensor, 1);
+        field(&mut tensor, 8, b"w");
+        field(&mut tensor, 9, &vec![0u8; 400_000]);
+        let mut graph = Vec::new();
+        field(&mut graph, 5, &tensor);
+        let mut bytes = vec![0x08, 0x08];
+        field(&mut bytes, 7, &graph);
+        let model = read(&bytes).unwrap();
+        let w = &model.graph.initializers[0];
+        assert_eq!(
+            (w.dims.as_slice(), w.raw_len, w.raw.is_none()),
+            (&[100_000i64][..], Some(400_000), true)
+        );
+    }
+
+    #[test]
+    fn lengths_past_the_end_are_errors() {
+        // A graph field claiming 1000 bytes in a 10-byte file: truncated.
+        let bytes = [0x08, 0x08, 0x3a, 0xe8, 0x07, 0, 0, 0, 0, 0];
+        assert!(matches!(read(&bytes), Err(OnnxError::Truncated { .. })));
+        // A node inside the graph claiming more than the graph holds: malformed, not truncated.
+        let mut graph = vec![0x0a, 0x05, 0x22, 0x09];
+        graph.extend_from_slice(b"Con");
+        let mut model = vec![0x08, 0x08];
+        field(&mut model, 7, &graph);
+        model.extend_from_slice(&[0x12, 0x02, b'x', b'y']);
+        assert!(
+            matches!(read(&model), Err(OnnxError::Malformed { .. })),
+            "{:?}",
+            read(&model)
+        );
+        // Wire type 3 (groups) and an 11-byte varint.
+        assert!(matches!(read(&[0x08, 0x08, 0x0b]), Err(OnnxError::Malformed { .. })));
+        assert!(matches!(
+            read(&[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+            Err(OnnxError::Malformed { .. })
+        ));
+        assert!(matches!(read(&[0x08, 0x08]), Err(OnnxError::NoGraph)));
+    }
+}
