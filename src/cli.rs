@@ -174,7 +174,8 @@ pub struct ModelArgs {
     /// Run every conv layer on the adapter, chained on the device, and time each layer and the whole network.
     #[arg(long)]
     pub run: bool,
-    /// Run two networks (built-in names or layer files) and set their FLOPs ratio against their time ratio.
+    /// Run two networks (built-in names, layer files or ONNX models) and set their FLOPs ratio against their time
+    /// ratio.
     #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with_all = ["name", "file"])]
     pub compare: Option<Vec<String>>,
     /// The kernels to run: vec4 (the fast ones, where the shape allows; tiled elsewhere), tiled (scalar register
