@@ -384,8 +384,9 @@ pub fn infer(node: &Node, inputs: &[Option<Val>], opset: i64) -> Rule {
             let mut shape = x.shape[..axis].to_vec();
             shape.extend_from_slice(&indices.shape);
             shape.extend_from_slice(&x.shape[axis + 1..]);
+            let small = numel(&shape).is_some_and(|n| n <= FOLD_MAX);
             let data = match (&x.data, indices.data.as_ref().and_then(Data::to_ints)) {
-                (Some(d), Some(idx)) => {
+                (Some(d), Some(idx)) if small => {
                     let size = x.shape[axis] as i64;
                     let mut fixed = Vec::with_capacity(idx.len());
                     for i in idx {
@@ -848,10 +849,15 @@ fn slice(node: &Node, inputs: &[Option<Val>], opset: i64) -> Result<Val, String>
     let mut spec = Vec::new();
     for i in 0..starts.len() {
         let a = axis_of(axes[i], x.rank())?;
-        let size = x.shape[a] as i64;
+        let size = i64::try_from(x.shape[a]).map_err(|_| format!("axis {a} is too long to slice"))?;
         let step = steps[i];
         if step == 0 {
             return Err("a step is 0".to_string());
+        }
+        if size == 0 {
+            shape[a] = 0;
+            spec.push((a, 0, 1));
+            continue;
         }
         let fix = |v: i64| if v < 0 { v.saturating_add(size) } else { v };
         let (s, e) = if step > 0 {
@@ -859,14 +865,16 @@ fn slice(node: &Node, inputs: &[Option<Val>], opset: i64) -> Result<Val, String>
         } else {
             (fix(starts[i]).clamp(0, size - 1), fix(ends[i]).clamp(-1, size - 1))
         };
+        // In i128: a step of ±2^63 must not overflow.
+        let (s128, e128, step128) = (i128::from(s), i128::from(e), i128::from(step));
         let length = if step > 0 {
             if e > s {
-                (e - s + step - 1) / step
+                (e128 - s128 + step128 - 1) / step128
             } else {
                 0
             }
         } else if s > e {
-            (s - e + (-step) - 1) / (-step)
+            (s128 - e128 - step128 - 1) / (-step128)
         } else {
             0
         };
@@ -894,8 +902,12 @@ fn split(node: &Node, inputs: &[Option<Val>], opset: i64) -> Rule {
     let parts: Vec<u64> = match given {
         Some(parts) => parts.iter().map(|&p| dim(p, "a split")).collect::<Result<_, _>>()?,
         None => {
-            let n = attr_int(node, "num_outputs", count as i64)?.max(1) as u64;
-            let chunk = size.div_ceil(n);
+            let n = attr_int(node, "num_outputs", count as i64)?;
+            if n != count as i64 {
+                return Err(format!("num_outputs {n} differs from its {count} outputs"));
+            }
+            let chunk = size.div_ceil(count.max(1));
+            let n = count;
             (0..n).map(|i| chunk.min(size.saturating_sub(i * chunk))).collect()
         }
     };
@@ -1019,9 +1031,17 @@ fn resize(node: &Node, inputs: &[Option<Val>], opset: i64) -> Result<Val, String
 
 /// `(begin, end)` padding for `auto_pad` SAME_UPPER / SAME_LOWER: output `ceil(size / stride)`.
 fn same_pads(size: u64, kernel: u64, stride: u64, dilation: u64, upper: bool) -> (u64, u64) {
-    let out = size.div_ceil(stride);
-    let span = dilation * (kernel - 1) + 1;
-    let total = ((out - 1) * stride + span).saturating_sub(size);
+    // In u128: strides and dilations come from the file and may be huge.
+    let (size, kernel, stride, dilation) = (
+        u128::from(size),
+        u128::from(kernel),
+        u128::from(stride),
+        u128::from(dilation),
+    );
+    let out = size.div_ceil(stride.max(1));
+    let span = dilation * kernel.saturating_sub(1) + 1;
+    let total = (out.saturating_sub(1) * stride + span).saturating_sub(size);
+    let total = u64::try_from(total).unwrap_or(u64::MAX);
     let small = total / 2;
     if upper {
         (small, total - small)
@@ -1096,7 +1116,10 @@ fn window_out(size: u64, w: &Window, i: usize, ceil: bool) -> Result<u64, String
         .checked_mul(w.kernel[i] - 1)
         .and_then(|s| s.checked_add(1))
         .ok_or("the kernel span overflows")?;
-    let padded = size + w.begin[i] + w.end[i];
+    let padded = size
+        .checked_add(w.begin[i])
+        .and_then(|p| p.checked_add(w.end[i]))
+        .ok_or("the padded size overflows")?;
     if padded < span {
         return Err(format!(
             "its window ({} taps, dilation {}) is larger than the padded input {padded} along spatial axis {i}",
@@ -1109,7 +1132,7 @@ fn window_out(size: u64, w: &Window, i: usize, ceil: bool) -> Result<u64, String
     } else {
         (padded - span) / s
     } + 1;
-    if ceil && (out - 1) * s >= size + w.begin[i] {
+    if ceil && u128::from(out - 1) * u128::from(s) >= u128::from(size) + u128::from(w.begin[i]) {
         out -= 1;
     }
     Ok(out)
@@ -1554,5 +1577,79 @@ mod tests {
         assert_eq!((layer.batch, layer.height, layer.width), (2, 10, 1));
         let (_, none) = matmul(&[x(&[2, 10, 64]), x(&[2, 64, 10])]).unwrap();
         assert!(none.is_none());
+    }
+
+    #[test]
+    fn hostile_attributes_are_errors_not_panics() {
+        let huge = i64::MAX;
+        let n = node("Slice", vec![]);
+        assert_eq!(
+            infer(
+                &n,
+                &[x(&[0, 4]), ints(&[-1]), ints(&[i64::MIN]), ints(&[0]), ints(&[-1])],
+                17
+            )
+            .unwrap()[0]
+                .shape,
+            vec![0, 4]
+        );
+        let big_step = infer(
+            &n,
+            &[ints(&[1, 2, 3]), ints(&[0]), ints(&[3]), ints(&[0]), ints(&[huge])],
+            17,
+        )
+        .unwrap();
+        assert_eq!(big_step[0].data, Some(Data::I(vec![1])));
+        let back = infer(
+            &n,
+            &[
+                ints(&[1, 2, 3]),
+                ints(&[-1]),
+                ints(&[-4]),
+                ints(&[0]),
+                ints(&[i64::MIN]),
+            ],
+            17,
+        )
+        .unwrap();
+        assert_eq!(back[0].data, Some(Data::I(vec![3])));
+        let pool_node = node(
+            "MaxPool",
+            vec![
+                ("kernel_shape", AttributeValue::Ints(vec![3, 3])),
+                ("pads", AttributeValue::Ints(vec![huge, huge, huge, huge])),
+            ],
+        );
+        assert!(pool(&pool_node, &x(&[1, 1, 4, 4]).unwrap())
+            .unwrap_err()
+            .contains("overflows"));
+        let same = node(
+            "MaxPool",
+            vec![
+                ("kernel_shape", AttributeValue::Ints(vec![huge, 3])),
+                ("strides", AttributeValue::Ints(vec![huge, huge])),
+                ("auto_pad", AttributeValue::String("SAME_UPPER".into())),
+            ],
+        );
+        // SAME keeps ceil(size / stride) outputs whatever the kernel: one here.
+        assert_eq!(pool(&same, &x(&[1, 1, 4, 4]).unwrap()).unwrap(), vec![1, 1, 1, 1]);
+        let split = node("Split", vec![("num_outputs", AttributeValue::Int(huge))]);
+        assert!(infer(&split, &[x(&[4, 4])], 18).unwrap_err().contains("num_outputs"));
+        // A Gather whose result would be large keeps its shape only.
+        let g = infer(
+            &node("Gather", vec![]),
+            &[ints(&[7; 4096]), Some(Val::ints(vec![0; 4096]))],
+            17,
+        )
+        .unwrap();
+        assert_eq!(g[0].shape, vec![4096]);
+        let wide = Val::shaped(dtype::INT64, vec![64, 64]).with_data(Some(Data::I(vec![1; 4096])));
+        let g = infer(
+            &node("Gather", vec![]),
+            &[Some(wide), Some(Val::ints(vec![0; 4096]))],
+            17,
+        )
+        .unwrap();
+        assert_eq!((g[0].shape.clone(), g[0].data.is_none()), (vec![4096, 64], true));
     }
 }
