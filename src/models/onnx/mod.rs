@@ -254,6 +254,12 @@ fn input_value(info: &wire::ValueInfo, batch: u32, input_shape: Option<&InputSha
         reason,
     };
     let declared = info.shape.as_ref();
+    if declared.is_some_and(|d| d.len() > values::MAX_RANK) {
+        return Err(error(format!(
+            "its shape has more than {} dimensions",
+            values::MAX_RANK
+        )));
+    }
     let shape: Vec<u64> = match (input_shape, declared) {
         (Some(given), Some(dims)) if given.0.len() != dims.len() => {
             return Err(OnnxError::InputShape(format!(
@@ -559,6 +565,13 @@ fn count(model: &Model, batch: u32, input_shape: Option<&InputShape>) -> Result<
         for (output, value) in node.outputs.iter().zip(outputs) {
             if output.is_empty() {
                 continue;
+            }
+            if value.rank() > values::MAX_RANK {
+                return Err(node_error(format!(
+                    "its output '{output}' has {} dimensions, at most {}",
+                    value.rank(),
+                    values::MAX_RANK
+                )));
             }
             if let Some(shape) = declared.get(output.as_str()) {
                 if *shape != value.shape {

@@ -4,7 +4,7 @@
 
 use crate::layer::ConvLayer;
 
-use super::values::{broadcast, broadcast_map, dtype, index_map, numel, strides, Data, Val, FOLD_MAX};
+use super::values::{broadcast, broadcast_map, dtype, index_map, numel, strides, Data, Val, FOLD_MAX, MAX_RANK};
 use super::wire::{AttributeValue, Node};
 
 type Rule = Result<Vec<Val>, String>;
@@ -759,6 +759,9 @@ fn squeeze(shape: &[u64], axes: Option<&[i64]>) -> Result<Vec<u64>, String> {
 
 fn unsqueeze(shape: &[u64], axes: &[i64]) -> Result<Vec<u64>, String> {
     let rank = shape.len() + axes.len();
+    if rank > MAX_RANK {
+        return Err(format!("its output would have {rank} dimensions, at most {MAX_RANK}"));
+    }
     let mut axes = axes.iter().map(|&a| axis_of(a, rank)).collect::<Result<Vec<_>, _>>()?;
     axes.sort_unstable();
     if axes.windows(2).any(|w| w[0] == w[1]) {

@@ -7,6 +7,9 @@ use super::wire::{Tensor, TypedData};
 /// Tensors of at most this many elements carry their data for constant folding.
 pub const FOLD_MAX: u64 = 4096;
 
+/// The highest tensor rank accepted (ONNX models use a handful of dimensions; a hostile file may claim millions).
+pub const MAX_RANK: usize = 64;
+
 /// ONNX TensorProto.DataType codes.
 pub mod dtype {
     pub const FLOAT: i32 = 1;
@@ -230,6 +233,9 @@ pub fn broadcast_map(input: &[u64], out: &[u64]) -> Vec<usize> {
 
 /// The value an initializer or a `Constant` tensor gives: its dims checked against its data.
 pub fn tensor_value(tensor: &Tensor) -> Result<Val, String> {
+    if tensor.dims.len() > MAX_RANK {
+        return Err(format!("has {} dimensions, at most {MAX_RANK}", tensor.dims.len()));
+    }
     let mut shape = Vec::with_capacity(tensor.dims.len());
     for &dim in &tensor.dims {
         shape.push(u64::try_from(dim).map_err(|_| format!("has a negative dimension {dim} (dims {:?})", tensor.dims))?);
