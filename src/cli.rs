@@ -251,15 +251,20 @@ pub struct CountArgs {
                   only the convs run). Each layer is timed on its own, then the whole network in one submission, \
                   and every layer's output is checked against the CPU reference on sampled values. The sampling \
                   defaults are lower than compare's (--warmup 1, --samples 5, --min-time 0.2) so that a network \
-                  run finishes in time.\n\nExamples:\n  convflops model mobilenet-v1\n  convflops model mobilenet-v1 --run --export-csv layers.csv --plot shares.png\n  convflops model --compare mobilenet-v1 conv-mobilenet-v1 --ru"
+                  run finishes in time.\n\nExamples:\n  convflops model mobilenet-v1\n  convflops model mobilenet-v1 --run --export-csv layers.csv --plot shares.png\n  convflops model --compare mobilenet-v1 conv-mobilenet-v1"
 )]
 pub struct ModelArgs {
     /// A built-in network: mobilenet-v1, conv-mobilenet-v1, mobilenet-v2, resnet-18 or efficientnet-b0.
     #[arg(required_unless_present_any = ["file", "compare"], conflicts_with = "file")]
     pub name: Option<String>,
-    /// Read the network from a JSON layer file (format in docs/commands.md).
+    /// Read the network from a JSON layer file (format in docs/commands.md) or an ONNX model (told apart by
+    /// content).
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// The ONNX model's input shape, NxCxHxW, when the file's is symbolic (or to count at another size); its N
+    /// is the batch.
+    #[arg(long, value_name = "NxCxHxW", conflicts_with_all = ["batch", "name", "compare"], requires = "file")]
+    pub input_shape: Option<crate::models::onnx::InputShape>,
     /// Batch size for every layer.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = whole_number)]
     pub batch: u32,
@@ -272,7 +277,8 @@ pub struct ModelArgs {
     /// Run every conv layer on the adapter, chained on the device, and time each layer and the whole network.
     #[arg(long)]
     pub run: bool,
-    /// Run two networks (built-in names or layer files) and set their FLOPs ratio against their time ratio.
+    /// Run two networks (built-in names, layer files or ONNX models) and set their FLOPs ratio against their time
+    /// ratio.
     #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with_all = ["name", "file"])]
     pub compare: Option<Vec<String>>,
     /// The kernels to run: vec4 (the fast ones, where the shape allows; tiled elsewhere), tiled (scalar register

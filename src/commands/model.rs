@@ -33,13 +33,30 @@ pub fn run(args: ModelArgs) -> Result<()> {
     }
     let network = match (&args.name, &args.file) {
         (Some(name), _) => models::builtin(name, args.batch)?,
-        (None, Some(file)) => models::load(file, args.batch)?,
+        (None, Some(file)) => models::open(file, args.batch, args.input_shape.as_ref())?,
         (None, None) => anyhow::bail!(
             "give a model name ({}) or --file FILE",
             models::BUILTIN_NAMES.join(", ")
         ),
     };
     if let Some(path) = &args.export_layers {
+        // The layer file has one batch for all layers (--batch when read); an ONNX graph can reshape it.
+        if let (Some(first), Some(odd)) = (
+            network.layers.first(),
+            network
+                .layers
+                .iter()
+                .find(|l| l.layer.batch != network.layers[0].layer.batch),
+        ) {
+            anyhow::bail!(
+                "--export-layers: layer \"{}\" has batch {} but \"{}\" has {}; the layer file format has one batch \
+                 for all layers",
+                first.name,
+                first.layer.batch,
+                odd.name,
+                odd.layer.batch
+            );
+        }
         let text = network.to_file_json().context("serialising the layer file")?;
         write_atomically(path, text.as_bytes())
             .with_context(|| format!("writing the layer file {}", path.display()))?;
@@ -64,11 +81,12 @@ pub fn run(args: ModelArgs) -> Result<()> {
     Ok(())
 }
 
-/// A `--compare` operand: a built-in name, else a layer file.
+/// A `--compare` operand: a built-in name, else a layer file or an ONNX model.
 fn network_named(text: &str, batch: u32) -> Result<Network> {
     let path = Path::new(text);
-    if !models::BUILTIN_NAMES.contains(&text) && (path.extension().is_some_and(|e| e == "json") || path.is_file()) {
-        Ok(models::load(path, batch)?)
+    let named_file = path.extension().is_some_and(|e| e == "json" || e == "onnx");
+    if !models::BUILTIN_NAMES.contains(&text) && (named_file || path.is_file()) {
+        Ok(models::open(path, batch, None)?)
     } else {
         Ok(models::builtin(text, batch)?)
     }
@@ -82,7 +100,7 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
             .map(|text| network_named(text, args.batch))
             .collect::<Result<Vec<_>>>()?,
         (None, Some(name), _) => vec![models::builtin(name, args.batch)?],
-        (None, None, Some(file)) => vec![models::load(file, args.batch)?],
+        (None, None, Some(file)) => vec![models::open(file, args.batch, args.input_shape.as_ref())?],
         (None, None, None) => anyhow::bail!(
             "give a model name ({}), --file FILE or --compare A B",
             models::BUILTIN_NAMES.join(", ")

@@ -211,7 +211,7 @@ fn parse_layer(value: &Value, index: usize, file: &Path, batch: u32) -> Result<N
         let rule = match kind {
             LayerKind::Depthwise => "depthwise needs groups = in_channels = out_channels > 1",
             LayerKind::Pointwise => "pointwise needs a 1×1 kernel with groups 1",
-            LayerKind::Fc => "fc needs a 1×1 kernel with groups 1 on a 1×1 input",
+            LayerKind::Fc => "fc needs a 1×1 kernel with groups 1 on a 1×1 input, unpadded",
             LayerKind::Standard => "a layer with groups = in_channels = out_channels > 1 is depthwise",
         };
         return Err(layer_error(

@@ -8,6 +8,7 @@
 
 pub mod file;
 pub mod mobilenet;
+pub mod onnx;
 pub mod report;
 pub mod run;
 pub mod torchvision;
@@ -58,12 +59,13 @@ impl LayerKind {
         }
     }
 
-    /// The kind a layer file gets when it does not say: a 1×1 kernel with one group on a 1×1 input is `fc`, any
+    /// The kind a layer file gets when it does not say: a 1×1 kernel with one group on an unpadded 1×1 input is `fc`, any
     /// other 1×1 kernel with one group `pointwise`, groups = C_in = C_out > 1 `depthwise`, everything else
     /// `standard`.
     pub fn of_layer(layer: &ConvLayer) -> LayerKind {
         if layer.kernel == [1, 1] && layer.groups == 1 {
-            if layer.height == 1 && layer.width == 1 {
+            // A padded 1×1 conv on a 1×1 input has a larger output than one pixel: a conv, not a matrix–vector product.
+            if layer.height == 1 && layer.width == 1 && layer.padding == [0, 0] {
                 LayerKind::Fc
             } else {
                 LayerKind::Pointwise
@@ -181,6 +183,35 @@ pub enum ModelError {
     },
     #[error("model {model}: the total {what} count overflows 64 bits: reduce --batch")]
     TotalOverflow { model: String, what: &'static str },
+    #[error("{}: {error}", file.display())]
+    Onnx { file: PathBuf, error: Box<onnx::OnnxError> },
+    #[error("{}: --input-shape applies to ONNX models only, this is a JSON layer file", file.display())]
+    InputShapeOnJson { file: PathBuf },
+}
+
+/// Reads a model file of either format, told apart by content: an ONNX model ([`onnx::load`]; a file named
+/// `.onnx` is always read as one) or a JSON layer file ([`load`]). `input_shape` (`--input-shape`) is for ONNX
+/// models only.
+pub fn open(file: &std::path::Path, batch: u32, input_shape: Option<&onnx::InputShape>) -> Result<Network, ModelError> {
+    use std::io::Read;
+    check_batch(batch)?;
+    let mut head = [0u8; 1];
+    let got = std::fs::File::open(file)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|source| ModelError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+    let named_onnx = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+    if named_onnx || onnx::looks_like_onnx(&head[..got]) {
+        onnx::load(file, batch, input_shape)
+    } else if input_shape.is_some() {
+        Err(ModelError::InputShapeOnJson {
+            file: file.to_path_buf(),
+        })
+    } else {
+        load(file, batch)
+    }
 }
 
 fn layer_label(index: usize, name: Option<&str>) -> String {
@@ -200,6 +231,22 @@ fn field_label(field: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_padded_1x1_conv_on_a_1x1_input_is_not_fc() {
+        let fc = ConvLayer {
+            in_channels: 64,
+            out_channels: 16,
+            height: 1,
+            width: 1,
+            kernel: [1, 1],
+            padding: [0, 0],
+            ..ConvLayer::default()
+        };
+        assert_eq!(LayerKind::of_layer(&fc), LayerKind::Fc);
+        let padded = ConvLayer { padding: [1, 1], ..fc };
+        assert_eq!(LayerKind::of_layer(&padded), LayerKind::Pointwise);
+    }
 
     #[test]
     fn kinds_from_shapes() {
