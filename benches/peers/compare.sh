@@ -49,12 +49,7 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "${XDG_RUNTIME_DIR}" ]; then
     chmod 700 "$XDG_RUNTIME_DIR"
 fi
 
-# 1. The venv first: onnxruntime_conv.py prints the one line that says why when it cannot be made.
-if ! python3 "$peer" --setup; then
-    exit 1
-fi
-
-# 1b. The WebGPU peers: node, npm and the pinned packages (npm ci into benches/peers/node_modules when missing).
+# 1. The WebGPU peers: node, npm and the pinned packages (npm ci into benches/peers/node_modules when missing).
 if [ -n "$webgpu_peers" ]; then
     hint="or set WEBGPU_PEERS= to leave the WebGPU peers out"
     command -v node >/dev/null || die "node not found: the WebGPU peers need Node.js ≥ 18 and npm ($hint)"
@@ -78,6 +73,11 @@ if [ -n "$webgpu_peers" ]; then
             die "node webgpu_conv.mjs --setup failed (log: $out/webgpu-setup.log)"
         exit 1
     fi
+fi
+
+# 1b. The venv: onnxruntime_conv.py prints the one line that says why when it cannot be made.
+if ! python3 "$peer" --setup; then
+    exit 1
 fi
 
 # 2. convflops, release build.
