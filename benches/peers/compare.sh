@@ -111,11 +111,14 @@ done
 # 4. The WebGPU peers, one Node process each over all layers (progress in webgpu-<peer>.log).
 for lib in $webgpu_peers; do
     echo "WebGPU peer $lib on all ${#layers[@]} layers (log $out/webgpu-$lib.log) …" >&2
+    # Exit status 4: some convs gave a wrong output or failed; their lines say so and the table shows it.
+    status=0
     # shellcheck disable=SC2086
-    if ! timed node "$here/webgpu_conv.mjs" --lib "$lib" "${webgpu_layers[@]}" $webgpu_args </dev/null \
-        >"$out/webgpu-$lib.jsonl" 2>"$out/webgpu-$lib.log"; then
+    timed node "$here/webgpu_conv.mjs" --lib "$lib" "${webgpu_layers[@]}" $webgpu_args </dev/null \
+        >"$out/webgpu-$lib.jsonl" 2>"$out/webgpu-$lib.log" || status=$?
+    if [ "$status" -ne 0 ] && [ "$status" -ne 4 ]; then
         grep '^webgpu_conv.mjs:' "$out/webgpu-$lib.log" | tail -1 >&2 || true
-        die "the WebGPU peer $lib failed (log: $out/webgpu-$lib.log)"
+        die "the WebGPU peer $lib failed (exit status $status; log: $out/webgpu-$lib.log)"
     fi
 done
 cat /proc/loadavg >"$out/loadavg-end" 2>/dev/null || true
@@ -168,6 +171,10 @@ for index in range(layers):
                 notes.append(f"{NAMES[side]} cannot run {r['label']} {result['conv']}: {r['unsupported']}")
                 row += ["—", "—"]
                 continue
+            if "failed" in r:
+                notes.append(f"{NAMES[side]} failed on {r['label']} {result['conv']}, no speed reported: {r['failed']}")
+                row += ["failed", "failed"]
+                continue
             rates[side] = r["flops_per_s"]
             row += [ms(r["time_s"]["median"]), gflops(r["flops_per_s"])]
         for side in ("ort", "tfjs"):
@@ -176,7 +183,8 @@ for index in range(layers):
         rows.append(row)
 
 def first(side, key):
-    return next(iter(peers[side].values()), {}).get(key)
+    """The first of a side's records that has `key` (unsupported and failed convs have no version or timing)."""
+    return next((r[key] for r in peers[side].values() if key in r), None)
 
 print(f"convflops: {adapter['name']} · {adapter['backend']} · driver {adapter['driver']}"
       f"{' · CPU adapter (software): CPU numbers' if adapter.get('software') else ''} · {variant} kernels"

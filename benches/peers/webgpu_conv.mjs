@@ -31,8 +31,10 @@
 //            made once, so no run uploads it.
 //
 // Output: one JSON object per conv per line, the fields of onnxruntime_conv.py's lines (index, label, flags, layer,
-// conv, flops, macs, time_s, calls_per_sample, checked_outputs, max_abs_error, flops_per_s) plus runtime, versions,
-// adapter and what the library dispatched. A conv the library cannot run gets a line with "unsupported": "why".
+// conv, flops, macs, time_s, calls_per_sample, checked_outputs, max_abs_error, flops_per_s) plus runtime, version,
+// sync, layout, adapter, first_call_s (the first call, shader compilation included) and, for tfjs, pads and programs.
+// A conv the library cannot run gets a line with "unsupported": "why"; one whose output is wrong (or whose run
+// fails) a line with "failed": "what" and no speed, and the exit status is then 4.
 // Progress goes to stderr.
 
 import fs from 'node:fs';
@@ -75,8 +77,10 @@ function parseArgs(argv) {
     if (flag === '--setup') { opts.setup = true; continue; }
     if (flag === '--print-layers') { opts.printLayers = true; continue; }
     if (flag === '--help' || flag === '-h') {
-      process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n')
-        .slice(1).filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n') + '\n');
+      // The comment block at the top of this file.
+      const lines = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1);
+      const end = lines.findIndex((l) => !l.startsWith('//'));
+      process.stdout.write(lines.slice(0, end).map((l) => l.slice(3)).join('\n') + '\n');
       process.exit(0);
     }
     if (i + 1 >= argv.length) fail(`${flag} needs a value`);
@@ -466,10 +470,11 @@ async function runTfjs(opts, layers, adapter, emit) {
           return check(parts, weights, x, nchw(xDims), y, (a, n, c, yy, xx) => nhwc(yDims)(a, n, c, yy, xx), seed);
         });
       } catch (error) {
-        fail(`tfjs ${label} ${conv}: ${error.message}`, 4);
+        timing = failed(`tfjs ${label} ${conv}`, error);
       }
       xT.dispose();
       for (const op of ops) op.filter.dispose();
+      if (timing.failed) { emit({ ...base, failed: timing.failed, runtime: 'tfjs-webgpu', adapter }); continue; }
       emit({ ...base, ...finish(base, timing), runtime: 'tfjs-webgpu', version: tf.version_core,
         sync: opts.tfjsSync === 'readback' ? 'last output read back (data())' : 'compute pass ended, queue submitted, onSubmittedWorkDone',
         layout: 'NHWC', pads: ops.map((op) => op.pad), programs: dispatched, adapter });
@@ -583,7 +588,7 @@ async function runOrtWeb(opts, layers, adapter, emit) {
       let chain = Promise.resolve();
       const call = () => { const run = chain.then(() => session.run({ X })).then((r) => r.Y); chain = run; return run; };
       const wait = async (out) => { const y = await out; await y.getData(); };
-      const release = (out) => { out.then((y) => y.dispose()); };
+      const release = (out) => { out.then((y) => y.dispose(), () => {}); };
       let timing;
       try {
         timing = await timeConv(opts, call, wait, release, async (out) => {
@@ -593,11 +598,13 @@ async function runOrtWeb(opts, layers, adapter, emit) {
         });
         await chain;
       } catch (error) {
-        fail(`onnxruntime-web ${label} ${conv}: ${error.message}`, 4);
+        timing = failed(`onnxruntime-web ${label} ${conv}`, error);
+        await chain.catch(() => {});
       }
       X.dispose();
       buffer.destroy();
       await session.release();
+      if (timing.failed) { emit({ ...base, failed: timing.failed, runtime: 'onnxruntime-web', adapter }); continue; }
       emit({ ...base, ...finish(base, timing), runtime: 'onnxruntime-web', version: ort.env.versions.web,
         execution_provider: 'webgpu (CPU fallback off)', opset: OPSET,
         sync: 'runs chained, outputs on the GPU, last output read back (getData())', layout: 'NCHW', adapter });
@@ -607,6 +614,16 @@ async function runOrtWeb(opts, layers, adapter, emit) {
 }
 
 // ------------------------------------------------------------------------------------------------ main
+
+// A conv that failed (a wrong output, an error from the library) gets a line with "failed" and no speed; the
+// others still run, and the exit status is 4 at the end.
+let failures = 0;
+function failed(what, error) {
+  failures += 1;
+  const message = String(error.message).split('\n')[0];
+  process.stderr.write(`${NAME}: ${what}: ${message}\n`);
+  return { failed: message };
+}
 
 function record(index, label, flags, layer, conv) {
   const flops = flopsOf(layer, conv);
@@ -643,4 +660,4 @@ const emit = (r) => process.stdout.write(`${JSON.stringify(r)}\n`);
 if (opts.lib === 'tfjs') await runTfjs(opts, layers, adapter, emit);
 else await runOrtWeb(opts, layers, adapter, emit);
 // Dawn keeps the event loop alive.
-process.exit(0);
+process.exit(failures ? 4 : 0);
