@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# convflops vs ONNX Runtime (CPU) on the same layers, side by side in one run.
+# convflops beside its peers on the same layers, side by side in one run: ONNX Runtime on the CPU, and on the same
+# WebGPU adapter as convflops TensorFlow.js's WebGPU backend and ONNX Runtime Web's WebGPU EP (Node + Dawn).
 #
 # Builds convflops in release, then for each layer (onnxruntime_conv.py --print-layers) runs
-# `convflops compare --json` and the ONNX Runtime peer back to back, and prints a table of both FLOP/s and their
-# ratio. Raw JSON and the table are kept in the output directory (first argument, or $CONVFLOPS_PEERS_OUT, or a
+# `convflops compare --json` and the ONNX Runtime peer back to back; then webgpu_conv.mjs once per WebGPU peer over
+# all layers (one Node process each: ONNX Runtime Web's start-up alone takes a minute on a loaded 2-core machine).
+# Every timing command runs under `flock $CONVFLOPS_BENCH_LOCK`. Prints one table of every side's median time and
+# GFLOP/s. Raw JSON and the table are kept in the output directory (first argument, or $CONVFLOPS_PEERS_OUT, or a
 # temporary directory; its path is printed at the end).
 #
 # Environment:
 #   CONVFLOPS_ARGS   sampling flags for convflops compare     (default: --samples 5 --min-time 0.5)
 #   ORT_ARGS         sampling flags for onnxruntime_conv.py    (default: --samples 10 --min-time 1)
+#   WEBGPU_ARGS      sampling flags for webgpu_conv.mjs        (default: --samples 5 --min-time 0.5)
+#   WEBGPU_PEERS     which WebGPU peers, "tfjs ort-web", one, or empty for none (default: tfjs ort-web)
+#   LAYERS           layers, one "label<TAB>convflops flags" a line (default: onnxruntime_conv.py --print-layers)
 #   VARIANT          convflops kernels, vec4, tiled or naive   (default: vec4)
+#   CONVFLOPS_BENCH_LOCK  the lock file every timing run takes  (default: /tmp/convflops-bench.lock)
 #   CONVFLOPS_PEERS_VENV  where the ONNX Runtime venv lives    (default: ${XDG_CACHE_HOME:-~/.cache}/convflops/peers-venv)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -19,7 +26,22 @@ out="${1:-${CONVFLOPS_PEERS_OUT:-$(mktemp -d)}}"
 mkdir -p "$out"
 convflops_args="${CONVFLOPS_ARGS:---samples 5 --min-time 0.5}"
 ort_args="${ORT_ARGS:---samples 10 --min-time 1}"
+webgpu_args="${WEBGPU_ARGS:---samples 5 --min-time 0.5}"
+webgpu_peers="${WEBGPU_PEERS-tfjs ort-web}"
 variant="${VARIANT:-vec4}"
+lock="${CONVFLOPS_BENCH_LOCK:-/tmp/convflops-bench.lock}"
+die() {
+    echo "compare.sh: $*" >&2
+    exit 1
+}
+for lib in $webgpu_peers; do
+    case "$lib" in
+        tfjs | ort-web) ;;
+        *) die "WEBGPU_PEERS: unknown peer '$lib' (tfjs, ort-web, or empty for none)" ;;
+    esac
+done
+command -v flock >/dev/null || die "flock not found (util-linux): every timing run takes $lock with it"
+timed() { flock "$lock" "$@"; }
 # Mesa complains on every start when this is unset; give it a private directory.
 if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "${XDG_RUNTIME_DIR}" ]; then
     export XDG_RUNTIME_DIR="$out/xdg-runtime"
@@ -27,7 +49,33 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "${XDG_RUNTIME_DIR}" ]; then
     chmod 700 "$XDG_RUNTIME_DIR"
 fi
 
-# 1. The venv first: onnxruntime_conv.py prints the one line that says why when it cannot be made.
+# 1. The WebGPU peers: node, npm and the pinned packages (npm ci into benches/peers/node_modules when missing).
+if [ -n "$webgpu_peers" ]; then
+    hint="or set WEBGPU_PEERS= to leave the WebGPU peers out"
+    command -v node >/dev/null || die "node not found: the WebGPU peers need Node.js ≥ 18 and npm ($hint)"
+    node_major="$(node -p 'process.versions.node.split(".")[0]')"
+    [ "$node_major" -ge 18 ] || die "node $(node --version) is too old: the WebGPU peers need Node.js ≥ 18 ($hint)"
+    command -v npm >/dev/null || die "npm not found: the WebGPU peers install their packages with it ($hint)"
+    packages=(webgpu @tensorflow/tfjs-core @tensorflow/tfjs-backend-webgpu onnxruntime-web)
+    missing=""
+    for package in "${packages[@]}"; do
+        [ -f "$here/node_modules/$package/package.json" ] || missing="$missing $package"
+    done
+    if [ -n "$missing" ]; then
+        echo "compare.sh: npm ci in $here (missing:$missing; log $out/npm-ci.log)" >&2
+        if ! (cd "$here" && npm ci --ignore-scripts --no-audit --no-fund) >"$out/npm-ci.log" 2>&1; then
+            die "npm ci in $here failed, the packages$missing are missing (log: $out/npm-ci.log)"
+        fi
+    fi
+    # Loads every package and asks Dawn for an adapter; prints one line that says why when it cannot.
+    if ! node "$here/webgpu_conv.mjs" --setup >"$out/webgpu-adapter.json" 2>"$out/webgpu-setup.log"; then
+        grep '^webgpu_conv.mjs:' "$out/webgpu-setup.log" | head -1 >&2 ||
+            die "node webgpu_conv.mjs --setup failed (log: $out/webgpu-setup.log)"
+        exit 1
+    fi
+fi
+
+# 1b. The venv: onnxruntime_conv.py prints the one line that says why when it cannot be made.
 if ! python3 "$peer" --setup; then
     exit 1
 fi
@@ -40,85 +88,136 @@ convflops="$root/target/release/convflops"
 date -u +%Y-%m-%dT%H:%M:%SZ >"$out/started"
 cat /proc/loadavg >"$out/loadavg-start" 2>/dev/null || true
 : >"$out/ort.jsonl"
-mapfile -t layers < <(python3 "$peer" --print-layers)
+webgpu_layers=()
+if [ -n "${LAYERS:-}" ]; then
+    mapfile -t layers <<<"$LAYERS"
+else
+    mapfile -t layers < <(python3 "$peer" --print-layers)
+fi
 index=0
 for entry in "${layers[@]}"; do
     label="${entry%%$'\t'*}"
     flags="${entry#*$'\t'}"
     echo "[$((index + 1))/${#layers[@]}] $label: convflops compare ($variant) …" >&2
     # shellcheck disable=SC2086  # the flags are word lists on purpose
-    "$convflops" compare --json --variant "$variant" $flags $convflops_args </dev/null >"$out/convflops-$index.json"
+    timed "$convflops" compare --json --variant "$variant" $flags $convflops_args </dev/null >"$out/convflops-$index.json"
     echo "[$((index + 1))/${#layers[@]}] $label: ONNX Runtime …" >&2
     # shellcheck disable=SC2086
-    python3 "$peer" --layer "$flags" --label "$label" --first-index "$index" $ort_args </dev/null >>"$out/ort.jsonl"
+    timed python3 "$peer" --layer "$flags" --label "$label" --first-index "$index" $ort_args </dev/null >>"$out/ort.jsonl"
+    webgpu_layers+=(--layer "$flags" --label "$label")
     index=$((index + 1))
+done
+
+# 4. The WebGPU peers, one Node process each over all layers (progress in webgpu-<peer>.log).
+for lib in $webgpu_peers; do
+    echo "WebGPU peer $lib on all ${#layers[@]} layers (log $out/webgpu-$lib.log) …" >&2
+    # Exit status 4: some convs gave a wrong output or failed; their lines say so and the table shows it.
+    status=0
+    # shellcheck disable=SC2086
+    timed node "$here/webgpu_conv.mjs" --lib "$lib" "${webgpu_layers[@]}" $webgpu_args </dev/null \
+        >"$out/webgpu-$lib.jsonl" 2>"$out/webgpu-$lib.log" || status=$?
+    if [ "$status" -ne 0 ] && [ "$status" -ne 4 ]; then
+        grep '^webgpu_conv.mjs:' "$out/webgpu-$lib.log" | tail -1 >&2 || true
+        die "the WebGPU peer $lib failed (exit status $status; log: $out/webgpu-$lib.log)"
+    fi
 done
 cat /proc/loadavg >"$out/loadavg-end" 2>/dev/null || true
 
-# 4. Join on (layer, conv) and print the table.
-python3 - "$out" "$index" "$variant" <<'EOF' | tee "$out/table.md"
-import json, os, sys
+# 5. Join on (layer, conv), check that every side counted the same FLOPs, and print the table.
+python3 - "$out" "$index" "$variant" "$webgpu_peers" <<'EOF' | tee "$out/table.md"
+import json, os, re, sys
 
-out, layers, variant = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+out, layers, variant, webgpu_peers = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].split()
+NAMES = {"ort": "ORT CPU", "tfjs": "tfjs-webgpu", "ort-web": "ORT-web"}
 
-def si(value, unit):
-    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if value >= factor:
-            return f"{value / factor:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}"
+def ms(seconds):
+    return f"{seconds * 1e3:.3g}"
 
-def seconds(value):
-    if value >= 1:
-        return f"{value:.3g} s"
-    if value >= 1e-3:
-        return f"{value * 1e3:.3g} ms"
-    return f"{value * 1e6:.3g} µs"
+def gflops(rate):
+    return f"{rate / 1e9:.3g}"
 
-ort = {}
-versions, threads = set(), set()
-with open(os.path.join(out, "ort.jsonl")) as f:
-    for line in f:
-        r = json.loads(line)
-        ort[(r["index"], r["conv"])] = r
-        versions.add(r["onnxruntime"])
-        threads.add(r["threads"])
+def read_jsonl(name):
+    rows = {}
+    with open(os.path.join(out, name)) as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                rows[(r["index"], r["conv"])] = r
+    return rows
 
-rows, adapter = [], None
+peers = {"ort": read_jsonl("ort.jsonl")}
+for lib in webgpu_peers:
+    peers[lib] = read_jsonl(f"webgpu-{lib}.jsonl")
+sides = list(peers)
+
+rows, notes, adapter = [], [], None
 for index in range(layers):
     with open(os.path.join(out, f"convflops-{index}.json")) as f:
         cf = json.load(f)
     adapter = cf["adapter"]
     for result in cf["results"]:
-        peer = ort.get((index, result["conv"]))
-        if peer is None:
-            sys.exit(f"compare.sh: no ONNX Runtime result for layer {index} {result['conv']}")
-        if peer["flops"] != result["flops"]:
-            sys.exit(
-                f"compare.sh: FLOPs disagree on {peer['label']} {result['conv']}: "
-                f"convflops {result['flops']}, onnxruntime_conv.py {peer['flops']}"
-            )
-        ours, theirs = result["flops_per_s"], peer["flops_per_s"]
-        rows.append([
-            peer["label"],
-            result["conv"],
-            f"{result['flops']:,}",
-            seconds(result["gpu_time_s"]["median"]),
-            si(ours, "FLOP/s"),
-            seconds(peer["time_s"]["median"]),
-            si(theirs, "FLOP/s"),
-            f"{100 * ours / theirs:.1f} %",
-        ])
+        row = [None, result["conv"], f"{result['flops']:,}", ms(result["gpu_time_s"]["median"]),
+               gflops(result["flops_per_s"])]
+        rates = {}
+        for side in sides:
+            r = peers[side].get((index, result["conv"]))
+            if r is None:
+                sys.exit(f"compare.sh: no {NAMES[side]} result for layer {index} {result['conv']}")
+            row[0] = r["label"]
+            if r["flops"] != result["flops"]:
+                sys.exit(f"compare.sh: FLOPs disagree on {r['label']} {result['conv']}: "
+                         f"convflops {result['flops']}, {NAMES[side]} {r['flops']}")
+            if "unsupported" in r:
+                notes.append(f"{NAMES[side]} cannot run {r['label']} {result['conv']}: {r['unsupported']}")
+                row += ["—", "—"]
+                continue
+            if "failed" in r:
+                notes.append(f"{NAMES[side]} failed on {r['label']} {result['conv']}, no speed reported: {r['failed']}")
+                row += ["failed", "failed"]
+                continue
+            rates[side] = r["flops_per_s"]
+            row += [ms(r["time_s"]["median"]), gflops(r["flops_per_s"])]
+        for side in ("ort", "tfjs"):
+            if side in sides:
+                row.append(f"{result['flops_per_s'] / rates[side]:.2f}×" if side in rates else "—")
+        rows.append(row)
+
+def first(side, key):
+    """The first of a side's records that has `key` (unsupported and failed convs have no version or timing)."""
+    return next((r[key] for r in peers[side].values() if key in r), None)
 
 print(f"convflops: {adapter['name']} · {adapter['backend']} · driver {adapter['driver']}"
-      f"{' · CPU adapter (software): CPU numbers' if adapter.get('software') else ''} · {variant} kernels")
-print(f"ONNX Runtime {', '.join(sorted(versions))} · CPUExecutionProvider · intra-op threads "
-      f"{', '.join(str(t) for t in sorted(threads))}")
+      f"{' · CPU adapter (software): CPU numbers' if adapter.get('software') else ''} · {variant} kernels"
+      " · time: GPU timestamps around each dispatch")
+threads = sorted({r["threads"] for r in peers["ort"].values()})
+print(f"ORT CPU: ONNX Runtime {first('ort', 'onnxruntime')} · CPUExecutionProvider · intra-op threads "
+      f"{', '.join(map(str, threads))} · time: wall clock per call")
+mesa = re.compile(r"Mesa (\S+)")
+for side in webgpu_peers:
+    a = first(side, "adapter") or {}
+    what = {"tfjs": "TensorFlow.js webgpu backend", "ort-web": "ONNX Runtime Web, WebGPU EP"}[side]
+    print(f"{NAMES[side]}: {what} {first(side, 'version')} · Node + Dawn (npm webgpu) on {a.get('description')} · "
+          f"time: wall clock, {first(side, 'sync')}")
+    ours, theirs = mesa.search(adapter["driver"]), mesa.search(a.get("description") or "")
+    same = ours and theirs and ours.group(1) == theirs.group(1) and "llvmpipe" in adapter["driver"] and \
+        "llvmpipe" in (a.get("description") or "")
+    if not same and (ours or theirs):
+        print(f"**Warning:** {NAMES[side]} ran on \"{a.get('description')}\", convflops on \"{adapter['driver']}\": "
+              "not the same adapter as far as their names tell")
 print()
-header = ["layer", "conv", "FLOPs", "convflops time", "convflops FLOP/s", "ORT time", "ORT FLOP/s",
-          "convflops / ORT"]
+header = ["layer", "conv", "FLOPs", "convflops ms", "convflops GFLOP/s"]
+for side in sides:
+    header += [f"{NAMES[side]} ms", f"{NAMES[side]} GFLOP/s"]
+header += [f"convflops / {NAMES[side]}" for side in ("ort", "tfjs") if side in sides]
 print("| " + " | ".join(header) + " |")
 print("|" + "|".join([":---", ":---"] + ["---:"] * (len(header) - 2)) + "|")
 for row in rows:
     print("| " + " | ".join(row) + " |")
+if notes:
+    print()
+    for note in notes:
+        print(f"- {note}")
+print()
+print("Times are medians; GFLOP/s = FLOPs / median time, FLOPs = 2·MACs counted by each side and checked equal.")
 EOF
 echo "raw results and table: $out" >&2
