@@ -34,9 +34,9 @@ impl Bound {
 }
 
 /// How the ceilings are measured, as a number: cached entries measured by an older method are measured again
-/// (method 2 added the straight-line FMA kernel and the loop-free bandwidth kernels; method 1 read loops only and
-/// understated llvmpipe's FMA roof about 2.3×).
-pub const METHOD: u32 = 2;
+/// (method 2 added the straight-line FMA kernels and the loop-free bandwidth kernels, method 3 the driver's buffer
+/// copy; method 1 read loops only and understated llvmpipe's roofs).
+pub const METHOD: u32 = 3;
 
 /// The measured ceilings of one adapter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
