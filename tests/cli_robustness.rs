@@ -428,7 +428,7 @@ fn compare_macs(args: &[String]) -> Option<u64> {
     };
     let layer = compare.layer.layer().validated().ok()?;
     for v in &compare.variant {
-        let variant = convflops::gpu::Variant::from(*v);
+        let variant = v.resolve(&lavapipe());
         for l in [layer, layer.depthwise(), layer.pointwise()] {
             JobPlan::new(&lavapipe(), &l, variant.shader_for(&l)).ok()?;
         }
