@@ -1183,7 +1183,7 @@ impl ConvJob {
                         size: wgpu::Extent3d {
                             width: shape.groups,
                             height: shape.slice,
-                            depth_or_array_layers: shape.slices * layer.batch,
+                            depth_or_array_layers: shape.texture_layers(layer),
                         },
                         mip_level_count: 1,
                         sample_count: 1,
@@ -1193,14 +1193,6 @@ impl ConvJob {
                         view_formats: &[],
                     })
                 })?;
-                let view = |first: u32, count: u32| {
-                    texture.create_view(&wgpu::TextureViewDescriptor {
-                        dimension: Some(wgpu::TextureViewDimension::D2Array),
-                        base_array_layer: first,
-                        array_layer_count: Some(count),
-                        ..Default::default()
-                    })
-                };
                 let pack = kernels.generated(
                     ctx,
                     "gemm-cpu pack",
@@ -1212,7 +1204,10 @@ impl ConvJob {
                     ],
                     cpu::CPU_WORKGROUP,
                 )?;
-                let whole = view(0, shape.slices * layer.batch);
+                let whole = texture.create_view(&wgpu::TextureViewDescriptor {
+                    dimension: Some(wgpu::TextureViewDimension::D2Array),
+                    ..Default::default()
+                });
                 let pack_bind = pack.kernel.bind_resources(
                     ctx,
                     &[

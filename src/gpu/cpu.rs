@@ -236,8 +236,8 @@ pub fn depthwise_source(layer: &ConvLayer) -> String {
             }
         }
     }
-    let partial_y = oh % t.tile_h != 0;
-    let partial_x = ow % t.tile_w != 0;
+    let partial_y = !oh.is_multiple_of(t.tile_h);
+    let partial_x = !ow.is_multiple_of(t.tile_w);
     for y in 0..t.tile_h {
         let guard_y = partial_y;
         if guard_y {
@@ -333,9 +333,15 @@ impl GemmShape {
         u64::from(layer.batch) * u64::from(self.groups)
     }
 
-    /// Texels of the B texture (`groups` × slice × slices·N), 16 bytes each.
+    /// Layers of the B texture: slices·N, at least 2 (wgpu's GL backend makes a 1-layer texture a plain 2-D one,
+    /// which cannot be bound as an array: measured, every output of such a layer came out wrong on llvmpipe GL).
+    pub fn texture_layers(&self, layer: &ConvLayer) -> u32 {
+        (self.slices * layer.batch).max(2)
+    }
+
+    /// Bytes of the B texture (`groups` × slice × [`GemmShape::texture_layers`] texels of 16 bytes).
     pub fn texture_bytes(&self, layer: &ConvLayer) -> u64 {
-        self.pixel_groups(layer) * u64::from(self.k_padded()) * 16
+        u64::from(self.groups) * u64::from(self.slice) * u64::from(self.texture_layers(layer)) * 16
     }
 }
 
@@ -523,7 +529,7 @@ pub fn gemm_source(layer: &ConvLayer) -> String {
     emit!(s, "    let out_image = n * {}u;", m * hw);
     emit!(s, "    let first = slice.first != 0u;");
     for c in 0..cb {
-        let guard = m % cb != 0;
+        let guard = !m.is_multiple_of(cb);
         if guard {
             emit!(s, "    if (c0 + {c}u < {m}u) {{");
         } else {
@@ -540,7 +546,7 @@ pub fn gemm_source(layer: &ConvLayer) -> String {
             let store = format!(
                 "if (first) {{ output[at + {j}u] = acc{c}.{comp} + {b}; }} else {{ output[at + {j}u] += acc{c}.{comp}; }}"
             );
-            if hw % 4 != 0 {
+            if !hw.is_multiple_of(4) {
                 emit!(s, "        if (4u * g + {j}u < {hw}u) {{ {store} }}");
             } else {
                 emit!(s, "        {store}");
@@ -594,7 +600,7 @@ mod tests {
             assert_eq!(s.k, 9 * c);
             assert!(s.slice <= MAX_K_SLICE && s.slice >= 1);
             assert!(s.k_padded() >= s.k && s.k_padded() - s.k < s.slice);
-            assert!(s.slices == 1 || s.slice % SLICE_ALIGN == 0);
+            assert!(s.slices == 1 || s.slice.is_multiple_of(SLICE_ALIGN));
             assert!([8, 16, 32, 64].contains(&s.workgroup));
         }
         let pw = |hw: u32| {
