@@ -173,7 +173,7 @@ pub struct ModelArgs {
     /// Run two networks (built-in names or layer files) and set their FLOPs ratio against their time ratio.
     #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with_all = ["name", "file"])]
     pub compare: Option<Vec<String>>,
-    /// The kernels to run: auto (cpu on CPU adapters, vec4 on GPUs), cpu (generated per layer for CPU adapters;
+    /// The kernels to run: auto (the adapter's default: vec4 for now), cpu (generated per layer for CPU adapters;
     /// vec4 elsewhere), vec4 (vec4 register tiles, where the shape allows; tiled elsewhere), tiled (scalar register
     /// tiles, any shape) or naive (one output per invocation).
     #[arg(long, value_enum, default_value = "auto", requires = "gpu_run")]
@@ -281,7 +281,7 @@ pub enum ShaderArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum VariantArg {
-    /// The adapter's default: cpu on CPU adapters (lavapipe, llvmpipe), vec4 on GPUs.
+    /// The adapter's default (`Variant::for_adapter`): vec4 for now on every adapter.
     Auto,
     Naive,
     Tiled,
@@ -359,7 +359,7 @@ pub struct CompareArgs {
     pub gpu: GpuArgs,
     #[command(flatten)]
     pub bench: BenchArgs,
-    /// The kernels to time: auto (cpu on CPU adapters, vec4 on GPUs), cpu (generated per layer for CPU adapters;
+    /// The kernels to time: auto (the adapter's default: vec4 for now), cpu (generated per layer for CPU adapters;
     /// vec4 elsewhere), vec4 (vec4 register tiles where the shape allows, tiled elsewhere), tiled (scalar register
     /// tiles, any shape) or naive (one output per invocation, the reference variants). Several, comma-separated
     /// (naive,tiled,vec4,cpu), are timed one after another and summed up side by side.

@@ -872,6 +872,22 @@ fn a_64_gib_request_is_refused_by_name() {
             "--max-memory 4.00 MiB (4,194,304 bytes)",
         ],
     );
+    // The cpu family's GEMMs also hold their B textures (49 × 128 texels × 36 slices for the standard conv).
+    refused_quickly(
+        &[
+            "compare",
+            "--backend",
+            "vulkan",
+            "--variant",
+            "cpu",
+            "--max-memory",
+            "4MiB",
+        ],
+        &[
+            "needs 15.8 MiB (16,525,564 bytes) of device memory",
+            "--max-memory 4.00 MiB (4,194,304 bytes)",
+        ],
+    );
     refused_quickly(
         &[
             "compare",

@@ -469,13 +469,13 @@ impl Variant {
         }
     }
 
-    /// The default family on an adapter: the generated kernels on CPU adapters, the vec4 ones on GPUs.
+    /// The default family on an adapter: vec4 on every adapter for now. The generated (cpu) family beats it on
+    /// CPU adapters for depthwise and standard convs but not yet for every pointwise shape (BENCHMARKS.md,
+    /// 2026-12-01), and each new layer shape costs it 1–4 s of shader compiling per generated kernel on llvmpipe
+    /// (0.1 s once in Mesa's disk cache); `--variant cpu` selects it.
     pub fn for_adapter(summary: &AdapterSummary) -> Variant {
-        if summary.software {
-            Variant::Cpu
-        } else {
-            Variant::Vec4
-        }
+        let _ = summary.software;
+        Variant::Vec4
     }
 
     /// The kernel of this family for `layer`: depthwise layers get a depthwise kernel, 1×1 layers the pointwise
