@@ -1,6 +1,6 @@
 //! Criterion benchmarks of the standard, depthwise and pointwise convs on a few layers, each with the naive, the
-//! tiled and the vec4 kernels (bench names say which: e.g. "tiled standard (conv2d-tiled)"; the vec4 kernels use
-//! the built-in tiles, not the `convflops tune` cache).
+//! tiled, the vec4 and the cpu (generated) kernels (bench names say which: e.g. "tiled standard (conv2d-tiled)";
+//! the vec4 kernels use the built-in tiles, not the `convflops tune` cache).
 //!
 //! Time comes from GPU timestamps written at the beginning and end of one compute pass that holds all of criterion's
 //! iterations (wall time from submit to completion where the adapter has no timestamp queries), fed to criterion
@@ -162,7 +162,7 @@ fn kernels(c: &mut Criterion) {
         }
     );
     for layer in layers() {
-        for variant in [Variant::Naive, Variant::Tiled, Variant::Vec4] {
+        for variant in [Variant::Naive, Variant::Tiled, Variant::Vec4, Variant::Cpu] {
             bench_layer(c, &ctx, &conv_kernels, &timer, &layer, variant);
         }
     }

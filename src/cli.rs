@@ -281,9 +281,10 @@ pub struct ModelArgs {
     /// ratio.
     #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with_all = ["name", "file"])]
     pub compare: Option<Vec<String>>,
-    /// The kernels to run: vec4 (the fast ones, where the shape allows; tiled elsewhere), tiled (scalar register
+    /// The kernels to run: auto (the adapter's default: vec4 for now), cpu (generated per layer for CPU adapters;
+    /// vec4 elsewhere), vec4 (vec4 register tiles, where the shape allows; tiled elsewhere), tiled (scalar register
     /// tiles, any shape) or naive (one output per invocation).
-    #[arg(long, value_enum, default_value = "vec4", requires = "gpu_run")]
+    #[arg(long, value_enum, default_value = "auto", requires = "gpu_run")]
     pub variant: VariantArg,
     #[command(flatten)]
     pub gpu: GpuArgs,
@@ -378,21 +379,34 @@ pub enum ShaderArg {
     DepthwiseVec4,
     /// The 1×1 conv as a GEMM on vec4 pixel groups.
     PointwiseVec4,
+    /// The depthwise conv generated for CPU adapters (kernels up to 7×7, any stride and size).
+    DepthwiseCpu,
+    /// The 1×1 conv as a GEMM generated for CPU adapters (B read from a texture).
+    PointwiseCpu,
+    /// The standard conv (one group) as the same generated GEMM on im2col(input).
+    Conv2dCpu,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum VariantArg {
+    /// The adapter's default (`Variant::for_adapter`): vec4 for now on every adapter.
+    Auto,
     Naive,
     Tiled,
     Vec4,
+    /// The kernels generated per layer for CPU adapters (vec4 where they do not apply).
+    Cpu,
 }
 
-impl From<VariantArg> for crate::gpu::Variant {
-    fn from(v: VariantArg) -> Self {
-        match v {
+impl VariantArg {
+    /// The family this argument names on the adapter `summary` (`auto`: [`crate::gpu::Variant::for_adapter`]).
+    pub fn resolve(self, summary: &crate::gpu::AdapterSummary) -> crate::gpu::Variant {
+        match self {
+            VariantArg::Auto => crate::gpu::Variant::for_adapter(summary),
             VariantArg::Naive => crate::gpu::Variant::Naive,
             VariantArg::Tiled => crate::gpu::Variant::Tiled,
             VariantArg::Vec4 => crate::gpu::Variant::Vec4,
+            VariantArg::Cpu => crate::gpu::Variant::Cpu,
         }
     }
 }
@@ -453,10 +467,11 @@ pub struct CompareArgs {
     pub gpu: GpuArgs,
     #[command(flatten)]
     pub bench: BenchArgs,
-    /// The kernels to time: vec4 (the fast ones: vec4 register tiles where the shape allows, tiled elsewhere), tiled
-    /// (scalar register tiles, any shape) or naive (one output per invocation, the reference variants). Several,
-    /// comma-separated (naive,tiled,vec4), are timed one after another and summed up side by side.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "vec4")]
+    /// The kernels to time: auto (the adapter's default: vec4 for now), cpu (generated per layer for CPU adapters;
+    /// vec4 elsewhere), vec4 (vec4 register tiles where the shape allows, tiled elsewhere), tiled (scalar register
+    /// tiles, any shape) or naive (one output per invocation, the reference variants). Several, comma-separated
+    /// (naive,tiled,vec4,cpu), are timed one after another and summed up side by side.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "auto")]
     pub variant: Vec<VariantArg>,
     /// Measure the adapter's ceilings (peak FLOP/s, bandwidth) in this run for the roofline columns; without it
     /// the ceilings cached by `convflops peak` are used when present.
@@ -513,7 +528,7 @@ pub struct SweepArgs {
     #[command(flatten)]
     pub bench: BenchArgs,
     /// The kernels to time (see `compare --help`).
-    #[arg(long, value_enum, default_value = "vec4")]
+    #[arg(long, value_enum, default_value = "auto")]
     pub variant: VariantArg,
     /// Measure the ceilings in this run (otherwise the cached ones are used for --roofline and the % columns).
     #[arg(long)]

@@ -428,7 +428,7 @@ fn compare_macs(args: &[String]) -> Option<u64> {
     };
     let layer = compare.layer.layer().validated().ok()?;
     for v in &compare.variant {
-        let variant = convflops::gpu::Variant::from(*v);
+        let variant = v.resolve(&lavapipe());
         for l in [layer, layer.depthwise(), layer.pointwise()] {
             JobPlan::new(&lavapipe(), &l, variant.shader_for(&l)).ok()?;
         }
@@ -869,6 +869,22 @@ fn a_64_gib_request_is_refused_by_name() {
         &["compare", "--backend", "vulkan", "--max-memory", "4MiB"],
         &[
             "needs 11.9 MiB (12,511,484 bytes) of device memory",
+            "--max-memory 4.00 MiB (4,194,304 bytes)",
+        ],
+    );
+    // The cpu family's GEMMs also hold their B textures (49 × 128 texels × 36 slices for the standard conv).
+    refused_quickly(
+        &[
+            "compare",
+            "--backend",
+            "vulkan",
+            "--variant",
+            "cpu",
+            "--max-memory",
+            "4MiB",
+        ],
+        &[
+            "needs 15.8 MiB (16,525,564 bytes) of device memory",
             "--max-memory 4.00 MiB (4,194,304 bytes)",
         ],
     );

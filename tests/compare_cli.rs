@@ -76,8 +76,8 @@ fn check_comparison(value: &Value) {
         (measured - time(0) / time(3)).abs() <= 1e-9 * measured,
         "measured speedup comes from the times"
     );
-    // The vec4 kernels (the default) also time the pair as one fused kernel: the same FLOPs, fewer bytes (the
-    // intermediate is never stored), its own time, checked like the others.
+    // The vec4 kernels (the default) also time the pair as one fused kernel (the cpu family does not): the same
+    // FLOPs, fewer bytes (the intermediate is never stored), its own time, checked like the others.
     let fused = &value["fused_separable"];
     if value["variant"] == "vec4" {
         assert_eq!(fused["conv"], "separable", "{value}");

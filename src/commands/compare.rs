@@ -28,15 +28,16 @@ pub fn run(args: CompareArgs) -> Result<()> {
     };
     let talk = !args.export.json || std::io::stderr().is_terminal();
     // `--variant naive,tiled,vec4` compares kernel families side by side, each once.
-    let mut variants: Vec<Variant> = Vec::new();
-    for v in &args.variant {
-        let v = Variant::from(*v);
-        if !variants.contains(&v) {
-            variants.push(v);
-        }
-    }
     let mut comparisons: Vec<Comparison> = Vec::new();
     for ctx in &contexts {
+        // `auto` resolves per adapter.
+        let mut variants: Vec<Variant> = Vec::new();
+        for v in &args.variant {
+            let v = v.resolve(&ctx.summary);
+            if !variants.contains(&v) {
+                variants.push(v);
+            }
+        }
         if talk {
             eprint!(
                 "{}",

@@ -6,7 +6,7 @@ use convflops::cli::{DevicesArgs, GpuArgs, RunArgs, ShaderArg, VerifyArgs};
 use convflops::cost::Cost;
 use convflops::explain::{example_layer, EXAMPLE_INPUT, EXAMPLE_KERNEL, EXAMPLE_OUTPUT};
 use convflops::export::{json, table::new_table};
-use convflops::gpu::{context, ConvJob, ConvKernels, GpuContext, ShaderKind};
+use convflops::gpu::{context, ConvJob, ConvKernels, GpuContext, ShaderKind, Variant};
 use convflops::layer::ConvLayer;
 use convflops::units::{bytes, group_digits};
 use convflops::{npy, reference, verify as check};
@@ -113,8 +113,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         bias: bias.is_some(),
     }
     .validated()?;
+    let ctx = open(&args.gpu)?;
     let shader = match args.shader {
-        None => ShaderKind::for_layer(&layer),
+        None => Variant::for_adapter(&ctx.summary).shader_for(&layer),
         Some(ShaderArg::Conv2d) => ShaderKind::Conv2d,
         Some(ShaderArg::Conv2dTiled) => ShaderKind::Conv2dTiled,
         Some(ShaderArg::Depthwise) => ShaderKind::Depthwise,
@@ -123,9 +124,11 @@ pub fn run(args: RunArgs) -> Result<()> {
         Some(ShaderArg::Conv2dVec4) => ShaderKind::Conv2dVec4,
         Some(ShaderArg::DepthwiseVec4) => ShaderKind::DepthwiseVec4,
         Some(ShaderArg::PointwiseVec4) => ShaderKind::PointwiseVec4,
+        Some(ShaderArg::DepthwiseCpu) => ShaderKind::DepthwiseCpu,
+        Some(ShaderArg::PointwiseCpu) => ShaderKind::PointwiseCpu,
+        Some(ShaderArg::Conv2dCpu) => ShaderKind::Conv2dCpu,
     };
     shader.check(&layer).context("--shader")?;
-    let ctx = open(&args.gpu)?;
     let kernels = ConvKernels::new(&ctx)?;
     let job = ConvJob::new(&ctx, &kernels, &layer, shader, None)?;
     job.upload(

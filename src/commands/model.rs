@@ -137,7 +137,7 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     for network in &networks {
         bar.set_prefix(network.name.clone());
         let layers = network.layers.len() as u64;
-        let result = run::run(&ctx, network, args.variant.into(), &settings, |step| match step {
+        let result = run::run(&ctx, network, args.variant.resolve(&ctx.summary), &settings, |step| match step {
             Step::Preparing => bar.set_message("preparing the buffers"),
             Step::Layer { index, name } => {
                 bar.set_position(done + index as u64);

@@ -73,7 +73,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
     );
     bar.set_prefix("sweep");
     let flag = args.vary.axis.flag();
-    let swept = sweep::run(&ctx, &base, &args.vary, args.variant.into(), &settings, |i, value| {
+    let swept = sweep::run(&ctx, &base, &args.vary, args.variant.resolve(&ctx.summary), &settings, |i, value| {
         bar.set_position(i as u64);
         bar.set_message(format!("--{flag} {value}"));
     })

@@ -3,7 +3,12 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::gpu::kernel::{self, Access, Checks, Kernel};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::gpu::cpu::{self, DepthwiseTile, GemmShape};
+use crate::gpu::kernel::{self, Access, Binding, Checks, Kernel};
 use crate::gpu::{AdapterSummary, GpuContext, GpuError, Reservation};
 use crate::layer::ConvLayer;
 
@@ -31,6 +36,13 @@ pub enum ShaderKind {
     /// `shaders/pointwise_vec4.wgsl`: the pointwise layers with H·W a multiple of 4; a GEMM on vec4 pixel groups
     /// with a [`Tile`] register tile and packed weights.
     PointwiseVec4,
+    /// Generated for CPU adapters ([`cpu::depthwise_source`]): groups = C_in = C_out, kernels up to 7×7, any stride,
+    /// padding, dilation and H·W; lanes over channels, a whole output tile per invocation in straight-line code.
+    DepthwiseCpu,
+    /// Generated for CPU adapters ([`cpu::gemm_source`]): the pointwise layers as a GEMM reading B from a texture.
+    PointwiseCpu,
+    /// Generated for CPU adapters: the standard conv (one group) as the same GEMM on im2col(input), K = C_in·KH·KW.
+    Conv2dCpu,
 }
 
 /// The register tile and workgroup of a vec4 kernel (its override constants `TILE_PIXELS`, `TILE_CHANNELS` and
@@ -143,7 +155,7 @@ impl TileTable {
 }
 
 impl ShaderKind {
-    pub const ALL: [ShaderKind; 8] = [
+    pub const ALL: [ShaderKind; 11] = [
         ShaderKind::Conv2d,
         ShaderKind::Conv2dTiled,
         ShaderKind::Conv2dVec4,
@@ -152,6 +164,9 @@ impl ShaderKind {
         ShaderKind::DepthwiseVec4,
         ShaderKind::Pointwise,
         ShaderKind::PointwiseVec4,
+        ShaderKind::DepthwiseCpu,
+        ShaderKind::PointwiseCpu,
+        ShaderKind::Conv2dCpu,
     ];
 
     /// `tile` as this kernel uses it: `4px×8ch/wg64`, or `4px/wg64` for the depthwise kernel (one plane).
@@ -168,6 +183,14 @@ impl ShaderKind {
         matches!(
             self,
             ShaderKind::Conv2dVec4 | ShaderKind::DepthwiseVec4 | ShaderKind::PointwiseVec4
+        )
+    }
+
+    /// Whether this kernel is generated per layer for CPU adapters (the "cpu" family).
+    pub fn is_generated(self) -> bool {
+        matches!(
+            self,
+            ShaderKind::DepthwiseCpu | ShaderKind::PointwiseCpu | ShaderKind::Conv2dCpu
         )
     }
 
@@ -233,6 +256,19 @@ impl ShaderKind {
                 let z = batch * u64::from(layer.in_channels);
                 limit([x, y, z], ["columns", "rows", "batch × channels"])
             }
+            (ShaderKind::DepthwiseCpu, _) => kernel::grid(
+                DepthwiseTile::for_layer(layer).invocations(layer),
+                cpu::CPU_WORKGROUP,
+                max_per_dimension,
+                self.name(),
+            ),
+            (ShaderKind::PointwiseCpu | ShaderKind::Conv2dCpu, _) => {
+                // x: blocks of pixel groups; y: blocks of 8 output channels.
+                let shape = GemmShape::for_layer(layer);
+                let x = shape.pixel_groups(layer).div_ceil(u64::from(shape.workgroup));
+                let y = u64::from(layer.out_channels).div_ceil(u64::from(cpu::GEMM_CHANNELS));
+                limit([x, y, 1], ["pixel-group blocks", "channel blocks", "-"])
+            }
             (ShaderKind::Conv2d | ShaderKind::Depthwise | ShaderKind::Pointwise, _) => kernel::grid(
                 layer.output_len().unwrap_or(u64::MAX),
                 workgroup_size,
@@ -261,6 +297,13 @@ impl ShaderKind {
             ShaderKind::PointwiseVec4 => u64::from(layer.in_channels) + 1,
             ShaderKind::Conv2dVec4 => u64::from(layer.in_channels).saturating_mul(1 + u64::from(layer.kernel[0])) + 1,
             ShaderKind::DepthwiseVec4 => 4,
+            // Straight-line code.
+            ShaderKind::DepthwiseCpu => 1,
+            // One dispatch per K slice; in each, the weight copy's loop (8 · slice / workgroup iterations).
+            ShaderKind::PointwiseCpu | ShaderKind::Conv2dCpu => {
+                let shape = GemmShape::for_layer(layer);
+                1 + u64::from(cpu::GEMM_CHANNELS * shape.slice).div_ceil(u64::from(shape.workgroup))
+            }
         }
     }
 
@@ -274,6 +317,9 @@ impl ShaderKind {
             ShaderKind::Conv2dVec4 => "conv2d-vec4",
             ShaderKind::DepthwiseVec4 => "depthwise-vec4",
             ShaderKind::PointwiseVec4 => "pointwise-vec4",
+            ShaderKind::DepthwiseCpu => "depthwise-cpu",
+            ShaderKind::PointwiseCpu => "pointwise-cpu",
+            ShaderKind::Conv2dCpu => "conv2d-cpu",
         }
     }
 
@@ -300,13 +346,15 @@ impl ShaderKind {
         };
         match self {
             ShaderKind::Conv2d | ShaderKind::Conv2dTiled => Ok(()),
-            ShaderKind::Depthwise | ShaderKind::DepthwiseTiled | ShaderKind::DepthwiseVec4 if !layer.is_depthwise() => {
+            ShaderKind::Depthwise | ShaderKind::DepthwiseTiled | ShaderKind::DepthwiseVec4 | ShaderKind::DepthwiseCpu
+                if !layer.is_depthwise() =>
+            {
                 refuse(format!(
                 "it needs groups = C_in = C_out, got groups {}, C_in {}, C_out {}",
                 layer.groups, layer.in_channels, layer.out_channels
             ))
             }
-            ShaderKind::Pointwise | ShaderKind::PointwiseVec4 if !layer.is_pointwise() => refuse(format!(
+            ShaderKind::Pointwise | ShaderKind::PointwiseVec4 | ShaderKind::PointwiseCpu if !layer.is_pointwise() => refuse(format!(
                 "it needs a 1×1 kernel, stride 1, padding 0 and groups 1, got kernel {}×{}, stride {}×{}, padding {}×{}, groups {}",
                 layer.kernel[0], layer.kernel[1], layer.stride[0], layer.stride[1], layer.padding[0], layer.padding[1], layer.groups
             )),
@@ -346,6 +394,11 @@ impl ShaderKind {
                     ))
                 }
             }
+            ShaderKind::DepthwiseCpu if layer.kernel[0] > 7 || layer.kernel[1] > 7 => refuse(format!(
+                "it takes kernels up to 7×7, got {}×{}",
+                layer.kernel[0], layer.kernel[1]
+            )),
+            ShaderKind::PointwiseCpu | ShaderKind::Conv2dCpu => cpu::gemm_fits(layer).or_else(refuse),
             _ => Ok(()),
         }
     }
@@ -409,6 +462,8 @@ pub enum Variant {
     Tiled,
     #[default]
     Vec4,
+    /// The kernels generated for CPU adapters (lavapipe, llvmpipe); the vec4 family where they do not apply.
+    Cpu,
 }
 
 impl Variant {
@@ -417,7 +472,17 @@ impl Variant {
             Variant::Naive => "naive",
             Variant::Tiled => "tiled",
             Variant::Vec4 => "vec4",
+            Variant::Cpu => "cpu",
         }
+    }
+
+    /// The default family on an adapter: vec4 on every adapter for now. The generated (cpu) family beats it on
+    /// CPU adapters for depthwise and standard convs but not yet for every pointwise shape (BENCHMARKS.md,
+    /// 2026-12-01), and each new layer shape costs it 1–4 s of shader compiling per generated kernel on llvmpipe
+    /// (0.1 s once in Mesa's disk cache); `--variant cpu` selects it.
+    pub fn for_adapter(summary: &AdapterSummary) -> Variant {
+        let _ = summary.software;
+        Variant::Vec4
     }
 
     /// The kernel of this family for `layer`: depthwise layers get a depthwise kernel, 1×1 layers the pointwise
@@ -446,6 +511,20 @@ impl Variant {
                     candidate
                 } else {
                     tiled
+                }
+            }
+            Variant::Cpu => {
+                let candidate = if layer.is_depthwise() {
+                    ShaderKind::DepthwiseCpu
+                } else if layer.is_pointwise() {
+                    ShaderKind::PointwiseCpu
+                } else {
+                    ShaderKind::Conv2dCpu
+                };
+                if candidate.check(layer).is_ok() {
+                    candidate
+                } else {
+                    Variant::Vec4.shader_for(layer)
                 }
             }
         }
@@ -515,6 +594,16 @@ pub struct ConvKernels {
     pointwise: Kernel,
     pointwise_vec4: Kernel,
     tiles: TileTable,
+    /// The generated kernels built so far, by source text: each compiles once per run.
+    generated: Mutex<HashMap<String, Arc<GeneratedKernel>>>,
+}
+
+/// A kernel generated for one layer, and how long its first dispatch (llvmpipe compiles there) took.
+#[derive(Debug)]
+pub struct GeneratedKernel {
+    pub kernel: Kernel,
+    /// Seconds of the warm-up dispatch that compiled it, once run.
+    pub compile_s: Mutex<Option<f64>>,
 }
 
 /// A scalar conv shader's source: `shaders/conv_params.wgsl` (the uniform block), `shaders/conv_common.wgsl` (the
@@ -564,6 +653,7 @@ impl ConvKernels {
             pointwise: build("pointwise", conv_source!("pointwise"), Checks::Runtime)?,
             pointwise_vec4: vec4(ShaderKind::PointwiseVec4)?,
             tiles,
+            generated: Mutex::new(HashMap::new()),
         })
     }
 
@@ -600,17 +690,57 @@ impl ConvKernels {
         )
     }
 
-    pub fn get(&self, kind: ShaderKind) -> &Kernel {
+    /// The pipeline of a fixed kernel; `None` for the generated ones, built per layer by [`ConvKernels::generated`].
+    pub fn get(&self, kind: ShaderKind) -> Option<&Kernel> {
         match kind {
-            ShaderKind::Conv2d => &self.conv2d,
-            ShaderKind::Conv2dTiled => &self.conv2d_tiled,
-            ShaderKind::Conv2dVec4 => &self.conv2d_vec4,
-            ShaderKind::Depthwise => &self.depthwise,
-            ShaderKind::DepthwiseTiled => &self.depthwise_tiled,
-            ShaderKind::DepthwiseVec4 => &self.depthwise_vec4,
-            ShaderKind::Pointwise => &self.pointwise,
-            ShaderKind::PointwiseVec4 => &self.pointwise_vec4,
+            ShaderKind::Conv2d => Some(&self.conv2d),
+            ShaderKind::Conv2dTiled => Some(&self.conv2d_tiled),
+            ShaderKind::Conv2dVec4 => Some(&self.conv2d_vec4),
+            ShaderKind::Depthwise => Some(&self.depthwise),
+            ShaderKind::DepthwiseTiled => Some(&self.depthwise_tiled),
+            ShaderKind::DepthwiseVec4 => Some(&self.depthwise_vec4),
+            ShaderKind::Pointwise => Some(&self.pointwise),
+            ShaderKind::PointwiseVec4 => Some(&self.pointwise_vec4),
+            ShaderKind::DepthwiseCpu | ShaderKind::PointwiseCpu | ShaderKind::Conv2dCpu => None,
         }
+    }
+
+    /// The pipeline of a generated `source` (built once per run, then shared), with `bindings` and `workgroup`
+    /// invocations per workgroup. Its compile happens at its first dispatch (see [`ConvJob::new`]).
+    pub fn generated(
+        &self,
+        ctx: &GpuContext,
+        label: &'static str,
+        source: String,
+        bindings: &[Binding],
+        workgroup: u32,
+    ) -> Result<Arc<GeneratedKernel>, GpuError> {
+        let mut cache = self.generated.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(kernel) = cache.get(&source) {
+            return Ok(kernel.clone());
+        }
+        let kernel = Kernel::with_bindings(ctx, label, &source, "main", &[], bindings, proven_safe_checks())?
+            .with_workgroup_size(workgroup);
+        let kernel = Arc::new(GeneratedKernel {
+            kernel,
+            compile_s: Mutex::new(None),
+        });
+        cache.insert(source, kernel.clone());
+        Ok(kernel)
+    }
+
+    /// Every generated kernel compiled so far: its label and the seconds its compiling dispatch took, longest first.
+    pub fn compile_times(&self) -> Vec<(&'static str, f64)> {
+        let cache = self.generated.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut times: Vec<(&'static str, f64)> = cache
+            .values()
+            .filter_map(|k| {
+                let s = *k.compile_s.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                s.map(|s| (k.kernel.label, s))
+            })
+            .collect();
+        times.sort_by(|a, b| b.1.total_cmp(&a.1));
+        times
     }
 
     /// The tiles the vec4 kernels were built with.
@@ -633,6 +763,9 @@ impl ConvKernels {
 
     /// The kernel's name, with its tile for a vec4 kernel: `conv2d-vec4 (4px×8ch/wg64)`.
     pub fn describe(&self, kind: ShaderKind) -> String {
+        if kind.is_generated() {
+            return format!("{} (generated per layer)", kind.name());
+        }
         match self.tiles.get(kind) {
             Some(tile) => format!("{} ({})", kind.name(), kind.describe_tile(tile)),
             None => kind.name().to_string(),
@@ -798,6 +931,8 @@ pub struct JobPlan {
     pub total: u32,
     /// The register tile of a vec4 kernel.
     pub tile: Option<Tile>,
+    /// Bytes of the B texture of a generated GEMM kernel (0 for the others).
+    pub texture_bytes: u64,
 }
 
 impl JobPlan {
@@ -836,6 +971,8 @@ impl JobPlan {
         let input_bytes = checked_buffer_bytes(limits, "input", layer.input_len())?;
         let weight_len = if shader.packs_weights() {
             packed_weight_len(&layer)
+        } else if matches!(shader, ShaderKind::PointwiseCpu | ShaderKind::Conv2dCpu) {
+            u64::from(layer.out_channels).checked_mul(u64::from(GemmShape::for_layer(&layer).k_padded()))
         } else {
             layer.weight_len()
         };
@@ -848,6 +985,10 @@ impl JobPlan {
         };
         let grid = shader.grid(&layer, tile, limits.max_compute_workgroups_per_dimension)?;
         check_loop_steps(limits, shader.name(), shader.loop_steps(&layer))?;
+        let texture_bytes = match shader {
+            ShaderKind::PointwiseCpu | ShaderKind::Conv2dCpu => GemmShape::for_layer(&layer).texture_bytes(&layer),
+            _ => 0,
+        };
         Ok(JobPlan {
             layer,
             shader,
@@ -858,19 +999,24 @@ impl JobPlan {
             grid,
             total,
             tile,
+            texture_bytes,
         })
     }
 
     /// Invocations per workgroup of the plan's kernel.
     pub fn workgroup_size(&self) -> u32 {
-        self.tile.map_or(WORKGROUP_SIZE, |t| t.workgroup)
+        match self.shader {
+            ShaderKind::DepthwiseCpu => cpu::CPU_WORKGROUP,
+            ShaderKind::PointwiseCpu | ShaderKind::Conv2dCpu => GemmShape::for_layer(&self.layer).workgroup,
+            _ => self.tile.map_or(WORKGROUP_SIZE, |t| t.workgroup),
+        }
     }
 
-    /// Device bytes the job allocates: its input (unless it reads another job's buffer), weight, bias, output and
-    /// parameter block.
+    /// Device bytes the job allocates: its input (unless it reads another job's buffer), weight, bias, output,
+    /// parameter block and (a generated GEMM) B texture.
     pub fn buffer_bytes(&self, chained_input: bool) -> u64 {
         let input = if chained_input { 0 } else { self.input_bytes };
-        input + self.weight_bytes + self.bias_bytes + self.output_bytes + PARAMS_BYTES
+        input + self.weight_bytes + self.bias_bytes + self.output_bytes + PARAMS_BYTES + self.texture_bytes
     }
 
     /// Device bytes of the staging buffer that reads the output back.
@@ -891,8 +1037,20 @@ pub struct ConvJob {
     bind_group: wgpu::BindGroup,
     grid: [u32; 3],
     output_len: u64,
+    /// The generated kernels' dispatches, in order (a generated kernel's job), else empty.
+    generated: Vec<GeneratedDispatch>,
+    /// The B texture of a generated GEMM, held for its bind groups.
+    _texture: Option<wgpu::Texture>,
     /// The job's buffers in the context's memory budget, given back when the job is dropped.
     reservation: Reservation,
+}
+
+/// One dispatch of a generated kernel.
+#[derive(Debug)]
+struct GeneratedDispatch {
+    kernel: Arc<GeneratedKernel>,
+    bind_group: wgpu::BindGroup,
+    grid: [u32; 3],
 }
 
 impl ConvJob {
@@ -921,16 +1079,17 @@ impl ConvJob {
             &format!("the {} kernel's buffers for {}", shader.name(), layer.describe()),
             plan.buffer_bytes(input.is_some()),
         )?;
-        let kernel = kernels.get(shader);
-        if kernel.workgroup_size != plan.workgroup_size() {
-            return Err(GpuError::KernelDoesNotApply {
-                shader: shader.name(),
-                reason: format!(
-                    "its pipeline was built with {} invocations per workgroup, the plan assumes {}",
-                    kernel.workgroup_size,
-                    plan.workgroup_size()
-                ),
-            });
+        if let Some(kernel) = kernels.get(shader) {
+            if kernel.workgroup_size != plan.workgroup_size() {
+                return Err(GpuError::KernelDoesNotApply {
+                    shader: shader.name(),
+                    reason: format!(
+                        "its pipeline was built with {} invocations per workgroup, the plan assumes {}",
+                        kernel.workgroup_size,
+                        plan.workgroup_size()
+                    ),
+                });
+            }
         }
         let output_len = u64::from(total);
 
@@ -947,8 +1106,27 @@ impl ConvJob {
             (params, input, weight, bias, output)
         })
         .and_then(|(params, input, weight, bias, output)| {
-            let bind_group = kernel.bind(ctx, &params, &[&input, &weight, &bias, &output])?;
-            Ok(ConvJob {
+            let (bind_group, generated, texture) = match kernels.get(shader) {
+                Some(kernel) => (
+                    kernel.bind(ctx, &params, &[&input, &weight, &bias, &output])?,
+                    Vec::new(),
+                    None,
+                ),
+                None => {
+                    let (generated, texture) =
+                        Self::generated_dispatches(ctx, kernels, &plan, [&params, &input, &weight, &bias, &output])?;
+                    let bind_group =
+                        generated
+                            .last()
+                            .map(|d| d.bind_group.clone())
+                            .ok_or_else(|| GpuError::KernelDoesNotApply {
+                                shader: shader.name(),
+                                reason: "no generated dispatch".into(),
+                            })?;
+                    (bind_group, generated, texture)
+                }
+            };
+            let job = ConvJob {
                 layer,
                 shader,
                 input,
@@ -958,9 +1136,216 @@ impl ConvJob {
                 bind_group,
                 grid,
                 output_len,
+                generated,
+                _texture: texture,
                 reservation,
-            })
+            };
+            job.compile(ctx)?;
+            Ok(job)
         })
+    }
+
+    /// The dispatches of a generated kernel's job: the depthwise kernel, or the pack kernel (writing B, the texture
+    /// returned) then the GEMM. `buffers`: params, input, weight, bias, output.
+    fn generated_dispatches(
+        ctx: &GpuContext,
+        kernels: &ConvKernels,
+        plan: &JobPlan,
+        buffers: [&wgpu::Buffer; 5],
+    ) -> Result<(Vec<GeneratedDispatch>, Option<wgpu::Texture>), GpuError> {
+        let [params, input, weight, bias, output] = buffers;
+        let layer = &plan.layer;
+        let max = ctx.summary.max_compute_workgroups_per_dimension;
+        let conv_bindings = [
+            Binding::Uniform,
+            Binding::Storage(Access::Read),
+            Binding::Storage(Access::Read),
+            Binding::Storage(Access::Read),
+            Binding::Storage(Access::ReadWrite),
+        ];
+        match plan.shader {
+            ShaderKind::DepthwiseCpu => {
+                let kernel = kernels.generated(
+                    ctx,
+                    "depthwise-cpu",
+                    cpu::depthwise_source(layer),
+                    &conv_bindings,
+                    cpu::CPU_WORKGROUP,
+                )?;
+                let bind_group = kernel.kernel.bind(ctx, params, &[input, weight, bias, output])?;
+                Ok((
+                    vec![GeneratedDispatch {
+                        kernel,
+                        bind_group,
+                        grid: plan.grid,
+                    }],
+                    None,
+                ))
+            }
+            ShaderKind::PointwiseCpu | ShaderKind::Conv2dCpu => {
+                let shape = GemmShape::for_layer(layer);
+                let texture = ctx.scoped("allocating the B texture", || {
+                    ctx.device.create_texture(&wgpu::TextureDescriptor {
+                        label: Some("gemm B"),
+                        size: wgpu::Extent3d {
+                            width: shape.groups,
+                            height: shape.slice,
+                            depth_or_array_layers: shape.texture_layers(layer),
+                        },
+                        mip_level_count: 1,
+                        sample_count: 1,
+                        dimension: wgpu::TextureDimension::D2,
+                        format: wgpu::TextureFormat::Rgba32Float,
+                        usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
+                        view_formats: &[],
+                    })
+                })?;
+                let pack = kernels.generated(
+                    ctx,
+                    "gemm-cpu pack",
+                    cpu::pack_source(layer),
+                    &[
+                        Binding::Uniform,
+                        Binding::Storage(Access::Read),
+                        Binding::StorageTextureArray,
+                    ],
+                    cpu::CPU_WORKGROUP,
+                )?;
+                let whole = texture.create_view(&wgpu::TextureViewDescriptor {
+                    dimension: Some(wgpu::TextureViewDimension::D2Array),
+                    ..Default::default()
+                });
+                let pack_bind = pack.kernel.bind_resources(
+                    ctx,
+                    &[
+                        params.as_entire_binding(),
+                        input.as_entire_binding(),
+                        wgpu::BindingResource::TextureView(&whole),
+                    ],
+                )?;
+                let pack_grid = kernel::grid(
+                    shape.pixel_groups(layer) * u64::from(shape.k_padded()),
+                    cpu::CPU_WORKGROUP,
+                    max,
+                    "gemm-cpu pack",
+                )?;
+                let mut dispatches = vec![GeneratedDispatch {
+                    kernel: pack,
+                    bind_group: pack_bind,
+                    grid: pack_grid,
+                }];
+                let mut gemm_bindings = conv_bindings;
+                gemm_bindings[1] = Binding::TextureArray;
+                let gemm = kernels.generated(
+                    ctx,
+                    plan.shader.name(),
+                    cpu::gemm_source(layer),
+                    &gemm_bindings,
+                    shape.workgroup,
+                )?;
+                // One 256-byte record per slice: `first` = 1 for slice 0.
+                let records = ctx.scoped("allocating the slice records", || {
+                    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("gemm slices"),
+                        size: u64::from(shape.slices) * cpu::SLICE_RECORD_BYTES,
+                        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    });
+                    // Per record: first (1 for slice 0), then the slice's first texture layer.
+                    let words = (cpu::SLICE_RECORD_BYTES / 4) as usize;
+                    let mut data = vec![0u32; shape.slices as usize * words];
+                    for (slice, record) in data.chunks_exact_mut(words).enumerate() {
+                        record[0] = u32::from(slice == 0);
+                        record[1] = slice as u32 * layer.batch;
+                    }
+                    ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
+                    buffer
+                })?;
+                let slice_bytes = u64::from(shape.slice) * 4;
+                for slice in 0..shape.slices {
+                    let weight_offset = u64::from(slice) * slice_bytes;
+                    let bind_group = gemm.kernel.bind_resources(
+                        ctx,
+                        &[
+                            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: &records,
+                                offset: u64::from(slice) * cpu::SLICE_RECORD_BYTES,
+                                size: wgpu::BufferSize::new(16),
+                            }),
+                            wgpu::BindingResource::TextureView(&whole),
+                            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: weight,
+                                offset: weight_offset,
+                                size: wgpu::BufferSize::new(weight.size() - weight_offset),
+                            }),
+                            bias.as_entire_binding(),
+                            output.as_entire_binding(),
+                        ],
+                    )?;
+                    dispatches.push(GeneratedDispatch {
+                        kernel: gemm.clone(),
+                        bind_group,
+                        grid: plan.grid,
+                    });
+                }
+                Ok((dispatches, Some(texture)))
+            }
+            _ => Err(GpuError::KernelDoesNotApply {
+                shader: plan.shader.name(),
+                reason: "it is not a generated kernel".into(),
+            }),
+        }
+    }
+
+    /// Runs the job once when one of its generated kernels has never run: llvmpipe compiles a shader at its first
+    /// dispatch, so this keeps compile time out of every timed sample, and records it on the kernel.
+    fn compile(&self, ctx: &GpuContext) -> Result<(), GpuError> {
+        let fresh = |d: &GeneratedDispatch| {
+            d.kernel
+                .compile_s
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .is_none()
+        };
+        if !self.generated.iter().any(fresh) {
+            return Ok(());
+        }
+        let start = Instant::now();
+        Self::submit(ctx, |pass| self.encode_generated(pass))?;
+        let seconds = start.elapsed().as_secs_f64();
+        for d in &self.generated {
+            let mut slot = d
+                .kernel
+                .compile_s
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            slot.get_or_insert(seconds);
+        }
+        Ok(())
+    }
+
+    fn encode_generated(&self, pass: &mut wgpu::ComputePass<'_>) {
+        for d in &self.generated {
+            d.kernel.kernel.dispatch(pass, &d.bind_group, d.grid);
+        }
+    }
+
+    /// One submission of `record` in a compute pass, waited for.
+    fn submit(ctx: &GpuContext, record: impl FnOnce(&mut wgpu::ComputePass<'_>)) -> Result<(), GpuError> {
+        ctx.scoped("running the conv", || {
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("conv") });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("conv"),
+                    timestamp_writes: None,
+                });
+                record(&mut pass);
+            }
+            ctx.queue.submit([encoder.finish()]);
+        })?;
+        ctx.wait()
     }
 
     /// Copies the tensors into the job's buffers (`input` may be skipped for a chained job).
@@ -980,6 +1365,9 @@ impl ConvJob {
         if self.shader.packs_weights() {
             let packed = pack_weights(&self.layer, weight);
             ctx.queue.write_buffer(&self.weight, 0, bytemuck::cast_slice(&packed));
+        } else if matches!(self.shader, ShaderKind::PointwiseCpu | ShaderKind::Conv2dCpu) {
+            let padded = cpu::pad_weights(&self.layer, weight);
+            ctx.queue.write_buffer(&self.weight, 0, bytemuck::cast_slice(&padded));
         } else {
             ctx.queue.write_buffer(&self.weight, 0, bytemuck::cast_slice(weight));
         }
@@ -1008,26 +1396,17 @@ impl ConvJob {
     }
 
     /// Records this job's dispatch into a compute pass.
+    /// (A generated kernel's job: its dispatches, the pack kernel's first.)
     pub fn encode(&self, kernels: &ConvKernels, pass: &mut wgpu::ComputePass<'_>) {
-        kernels.get(self.shader).dispatch(pass, &self.bind_group, self.grid);
+        match kernels.get(self.shader) {
+            Some(kernel) => kernel.dispatch(pass, &self.bind_group, self.grid),
+            None => self.encode_generated(pass),
+        }
     }
 
     /// Submits one dispatch and waits for it.
     pub fn run(&self, ctx: &GpuContext, kernels: &ConvKernels) -> Result<(), GpuError> {
-        ctx.scoped("running the conv", || {
-            let mut encoder = ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("conv") });
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("conv"),
-                    timestamp_writes: None,
-                });
-                self.encode(kernels, &mut pass);
-            }
-            ctx.queue.submit([encoder.finish()]);
-        })?;
-        ctx.wait()
+        Self::submit(ctx, |pass| self.encode(kernels, pass))
     }
 
     /// The workgroup grid of the dispatch.

@@ -21,6 +21,48 @@ pub enum Access {
     ReadWrite,
 }
 
+/// One binding of a generated kernel's layout (group 0, in binding order from 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// A uniform buffer.
+    Uniform,
+    /// A storage buffer.
+    Storage(Access),
+    /// A sampled (`textureLoad`) 2-D array texture of non-filterable floats.
+    TextureArray,
+    /// A write-only rgba32float 2-D array storage texture.
+    StorageTextureArray,
+}
+
+impl Binding {
+    fn layout_type(self) -> wgpu::BindingType {
+        match self {
+            Binding::Uniform => wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            Binding::Storage(access) => wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage {
+                    read_only: access == Access::Read,
+                },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            Binding::TextureArray => wgpu::BindingType::Texture {
+                sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                view_dimension: wgpu::TextureViewDimension::D2Array,
+                multisampled: false,
+            },
+            Binding::StorageTextureArray => wgpu::BindingType::StorageTexture {
+                access: wgpu::StorageTextureAccess::WriteOnly,
+                format: wgpu::TextureFormat::Rgba32Float,
+                view_dimension: wgpu::TextureViewDimension::D2Array,
+            },
+        }
+    }
+}
+
 /// A compute pipeline whose bindings are: 0 a uniform parameter block, then one storage buffer per entry of
 /// `storage` (bindings 1, 2, …), all in group 0.
 #[derive(Debug)]
@@ -29,7 +71,7 @@ pub struct Kernel {
     pub workgroup_size: u32,
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
-    storage: Vec<Access>,
+    bindings: Vec<Binding>,
 }
 
 impl Kernel {
@@ -63,6 +105,23 @@ impl Kernel {
         storage: &[Access],
         checks: Checks,
     ) -> Result<Kernel, GpuError> {
+        let mut bindings = vec![Binding::Uniform];
+        bindings.extend(storage.iter().map(|&access| Binding::Storage(access)));
+        Self::with_bindings(ctx, label, source, entry, overrides, &bindings, checks)
+    }
+
+    /// Compiles entry point `entry` of `source` with the given override constants and bind group layout (group 0,
+    /// bindings 0, 1, … as listed). The workgroup size is `WORKGROUP_SIZE` among the overrides, else 1 (a
+    /// generated kernel with its size baked in records it with [`Kernel::with_workgroup_size`]).
+    pub fn with_bindings(
+        ctx: &GpuContext,
+        label: &'static str,
+        source: &str,
+        entry: &str,
+        overrides: &[(&str, u32)],
+        bindings: &[Binding],
+        checks: Checks,
+    ) -> Result<Kernel, GpuError> {
         let workgroup_size = overrides
             .iter()
             .find(|(name, _)| *name == "WORKGROUP_SIZE")
@@ -82,30 +141,16 @@ impl Kernel {
                         .create_shader_module_trusted(descriptor, wgpu::ShaderRuntimeChecks::unchecked())
                 },
             };
-            let mut entries = vec![wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            }];
-            for (i, access) in storage.iter().enumerate() {
-                entries.push(wgpu::BindGroupLayoutEntry {
-                    binding: i as u32 + 1,
+            let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+                .iter()
+                .enumerate()
+                .map(|(i, binding)| wgpu::BindGroupLayoutEntry {
+                    binding: i as u32,
                     visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage {
-                            read_only: *access == Access::Read,
-                        },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
+                    ty: binding.layout_type(),
                     count: None,
-                });
-            }
+                })
+                .collect();
             let layout = ctx.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some(label),
                 entries: &entries,
@@ -132,8 +177,43 @@ impl Kernel {
                 workgroup_size,
                 pipeline,
                 layout,
-                storage: storage.to_vec(),
+                bindings: bindings.to_vec(),
             }
+        })
+    }
+
+    /// This kernel, recorded as running `size` invocations per workgroup (its size baked into its source).
+    pub fn with_workgroup_size(mut self, size: u32) -> Kernel {
+        self.workgroup_size = size;
+        self
+    }
+
+    /// A bind group of `resources`, one per binding of the layout, in binding order.
+    pub fn bind_resources(
+        &self,
+        ctx: &GpuContext,
+        resources: &[wgpu::BindingResource<'_>],
+    ) -> Result<wgpu::BindGroup, GpuError> {
+        if resources.len() != self.bindings.len() {
+            return Err(GpuError::Validation {
+                during: format!("binding the {} kernel", self.label),
+                message: format!("{} resources given, {} expected", resources.len(), self.bindings.len()),
+            });
+        }
+        ctx.scoped(&format!("binding the {} kernel", self.label), || {
+            let entries: Vec<wgpu::BindGroupEntry> = resources
+                .iter()
+                .enumerate()
+                .map(|(i, resource)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: resource.clone(),
+                })
+                .collect();
+            ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(self.label),
+                layout: &self.layout,
+                entries: &entries,
+            })
         })
     }
 
@@ -144,33 +224,9 @@ impl Kernel {
         params: &wgpu::Buffer,
         storage: &[&wgpu::Buffer],
     ) -> Result<wgpu::BindGroup, GpuError> {
-        if storage.len() != self.storage.len() {
-            return Err(GpuError::Validation {
-                during: format!("binding the {} kernel", self.label),
-                message: format!(
-                    "{} storage buffers given, {} expected",
-                    storage.len(),
-                    self.storage.len()
-                ),
-            });
-        }
-        ctx.scoped(&format!("binding the {} kernel", self.label), || {
-            let mut entries = vec![wgpu::BindGroupEntry {
-                binding: 0,
-                resource: params.as_entire_binding(),
-            }];
-            for (i, buffer) in storage.iter().enumerate() {
-                entries.push(wgpu::BindGroupEntry {
-                    binding: i as u32 + 1,
-                    resource: buffer.as_entire_binding(),
-                });
-            }
-            ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(self.label),
-                layout: &self.layout,
-                entries: &entries,
-            })
-        })
+        let mut resources = vec![params.as_entire_binding()];
+        resources.extend(storage.iter().map(|buffer| buffer.as_entire_binding()));
+        self.bind_resources(ctx, &resources)
     }
 
     /// The workgroup grid that gives at least `invocations` invocations: a 2-D grid, x at most the adapter's

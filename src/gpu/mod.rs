@@ -2,6 +2,7 @@
 
 pub mod context;
 pub mod conv;
+pub mod cpu;
 pub mod fused;
 pub mod kernel;
 pub mod timer;

@@ -1,0 +1,618 @@
+//! The kernel family for CPU adapters (lavapipe, llvmpipe GL): WGSL generated per layer with every shape constant
+//! baked in, written for how llvmpipe compiles compute shaders (measured on Mesa 25.0.7):
+//!
+//! - the lanes of one SIMD vector are consecutive invocations of a workgroup, and a load is one scalar load plus a
+//!   broadcast only when its address is a compile-time constant; any other address (from `workgroup_id`,
+//!   `local_invocation_index` or a loop counter) is loaded lane by lane, about 10 instructions per value per lane;
+//! - a `textureLoad` of an rgba32float texel is one call for 4 values, far cheaper than 4 such loads;
+//! - straight-line code compiles at the first dispatch, in time that grows faster than linearly with its length.
+//!
+//! Hence three generators:
+//! - [`depthwise_source`]: lanes over channels; one invocation computes a whole output tile of one plane (the whole
+//!   plane when it is small) in straight-line code: its taps and input window loaded once each, zero padding by
+//!   `select` on clamped indices, no loops.
+//! - [`pack_source`] + [`gemm_source`]: the pointwise and the standard conv as one GEMM, M = C_out,
+//!   N = N·H_out·W_out, K = C_in·KH·KW. The pack kernel writes B (im2col: for each tap k and vec4 group of 4 output
+//!   pixels, the 4 input values) into an rgba32float 2-D array texture; the GEMM kernel gives each invocation 8
+//!   output channels × 4 pixels, lanes over pixel groups, reads B with one `textureLoad` per K step and the channel
+//!   block's weights from workgroup memory at constant indices. K runs in slices of at most [`MAX_K_SLICE`]
+//!   unrolled steps, one dispatch of the same pipeline per slice, so compile time stays bounded whatever C_in is
+//!   (a loop over slices inside the shader, with its barriers, compiled for minutes and ran 6× slower).
+//!
+//! Every generated source begins with a header comment that states what it computes, its layout and its dispatch.
+
+use std::fmt::Write as _;
+
+use crate::layer::ConvLayer;
+
+/// The most multiply-adds one depthwise invocation unrolls: 14×14 outputs of a 3×3 kernel (1 764) fit; larger
+/// tiles compile for seconds per shader on llvmpipe for no gain. A tile is shrunk until it fits.
+pub const MAX_DEPTHWISE_UNROLL: u32 = 2_048;
+
+/// Output channels per GEMM invocation (the register tile is `GEMM_CHANNELS` × 4 pixels).
+pub const GEMM_CHANNELS: u32 = 8;
+
+/// The most K steps unrolled in one slice of the GEMM. Fully unrolled K = 512 compiles for 15–26 s on llvmpipe the
+/// first time; a slice of 128 compiles in about a second, and the loop over slices costs one barrier per slice.
+pub const MAX_K_SLICE: u32 = 128;
+
+/// Invocations per workgroup of the depthwise and pack kernels.
+pub const CPU_WORKGROUP: u32 = 64;
+
+/// The texture limits every WebGPU adapter offers (the spec's defaults), checked by [`gemm_fits`] so a layer
+/// that passes runs on every adapter.
+pub const MAX_TEXTURE_SIDE: u64 = 8_192;
+pub const MAX_TEXTURE_LAYERS: u64 = 256;
+
+/// How the depthwise kernel splits an output plane: tiles of `tile_h × tile_w` outputs, one per invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DepthwiseTile {
+    pub tile_h: u32,
+    pub tile_w: u32,
+    pub tiles_y: u32,
+    pub tiles_x: u32,
+}
+
+impl DepthwiseTile {
+    /// The documented rule: the whole output plane when it has at most 14×14 outputs and its multiply-adds fit
+    /// [`MAX_DEPTHWISE_UNROLL`]; else square 8×8 tiles (the fastest measured on 56×56), shrunk until they fit.
+    pub fn for_layer(layer: &ConvLayer) -> DepthwiseTile {
+        let (oh, ow) = (layer.out_height().max(1), layer.out_width().max(1));
+        let taps = layer.kernel[0].max(1) * layer.kernel[1].max(1);
+        let (th, tw) = if oh <= 14 && ow <= 14 && oh * ow * taps <= MAX_DEPTHWISE_UNROLL {
+            (oh, ow)
+        } else {
+            let mut side = 8;
+            while side > 1 && side * side * taps > MAX_DEPTHWISE_UNROLL {
+                side -= 1;
+            }
+            (side.min(oh), side.min(ow))
+        };
+        DepthwiseTile {
+            tile_h: th,
+            tile_w: tw,
+            tiles_y: oh.div_ceil(th),
+            tiles_x: ow.div_ceil(tw),
+        }
+    }
+
+    /// Invocations one dispatch needs: N·C·tiles.
+    pub fn invocations(&self, layer: &ConvLayer) -> u64 {
+        u64::from(layer.batch) * u64::from(layer.in_channels) * u64::from(self.tiles_y) * u64::from(self.tiles_x)
+    }
+}
+
+/// Writes `args` as a line of `out` (generation cannot fail: `String` as a `fmt::Write` never errors).
+macro_rules! emit {
+    ($out:expr) => {{
+        let _ = writeln!($out);
+    }};
+    ($out:expr, $($arg:tt)*) => {{
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
+/// The flat invocation index of a 2-D grid of `wg`-invocation workgroups (see [`crate::gpu::kernel::grid`]).
+fn flat_index(out: &mut String, wg: u32) {
+    emit!(out, "    let index = (wg.y * groups_in_grid.x + wg.x) * {wg}u + local;");
+}
+
+/// The depthwise conv of `layer` (groups = C_in = C_out) as straight-line WGSL, see the module docs.
+pub fn depthwise_source(layer: &ConvLayer) -> String {
+    let t = DepthwiseTile::for_layer(layer);
+    let (c, h, w) = (layer.in_channels, layer.height, layer.width);
+    let (oh, ow) = (layer.out_height(), layer.out_width());
+    let [kh, kw] = layer.kernel;
+    let [sh, sw] = layer.stride;
+    let [ph, pw] = layer.padding;
+    let [dh, dw] = layer.dilation;
+    let taps = kh * kw;
+    let total = t.invocations(layer);
+    let (win_h, win_w) = (
+        (t.tile_h - 1) * sh + (kh - 1) * dh + 1,
+        (t.tile_w - 1) * sw + (kw - 1) * dw + 1,
+    );
+    let mut s = String::new();
+    emit!(s, "// depthwise-cpu (generated) — the depthwise conv, groups = C = {c}: out[n, c, y, x] = Σ_{{ky<{kh},kx<{kw}}} weight[c, 0, ky, kx] ·");
+    emit!(s, "// in[n, c, {sh}·y − {ph} + {dh}·ky, {sw}·x − {pw} + {dw}·kx] (+ bias[c]), zero padding; N = {}, {h}×{w} → {oh}×{ow}.", layer.batch);
+    emit!(
+        s,
+        "// Layout (f32, row-major, PyTorch Conv2d): input [N, C, H, W], weight [C, 1, KH, KW], bias [C] (a 1-element"
+    );
+    emit!(
+        s,
+        "// dummy without bias), output [N, C, H_out, W_out]; binding 0 (the parameter block) is not read: every shape"
+    );
+    emit!(s, "// constant is baked in.");
+    emit!(s, "// Dispatch: workgroups of {CPU_WORKGROUP} on a 2-D grid, flat invocation index i < {total} = N·C·tiles; lanes run over");
+    emit!(s, "// channels: c = i % C, then the tile, then the image. One invocation computes a {}×{} output tile ({}×{} tiles per", t.tile_h, t.tile_w, t.tiles_y, t.tiles_x);
+    emit!(s, "// plane) in straight-line code: its {taps} taps and its {win_h}×{win_w} input window are loaded once each (clamped");
+    emit!(
+        s,
+        "// into the plane, taps outside it selected to 0), then {} multiply-adds. No loops, no barriers.",
+        t.tile_h * t.tile_w * taps
+    );
+    emit!(s);
+    emit!(s, "@group(0) @binding(1) var<storage, read> input: array<f32>;");
+    emit!(s, "@group(0) @binding(2) var<storage, read> weight: array<f32>;");
+    emit!(s, "@group(0) @binding(3) var<storage, read> bias: array<f32>;");
+    emit!(s, "@group(0) @binding(4) var<storage, read_write> output: array<f32>;");
+    emit!(s);
+    emit!(s, "@compute @workgroup_size({CPU_WORKGROUP})");
+    emit!(
+        s,
+        "fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups_in_grid: vec3<u32>,"
+    );
+    emit!(s, "        @builtin(local_invocation_index) local: u32) {{");
+    flat_index(&mut s, CPU_WORKGROUP);
+    emit!(s, "    if (index >= {total}u) {{ return; }}");
+    emit!(s, "    let c = index % {c}u;");
+    emit!(s, "    let rest = index / {c}u;");
+    emit!(s, "    let tile = rest % {}u;", t.tiles_y * t.tiles_x);
+    emit!(s, "    let n = rest / {}u;", t.tiles_y * t.tiles_x);
+    emit!(s, "    let oy0 = i32(tile / {}u) * {};", t.tiles_x, t.tile_h);
+    emit!(s, "    let ox0 = i32(tile % {}u) * {};", t.tiles_x, t.tile_w);
+    emit!(s, "    let plane = (n * {c}u + c) * {}u;", h * w);
+    emit!(s, "    let out_plane = (n * {c}u + c) * {}u;", oh * ow);
+    for k in 0..taps {
+        emit!(s, "    let w{k} = weight[c * {taps}u + {k}u];");
+    }
+    if layer.bias {
+        emit!(s, "    let b = bias[c];");
+    } else {
+        emit!(s, "    let b = 0.0;");
+    }
+    // Window rows and columns: the offset of each into the plane (clamped) and whether it is inside. A row that is
+    // inside (or outside) for every tile needs no test.
+    let axis = |s: &mut String,
+                name: &str,
+                count: u32,
+                stride: u32,
+                pad: u32,
+                tiles: u32,
+                tile: u32,
+                size: u32,
+                scale: u32| {
+        let mut state = Vec::new();
+        for r in 0..count {
+            let lo = i64::from(r) - i64::from(pad);
+            let hi = lo + i64::from((tiles - 1) * tile * stride);
+            let origin = if name == "r" { "oy0" } else { "ox0" };
+            if lo >= 0 && hi < i64::from(size) {
+                emit!(s, "    let {name}{r} = u32({origin} * {stride} + {lo}) * {scale}u;");
+                state.push(Some(true));
+            } else if hi < 0 || lo >= i64::from(size) {
+                state.push(Some(false));
+            } else {
+                emit!(s, "    let {name}{r}_at = {origin} * {stride} + {lo};");
+                emit!(s, "    let {name}{r}_ok = {name}{r}_at >= 0 && {name}{r}_at < {size};");
+                emit!(
+                    s,
+                    "    let {name}{r} = u32(clamp({name}{r}_at, 0, {})) * {scale}u;",
+                    size - 1
+                );
+                state.push(None);
+            }
+        }
+        state
+    };
+    let rows = axis(&mut s, "r", win_h, sh, ph, t.tiles_y, t.tile_h, h, w);
+    let cols = axis(&mut s, "q", win_w, sw, pw, t.tiles_x, t.tile_w, w, 1);
+    // The window values actually used (with stride and dilation some are skipped).
+    let mut used = vec![false; (win_h * win_w) as usize];
+    for y in 0..t.tile_h {
+        for x in 0..t.tile_w {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    used[((y * sh + ky * dh) * win_w + x * sw + kx * dw) as usize] = true;
+                }
+            }
+        }
+    }
+    let mut zero = vec![false; used.len()];
+    for r in 0..win_h {
+        for q in 0..win_w {
+            let i = (r * win_w + q) as usize;
+            if !used[i] {
+                continue;
+            }
+            match (rows[r as usize], cols[q as usize]) {
+                (Some(false), _) | (_, Some(false)) => zero[i] = true,
+                (Some(true), Some(true)) => emit!(s, "    let x{r}_{q} = input[plane + r{r} + q{q}];"),
+                (row, col) => {
+                    let mut ok = Vec::new();
+                    if row.is_none() {
+                        ok.push(format!("r{r}_ok"));
+                    }
+                    if col.is_none() {
+                        ok.push(format!("q{q}_ok"));
+                    }
+                    emit!(
+                        s,
+                        "    let x{r}_{q} = select(0.0, input[plane + r{r} + q{q}], {});",
+                        ok.join(" && ")
+                    );
+                }
+            }
+        }
+    }
+    let partial_y = !oh.is_multiple_of(t.tile_h);
+    let partial_x = !ow.is_multiple_of(t.tile_w);
+    for y in 0..t.tile_h {
+        let guard_y = partial_y;
+        if guard_y {
+            emit!(s, "    if (oy0 + {y} < {oh}) {{");
+        }
+        for x in 0..t.tile_w {
+            let mut terms = Vec::new();
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let (r, q) = (y * sh + ky * dh, x * sw + kx * dw);
+                    if !zero[(r * win_w + q) as usize] {
+                        terms.push(format!("w{} * x{r}_{q}", ky * kw + kx));
+                    }
+                }
+            }
+            let sum = if terms.is_empty() {
+                "b".to_string()
+            } else {
+                format!("b + {}", terms.join(" + "))
+            };
+            let at = format!("out_plane + u32(oy0 + {y}) * {ow}u + u32(ox0 + {x})");
+            if partial_x {
+                emit!(s, "    if (ox0 + {x} < {ow}) {{ output[{at}] = {sum}; }}");
+            } else {
+                emit!(s, "    output[{at}] = {sum};");
+            }
+        }
+        if guard_y {
+            emit!(s, "    }}");
+        }
+    }
+    emit!(s, "}}");
+    s
+}
+
+/// The GEMM view of a conv: B's pixel groups, K steps, the slices K runs in, the workgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GemmShape {
+    /// vec4 groups of output pixels per image: ceil(H_out·W_out / 4).
+    pub groups: u32,
+    /// K = C_in·KH·KW.
+    pub k: u32,
+    /// K steps per slice (one dispatch each, unrolled): K itself when K ≤ [`MAX_K_SLICE`], else a multiple of
+    /// [`SLICE_ALIGN`] of at most [`MAX_K_SLICE`].
+    pub slice: u32,
+    /// Slices: K is zero-padded to `slices · slice`.
+    pub slices: u32,
+    /// GEMM invocations per workgroup (along pixel groups).
+    pub workgroup: u32,
+}
+
+/// K steps of a slice after the first start at a weight-buffer offset that every adapter accepts: 256 bytes
+/// (WebGPU's largest `min_storage_buffer_offset_alignment`), 64 f32.
+pub const SLICE_ALIGN: u32 = 64;
+
+/// Bytes between the per-slice records of the GEMM's uniform buffer (WebGPU's largest
+/// `min_uniform_buffer_offset_alignment`).
+pub const SLICE_RECORD_BYTES: u64 = 256;
+
+impl GemmShape {
+    /// The documented rule: K in one slice when it fits [`MAX_K_SLICE`], else in slices of equal length rounded up
+    /// to [`SLICE_ALIGN`]; workgroups of about a twelfth of the pixel groups, a power of two from 8 (llvmpipe's
+    /// SIMD width on AVX2) to 64 (measured best: 8, 16, 64 for 49, 196, 784 groups).
+    pub fn for_layer(layer: &ConvLayer) -> GemmShape {
+        let hw = layer.out_height() * layer.out_width();
+        let groups = hw.div_ceil(4).max(1);
+        let k = (layer.in_channels * layer.kernel[0] * layer.kernel[1]).max(1);
+        let (slice, slices) = if k <= MAX_K_SLICE {
+            (k, 1)
+        } else {
+            let slices = k.div_ceil(MAX_K_SLICE);
+            let slice = k.div_ceil(slices).next_multiple_of(SLICE_ALIGN);
+            (slice, k.div_ceil(slice))
+        };
+        let per = (u64::from(layer.batch) * u64::from(groups) / 12).max(1);
+        let workgroup = (1u64 << (63 - per.leading_zeros())).clamp(8, 64) as u32;
+        GemmShape {
+            groups,
+            k,
+            slice,
+            slices,
+            workgroup,
+        }
+    }
+
+    /// K zero-padded to whole slices.
+    pub fn k_padded(&self) -> u32 {
+        self.slice * self.slices
+    }
+
+    /// Pixel groups of the whole batch.
+    pub fn pixel_groups(&self, layer: &ConvLayer) -> u64 {
+        u64::from(layer.batch) * u64::from(self.groups)
+    }
+
+    /// Layers of the B texture: slices·N, at least 2 (wgpu's GL backend makes a 1-layer texture a plain 2-D one,
+    /// which cannot be bound as an array: measured, every output of such a layer came out wrong on llvmpipe GL).
+    pub fn texture_layers(&self, layer: &ConvLayer) -> u32 {
+        (self.slices * layer.batch).max(2)
+    }
+
+    /// Bytes of the B texture (`groups` × slice × [`GemmShape::texture_layers`] texels of 16 bytes).
+    pub fn texture_bytes(&self, layer: &ConvLayer) -> u64 {
+        u64::from(self.groups) * u64::from(self.slice) * u64::from(self.texture_layers(layer)) * 16
+    }
+}
+
+/// Ok when the GEMM kernels can run `layer`: one group, and B within every adapter's texture limits.
+pub fn gemm_fits(layer: &ConvLayer) -> Result<(), String> {
+    if layer.groups != 1 {
+        return Err(format!("it needs groups 1, got {}", layer.groups));
+    }
+    let shape = GemmShape::for_layer(layer);
+    let layers = u64::from(shape.slices) * u64::from(layer.batch);
+    if u64::from(shape.groups) > MAX_TEXTURE_SIDE || layers > MAX_TEXTURE_LAYERS {
+        return Err(format!(
+            "its B texture needs ceil(H_out·W_out/4) = {} texels across and {} slices of K × {} images = {layers} \
+             layers, beyond the {MAX_TEXTURE_SIDE} texels and {MAX_TEXTURE_LAYERS} layers every adapter offers",
+            shape.groups, shape.slices, layer.batch
+        ));
+    }
+    Ok(())
+}
+
+/// The weight as the GEMM reads it: OIHW `[C_out, K]` with each row zero-padded to [`GemmShape::k_padded`].
+pub fn pad_weights(layer: &ConvLayer, weight: &[f32]) -> Vec<f32> {
+    let shape = GemmShape::for_layer(layer);
+    let (k, padded) = (shape.k as usize, shape.k_padded() as usize);
+    let mut out = vec![0.0; layer.out_channels as usize * padded];
+    for (row, chunk) in out.chunks_exact_mut(padded).zip(weight.chunks_exact(k)) {
+        row[..k].copy_from_slice(chunk);
+    }
+    out
+}
+
+/// The pack kernel of `layer`: B = im2col(input) into the rgba32float texture the GEMM reads.
+pub fn pack_source(layer: &ConvLayer) -> String {
+    let shape = GemmShape::for_layer(layer);
+    let (c, h, w) = (layer.in_channels, layer.height, layer.width);
+    let (oh, ow) = (layer.out_height(), layer.out_width());
+    let [kh, kw] = layer.kernel;
+    let [sh, sw] = layer.stride;
+    let [ph, pw] = layer.padding;
+    let [dh, dw] = layer.dilation;
+    let (g, k, kp, ks, batch) = (shape.groups, shape.k, shape.k_padded(), shape.slice, layer.batch);
+    let total = shape.pixel_groups(layer) * u64::from(kp);
+    let mut s = String::new();
+    emit!(s, "// gemm-cpu pack (generated) — B of the conv as a GEMM: for tap k = (ci·{kh} + ky)·{kw} + kx < K = {k} and the 4 output");
+    emit!(
+        s,
+        "// pixels p = 4g..4g+3 of image n, texel (g, k % {ks}) of layer (k / {ks})·N + n holds"
+    );
+    emit!(s, "// in[n, ci, {sh}·oy − {ph} + {dh}·ky, {sw}·ox − {pw} + {dw}·kx] (0 outside the image, past the {oh}×{ow} plane and for");
+    emit!(
+        s,
+        "// k ≥ K up to {kp}, K padded to {} slice(s) of {ks}). N = {batch}, C_in = {c}, {h}×{w}.",
+        shape.slices
+    );
+    emit!(
+        s,
+        "// Layout: input [N, C_in, H, W] f32; B an rgba32float 2-D array texture {g} × {ks} × ({}·N) layers.",
+        shape.slices
+    );
+    emit!(
+        s,
+        "// Dispatch: workgroups of {CPU_WORKGROUP} on a 2-D grid, one invocation per texel, flat index i < {total}:"
+    );
+    emit!(
+        s,
+        "// g = i % {g} (lanes along pixel groups), then k, then n. No loops."
+    );
+    emit!(s);
+    emit!(s, "@group(0) @binding(1) var<storage, read> input: array<f32>;");
+    emit!(
+        s,
+        "@group(0) @binding(2) var b_out: texture_storage_2d_array<rgba32float, write>;"
+    );
+    emit!(s);
+    emit!(s, "@compute @workgroup_size({CPU_WORKGROUP})");
+    emit!(
+        s,
+        "fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups_in_grid: vec3<u32>,"
+    );
+    emit!(s, "        @builtin(local_invocation_index) local: u32) {{");
+    flat_index(&mut s, CPU_WORKGROUP);
+    emit!(s, "    if (index >= {total}u) {{ return; }}");
+    emit!(s, "    let g = index % {g}u;");
+    emit!(s, "    let rest = index / {g}u;");
+    emit!(s, "    let k = rest % {kp}u;");
+    emit!(s, "    let n = rest / {kp}u;");
+    emit!(s, "    let tap = min(k, {}u);", k - 1);
+    emit!(s, "    let ci = tap / {}u;", kh * kw);
+    emit!(s, "    let ky = i32((tap / {kw}u) % {kh}u);");
+    emit!(s, "    let kx = i32(tap % {kw}u);");
+    emit!(s, "    let plane = (n * {c}u + ci) * {}u;", h * w);
+    let mut values = Vec::new();
+    for j in 0..4 {
+        emit!(s, "    let p{j} = 4u * g + {j}u;");
+        emit!(s, "    let iy{j} = i32(p{j} / {ow}u) * {sh} - {ph} + {dh} * ky;");
+        emit!(s, "    let ix{j} = i32(p{j} % {ow}u) * {sw} - {pw} + {dw} * kx;");
+        emit!(
+            s,
+            "    let ok{j} = k < {k}u && p{j} < {}u && iy{j} >= 0 && iy{j} < {h} && ix{j} >= 0 && ix{j} < {w};",
+            oh * ow
+        );
+        emit!(
+            s,
+            "    let at{j} = plane + u32(clamp(iy{j}, 0, {})) * {w}u + u32(clamp(ix{j}, 0, {}));",
+            h - 1,
+            w - 1
+        );
+        values.push(format!("select(0.0, input[at{j}], ok{j})"));
+    }
+    emit!(
+        s,
+        "    textureStore(b_out, vec2<u32>(g, k % {ks}u), (k / {ks}u) * {batch}u + n, vec4<f32>({}));",
+        values.join(", ")
+    );
+    emit!(s, "}}");
+    s
+}
+
+/// The GEMM kernel of `layer` for one slice of K (the same pipeline for every slice): out (+)= weight · B, see the
+/// module docs.
+pub fn gemm_source(layer: &ConvLayer) -> String {
+    let shape = GemmShape::for_layer(layer);
+    let m = layer.out_channels;
+    let (g, k, ks, kp, wg) = (shape.groups, shape.k, shape.slice, shape.k_padded(), shape.workgroup);
+    let hw = layer.out_height() * layer.out_width();
+    let cb = GEMM_CHANNELS;
+    let pixel_groups = shape.pixel_groups(layer);
+    let mut s = String::new();
+    emit!(s, "// gemm-cpu (generated) — the conv as a GEMM: out[n, co, p] = Σ_{{k<{k}}} weight[co, k] · B[n, k, p] (+ bias[co]),");
+    emit!(s, "// M = C_out = {m}, K = C_in·KH·KW = {k}, {pixel_groups} pixel groups of 4 (N = {}, {hw} output pixels per image).", layer.batch);
+    emit!(
+        s,
+        "// K runs in {} slice(s) of {ks} steps, one dispatch each; this kernel computes one slice.",
+        shape.slices
+    );
+    emit!(s, "// Layout: B (written by the pack kernel) an rgba32float 2-D array texture {g} × {ks} × ({}·N), the slice's N layers from", shape.slices);
+    emit!(s, "// `slice.layer`; weight [C_out, {kp}] f32 (OIHW, rows zero-padded to whole slices), bound at the slice's first column;");
+    emit!(s, "// bias [C_out] (a 1-element dummy without bias); output [N, C_out, H_out·W_out] f32; binding 0 the slice record:");
+    emit!(
+        s,
+        "// first = 1 for the first slice (store weight·B + bias), 0 after (add to the output); layer = slice·N."
+    );
+    emit!(s, "// Dispatch: workgroups of {wg} on a grid x = ceil({pixel_groups} / {wg}) pixel-group blocks, y = ceil({m} / {cb}) channel");
+    emit!(s, "// blocks. One invocation computes {cb} channels × 4 pixels (lanes along pixel groups). The workgroup copies its block's");
+    emit!(s, "// {cb} × {ks} weights into workgroup memory (one barrier); then {ks} unrolled steps, each one textureLoad of B and {cb}");
+    emit!(s, "// weights read at constant indices. Invocations past the last pixel group compute a clamped copy, store nothing.");
+    emit!(s);
+    emit!(s, "struct Slice {{ first: u32, layer: u32, _pad0: u32, _pad1: u32 }}");
+    emit!(s, "@group(0) @binding(0) var<uniform> slice: Slice;");
+    emit!(s, "@group(0) @binding(1) var b_in: texture_2d_array<f32>;");
+    emit!(s, "@group(0) @binding(2) var<storage, read> weight: array<f32>;");
+    emit!(s, "@group(0) @binding(3) var<storage, read> bias: array<f32>;");
+    emit!(s, "@group(0) @binding(4) var<storage, read_write> output: array<f32>;");
+    emit!(s);
+    emit!(s, "var<workgroup> w_block: array<f32, {}>;", cb * ks);
+    emit!(s);
+    emit!(s, "@compute @workgroup_size({wg})");
+    emit!(
+        s,
+        "fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) local: u32) {{"
+    );
+    emit!(s, "    let raw = wg.x * {wg}u + local;");
+    emit!(s, "    let q = min(raw, {}u);", pixel_groups - 1);
+    emit!(s, "    let n = q / {g}u;");
+    emit!(s, "    let g = q % {g}u;");
+    emit!(s, "    let layer = slice.layer + n;");
+    emit!(s, "    let c0 = wg.y * {cb}u;");
+    emit!(s, "    for (var i = local; i < {}u; i += {wg}u) {{", cb * ks);
+    emit!(s, "        let co = min(c0 + i % {cb}u, {}u);", m - 1);
+    emit!(s, "        w_block[i] = weight[co * {kp}u + i / {cb}u];");
+    emit!(s, "    }}");
+    emit!(s, "    workgroupBarrier();");
+    for c in 0..cb {
+        emit!(s, "    var acc{c} = vec4<f32>();");
+    }
+    for kk in 0..ks {
+        emit!(s, "    {{");
+        emit!(s, "        let v = textureLoad(b_in, vec2<u32>(g, {kk}u), layer, 0);");
+        for c in 0..cb {
+            emit!(s, "        acc{c} += v * w_block[{}];", kk * cb + c);
+        }
+        emit!(s, "    }}");
+    }
+    emit!(s, "    if (raw >= {pixel_groups}u) {{ return; }}");
+    emit!(s, "    let out_image = n * {}u;", m * hw);
+    emit!(s, "    let first = slice.first != 0u;");
+    for c in 0..cb {
+        let guard = !m.is_multiple_of(cb);
+        if guard {
+            emit!(s, "    if (c0 + {c}u < {m}u) {{");
+        } else {
+            emit!(s, "    {{");
+        }
+        let b = if layer.bias {
+            format!("bias[c0 + {c}u]")
+        } else {
+            "0.0".to_string()
+        };
+        emit!(s, "        let at = out_image + (c0 + {c}u) * {hw}u + 4u * g;");
+        for j in 0..4 {
+            let comp = ["x", "y", "z", "w"][j as usize];
+            let store = format!(
+                "if (first) {{ output[at + {j}u] = acc{c}.{comp} + {b}; }} else {{ output[at + {j}u] += acc{c}.{comp}; }}"
+            );
+            if !hw.is_multiple_of(4) {
+                emit!(s, "        if (4u * g + {j}u < {hw}u) {{ {store} }}");
+            } else {
+                emit!(s, "        {store}");
+            }
+        }
+        emit!(s, "    }}");
+    }
+    emit!(s, "}}");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depthwise_tiles_follow_the_rule_and_the_unroll_cap() {
+        let dw = |h: u32, k: u32, s: u32| ConvLayer {
+            in_channels: 8,
+            out_channels: 8,
+            groups: 8,
+            height: h,
+            width: h,
+            kernel: [k, k],
+            stride: [s, s],
+            padding: [k / 2, k / 2],
+            ..ConvLayer::default()
+        };
+        let t = DepthwiseTile::for_layer(&dw(14, 3, 1));
+        assert_eq!((t.tile_h, t.tile_w, t.tiles_y, t.tiles_x), (14, 14, 1, 1));
+        let t = DepthwiseTile::for_layer(&dw(56, 3, 1));
+        assert_eq!((t.tile_h, t.tiles_y), (8, 7));
+        for k in [3, 5, 7] {
+            for h in [1, 7, 14, 28, 57, 112] {
+                let layer = dw(h, k, 1);
+                let t = DepthwiseTile::for_layer(&layer);
+                assert!(t.tile_h * t.tile_w * k * k <= MAX_DEPTHWISE_UNROLL, "{h} {k}");
+                assert!(t.tile_h * t.tiles_y >= layer.out_height());
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_slices_cover_k_within_the_cap() {
+        for c in [1, 3, 127, 128, 129, 512, 1152] {
+            let layer = ConvLayer {
+                in_channels: c,
+                ..ConvLayer::default()
+            };
+            let s = GemmShape::for_layer(&layer);
+            assert_eq!(s.k, 9 * c);
+            assert!(s.slice <= MAX_K_SLICE && s.slice >= 1);
+            assert!(s.k_padded() >= s.k && s.k_padded() - s.k < s.slice);
+            assert!(s.slices == 1 || s.slice.is_multiple_of(SLICE_ALIGN));
+            assert!([8, 16, 32, 64].contains(&s.workgroup));
+        }
+        let pw = |hw: u32| {
+            ConvLayer {
+                height: hw,
+                width: hw,
+                ..ConvLayer::default()
+            }
+            .pointwise()
+        };
+        assert_eq!(GemmShape::for_layer(&pw(14)).workgroup, 8);
+        assert_eq!(GemmShape::for_layer(&pw(28)).workgroup, 16);
+        assert_eq!(GemmShape::for_layer(&pw(56)).workgroup, 64);
+    }
+}
