@@ -137,21 +137,27 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     for network in &networks {
         bar.set_prefix(network.name.clone());
         let layers = network.layers.len() as u64;
-        let result = run::run(&ctx, network, args.variant.resolve(&ctx.summary), &settings, |step| match step {
-            Step::Preparing => bar.set_message("preparing the buffers"),
-            Step::Layer { index, name } => {
-                bar.set_position(done + index as u64);
-                bar.set_message(format!("timing {name}"));
-            }
-            Step::Whole => {
-                bar.set_position(done + layers);
-                bar.set_message("timing the whole network");
-            }
-            Step::Checking => {
-                bar.set_position(done + layers + 1);
-                bar.set_message("checking against the CPU reference");
-            }
-        });
+        let result = run::run(
+            &ctx,
+            network,
+            args.variant.resolve(&ctx.summary),
+            &settings,
+            |step| match step {
+                Step::Preparing => bar.set_message("preparing the buffers"),
+                Step::Layer { index, name } => {
+                    bar.set_position(done + index as u64);
+                    bar.set_message(format!("timing {name}"));
+                }
+                Step::Whole => {
+                    bar.set_position(done + layers);
+                    bar.set_message("timing the whole network");
+                }
+                Step::Checking => {
+                    bar.set_position(done + layers + 1);
+                    bar.set_message("checking against the CPU reference");
+                }
+            },
+        );
         done += layers + 2;
         bar.set_position(done);
         match result {

@@ -73,10 +73,17 @@ pub fn run(args: SweepArgs) -> Result<()> {
     );
     bar.set_prefix("sweep");
     let flag = args.vary.axis.flag();
-    let swept = sweep::run(&ctx, &base, &args.vary, args.variant.resolve(&ctx.summary), &settings, |i, value| {
-        bar.set_position(i as u64);
-        bar.set_message(format!("--{flag} {value}"));
-    })
+    let swept = sweep::run(
+        &ctx,
+        &base,
+        &args.vary,
+        args.variant.resolve(&ctx.summary),
+        &settings,
+        |i, value| {
+            bar.set_position(i as u64);
+            bar.set_message(format!("--{flag} {value}"));
+        },
+    )
     .with_context(|| format!("sweeping --{flag} on {}", ctx.summary.name))?;
     bar.finish_and_clear();
     let (mut points, failures) = (swept.points, swept.failures);

@@ -302,9 +302,13 @@ impl GemmShape {
     /// to [`SLICE_ALIGN`]; workgroups of about a twelfth of the pixel groups, a power of two from 8 (llvmpipe's
     /// SIMD width on AVX2) to 64 (measured best: 8, 16, 64 for 49, 196, 784 groups).
     pub fn for_layer(layer: &ConvLayer) -> GemmShape {
-        let hw = layer.out_height() * layer.out_width();
-        let groups = hw.div_ceil(4).max(1);
-        let k = (layer.in_channels * layer.kernel[0] * layer.kernel[1]).max(1);
+        // In u64 and saturated: callers may ask about a layer before it is validated (its plan then refuses it).
+        let hw = u64::from(layer.out_height()) * u64::from(layer.out_width());
+        let groups = u32::try_from(hw.div_ceil(4).max(1)).unwrap_or(u32::MAX);
+        let k = u64::from(layer.in_channels)
+            .saturating_mul(u64::from(layer.kernel[0]))
+            .saturating_mul(u64::from(layer.kernel[1]));
+        let k = u32::try_from(k.max(1)).unwrap_or(u32::MAX);
         let (slice, slices) = if k <= MAX_K_SLICE {
             (k, 1)
         } else {
