@@ -226,7 +226,7 @@ fn update_in(dir: &Path, name: &str, change: impl FnOnce(&mut Map<String, Value>
     };
     change(&mut object);
     let text = serde_json::to_string_pretty(&Value::Object(object)).map_err(|e| io_error(&path)(e.into()))?;
-    crate::export::write_atomically(&path, text.as_bytes()).map_err(io_error(&path))?;
+    crate::output::write_atomically(&path, text.as_bytes()).map_err(io_error(&path))?;
     Ok(path)
 }
 
@@ -243,34 +243,6 @@ pub fn plain_text(what: &str, value: &str) -> Option<String> {
         Some(format!("{what} holds control characters"))
     } else {
         None
-    }
-}
-
-impl Validate for crate::ceilings::Ceilings {
-    /// Peaks up to 10^18 FLOP/s and bandwidths up to 10^16 B/s: far above any device, so only nonsense is refused.
-    fn problem(&self) -> Option<String> {
-        positive("fma_flops_per_s", self.fma_flops_per_s, 1e18)
-            .or_else(|| positive("bandwidth_bytes_per_s", self.bandwidth_bytes_per_s, 1e16))
-            .or_else(|| positive("read_bytes_per_s", self.read_bytes_per_s, 1e16))
-            .or_else(|| (self.bandwidth_buffer_bytes == 0).then(|| "bandwidth_buffer_bytes is 0".to_string()))
-            .or_else(|| plain_text("fma_variant", &self.fma_variant))
-            .or_else(|| plain_text("bandwidth_variant", &self.bandwidth_variant))
-            .or_else(|| plain_text("read_variant", &self.read_variant))
-            .or_else(|| {
-                self.fma_variants.iter().find_map(|v| {
-                    plain_text("an FMA variant", &v.variant).or_else(|| positive("an FMA variant's rate", v.rate, 1e18))
-                })
-            })
-            .or_else(|| {
-                self.bandwidth_variants.iter().find_map(|v| {
-                    plain_text("a bandwidth variant", &v.variant)
-                        .or_else(|| positive("a bandwidth variant's rate", v.rate, 1e16))
-                })
-            })
-            .or_else(|| {
-                (!matches!(self.timer.as_str(), "timestamp" | "wall"))
-                    .then(|| format!("timer {:?} is neither \"timestamp\" nor \"wall\"", self.timer))
-            })
     }
 }
 

@@ -625,6 +625,35 @@ pub fn store(adapter: &AdapterSummary, ceilings: &Ceilings) -> Result<PathBuf, c
     })
 }
 
+impl cache::Validate for Ceilings {
+    /// Peaks up to 10^18 FLOP/s and bandwidths up to 10^16 B/s: far above any device, so only nonsense is refused.
+    fn problem(&self) -> Option<String> {
+        cache::positive("fma_flops_per_s", self.fma_flops_per_s, 1e18)
+            .or_else(|| cache::positive("bandwidth_bytes_per_s", self.bandwidth_bytes_per_s, 1e16))
+            .or_else(|| cache::positive("read_bytes_per_s", self.read_bytes_per_s, 1e16))
+            .or_else(|| (self.bandwidth_buffer_bytes == 0).then(|| "bandwidth_buffer_bytes is 0".to_string()))
+            .or_else(|| cache::plain_text("fma_variant", &self.fma_variant))
+            .or_else(|| cache::plain_text("bandwidth_variant", &self.bandwidth_variant))
+            .or_else(|| cache::plain_text("read_variant", &self.read_variant))
+            .or_else(|| {
+                self.fma_variants.iter().find_map(|v| {
+                    cache::plain_text("an FMA variant", &v.variant)
+                        .or_else(|| cache::positive("an FMA variant's rate", v.rate, 1e18))
+                })
+            })
+            .or_else(|| {
+                self.bandwidth_variants.iter().find_map(|v| {
+                    cache::plain_text("a bandwidth variant", &v.variant)
+                        .or_else(|| cache::positive("a bandwidth variant's rate", v.rate, 1e16))
+                })
+            })
+            .or_else(|| {
+                (!matches!(self.timer.as_str(), "timestamp" | "wall"))
+                    .then(|| format!("timer {:?} is neither \"timestamp\" nor \"wall\"", self.timer))
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

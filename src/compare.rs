@@ -11,11 +11,8 @@ use crate::gpu::{
     TimerKind, Variant,
 };
 use crate::layer::ConvLayer;
-use crate::reference::{self, Agreement};
+use crate::reference::{self, sample_indices, Agreement, CHECKED_OUTPUTS};
 use crate::rng::SplitMix64;
-
-/// Outputs per kernel checked against the CPU reference after timing.
-pub const CHECKED_OUTPUTS: usize = 512;
 
 /// The fused separable kernel's tile: 32 output channels per invocation (the best of 8, 16 and 32 on lavapipe: each
 /// channel tile recomputes the depthwise step, so wider tiles recompute it less often).
@@ -93,20 +90,6 @@ impl Comparison {
             percent_of_peak: 100.0 * result.flops_per_s() / ceilings.fma_flops_per_s,
             percent_of_roofline: 100.0 * result.flops_per_s() / bound_flops_per_s,
         })
-    }
-
-    /// Every measured conv as a point for the roofline chart: its conv type (the colour), the kernel family when
-    /// several are drawn (the marker), and a point label (a swept value), possibly empty.
-    pub fn roofline_marks(&self, variant: Option<&str>, point: &str) -> Vec<crate::export::plot::RooflineMark> {
-        self.all_results()
-            .map(|r| crate::export::plot::RooflineMark {
-                conv: r.label(),
-                variant: variant.map(str::to_string),
-                label: point.to_string(),
-                flops_per_byte: r.cost.arithmetic_intensity(),
-                flops_per_s: r.flops_per_s(),
-            })
-            .collect()
     }
 
     /// Every timed result: the four convs, then the fused pair when it ran.
@@ -253,16 +236,6 @@ impl Comparison {
         }
         lines
     }
-}
-
-/// Indices of up to `count` outputs out of `total`: the first, the last, and the rest spread at random.
-pub fn sample_indices(total: usize, count: usize, rng: &mut SplitMix64) -> Vec<usize> {
-    if total <= count {
-        return (0..total).collect();
-    }
-    let mut indices = vec![0, total - 1];
-    indices.extend((2..count).map(|_| (rng.next_u64() % total as u64) as usize));
-    indices
 }
 
 fn fill(rng: &mut SplitMix64, len: Option<u64>) -> Vec<f32> {

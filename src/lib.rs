@@ -17,6 +17,7 @@ pub mod gpu;
 pub mod layer;
 pub mod models;
 pub mod npy;
+pub mod output;
 pub mod reference;
 pub mod rng;
 pub mod sweep;

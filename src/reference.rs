@@ -219,6 +219,19 @@ pub fn compare(layer: &ConvLayer, gpu: &[f32], reference: &Reference) -> Agreeme
     agreement
 }
 
+/// Outputs per kernel checked against the CPU reference after timing.
+pub const CHECKED_OUTPUTS: usize = 512;
+
+/// Indices of up to `count` outputs out of `total`: the first, the last, and the rest spread at random.
+pub fn sample_indices(total: usize, count: usize, rng: &mut crate::rng::SplitMix64) -> Vec<usize> {
+    if total <= count {
+        return (0..total).collect();
+    }
+    let mut indices = vec![0, total - 1];
+    indices.extend((2..count).map(|_| (rng.next_u64() % total as u64) as usize));
+    indices
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::bench::{self, BenchSettings};
 use crate::cache;
-use crate::compare::{sample_indices, CHECKED_OUTPUTS};
 use crate::cost::ConvKind;
 use crate::gpu::conv::{Tile, TileTable};
 use crate::gpu::{AdapterSummary, ConvJob, ConvKernels, GpuContext, GpuError, PassTimer, ShaderKind, Variant};
 use crate::layer::ConvLayer;
 use crate::reference;
+use crate::reference::{sample_indices, CHECKED_OUTPUTS};
 use crate::rng::SplitMix64;
 
 /// The cache file of tuned tiles.
@@ -52,13 +52,12 @@ fn check_output(
     job: &ConvJob,
     (input, weight, bias): (&[f32], &[f32], Option<&[f32]>),
     rng: &mut SplitMix64,
-) -> Result<reference::Agreement, GpuError> {
+) -> Result<(reference::Agreement, usize), GpuError> {
     job.run(ctx, kernels)?;
     let output = job.read_output(ctx)?;
     let indices = sample_indices(output.len(), CHECKED_OUTPUTS, rng);
-    Ok(reference::compare_at(
-        &job.layer, &output, input, weight, bias, &indices,
-    ))
+    let agreement = reference::compare_at(&job.layer, &output, input, weight, bias, &indices);
+    Ok((agreement, indices.len()))
 }
 
 /// The tiles `tune` tries for `kind` (none for the scalar kernels). One to two pixel groups per invocation (more
@@ -308,12 +307,12 @@ pub fn tune(
                 Err(error) => return Err(error),
             };
             job.upload(ctx, Some(&input), &weight, bias.as_deref())?;
-            let check = check_output(ctx, &kernels, &job, (&input, &weight, bias.as_deref()), &mut rng)?;
+            let (check, checked) = check_output(ctx, &kernels, &job, (&input, &weight, bias.as_deref()), &mut rng)?;
             if !check.passed() {
                 return Err(GpuError::WrongResult {
                     conv: conv.name(),
                     mismatches: check.mismatches,
-                    checked: CHECKED_OUTPUTS as u64,
+                    checked: checked as u64,
                 });
             }
             // One timed dispatch first: a tile over PRUNE_FACTOR × the best so far keeps that single time.

@@ -139,7 +139,9 @@ fn draw_roofline(path: &std::path::Path, comparisons: &[Comparison]) -> Result<(
     );
     let marks: Vec<_> = same_adapter
         .iter()
-        .flat_map(|o| o.roofline_marks((same_adapter.len() > 1).then(|| o.variant.name()), ""))
+        .flat_map(|o| {
+            export::plot::RooflineMark::of_comparison(o, (same_adapter.len() > 1).then(|| o.variant.name()), "")
+        })
         .collect();
     convflops::export::plot::roofline(path, &title, ceilings, &marks)?;
     Ok(())

@@ -180,7 +180,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         })?;
         let marks: Vec<plot::RooflineMark> = points
             .iter()
-            .flat_map(|p| p.comparison.roofline_marks(None, &format!("{flag}={}", p.value)))
+            .flat_map(|p| plot::RooflineMark::of_comparison(&p.comparison, None, &format!("{flag}={}", p.value)))
             .collect();
         let title = format!(
             "roofline, --{flag} swept · {} · {}{cpu}",

@@ -48,6 +48,22 @@ pub struct RooflineMark {
     pub flops_per_s: f64,
 }
 
+impl RooflineMark {
+    /// Every measured conv of `c` as a point: its conv type (the colour), the kernel family when several are drawn
+    /// (the marker), and a point label (a swept value), possibly empty.
+    pub fn of_comparison(c: &crate::compare::Comparison, variant: Option<&str>, point: &str) -> Vec<RooflineMark> {
+        c.all_results()
+            .map(|r| RooflineMark {
+                conv: r.label(),
+                variant: variant.map(str::to_string),
+                label: point.to_string(),
+                flops_per_byte: r.cost.arithmetic_intensity(),
+                flops_per_s: r.flops_per_s(),
+            })
+            .collect()
+    }
+}
+
 /// The colour of a conv type: fixed per type, so every chart colours them alike.
 fn conv_color(conv: &str) -> RGBColor {
     let index = match conv {

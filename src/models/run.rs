@@ -17,7 +17,7 @@ use thiserror::Error;
 
 use crate::bench::{self, BenchSettings, Measurement, Statistics};
 use crate::ceilings::{Bound, Ceilings};
-use crate::compare::{sample_indices, RooflinePoint, CHECKED_OUTPUTS};
+use crate::compare::RooflinePoint;
 use crate::cost::{ratio, Cost};
 use crate::export::json::{AdapterJson, CeilingsJson, LayerJson};
 use crate::gpu::conv::TileTable;
@@ -26,6 +26,7 @@ use crate::gpu::{
 };
 use crate::layer::ConvLayer;
 use crate::reference::{self, Agreement};
+use crate::reference::{sample_indices, CHECKED_OUTPUTS};
 use crate::rng::SplitMix64;
 use crate::units::{flops_count, flops_rate, group_digits, seconds};
 
