@@ -93,8 +93,20 @@ macro_rules! emit {
 }
 
 /// The flat invocation index of a 2-D grid of `wg`-invocation workgroups (see [`crate::gpu::kernel::grid`]).
-fn flat_index(out: &mut String, wg: u32) {
-    emit!(out, "    let index = (wg.y * groups_in_grid.x + wg.x) * {wg}u + local;");
+/// The entry point of a generated kernel up to its flat invocation index `index`, with invocations at or past
+/// `total` (the grid's overshoot) returning at once.
+fn entry_point(out: &mut String, total: impl std::fmt::Display) {
+    emit!(out, "@compute @workgroup_size({CPU_WORKGROUP})");
+    emit!(
+        out,
+        "fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups_in_grid: vec3<u32>,"
+    );
+    emit!(out, "        @builtin(local_invocation_index) local: u32) {{");
+    emit!(
+        out,
+        "    let index = (wg.y * groups_in_grid.x + wg.x) * {CPU_WORKGROUP}u + local;"
+    );
+    emit!(out, "    if (index >= {total}u) {{ return; }}");
 }
 
 /// The depthwise conv of `layer` (groups = C_in = C_out) as straight-line WGSL, see the module docs.
@@ -138,14 +150,7 @@ pub fn depthwise_source(layer: &ConvLayer) -> String {
     emit!(s, "@group(0) @binding(3) var<storage, read> bias: array<f32>;");
     emit!(s, "@group(0) @binding(4) var<storage, read_write> output: array<f32>;");
     emit!(s);
-    emit!(s, "@compute @workgroup_size({CPU_WORKGROUP})");
-    emit!(
-        s,
-        "fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups_in_grid: vec3<u32>,"
-    );
-    emit!(s, "        @builtin(local_invocation_index) local: u32) {{");
-    flat_index(&mut s, CPU_WORKGROUP);
-    emit!(s, "    if (index >= {total}u) {{ return; }}");
+    entry_point(&mut s, total);
     emit!(s, "    let c = index % {c}u;");
     emit!(s, "    let rest = index / {c}u;");
     emit!(s, "    let tile = rest % {}u;", t.tiles_y * t.tiles_x);
@@ -420,14 +425,7 @@ pub fn pack_source(layer: &ConvLayer) -> String {
         "@group(0) @binding(2) var b_out: texture_storage_2d_array<rgba32float, write>;"
     );
     emit!(s);
-    emit!(s, "@compute @workgroup_size({CPU_WORKGROUP})");
-    emit!(
-        s,
-        "fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups_in_grid: vec3<u32>,"
-    );
-    emit!(s, "        @builtin(local_invocation_index) local: u32) {{");
-    flat_index(&mut s, CPU_WORKGROUP);
-    emit!(s, "    if (index >= {total}u) {{ return; }}");
+    entry_point(&mut s, total);
     emit!(s, "    let g = index % {g}u;");
     emit!(s, "    let rest = index / {g}u;");
     emit!(s, "    let k = rest % {kp}u;");
