@@ -571,6 +571,21 @@ fn cpu_family(ctx: &GpuContext) {
     for (hw, k, s) in [(7, 3, 1), (7, 5, 2), (14, 7, 1), (14, 3, 2), (28, 5, 1), (56, 3, 2)] {
         cases.push((dw(8, hw, k, s, 2), ShaderKind::DepthwiseCpu));
     }
+    // The depthwise tile rules (cpu::DepthwiseTile): vec4 bands of whole rows (batch 2), bands with a shorter last
+    // band (52 rows in bands of 5, the last vec4s guarded), scalar rows with vec4 output (30 wide), a vec4 plane
+    // with scalar output (14×14 → 7×7 on 6 channels, which cannot make groups of 4), 4-channel groups of 7×7
+    // planes with a 5×5 kernel, and a whole 14×14 plane of a 5×5 kernel.
+    for (c, hw, k, s, batch) in [
+        (16, 56, 3, 1, 2),
+        (8, 52, 3, 1, 1),
+        (4, 30, 3, 1, 1),
+        (6, 14, 3, 2, 1),
+        (8, 7, 5, 1, 2),
+        (4, 14, 5, 1, 1),
+        (4, 28, 5, 2, 1),
+    ] {
+        cases.push((dw(c, hw, k, s, batch), ShaderKind::DepthwiseCpu));
+    }
     for (layer, shader) in cases {
         assert_eq!(Variant::Cpu.shader_for(&layer), shader, "{}", layer.describe());
         let (input, weight, bias) = verify::random_tensors(&layer, &mut rng);
