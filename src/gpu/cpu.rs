@@ -8,9 +8,11 @@
 //! - straight-line code compiles at the first dispatch, in time that grows faster than linearly with its length.
 //!
 //! Hence three generators:
-//! - [`depthwise_source`]: lanes over channels; one invocation computes a whole output tile of one plane (the whole
-//!   plane when it is small) in straight-line code: its taps and input window loaded once each, zero padding by
-//!   `select` on clamped indices, no loops.
+//! - [`depthwise_source`]: lanes over channels (or groups of 4 channels for planes of an odd size); one invocation
+//!   computes a whole output tile in straight-line code: the whole plane when it fits, else bands of whole rows, read
+//!   and written as `vec4<f32>` where rows start on 16-byte boundaries (a per-lane vec4 access pays the exec-mask
+//!   test and the bounds lookup once for 4 values); taps and input window loaded once each, each load just before
+//!   its first use; zero padding by `select` on clamped indices; no loops. See [`DepthwiseTile::for_layer`].
 //! - [`pack_source`] + [`gemm_source`]: the pointwise and the standard conv as one GEMM, M = C_out,
 //!   N = N·H_out·W_out, K = C_in·KH·KW. The pack kernel writes B (im2col: for each tap k and vec4 group of 4 output
 //!   pixels, the 4 input values) into an rgba32float 2-D array texture; the GEMM kernel gives each invocation 8
