@@ -826,12 +826,15 @@ mod tests {
                     let plane_in = t.channels * h * h;
                     let plane_out = t.channels * layer.out_height() * layer.out_width();
                     if t.vec4_input {
-                        assert!(plane_in % 4 == 0 && (t.tiles_y == 1 || h % 4 == 0), "{h} {k} {s}");
+                        assert!(
+                            plane_in.is_multiple_of(4) && (t.tiles_y == 1 || h.is_multiple_of(4)),
+                            "{h} {k} {s}"
+                        );
                         assert_eq!(t.tiles_x, 1);
                     }
                     if t.vec4_output {
                         assert!(
-                            plane_out % 4 == 0 && (t.tile_h * layer.out_width()) % 4 == 0,
+                            plane_out.is_multiple_of(4) && (t.tile_h * layer.out_width()).is_multiple_of(4),
                             "{h} {k} {s}"
                         );
                         assert_eq!(t.tiles_x, 1);
