@@ -18,7 +18,9 @@
 // Dispatch: grid (tiles_y·tiles_x, ceil(N·C / PLANES), 1) with tiles_y = ceil(H_out / TILE_H), tiles_x =
 // ceil(W_out / TILE_W); workgroup_id.x = tile_y·tiles_x + tile_x. Every invocation reaches the barrier; outputs
 // past the plane's edge or past the last plane are not stored. Every load index is clamped into its tensor by
-// construction, so the kernel is safe without runtime bounds checks.
+// construction, so the kernel is safe without runtime bounds checks, and every workgroup-memory element is written
+// before it is read (behind the barrier), so the host builds the pipeline without wgpu's zero-fill of workgroup
+// memory.
 
 // Params, p (binding 0) come from conv_params.wgsl, which the host prepends.
 @group(0) @binding(1) var<storage, read> input: array<f32>;

@@ -22,7 +22,9 @@
 // Dispatch: grid (ceil(N / TILE_N), ceil(C_out / TILE_M), 1), GROUPS_X·GROUPS_Y invocations each; every
 // invocation reaches every barrier (the loop bounds are uniform). Bounds: load slots past K, past the last pixel or
 // past the padded C_out read a clamped element and select 0; stores skip channels ≥ C_out and pixels ≥ N. Every
-// load index is clamped into its tensor by construction, so the kernel is safe without runtime bounds checks.
+// load index is clamped into its tensor by construction, so the kernel is safe without runtime bounds checks, and
+// every workgroup-memory element is written before it is read (behind a barrier), so the host builds the pipeline
+// without wgpu's zero-fill of workgroup memory.
 
 // Params, p (binding 0) come from conv_params.wgsl, which the host prepends.
 @group(0) @binding(1) var<storage, read> input: array<f32>;
@@ -67,7 +69,8 @@ fn load_b(k: u32, k_len: u32) -> vec4<f32> {
     let ix = b_x0 + vec4<i32>(i32((tap % p.kernel_w) * p.dilation_w));
     let height = vec4<i32>(i32(p.in_height));
     let width = vec4<i32>(i32(p.in_width));
-    let ok = b_live & vec4<bool>(k < k_len) & iy >= vec4<i32>(0) & iy < height & ix >= vec4<i32>(0) & ix < width;
+    let inside = (iy >= vec4<i32>(0)) & (iy < height) & (ix >= vec4<i32>(0)) & (ix < width);
+    let ok = b_live & vec4<bool>(k < k_len) & inside;
     let at = b_base + vec4<u32>(ci * in_hw) + vec4<u32>(clamp(iy, vec4<i32>(0), height - 1)) * p.in_width
         + vec4<u32>(clamp(ix, vec4<i32>(0), width - 1));
     let v = vec4<f32>(input[at.x], input[at.y], input[at.z], input[at.w]);

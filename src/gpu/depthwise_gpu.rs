@@ -41,11 +41,7 @@ impl DepthwiseGpuTile {
         let planes = u64::from(SPEC_INVOCATIONS / (tile_h * tile_w))
             .min(all_planes.next_power_of_two())
             .max(1) as u32;
-        let mut tile = DepthwiseGpuTile {
-            tile_h,
-            tile_w,
-            planes,
-        };
+        let mut tile = DepthwiseGpuTile { tile_h, tile_w, planes };
         while tile.workgroup_bytes(layer) > u64::from(SPEC_WORKGROUP_STORAGE) {
             if tile.planes > 1 {
                 tile.planes /= 2;
@@ -67,9 +63,7 @@ impl DepthwiseGpuTile {
     /// The staged input window of one plane: `(rows, columns)`.
     pub fn window(self, layer: &ConvLayer) -> (u64, u64) {
         let extent = |tile: u32, stride: u32, kernel: u32, dilation: u32| {
-            u64::from(tile.max(1) - 1) * u64::from(stride)
-                + u64::from(kernel.max(1) - 1) * u64::from(dilation)
-                + 1
+            u64::from(tile.max(1) - 1) * u64::from(stride) + u64::from(kernel.max(1) - 1) * u64::from(dilation) + 1
         };
         (
             extent(self.tile_h, layer.stride[0], layer.kernel[0], layer.dilation[0]),
@@ -174,7 +168,7 @@ pub fn build(ctx: &GpuContext, layer: &ConvLayer, tile: DepthwiseGpuTile) -> Res
     tile.check_device(layer, &ctx.summary)?;
     let source = source(layer, tile);
     Ok(
-        Kernel::with_bindings(ctx, NAME, &source, "main", &[], &BINDINGS, proven_safe_checks())?
+        Kernel::with_bindings_unzeroed(ctx, NAME, &source, &BINDINGS, proven_safe_checks())?
             .with_workgroup_size(tile.invocations()),
     )
 }
@@ -244,7 +238,10 @@ mod tests {
     fn large_dilations_shrink_the_tile_or_are_refused() {
         let layer = depthwise(200, 7, 3, 6); // window of one output: 37×37
         let tile = DepthwiseGpuTile::for_layer(&layer);
-        assert!(tile.workgroup_bytes(&layer) <= u64::from(SPEC_WORKGROUP_STORAGE), "{tile}");
+        assert!(
+            tile.workgroup_bytes(&layer) <= u64::from(SPEC_WORKGROUP_STORAGE),
+            "{tile}"
+        );
         assert!(fits(&layer).is_ok());
         let huge = depthwise(2_000, 7, 1, 20); // 121×121 floats for one output
         let reason = fits(&huge).unwrap_err();

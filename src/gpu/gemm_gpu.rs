@@ -102,7 +102,8 @@ impl GemmTile {
 
     /// Workgroups this tile gives on `layer`.
     pub fn workgroups(self, layer: &ConvLayer) -> u64 {
-        pixels(layer).div_ceil(u64::from(self.tile_n())) * u64::from(layer.out_channels).div_ceil(u64::from(self.tile_m()))
+        pixels(layer).div_ceil(u64::from(self.tile_n()))
+            * u64::from(layer.out_channels).div_ceil(u64::from(self.tile_m()))
     }
 
     /// The documented rule: the largest candidate that gives at least [`ENOUGH_WORKGROUPS`] workgroups on the
@@ -186,7 +187,11 @@ pub fn source(layer: &ConvLayer, tile: GemmTile) -> String {
          const TILE_M: u32 = {}u;\nconst TILE_N: u32 = {}u;\nconst POINTWISE: bool = {};\n",
         include_str!("../../shaders/conv_params.wgsl"),
         include_str!("../../shaders/gemm_gpu.wgsl"),
-        if layer.is_pointwise() { ", pointwise (no im2col)" } else { "" },
+        if layer.is_pointwise() {
+            ", pointwise (no im2col)"
+        } else {
+            ""
+        },
         tile.groups_x,
         tile.groups_y,
         tile.reg_m,
@@ -217,7 +222,7 @@ pub fn build(ctx: &GpuContext, layer: &ConvLayer, tile: GemmTile) -> Result<Kern
     tile.check_device(&ctx.summary)?;
     let source = source(layer, tile);
     Ok(
-        Kernel::with_bindings(ctx, name(layer), &source, "main", &[], &BINDINGS, proven_safe_checks())?
+        Kernel::with_bindings_unzeroed(ctx, name(layer), &source, &BINDINGS, proven_safe_checks())?
             .with_workgroup_size(tile.invocations()),
     )
 }
@@ -252,7 +257,9 @@ pub fn loop_steps(layer: &ConvLayer, tile: GemmTile) -> u64 {
     let (reg_m, reg_n) = (u64::from(tile.reg_m), u64::from(tile.reg_n));
     let per_slice = 1 + 2 * (a_loads + b_loads) + u64::from(tile.tile_k) * (1 + reg_n + reg_m * (1 + reg_n));
     let stores = reg_n * (1 + 4 * (1 + reg_m * 5));
-    slices.saturating_mul(per_slice).saturating_add(a_loads + b_loads + stores)
+    slices
+        .saturating_mul(per_slice)
+        .saturating_add(a_loads + b_loads + stores)
 }
 
 /// An adapter with exactly the WebGPU default limits, for the family's unit tests.
