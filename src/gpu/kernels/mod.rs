@@ -352,25 +352,25 @@ const FAMILIES: [FamilySpec; 4] = [
     FamilySpec {
         variant: Variant::Naive,
         name: "naive",
-        summary: "one output per invocation (the reference kernels)",
+        summary: "One output per invocation (the reference kernels).",
         fallback: None,
     },
     FamilySpec {
         variant: Variant::Tiled,
         name: "tiled",
-        summary: "scalar register tiles, any shape",
+        summary: "Scalar register tiles, any shape.",
         fallback: None,
     },
     FamilySpec {
         variant: Variant::Vec4,
         name: "vec4",
-        summary: "vec4 register tiles where the shape allows; tiled elsewhere",
+        summary: "vec4 register tiles where the shape allows; tiled elsewhere.",
         fallback: Some(Variant::Tiled),
     },
     FamilySpec {
         variant: Variant::Cpu,
         name: "cpu",
-        summary: "WGSL generated per layer for CPU adapters; vec4 where it does not apply",
+        summary: "WGSL generated per layer for CPU adapters; vec4 where it does not apply.",
         fallback: Some(Variant::Vec4),
     },
 ];
