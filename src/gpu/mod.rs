@@ -7,6 +7,7 @@ pub mod depthwise_gpu;
 pub mod fused;
 pub mod gemm_gpu;
 pub mod kernel;
+pub mod kernels;
 pub mod timer;
 
 use thiserror::Error;
@@ -15,8 +16,9 @@ use crate::error::ShapeError;
 use crate::units::{bytes_exact, group_digits};
 
 pub use context::{AdapterChoice, AdapterSummary, GpuContext, MemoryBudget, Reservation};
-pub use conv::{ConvJob, ConvKernels, JobPlan, ShaderKind, Variant};
+pub use conv::{ConvJob, ConvKernels, JobPlan};
 pub use fused::{FusedJob, FusedSeparable};
+pub use kernels::{ShaderKind, Variant};
 pub use timer::{PassTimer, TimerKind, Timing};
 
 /// Everything that can go wrong on the GPU side, as values rather than panics.
