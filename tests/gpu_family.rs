@@ -5,33 +5,23 @@
 mod common;
 
 use convflops::gpu::conv::{pack_weights, read_buffer, ConvParams};
-use convflops::gpu::depthwise_gpu::{self, DepthwiseGpuTile};
-use convflops::gpu::gemm_gpu::{self, GemmTile};
 use convflops::gpu::kernel::Kernel;
-use convflops::gpu::GpuContext;
+use convflops::gpu::kernels::depthwise_gpu::{self, DepthwiseGpuTile};
+use convflops::gpu::kernels::gemm_gpu::{self, GemmTile};
+use convflops::gpu::{ConvKernels, GpuContext, ShaderKind, Variant};
 use convflops::layer::ConvLayer;
 use convflops::reference::{self, Agreement};
 use convflops::{rng::SplitMix64, verify};
 
-/// Which kernel of the family and with which tile.
+/// Which kernel of the family and with which tile, for the runner below (a tile the rule would not pick).
 #[derive(Debug, Clone, Copy)]
 enum Family {
     Gemm(GemmTile),
     Depthwise(DepthwiseGpuTile),
 }
 
-impl Family {
-    /// The family's choice for `layer`.
-    fn for_layer(layer: &ConvLayer) -> Family {
-        if layer.is_depthwise() && depthwise_gpu::fits(layer).is_ok() {
-            Family::Depthwise(DepthwiseGpuTile::for_layer(layer))
-        } else {
-            Family::Gemm(GemmTile::for_layer(layer))
-        }
-    }
-}
-
-/// Runs `layer` through the kernel once (its own buffers, one dispatch) and returns the output.
+/// Runs `layer` through the kernel with a forced tile, outside the registry (its own buffers, one dispatch), and
+/// returns the output.
 fn run(ctx: &GpuContext, layer: &ConvLayer, family: Family, data: (&[f32], &[f32], Option<&[f32]>)) -> Vec<f32> {
     let (input, weight, bias) = data;
     let max = ctx.summary.max_compute_workgroups_per_dimension;
@@ -106,9 +96,8 @@ fn run(ctx: &GpuContext, layer: &ConvLayer, family: Family, data: (&[f32], &[f32
     read_buffer(ctx, &output, total * 4).unwrap()
 }
 
-/// `layer` with random data through the family's kernel (or `family`), compared with the reference.
-fn check(ctx: &GpuContext, layer: &ConvLayer, family: Option<Family>, seed: u64) -> Agreement {
-    let family = family.unwrap_or_else(|| Family::for_layer(layer));
+/// `layer` with random data through `family` with its forced tile, compared with the reference.
+fn check_tile(ctx: &GpuContext, layer: &ConvLayer, family: Family, seed: u64) -> Agreement {
     let mut rng = SplitMix64::new(seed);
     let (input, weight, bias) = verify::random_tensors(layer, &mut rng);
     let expected = reference::conv2d(layer, &input, &weight, bias.as_deref()).unwrap();
@@ -116,6 +105,25 @@ fn check(ctx: &GpuContext, layer: &ConvLayer, family: Option<Family>, seed: u64)
     let agreement = reference::compare(layer, &output, &expected);
     assert!(agreement.passed(), "{family:?} on {}: {agreement:?}", layer.describe());
     agreement
+}
+
+/// `layer` with random data through the gpu family as `--variant gpu` runs it (the registry's choice, a job of its
+/// own), compared with the reference; the kernel must be one of the family's.
+fn check(ctx: &GpuContext, kernels: &ConvKernels, layer: &ConvLayer, seed: u64) -> ShaderKind {
+    let shader = Variant::Gpu.shader_for(layer);
+    assert_eq!(shader.spec().family(), Variant::Gpu, "{}", layer.describe());
+    let mut rng = SplitMix64::new(seed);
+    let (input, weight, bias) = verify::random_tensors(layer, &mut rng);
+    let expected = reference::conv2d(layer, &input, &weight, bias.as_deref()).unwrap();
+    let data = (input.as_slice(), weight.as_slice(), bias.as_deref());
+    let agreement = verify::check_layer(ctx, kernels, layer, shader, data, &expected).unwrap();
+    assert!(
+        agreement.passed(),
+        "{} on {}: {agreement:?}",
+        shader.name(),
+        layer.describe()
+    );
+    shader
 }
 
 fn conv(batch: u32, c_in: u32, c_out: u32, size: [u32; 2], kernel: u32, stride: u32, padding: u32) -> ConvLayer {
@@ -194,23 +202,36 @@ fn depthwise_layers() -> Vec<ConvLayer> {
 }
 
 fn every_shape(ctx: &GpuContext) {
+    let kernels = ConvKernels::new(ctx).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
     for (i, layer) in gemm_layers().iter().chain(&depthwise_layers()).enumerate() {
-        check(ctx, layer, None, 100 + i as u64);
+        seen.insert(check(ctx, &kernels, layer, 100 + i as u64));
     }
+    let family: std::collections::BTreeSet<ShaderKind> = Variant::Gpu.kernels().collect();
+    assert_eq!(seen, family, "every kernel of the family ran");
 }
 
-/// Every tile of the GEMM on shapes with tails in M, N and K (not only the tile the rule picks).
-fn every_gemm_tile(ctx: &GpuContext) {
+/// Every tile of the GEMM on shapes with tails in M, N and K, and depthwise tiles the rule would not pick (several
+/// tiles per plane, tiles straddling the plane's edge, planes past the last): not only the tiles the rules pick.
+fn forced_tiles(ctx: &GpuContext) {
     let layers = [conv(2, 19, 131, [9, 11], 3, 1, 1), conv(1, 33, 70, [15, 15], 1, 1, 0)];
     for tile in GemmTile::CANDIDATES {
         for (i, layer) in layers.iter().enumerate() {
-            check(ctx, layer, Some(Family::Gemm(tile)), 7 + i as u64);
+            check_tile(ctx, layer, Family::Gemm(tile), 7 + i as u64);
+        }
+    }
+    let layers = [depthwise(2, 5, [13, 11], 3, 1, 1), depthwise(1, 7, [17, 16], 5, 2, 2)];
+    for (tile_h, tile_w, planes) in [(4, 4, 2), (1, 8, 4), (2, 1, 3), (16, 16, 1)] {
+        let tile = DepthwiseGpuTile { tile_h, tile_w, planes };
+        for (i, layer) in layers.iter().enumerate() {
+            check_tile(ctx, layer, Family::Depthwise(tile), 9 + i as u64);
         }
     }
 }
 
 /// Random layers of `verify`'s ranges through whichever of the family's kernels applies.
 fn random_layers(ctx: &GpuContext, count: u32, seed: u64) {
+    let kernels = ConvKernels::new(ctx).unwrap();
     let mut rng = SplitMix64::new(seed);
     let mut ran = 0;
     while ran < count {
@@ -218,16 +239,42 @@ fn random_layers(ctx: &GpuContext, count: u32, seed: u64) {
         if gemm_gpu::fits(&layer).is_err() && depthwise_gpu::fits(&layer).is_err() {
             continue;
         }
-        check(ctx, &layer, None, seed + u64::from(ran));
+        check(ctx, &kernels, &layer, seed + u64::from(ran));
         ran += 1;
     }
+}
+
+/// The family takes every conv of the networks' shapes; grouped convs and depthwise kernels past 7×7 fall back.
+#[test]
+fn the_family_takes_the_shapes_of_real_networks_and_falls_back_elsewhere() {
+    for layer in gemm_layers().iter().chain(&depthwise_layers()) {
+        let shader = Variant::Gpu.shader_for(layer);
+        assert_eq!(shader.spec().family(), Variant::Gpu, "{}", layer.describe());
+    }
+    let pointwise = conv(1, 16, 8, [7, 7], 1, 1, 0);
+    assert_eq!(Variant::Gpu.shader_for(&pointwise), ShaderKind::PointwiseGpu);
+    assert_eq!(
+        Variant::Gpu.shader_for(&conv(1, 16, 8, [7, 7], 3, 2, 1)),
+        ShaderKind::Conv2dGpu
+    );
+    assert_eq!(
+        Variant::Gpu.shader_for(&depthwise(1, 16, [7, 7], 5, 2, 2)),
+        ShaderKind::DepthwiseGpu
+    );
+    let grouped = ConvLayer {
+        groups: 4,
+        ..conv(1, 16, 8, [7, 7], 3, 1, 1)
+    };
+    assert_ne!(Variant::Gpu.shader_for(&grouped).spec().family(), Variant::Gpu);
+    let wide = depthwise(1, 16, [20, 20], 9, 1, 4);
+    assert_ne!(Variant::Gpu.shader_for(&wide).spec().family(), Variant::Gpu);
 }
 
 #[test]
 fn gpu_family_on_vulkan() {
     if let Some(ctx) = common::vulkan() {
         every_shape(&ctx);
-        every_gemm_tile(&ctx);
+        forced_tiles(&ctx);
         random_layers(&ctx, 30, 11);
     }
 }
@@ -236,7 +283,7 @@ fn gpu_family_on_vulkan() {
 fn gpu_family_on_gl() {
     if let Some(ctx) = common::gl() {
         every_shape(&ctx);
-        every_gemm_tile(&ctx);
+        forced_tiles(&ctx);
         random_layers(&ctx, 30, 12);
     }
 }

@@ -3,9 +3,7 @@
 pub mod context;
 pub mod conv;
 pub mod cpu;
-pub mod depthwise_gpu;
 pub mod fused;
-pub mod gemm_gpu;
 pub mod kernel;
 pub mod kernels;
 pub mod timer;

@@ -1,5 +1,5 @@
-//! The GPU family's standard and pointwise conv: a workgroup-memory tiled implicit GEMM (`shaders/gemm_gpu.wgsl`,
-//! whose header states the computation, the layout and the dispatch). M = C_out, N = batch·H_out·W_out,
+//! `conv2d-gpu` and `pointwise-gpu`, the GPU family's standard and pointwise conv: a workgroup-memory tiled implicit
+//! GEMM (`shaders/gemm_gpu.wgsl`, whose header states the computation, the layout and the dispatch). M = C_out, N = batch·H_out·W_out,
 //! K = C_in·KH·KW; the weight is packed K-major ([`crate::gpu::conv::pack_weights`]) so the A tile is copied with
 //! vec4 loads; B is im2col(input), addressed on the fly.
 //!
@@ -7,8 +7,11 @@
 //! [`GemmTile::for_layer`] picks one per layer. Before a pipeline is built, [`GemmTile::check_device`] compares
 //! the tile's workgroup memory and invocations with the adapter's limits.
 
-use crate::gpu::conv::proven_safe_checks;
-use crate::gpu::kernel::{Access, Binding, Kernel};
+use crate::gpu::conv::{proven_safe_checks, ConvKernels, JobPlan};
+use crate::gpu::kernel::Kernel;
+use crate::gpu::kernels::{
+    Bound, ConvKernel, Dispatch, JobBuffers, Role, Source, Tile, Variant, WeightLayout, CONV_BINDINGS,
+};
 use crate::gpu::{AdapterSummary, GpuContext, GpuError};
 use crate::layer::ConvLayer;
 
@@ -185,8 +188,8 @@ pub fn source(layer: &ConvLayer, tile: GemmTile) -> String {
         "{}{}\n// Baked by the host (src/gpu/gemm_gpu.rs): the tile {tile}{}.\nconst GROUPS_X: u32 = {}u;\n\
          const GROUPS_Y: u32 = {}u;\nconst REG_M: u32 = {}u;\nconst REG_N: u32 = {}u;\nconst TILE_K: u32 = {}u;\n\
          const TILE_M: u32 = {}u;\nconst TILE_N: u32 = {}u;\nconst POINTWISE: bool = {};\n",
-        include_str!("../../shaders/conv_params.wgsl"),
-        include_str!("../../shaders/gemm_gpu.wgsl"),
+        include_str!("../../../shaders/conv_params.wgsl"),
+        include_str!("../../../shaders/gemm_gpu.wgsl"),
         if layer.is_pointwise() {
             ", pointwise (no im2col)"
         } else {
@@ -203,17 +206,9 @@ pub fn source(layer: &ConvLayer, tile: GemmTile) -> String {
     )
 }
 
-/// The bindings of the conv kernels: the parameter block, input, weight, bias (read) and output.
-pub(crate) const BINDINGS: [Binding; 5] = [
-    Binding::Uniform,
-    Binding::Storage(Access::Read),
-    Binding::Storage(Access::Read),
-    Binding::Storage(Access::Read),
-    Binding::Storage(Access::ReadWrite),
-];
-
-/// The pipeline for `layer` with `tile`, after the shape rule and the adapter's limits are checked. Its bindings
-/// are [`BINDINGS`]; the weight it reads is packed ([`crate::gpu::conv::pack_weights`]).
+/// The pipeline for `layer` with `tile` (any candidate, not only the one the rule picks), after the shape rule and
+/// the adapter's limits are checked. Its bindings are the [`CONV_BINDINGS`]; the weight it reads is packed
+/// ([`crate::gpu::conv::pack_weights`]). Jobs get theirs through the registry ([`ConvKernel::bind`]).
 pub fn build(ctx: &GpuContext, layer: &ConvLayer, tile: GemmTile) -> Result<Kernel, GpuError> {
     fits(layer).map_err(|reason| GpuError::KernelDoesNotApply {
         shader: name(layer),
@@ -222,7 +217,7 @@ pub fn build(ctx: &GpuContext, layer: &ConvLayer, tile: GemmTile) -> Result<Kern
     tile.check_device(&ctx.summary)?;
     let source = source(layer, tile);
     Ok(
-        Kernel::with_bindings_unzeroed(ctx, name(layer), &source, &BINDINGS, proven_safe_checks())?
+        Kernel::with_bindings_unzeroed(ctx, name(layer), &source, &CONV_BINDINGS, proven_safe_checks())?
             .with_workgroup_size(tile.invocations()),
     )
 }
@@ -260,6 +255,97 @@ pub fn loop_steps(layer: &ConvLayer, tile: GemmTile) -> u64 {
     slices
         .saturating_mul(per_slice)
         .saturating_add(a_loads + b_loads + stores)
+}
+
+/// One of the two GEMM kernels: they differ in name and in the convs they take.
+pub struct GemmGpu {
+    name: &'static str,
+    summary: &'static str,
+    role: Role,
+}
+
+/// The standard conv (one group) as the implicit GEMM.
+pub const CONV2D: GemmGpu = GemmGpu {
+    name: CONV2D_NAME,
+    summary: "The standard conv (one group) as a workgroup-memory tiled implicit GEMM for GPUs (im2col on the fly).",
+    role: Role::Standard,
+};
+
+/// The pointwise conv as the same GEMM without im2col.
+pub const POINTWISE: GemmGpu = GemmGpu {
+    name: POINTWISE_NAME,
+    summary: "The 1×1 conv as the same workgroup-memory tiled GEMM for GPUs.",
+    role: Role::Pointwise,
+};
+
+impl ConvKernel for GemmGpu {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn summary(&self) -> &'static str {
+        self.summary
+    }
+    fn family(&self) -> Variant {
+        Variant::Gpu
+    }
+    fn role(&self) -> Role {
+        self.role
+    }
+    fn source(&self) -> Source {
+        Source::Generated
+    }
+    fn applies(&self, layer: &ConvLayer) -> Result<(), String> {
+        if self.role == Role::Pointwise {
+            crate::gpu::kernels::rules::pointwise_only(layer)?;
+        }
+        fits(layer)
+    }
+    fn grid(&self, layer: &ConvLayer, _tile: Option<Tile>, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
+        grid(layer, GemmTile::for_layer(layer), max_per_dimension)
+    }
+    fn loop_steps(&self, layer: &ConvLayer) -> u64 {
+        loop_steps(layer, GemmTile::for_layer(layer))
+    }
+    fn weights(&self) -> WeightLayout {
+        WeightLayout::PackedKMajor
+    }
+    fn workgroup_size(&self, layer: &ConvLayer, _tile: Option<Tile>) -> u32 {
+        GemmTile::for_layer(layer).invocations()
+    }
+    fn workgroup_storage_bytes(&self, layer: &ConvLayer) -> u64 {
+        u64::from(GemmTile::for_layer(layer).workgroup_bytes())
+    }
+    /// One dispatch of the GEMM with the layer's tile (the pipeline shared by every layer of that tile and form).
+    fn bind(
+        &self,
+        ctx: &GpuContext,
+        kernels: &ConvKernels,
+        plan: &JobPlan,
+        buffers: &JobBuffers<'_>,
+    ) -> Result<Bound, GpuError> {
+        let tile = GemmTile::for_layer(&plan.layer);
+        tile.check_device(&ctx.summary)?;
+        let kernel = kernels.generated_unzeroed(
+            ctx,
+            self.name,
+            source(&plan.layer, tile),
+            &CONV_BINDINGS,
+            tile.invocations(),
+        )?;
+        let bind_group = kernel.kernel.bind(
+            ctx,
+            buffers.params,
+            &[buffers.input, buffers.weight, buffers.bias, buffers.output],
+        )?;
+        Ok(Bound {
+            dispatches: vec![Dispatch {
+                kernel,
+                bind_group,
+                grid: plan.grid,
+            }],
+            texture: None,
+        })
+    }
 }
 
 /// An adapter with exactly the WebGPU default limits, for the family's unit tests.

@@ -1,4 +1,4 @@
-//! The GPU family's depthwise conv: the input tile plus its halo staged in workgroup memory
+//! `depthwise-gpu`, the GPU family's depthwise conv: the input tile plus its halo staged in workgroup memory
 //! (`shaders/depthwise_gpu.wgsl`, whose header states the computation, the layout and the dispatch).
 //!
 //! The host bakes the tile ([`DepthwiseGpuTile`]) and the kernel geometry (size, stride, dilation) into the source
@@ -6,9 +6,10 @@
 //! layers of one geometry and tile share a pipeline. Before a pipeline is built,
 //! [`DepthwiseGpuTile::check_device`] compares its workgroup memory and invocations with the adapter's limits.
 
-use crate::gpu::conv::proven_safe_checks;
-use crate::gpu::gemm_gpu::{BINDINGS, SPEC_INVOCATIONS, SPEC_WORKGROUP_STORAGE};
+use crate::gpu::conv::{proven_safe_checks, ConvKernels, JobPlan};
 use crate::gpu::kernel::Kernel;
+use crate::gpu::kernels::gemm_gpu::{SPEC_INVOCATIONS, SPEC_WORKGROUP_STORAGE};
+use crate::gpu::kernels::{rules, Bound, ConvKernel, Dispatch, JobBuffers, Role, Source, Tile, Variant, CONV_BINDINGS};
 use crate::gpu::{AdapterSummary, GpuContext, GpuError};
 use crate::layer::ConvLayer;
 
@@ -109,12 +110,7 @@ impl std::fmt::Display for DepthwiseGpuTile {
 /// The shape rule: groups = C_in = C_out, kernels up to 7×7, and a window of one output that fits the WebGPU
 /// default workgroup memory (it fails only for dilations far beyond any network's).
 pub fn fits(layer: &ConvLayer) -> Result<(), String> {
-    if !layer.is_depthwise() {
-        return Err(format!(
-            "it needs groups = C_in = C_out, got groups {}, C_in {}, C_out {}",
-            layer.groups, layer.in_channels, layer.out_channels
-        ));
-    }
+    rules::depthwise_only(layer)?;
     if layer.kernel[0] > MAX_KERNEL || layer.kernel[1] > MAX_KERNEL {
         return Err(format!(
             "it takes kernels up to {MAX_KERNEL}×{MAX_KERNEL}, got {}×{}",
@@ -141,8 +137,8 @@ pub fn source(layer: &ConvLayer, tile: DepthwiseGpuTile) -> String {
          dilation {}×{}.\nconst TILE_H: u32 = {}u;\nconst TILE_W: u32 = {}u;\nconst PLANES: u32 = {}u;\n\
          const KERNEL_H: u32 = {}u;\nconst KERNEL_W: u32 = {}u;\nconst STRIDE_H: u32 = {}u;\n\
          const STRIDE_W: u32 = {}u;\nconst DILATION_H: u32 = {}u;\nconst DILATION_W: u32 = {}u;\n",
-        include_str!("../../shaders/conv_params.wgsl"),
-        include_str!("../../shaders/depthwise_gpu.wgsl"),
+        include_str!("../../../shaders/conv_params.wgsl"),
+        include_str!("../../../shaders/depthwise_gpu.wgsl"),
         layer.kernel[0],
         layer.kernel[1],
         layer.stride[0],
@@ -162,13 +158,14 @@ pub fn source(layer: &ConvLayer, tile: DepthwiseGpuTile) -> String {
 }
 
 /// The pipeline for `layer` with `tile`, after the shape rule and the adapter's limits are checked. Its bindings
-/// are [`BINDINGS`]; the weight is OIHW as given.
+/// are the [`CONV_BINDINGS`]; the weight is OIHW as given. Jobs get theirs through the registry
+/// ([`ConvKernel::bind`]).
 pub fn build(ctx: &GpuContext, layer: &ConvLayer, tile: DepthwiseGpuTile) -> Result<Kernel, GpuError> {
     fits(layer).map_err(|reason| GpuError::KernelDoesNotApply { shader: NAME, reason })?;
     tile.check_device(layer, &ctx.summary)?;
     let source = source(layer, tile);
     Ok(
-        Kernel::with_bindings_unzeroed(ctx, NAME, &source, &BINDINGS, proven_safe_checks())?
+        Kernel::with_bindings_unzeroed(ctx, NAME, &source, &CONV_BINDINGS, proven_safe_checks())?
             .with_workgroup_size(tile.invocations()),
     )
 }
@@ -198,10 +195,71 @@ pub fn loop_steps(layer: &ConvLayer, tile: DepthwiseGpuTile) -> u64 {
     copies + u64::from(layer.kernel[0]) * (1 + u64::from(layer.kernel[1]))
 }
 
+pub struct DepthwiseGpu;
+
+impl ConvKernel for DepthwiseGpu {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn summary(&self) -> &'static str {
+        "The depthwise conv for GPUs: an input tile plus halo in workgroup memory (kernels up to 7×7, any stride)."
+    }
+    fn family(&self) -> Variant {
+        Variant::Gpu
+    }
+    fn role(&self) -> Role {
+        Role::Depthwise
+    }
+    fn source(&self) -> Source {
+        Source::Generated
+    }
+    fn applies(&self, layer: &ConvLayer) -> Result<(), String> {
+        fits(layer)
+    }
+    fn grid(&self, layer: &ConvLayer, _tile: Option<Tile>, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
+        grid(layer, DepthwiseGpuTile::for_layer(layer), max_per_dimension)
+    }
+    fn loop_steps(&self, layer: &ConvLayer) -> u64 {
+        loop_steps(layer, DepthwiseGpuTile::for_layer(layer))
+    }
+    fn workgroup_size(&self, layer: &ConvLayer, _tile: Option<Tile>) -> u32 {
+        DepthwiseGpuTile::for_layer(layer).invocations()
+    }
+    fn workgroup_storage_bytes(&self, layer: &ConvLayer) -> u64 {
+        DepthwiseGpuTile::for_layer(layer).workgroup_bytes(layer)
+    }
+    /// One dispatch with the layer's tile (the pipeline shared by every layer of that tile and kernel geometry).
+    fn bind(
+        &self,
+        ctx: &GpuContext,
+        kernels: &ConvKernels,
+        plan: &JobPlan,
+        buffers: &JobBuffers<'_>,
+    ) -> Result<Bound, GpuError> {
+        let tile = DepthwiseGpuTile::for_layer(&plan.layer);
+        tile.check_device(&plan.layer, &ctx.summary)?;
+        let kernel =
+            kernels.generated_unzeroed(ctx, NAME, source(&plan.layer, tile), &CONV_BINDINGS, tile.invocations())?;
+        let bind_group = kernel.kernel.bind(
+            ctx,
+            buffers.params,
+            &[buffers.input, buffers.weight, buffers.bias, buffers.output],
+        )?;
+        Ok(Bound {
+            dispatches: vec![Dispatch {
+                kernel,
+                bind_group,
+                grid: plan.grid,
+            }],
+            texture: None,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::gemm_gpu::webgpu_default_summary;
+    use crate::gpu::kernels::gemm_gpu::webgpu_default_summary;
 
     fn depthwise(size: u32, kernel: u32, stride: u32, dilation: u32) -> ConvLayer {
         ConvLayer {
