@@ -196,7 +196,6 @@ impl Kernel {
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants: &constants,
                     zero_initialize_workgroup_memory: zero_workgroup_memory,
-                    ..Default::default()
                 },
                 cache: None,
             });
