@@ -160,6 +160,10 @@ fn nan_and_inf_propagate_through_every_kernel() {
         (pointwise, ShaderKind::Pointwise),
         (pointwise, ShaderKind::Conv2dTiled),
         (pointwise4, ShaderKind::PointwiseVec4),
+        (standard, ShaderKind::Conv2dGpu),
+        (depthwise, ShaderKind::DepthwiseGpu),
+        (pointwise, ShaderKind::PointwiseGpu),
+        (pointwise, ShaderKind::Conv2dGpu),
     ];
     for (layer, shader) in cases {
         let plane = (layer.height * layer.width) as usize;
