@@ -36,9 +36,9 @@ impl DepthwiseGpuTile {
     /// no more than the layer has. While the staged windows exceed [`SPEC_WORKGROUP_STORAGE`] (large strides or
     /// dilations), the planes are halved, then the longer tile side.
     pub fn for_layer(layer: &ConvLayer) -> DepthwiseGpuTile {
-        let side = |size: u32| size.max(1).next_power_of_two().min(MAX_TILE_SIDE);
+        let side = |size: u32| size.clamp(1, MAX_TILE_SIDE).next_power_of_two();
         let (tile_h, tile_w) = (side(layer.out_height()), side(layer.out_width()));
-        let all_planes = (u64::from(layer.batch) * u64::from(layer.in_channels)).max(1);
+        let all_planes = (u64::from(layer.batch) * u64::from(layer.in_channels)).clamp(1, 1 << 16);
         let planes = u64::from(SPEC_INVOCATIONS / (tile_h * tile_w))
             .min(all_planes.next_power_of_two())
             .max(1) as u32;
@@ -61,10 +61,14 @@ impl DepthwiseGpuTile {
         self.tile_h * self.tile_w * self.planes
     }
 
-    /// The staged input window of one plane: `(rows, columns)`.
+    /// The staged input window of one plane: `(rows, columns)` (saturating: a layer far beyond every limit still
+    /// gets an answer, and is refused for it).
     pub fn window(self, layer: &ConvLayer) -> (u64, u64) {
         let extent = |tile: u32, stride: u32, kernel: u32, dilation: u32| {
-            u64::from(tile.max(1) - 1) * u64::from(stride) + u64::from(kernel.max(1) - 1) * u64::from(dilation) + 1
+            u64::from(tile.max(1) - 1)
+                .saturating_mul(u64::from(stride))
+                .saturating_add(u64::from(kernel.max(1) - 1).saturating_mul(u64::from(dilation)))
+                .saturating_add(1)
         };
         (
             extent(self.tile_h, layer.stride[0], layer.kernel[0], layer.dilation[0]),
@@ -72,10 +76,12 @@ impl DepthwiseGpuTile {
         )
     }
 
-    /// Bytes of workgroup memory: every plane's window.
+    /// Bytes of workgroup memory: every plane's window (saturating).
     pub fn workgroup_bytes(self, layer: &ConvLayer) -> u64 {
         let (rows, columns) = self.window(layer);
-        4 * u64::from(self.planes) * rows * columns
+        (4 * u64::from(self.planes))
+            .saturating_mul(rows)
+            .saturating_mul(columns)
     }
 
     /// Ok when the adapter runs the tile's workgroup on `layer`: its invocations and its workgroup memory.
@@ -172,8 +178,9 @@ pub fn build(ctx: &GpuContext, layer: &ConvLayer, tile: DepthwiseGpuTile) -> Res
 
 /// The workgroup grid: x over the output tiles of a plane, y over groups of `tile.planes` planes.
 pub fn grid(layer: &ConvLayer, tile: DepthwiseGpuTile, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
-    let tiles = u64::from(layer.out_height()).div_ceil(u64::from(tile.tile_h.max(1)))
-        * u64::from(layer.out_width()).div_ceil(u64::from(tile.tile_w.max(1)));
+    let tiles = u64::from(layer.out_height())
+        .div_ceil(u64::from(tile.tile_h.max(1)))
+        .saturating_mul(u64::from(layer.out_width()).div_ceil(u64::from(tile.tile_w.max(1))));
     let planes = (u64::from(layer.batch) * u64::from(layer.in_channels)).div_ceil(u64::from(tile.planes.max(1)));
     for (needed, axis) in [(tiles, "output tiles"), (planes, "plane groups")] {
         if needed > u64::from(max_per_dimension) {
@@ -191,8 +198,11 @@ pub fn grid(layer: &ConvLayer, tile: DepthwiseGpuTile, max_per_dimension: u32) -
 /// Loop iterations one invocation runs: the window copy, then the tap loops.
 pub fn loop_steps(layer: &ConvLayer, tile: DepthwiseGpuTile) -> u64 {
     let (rows, columns) = tile.window(layer);
-    let copies = (u64::from(tile.planes) * rows * columns).div_ceil(u64::from(tile.invocations().max(1)));
-    copies + u64::from(layer.kernel[0]) * (1 + u64::from(layer.kernel[1]))
+    let copies = u64::from(tile.planes)
+        .saturating_mul(rows)
+        .saturating_mul(columns)
+        .div_ceil(u64::from(tile.invocations().max(1)));
+    copies.saturating_add(u64::from(layer.kernel[0]) * (1 + u64::from(layer.kernel[1])))
 }
 
 pub struct DepthwiseGpu;

@@ -105,8 +105,9 @@ impl GemmTile {
 
     /// Workgroups this tile gives on `layer`.
     pub fn workgroups(self, layer: &ConvLayer) -> u64 {
-        pixels(layer).div_ceil(u64::from(self.tile_n()))
-            * u64::from(layer.out_channels).div_ceil(u64::from(self.tile_m()))
+        pixels(layer)
+            .div_ceil(u64::from(self.tile_n()))
+            .saturating_mul(u64::from(layer.out_channels).div_ceil(u64::from(self.tile_m())))
     }
 
     /// The documented rule: the largest candidate that gives at least [`ENOUGH_WORKGROUPS`] workgroups on the
@@ -157,9 +158,11 @@ impl std::fmt::Display for GemmTile {
     }
 }
 
-/// Output pixels of `layer`: the GEMM's N.
+/// Output pixels of `layer`: the GEMM's N (saturating: a layer far beyond every limit still gets an answer).
 fn pixels(layer: &ConvLayer) -> u64 {
-    u64::from(layer.batch) * u64::from(layer.out_height()) * u64::from(layer.out_width())
+    u64::from(layer.batch)
+        .saturating_mul(u64::from(layer.out_height()))
+        .saturating_mul(u64::from(layer.out_width()))
 }
 
 /// The shape rule: one group (the GEMM has one A per layer). Any kernel, stride, padding, dilation, size, batch and
