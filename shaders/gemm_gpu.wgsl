@@ -19,8 +19,11 @@
 // multiply-adds. The next slice's global loads are issued into registers before the current slice's arithmetic
 // (register prefetch), so they overlap it; a second barrier guards the copy into workgroup memory.
 //
-// Dispatch: grid (ceil(N / TILE_N), ceil(C_out / TILE_M), 1), GROUPS_X·GROUPS_Y invocations each; every
-// invocation reaches every barrier (the loop bounds are uniform). Bounds: load slots past K, past the last pixel or
+// Dispatch: grid (ceil(N / TILE_N), ceil(C_out / TILE_M), SPLITS), GROUPS_X·GROUPS_Y invocations each; every
+// invocation reaches every barrier (the loop bounds are uniform). Split-K (SPLITS > 1, for layers with too few output
+// tiles to fill a GPU): workgroup z runs the z-th of SPLITS equal runs of K slices and writes its partial sums,
+// without bias, to copy z of the output layout in a scratch buffer bound as `output` ([SPLITS, N, C_out, H_out,
+// W_out]); a second dispatch (gemm_gpu_reduce.wgsl) adds the copies and the bias. Bounds: load slots past K, past the last pixel or
 // past the padded C_out read a clamped element and select 0; stores skip channels ≥ C_out and pixels ≥ N. Every
 // load index is clamped into its tensor by construction, so the kernel is safe without runtime bounds checks, and
 // every workgroup-memory element is written before it is read (behind a barrier), so the host builds the pipeline
@@ -122,14 +125,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var acc: array<vec4<f32>, ACC>;
     var a_next: array<vec4<f32>, A_LOADS>;
     var b_next: array<vec4<f32>, B_LOADS>;
+    // This workgroup's K slices: all of them, or with SPLITS > 1 the wg.z-th of SPLITS equal runs (split-K).
+    let slices = (k_len + TILE_K - 1u) / TILE_K;
+    let per_split = (slices + SPLITS - 1u) / SPLITS;
+    let s_begin = min(wg.z * per_split, slices);
+    let s_end = min(s_begin + per_split, slices);
     for (var l = 0u; l < A_LOADS; l++) {
-        a_next[l] = load_a(a_row + A_ROW_STEP * l, k_len, co4);
+        a_next[l] = load_a(s_begin * TILE_K + a_row + A_ROW_STEP * l, k_len, co4);
     }
     for (var l = 0u; l < B_LOADS; l++) {
-        b_next[l] = load_b(b_row + B_ROW_STEP * l, k_len);
+        b_next[l] = load_b(s_begin * TILE_K + b_row + B_ROW_STEP * l, k_len);
     }
-    let slices = (k_len + TILE_K - 1u) / TILE_K;
-    for (var s = 0u; s < slices; s++) {
+    for (var s = s_begin; s < s_end; s++) {
         workgroupBarrier(); // every invocation is done reading the previous slice
         for (var l = 0u; l < A_LOADS; l++) {
             a_tile[(a_row + A_ROW_STEP * l) * A_VEC + a_col] = a_next[l];
@@ -138,7 +145,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             b_tile[(b_row + B_ROW_STEP * l) * B_VEC + b_col] = b_next[l];
         }
         workgroupBarrier();
-        if (s + 1u < slices) {
+        if (s + 1u < s_end) {
             let k0 = (s + 1u) * TILE_K;
             for (var l = 0u; l < A_LOADS; l++) {
                 a_next[l] = load_a(k0 + a_row + A_ROW_STEP * l, k_len, co4);
@@ -178,11 +185,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 for (var i = 0u; i < 4u; i++) {
                     let m = m0 + 4u * (ty + GROUPS_Y * r) + i;
                     if (m < p.out_channels) {
-                        var shift = 0.0;
-                        if (p.has_bias != 0u) {
-                            shift = bias[m];
+                        let sum = acc[(r * 4u + i) * REG_N + c][j];
+                        if (SPLITS == 1u) {
+                            var shift = 0.0;
+                            if (p.has_bias != 0u) {
+                                shift = bias[m];
+                            }
+                            output[out_base + m * hw_out] = sum + shift;
+                        } else {
+                            // A partial sum, into the wg.z-th copy of the output layout; gemm_gpu_reduce.wgsl adds
+                            // the copies and the bias.
+                            output[wg.z * p.total + out_base + m * hw_out] = sum;
                         }
-                        output[out_base + m * hw_out] = acc[(r * 4u + i) * REG_N + c][j] + shift;
                     }
                 }
             }

@@ -28,7 +28,7 @@ fn run(ctx: &GpuContext, layer: &ConvLayer, family: Family, data: (&[f32], &[f32
     let (kernel, grid, weight): (Kernel, [u32; 3], Vec<f32>) = match family {
         Family::Gemm(tile) => (
             gemm_gpu::build(ctx, layer, tile).unwrap(),
-            gemm_gpu::grid(layer, tile, max).unwrap(),
+            gemm_gpu::grid(layer, tile, 1, max).unwrap(),
             pack_weights(layer, weight),
         ),
         Family::Depthwise(tile) => (
@@ -166,6 +166,9 @@ fn gemm_layers() -> Vec<ConvLayer> {
         conv(2, 20, 130, [10, 13], 3, 1, 1),
         conv(1, 64, 129, [14, 14], 3, 1, 1),
         conv(1, 100, 40, [12, 12], 1, 1, 0),
+        // Few output tiles, long K: split-K (16 and 4 runs) with the reduce dispatch.
+        conv(1, 256, 66, [7, 7], 3, 1, 1),
+        conv(2, 512, 40, [3, 5], 1, 1, 0),
     ];
     layers.push(ConvLayer {
         dilation: [2, 3],
@@ -209,6 +212,11 @@ fn every_shape(ctx: &GpuContext) {
     }
     let family: std::collections::BTreeSet<ShaderKind> = Variant::Gpu.kernels().collect();
     assert_eq!(seen, family, "every kernel of the family ran");
+    let split = gemm_layers()
+        .iter()
+        .filter(|layer| gemm_gpu::splits(layer, GemmTile::for_layer(layer)) > 1)
+        .count();
+    assert!(split >= 2, "split-K ran on {split} layers");
 }
 
 /// Every tile of the GEMM on shapes with tails in M, N and K, and depthwise tiles the rule would not pick (several

@@ -165,6 +165,40 @@ fn pixels(layer: &ConvLayer) -> u64 {
         .saturating_mul(u64::from(layer.out_width()))
 }
 
+/// The most K runs a split-K job uses.
+pub const MAX_SPLITS: u64 = 16;
+/// The fewest K slices (of `tile_k` each) one run of a split-K job takes: shorter runs would spend more on the
+/// partial sums' traffic than they gain.
+pub const MIN_SLICES_PER_SPLIT: u64 = 8;
+/// The WebGPU default `max_storage_buffer_binding_size`: the partial sums' scratch buffer stays within it.
+pub const SPEC_STORAGE_BINDING: u64 = 128 << 20;
+
+/// K slices of `tile` on `layer` (saturating).
+fn slices(layer: &ConvLayer, tile: GemmTile) -> u64 {
+    u64::from(layer.in_channels)
+        .saturating_mul(u64::from(layer.kernel[0]))
+        .saturating_mul(u64::from(layer.kernel[1]))
+        .div_ceil(u64::from(tile.tile_k.max(1)))
+}
+
+/// The documented split-K rule: a layer whose tile gives fewer than [`ENOUGH_WORKGROUPS`] workgroups splits K into
+/// as many runs as bring it there, at most [`MAX_SPLITS`], each run at least [`MIN_SLICES_PER_SPLIT`] slices, and
+/// the partial sums (runs × the output) within [`SPEC_STORAGE_BINDING`] and the kernels' index range. 1: no split.
+pub fn splits(layer: &ConvLayer, tile: GemmTile) -> u32 {
+    let workgroups = tile.workgroups(layer).max(1);
+    if workgroups >= ENOUGH_WORKGROUPS {
+        return 1;
+    }
+    let total = layer.output_len().unwrap_or(u64::MAX).max(1);
+    ENOUGH_WORKGROUPS
+        .div_ceil(workgroups)
+        .min(MAX_SPLITS)
+        .min(slices(layer, tile) / MIN_SLICES_PER_SPLIT)
+        .min(SPEC_STORAGE_BINDING / 4 / total)
+        .min(crate::gpu::conv::MAX_SHADER_ELEMENTS / total)
+        .max(1) as u32
+}
+
 /// The shape rule: one group (the GEMM has one A per layer). Any kernel, stride, padding, dilation, size, batch and
 /// channel count; the tiles of [`GemmTile::CANDIDATES`] all fit the WebGPU default limits.
 pub fn fits(layer: &ConvLayer) -> Result<(), String> {
@@ -183,14 +217,15 @@ pub fn name(layer: &ConvLayer) -> &'static str {
     }
 }
 
-/// The WGSL of the GEMM with `tile` for `layer` (the pointwise form when the layer is pointwise):
-/// `conv_params.wgsl`, `gemm_gpu.wgsl`, then the baked constants. Only the tile and the form vary the source, so
-/// layers share pipelines.
-pub fn source(layer: &ConvLayer, tile: GemmTile) -> String {
+/// The WGSL of the GEMM with `tile` and `splits` K runs for `layer` (the pointwise form when the layer is
+/// pointwise): `conv_params.wgsl`, `gemm_gpu.wgsl`, then the baked constants. Only the tile, the splits and the
+/// form vary the source, so layers share pipelines.
+pub fn source(layer: &ConvLayer, tile: GemmTile, splits: u32) -> String {
     format!(
-        "{}{}\n// Baked by the host (src/gpu/gemm_gpu.rs): the tile {tile}{}.\nconst GROUPS_X: u32 = {}u;\n\
-         const GROUPS_Y: u32 = {}u;\nconst REG_M: u32 = {}u;\nconst REG_N: u32 = {}u;\nconst TILE_K: u32 = {}u;\n\
-         const TILE_M: u32 = {}u;\nconst TILE_N: u32 = {}u;\nconst POINTWISE: bool = {};\n",
+        "{}{}\n// Baked by the host (src/gpu/kernels/gemm_gpu.rs): the tile {tile}, {splits} K run(s){}.\n\
+         const GROUPS_X: u32 = {}u;\nconst GROUPS_Y: u32 = {}u;\nconst REG_M: u32 = {}u;\nconst REG_N: u32 = {}u;\n\
+         const TILE_K: u32 = {}u;\nconst TILE_M: u32 = {}u;\nconst TILE_N: u32 = {}u;\nconst SPLITS: u32 = {splits}u;\n\
+         const POINTWISE: bool = {};\n",
         include_str!("../../../shaders/conv_params.wgsl"),
         include_str!("../../../shaders/gemm_gpu.wgsl"),
         if layer.is_pointwise() {
@@ -209,8 +244,8 @@ pub fn source(layer: &ConvLayer, tile: GemmTile) -> String {
     )
 }
 
-/// The pipeline for `layer` with `tile` (any candidate, not only the one the rule picks), after the shape rule and
-/// the adapter's limits are checked. Its bindings are the [`CONV_BINDINGS`]; the weight it reads is packed
+/// The pipeline for `layer` with `tile` (any candidate, not only the one the rule picks) and no split, after the
+/// shape rule and the adapter's limits are checked. Its bindings are the [`CONV_BINDINGS`]; the weight it reads is packed
 /// ([`crate::gpu::conv::pack_weights`]). Jobs get theirs through the registry ([`ConvKernel::bind`]).
 pub fn build(ctx: &GpuContext, layer: &ConvLayer, tile: GemmTile) -> Result<Kernel, GpuError> {
     fits(layer).map_err(|reason| GpuError::KernelDoesNotApply {
@@ -218,18 +253,20 @@ pub fn build(ctx: &GpuContext, layer: &ConvLayer, tile: GemmTile) -> Result<Kern
         reason,
     })?;
     tile.check_device(&ctx.summary)?;
-    let source = source(layer, tile);
+    let source = source(layer, tile, 1);
     Ok(
         Kernel::with_bindings_unzeroed(ctx, name(layer), &source, &CONV_BINDINGS, proven_safe_checks())?
             .with_workgroup_size(tile.invocations()),
     )
 }
 
-/// The workgroup grid: x over pixel tiles, y over channel tiles, each within `max_per_dimension`.
-pub fn grid(layer: &ConvLayer, tile: GemmTile, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
+/// The workgroup grid: x over pixel tiles, y over channel tiles, z over `splits` K runs, each within
+/// `max_per_dimension`.
+pub fn grid(layer: &ConvLayer, tile: GemmTile, splits: u32, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
     let x = pixels(layer).div_ceil(u64::from(tile.tile_n()));
     let y = u64::from(layer.out_channels).div_ceil(u64::from(tile.tile_m()));
-    for (needed, axis) in [(x, "pixel tiles"), (y, "channel tiles")] {
+    let z = u64::from(splits);
+    for (needed, axis) in [(x, "pixel tiles"), (y, "channel tiles"), (z, "K runs")] {
         if needed > u64::from(max_per_dimension) {
             return Err(GpuError::Limit {
                 what: format!("the {} dispatch ({axis}, workgroups)", name(layer)),
@@ -239,16 +276,13 @@ pub fn grid(layer: &ConvLayer, tile: GemmTile, max_per_dimension: u32) -> Result
             });
         }
     }
-    Ok([x as u32, y as u32, 1])
+    Ok([x as u32, y as u32, splits])
 }
 
 /// Loop iterations one invocation runs (every loop, as written, none assumed unrolled): per K slice the copy
-/// loops, the prefetch loops and `tile_k` register-tile steps; then the stores.
-pub fn loop_steps(layer: &ConvLayer, tile: GemmTile) -> u64 {
-    let k = u64::from(layer.in_channels)
-        .saturating_mul(u64::from(layer.kernel[0]))
-        .saturating_mul(u64::from(layer.kernel[1]));
-    let slices = k.div_ceil(u64::from(tile.tile_k.max(1)));
+/// loops, the prefetch loops and `tile_k` register-tile steps, over one K run of `splits`; then the stores.
+pub fn loop_steps(layer: &ConvLayer, tile: GemmTile, splits: u32) -> u64 {
+    let slices = slices(layer, tile).div_ceil(u64::from(splits.max(1)));
     let threads = u64::from(tile.invocations().max(1));
     let a_loads = u64::from(tile.tile_k * tile.tile_m() / 4) / threads;
     let b_loads = u64::from(tile.tile_k * tile.tile_n() / 4) / threads;
@@ -304,10 +338,12 @@ impl ConvKernel for GemmGpu {
         fits(layer)
     }
     fn grid(&self, layer: &ConvLayer, _tile: Option<Tile>, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
-        grid(layer, GemmTile::for_layer(layer), max_per_dimension)
+        let tile = GemmTile::for_layer(layer);
+        grid(layer, tile, splits(layer, tile), max_per_dimension)
     }
     fn loop_steps(&self, layer: &ConvLayer) -> u64 {
-        loop_steps(layer, GemmTile::for_layer(layer))
+        let tile = GemmTile::for_layer(layer);
+        loop_steps(layer, tile, splits(layer, tile))
     }
     fn weights(&self) -> WeightLayout {
         WeightLayout::PackedKMajor
@@ -318,7 +354,15 @@ impl ConvKernel for GemmGpu {
     fn workgroup_storage_bytes(&self, layer: &ConvLayer) -> u64 {
         u64::from(GemmTile::for_layer(layer).workgroup_bytes())
     }
-    /// One dispatch of the GEMM with the layer's tile (the pipeline shared by every layer of that tile and form).
+    /// The partial sums of a split-K job: one copy of the output per K run.
+    fn texture_bytes(&self, layer: &ConvLayer) -> u64 {
+        match splits(layer, GemmTile::for_layer(layer)) {
+            1 => 0,
+            splits => scratch_bytes(layer, splits),
+        }
+    }
+    /// One dispatch of the GEMM with the layer's tile (the pipeline shared by every layer of that tile, splits and
+    /// form); with split-K, its partial sums go to a scratch buffer and a second dispatch adds them.
     fn bind(
         &self,
         ctx: &GpuContext,
@@ -326,29 +370,96 @@ impl ConvKernel for GemmGpu {
         plan: &JobPlan,
         buffers: &JobBuffers<'_>,
     ) -> Result<Bound, GpuError> {
-        let tile = GemmTile::for_layer(&plan.layer);
+        let layer = &plan.layer;
+        let tile = GemmTile::for_layer(layer);
+        let splits = splits(layer, tile);
         tile.check_device(&ctx.summary)?;
         let kernel = kernels.generated_unzeroed(
             ctx,
             self.name,
-            source(&plan.layer, tile),
+            source(layer, tile, splits),
             &CONV_BINDINGS,
             tile.invocations(),
         )?;
-        let bind_group = kernel.kernel.bind(
+        if splits == 1 {
+            let bind_group = kernel.kernel.bind(
+                ctx,
+                buffers.params,
+                &[buffers.input, buffers.weight, buffers.bias, buffers.output],
+            )?;
+            return Ok(Bound {
+                dispatches: vec![Dispatch {
+                    kernel,
+                    bind_group,
+                    grid: plan.grid,
+                }],
+                texture: None,
+            });
+        }
+        // The scratch buffer is counted in the job's memory budget (`texture_bytes`); the bind groups keep it.
+        let bytes = scratch_bytes(layer, splits);
+        let scratch = ctx.scoped("allocating the split-K partial sums", || {
+            crate::gpu::conv::storage_buffer(ctx, "gemm-gpu partial sums", bytes, wgpu::BufferUsages::empty())
+        })?;
+        let gemm_bind = kernel.kernel.bind(
             ctx,
             buffers.params,
-            &[buffers.input, buffers.weight, buffers.bias, buffers.output],
+            &[buffers.input, buffers.weight, buffers.bias, &scratch],
+        )?;
+        let reduce = kernels.generated_unzeroed(
+            ctx,
+            "gemm-gpu reduce",
+            reduce_source(splits),
+            &CONV_BINDINGS,
+            REDUCE_WORKGROUP,
+        )?;
+        let reduce_bind = reduce.kernel.bind(
+            ctx,
+            buffers.params,
+            &[&scratch, buffers.weight, buffers.bias, buffers.output],
+        )?;
+        let reduce_grid = crate::gpu::kernel::grid(
+            layer.output_len().unwrap_or(u64::MAX),
+            REDUCE_WORKGROUP,
+            ctx.summary.max_compute_workgroups_per_dimension,
+            "gemm-gpu reduce",
         )?;
         Ok(Bound {
-            dispatches: vec![Dispatch {
-                kernel,
-                bind_group,
-                grid: plan.grid,
-            }],
+            dispatches: vec![
+                Dispatch {
+                    kernel,
+                    bind_group: gemm_bind,
+                    grid: plan.grid,
+                },
+                Dispatch {
+                    kernel: reduce,
+                    bind_group: reduce_bind,
+                    grid: reduce_grid,
+                },
+            ],
             texture: None,
         })
     }
+}
+
+/// Invocations per workgroup of the split-K reduce dispatch (`shaders/gemm_gpu_reduce.wgsl`).
+pub const REDUCE_WORKGROUP: u32 = 256;
+
+/// Bytes of the partial sums of `splits` K runs on `layer` (saturating).
+fn scratch_bytes(layer: &ConvLayer, splits: u32) -> u64 {
+    layer
+        .output_len()
+        .unwrap_or(u64::MAX)
+        .saturating_mul(4 * u64::from(splits))
+}
+
+/// The WGSL of the split-K reduce dispatch: `conv_params.wgsl`, `gemm_gpu_reduce.wgsl`, then SPLITS.
+pub fn reduce_source(splits: u32) -> String {
+    format!(
+        "{}{}\n// Baked by the host (src/gpu/kernels/gemm_gpu.rs).\nconst SPLITS: u32 = {splits}u;\n",
+        include_str!("../../../shaders/conv_params.wgsl"),
+        include_str!("../../../shaders/gemm_gpu_reduce.wgsl"),
+    )
 }
 
 /// An adapter with exactly the WebGPU default limits, for the family's unit tests.
@@ -413,6 +524,43 @@ mod tests {
     }
 
     #[test]
+    fn split_k_fills_the_gpu_only_where_the_output_tiles_do_not() {
+        // 14×14×512 → 512, K = 4 608 (288 slices): 112 workgroups of 32×32, so 3 runs of 96 slices.
+        let layer = ConvLayer::default();
+        assert_eq!(GemmTile::for_layer(&layer), GemmTile::SMALL);
+        assert_eq!(splits(&layer, GemmTile::SMALL), 3);
+        // 7×7×256 → 64, K = 2 304 (144 slices): 4 workgroups; capped at MAX_SPLITS.
+        let small = ConvLayer {
+            in_channels: 256,
+            out_channels: 64,
+            height: 7,
+            width: 7,
+            ..ConvLayer::default()
+        };
+        assert_eq!(splits(&small, GemmTile::for_layer(&small)), MAX_SPLITS as u32);
+        // A short K: 100 channels of a 1×1 kernel is 7 slices, too few to split.
+        let short = ConvLayer {
+            in_channels: 100,
+            ..small.pointwise()
+        };
+        assert_eq!(splits(&short, GemmTile::for_layer(&short)), 1);
+        // Enough output tiles: no split.
+        let big = ConvLayer {
+            batch: 16,
+            in_channels: 256,
+            out_channels: 256,
+            height: 56,
+            width: 56,
+            ..ConvLayer::default()
+        };
+        assert_eq!(splits(&big, GemmTile::for_layer(&big)), 1);
+        assert_eq!(CONV2D.texture_bytes(&big), 0);
+        assert_eq!(CONV2D.texture_bytes(&layer), 3 * 4 * 512 * 196);
+        // The loop steps count one run.
+        assert!(loop_steps(&layer, GemmTile::SMALL, 3) < loop_steps(&layer, GemmTile::SMALL, 1) / 2);
+    }
+
+    #[test]
     fn a_tile_beyond_the_adapter_is_refused_with_the_limit_named() {
         let mut summary = webgpu_default_summary();
         summary.max_compute_workgroup_storage_size = 8_192;
@@ -434,18 +582,20 @@ mod tests {
             out_channels: 65,
             ..ConvLayer::default()
         };
-        let grid = grid(&layer, GemmTile::SMALL, 65_535).unwrap();
+        let grid = grid(&layer, GemmTile::SMALL, 1, 65_535).unwrap();
         assert_eq!(grid, [4, 3, 1]); // ceil(98 / 32), ceil(65 / 32)
-        assert!(super::grid(&layer, GemmTile::SMALL, 3).is_err());
+        assert!(super::grid(&layer, GemmTile::SMALL, 1, 3).is_err());
+        assert_eq!(super::grid(&layer, GemmTile::SMALL, 5, 65_535).unwrap(), [4, 3, 5]);
     }
 
     #[test]
     fn the_source_bakes_the_tile_and_the_form() {
         let layer = ConvLayer::default();
-        let standard = source(&layer, GemmTile::MEDIUM);
+        let standard = source(&layer, GemmTile::MEDIUM, 1);
         assert!(standard.contains("const POINTWISE: bool = false;"));
         assert!(standard.contains("const TILE_M: u32 = 64u;"));
-        let pointwise = source(&layer.pointwise(), GemmTile::MEDIUM);
+        let pointwise = source(&layer.pointwise(), GemmTile::MEDIUM, 3);
+        assert!(pointwise.contains("const SPLITS: u32 = 3u;"));
         assert!(pointwise.contains("const POINTWISE: bool = true;"));
         assert_eq!(name(&layer.pointwise()), POINTWISE_NAME);
     }

@@ -168,7 +168,8 @@ pub trait ConvKernel: Sync {
     fn workgroup_storage_bytes(&self, _layer: &ConvLayer) -> u64 {
         0
     }
-    /// Device bytes of textures the job allocates beside its buffers.
+    /// Device bytes the job allocates beside its tensors and parameter block: a generated GEMM's B texture, a
+    /// split-K GEMM's partial sums.
     fn texture_bytes(&self, _layer: &ConvLayer) -> u64 {
         0
     }
