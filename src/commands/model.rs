@@ -225,13 +225,30 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     if args.json {
         print!("{}", as_json()?);
     }
+    // A network or a layer that failed is named with its error; what ran is shown and exported above.
+    let mut problems = Vec::new();
     if !failed.is_empty() {
-        anyhow::bail!(
+        problems.push(format!(
             "{} of {} networks failed (the other is shown and exported): {}",
             failed.len(),
             networks.len(),
             failed.join("; ")
-        );
+        ));
+    }
+    let layer_failures: Vec<String> = run_refs
+        .iter()
+        .flat_map(|run| run.failed.iter().map(move |f| format!("{}: {f}", run.model())))
+        .collect();
+    if !layer_failures.is_empty() {
+        problems.push(format!(
+            "{} layer{} failed (the others are shown and exported): {}",
+            layer_failures.len(),
+            if layer_failures.len() == 1 { "" } else { "s" },
+            layer_failures.join("; ")
+        ));
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("{}", problems.join("; "));
     }
     Ok(())
 }
