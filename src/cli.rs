@@ -271,9 +271,13 @@ pub struct ModelArgs {
     /// Write the network's layers in the file format to FILE (atomically) and exit.
     #[arg(long, value_name = "FILE", conflicts_with = "gpu_run")]
     pub export_layers: Option<PathBuf>,
-    /// Print JSON instead of the tables.
+    /// Print JSON instead of the tables (the same as --format json).
     #[arg(long)]
     pub json: bool,
+    /// What to print on stdout: table (fits the terminal), wide (every column), json, and with --run or
+    /// --compare also csv or markdown (the formats of the --export-* files).
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "json")]
+    pub format: Option<FormatArg>,
     /// Run every conv layer on the adapter, chained on the device, and time each layer and the whole network.
     #[arg(long)]
     pub run: bool,
@@ -556,12 +560,47 @@ pub struct PeakArgs {
     pub json: bool,
 }
 
+/// What a command prints on stdout (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Tables that fit the terminal (the default): the least important columns hidden, then cells wrapped.
+    Table,
+    /// Tables with every column, whatever the terminal's width (as --wide).
+    Wide,
+    /// CSV, as --export-csv writes it.
+    Csv,
+    /// JSON, as --json prints it and --export-json writes it.
+    Json,
+    /// Markdown tables, as --export-markdown writes them.
+    Markdown,
+}
+
+impl FormatArg {
+    /// `--format`, with `--json` meaning `json` and nothing meaning `table`.
+    pub fn chosen(format: Option<FormatArg>, json: bool) -> FormatArg {
+        if json {
+            FormatArg::Json
+        } else {
+            format.unwrap_or(FormatArg::Table)
+        }
+    }
+
+    /// Table or wide: a report for people, with the adapter line and progress on stderr.
+    pub fn is_table(self) -> bool {
+        matches!(self, FormatArg::Table | FormatArg::Wide)
+    }
+}
+
 /// Where measured results go besides the table; every file is written atomically, all or none.
 #[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
-    /// Print JSON to stdout instead of the table.
+    /// Print JSON to stdout instead of the table (the same as --format json).
     #[arg(long)]
     pub json: bool,
+    /// What to print on stdout: table (fits the terminal), wide (every column), csv, json or markdown (the
+    /// formats of the --export-* files).
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "json")]
+    pub format: Option<FormatArg>,
     /// Write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub export_json: Option<PathBuf>,
@@ -574,6 +613,11 @@ pub struct ExportArgs {
 }
 
 impl ExportArgs {
+    /// What stdout gets.
+    pub fn format(&self) -> FormatArg {
+        FormatArg::chosen(self.format, self.json)
+    }
+
     /// The export files asked for, as (flag, path).
     pub fn files(&self) -> Vec<(&'static str, &std::path::Path)> {
         [
