@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use convflops::bench::BenchSettings;
 use convflops::cli::{FormatArg, ModelArgs};
-use convflops::export::{self, csv, json, markdown, plot, write_atomically};
+use convflops::export::{self, csv, json, markdown, plot, table, write_atomically};
 use convflops::gpu::GpuContext;
 use convflops::models::run::{self, NetworkComparison, NetworkRun, Step};
 use convflops::models::{self, Network, Report};
@@ -84,10 +84,10 @@ pub fn run(args: ModelArgs) -> Result<()> {
     if format == FormatArg::Json {
         print!(
             "{}",
-            json::to_string(&report.to_json()).context("serialising the model report")?
+            json::to_string(&json::ModelJson::from(&report)).context("serialising the model report")?
         );
     } else {
-        print!("{}", report.table());
+        print!("{}", table::model_report(&report));
     }
     Ok(())
 }
@@ -200,16 +200,23 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     };
     let as_json = || -> Result<String> {
         Ok(match &comparison {
-            Output::One(run) => json::to_string(&run.to_json())?,
-            Output::Two(c) => json::to_string(&c.to_json())?,
+            Output::One(run) => json::to_string(&json::RunJson::from(run.as_ref()))?,
+            Output::Two(c) => json::to_string(&json::ComparisonJson::from(c.as_ref()))?,
         })
     };
     if format.is_table() {
         match &comparison {
-            Output::One(run) => print!("{}", super::once(&run.table(), &ctx.summary.headline(), talk)),
+            Output::One(run) => print!(
+                "{}",
+                super::once(&table::network_run(run), &ctx.summary.headline(), talk)
+            ),
             Output::Two(c) => {
-                let first = super::once(&c.first.table(), &ctx.summary.headline(), talk);
-                print!("{first}\n{}\n{}", c.second.table(), c.table());
+                let first = super::once(&table::network_run(&c.first), &ctx.summary.headline(), talk);
+                print!(
+                    "{first}\n{}\n{}",
+                    table::network_run(&c.second),
+                    table::network_comparison(c)
+                );
             }
         }
     }

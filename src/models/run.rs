@@ -17,11 +17,10 @@ use std::sync::Arc;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::bench::{self, BenchSettings, Measurement, Statistics};
-use crate::ceilings::{Bound, Ceilings};
+use crate::bench::{self, BenchSettings, Measurement};
+use crate::ceilings::Ceilings;
 use crate::compare::RooflinePoint;
 use crate::cost::{ratio, Cost};
-use crate::export::json::{AdapterJson, CeilingsJson, LayerJson};
 use crate::gpu::conv::TileTable;
 use crate::gpu::{
     AdapterSummary, ConvJob, ConvKernels, GpuContext, GpuError, JobPlan, PassTimer, ShaderKind, TimerKind, Variant,
@@ -30,9 +29,8 @@ use crate::layer::ConvLayer;
 use crate::reference::{self, Agreement};
 use crate::reference::{sample_indices, CHECKED_OUTPUTS};
 use crate::rng::SplitMix64;
-use crate::units::{flops_count, flops_rate, group_digits, seconds};
+use crate::units::{flops_count, flops_rate, seconds};
 
-use super::report::CountsJson;
 use super::{LayerKind, ModelError, Network, NetworkLayer, Report};
 
 /// The seed of the random weights and inputs; layer `i` draws from its own generator, so its data can be made
@@ -741,344 +739,6 @@ impl NetworkRun {
         }
         notes
     }
-
-    /// The human report: per-layer table with totals, then the by-kind table, the lesson and the notes.
-    pub fn table(&self) -> String {
-        let time_header = match self.timer {
-            TimerKind::Timestamp => "GPU time (median)",
-            TimerKind::Wall => "time (wall, median)",
-        };
-        let mut layers = crate::export::table::new_table(&[
-            "layer",
-            "kind",
-            "input",
-            "output HxWxC",
-            "FLOPs",
-            "FLOPs/byte",
-            time_header,
-            "±",
-            "dispatches/sample",
-            "FLOP/s",
-            "% of peak",
-            "lower roof",
-            "share of FLOPs",
-            "share of time",
-        ]);
-        for column in [1, 2] {
-            if let Some(column) = layers.column_mut(column) {
-                column.set_cell_alignment(comfy_table::CellAlignment::Left);
-            }
-        }
-        for l in &self.layers {
-            let roof = self.roofline(l);
-            let shape = &l.layer.layer;
-            let t = l.measurement.best();
-            layers.add_row(vec![
-                l.layer.name.clone(),
-                l.layer.kind.name().to_string(),
-                l.input.name().to_string(),
-                format!("{}x{}x{}", shape.out_height(), shape.out_width(), shape.out_channels),
-                flops_count(l.cost.flops),
-                format!("{:.2}", l.cost.arithmetic_intensity()),
-                seconds(t.median),
-                format!("{:.1} %", 100.0 * t.rel_stddev),
-                l.measurement.repetitions.to_string(),
-                flops_rate(l.flops_per_s()),
-                roof.map_or("—".to_string(), |p| format!("{:.1} %", p.percent_of_peak)),
-                roof.map_or("—".to_string(), |p| p.bound.name().to_string()),
-                format!("{:.2} %", self.flops_share(l)),
-                format!("{:.1} %", self.time_share(l)),
-            ]);
-        }
-        let totals = &self.report.totals;
-        let total_row = |label: String, cost: &Cost, time: f64, stats: Option<&Statistics>, reps: String| {
-            vec![
-                label,
-                String::new(),
-                String::new(),
-                String::new(),
-                flops_count(cost.flops),
-                format!("{:.2}", cost.arithmetic_intensity()),
-                seconds(time),
-                stats.map_or(String::new(), |s| format!("{:.1} %", 100.0 * s.rel_stddev)),
-                reps,
-                flops_rate(cost.flops as f64 / time),
-                self.ceilings.as_ref().map_or("—".to_string(), |k| {
-                    format!("{:.1} %", 100.0 * cost.flops as f64 / time / k.fma_flops_per_s)
-                }),
-                String::new(),
-                "100.00 %".to_string(),
-                String::new(),
-            ]
-        };
-        layers.add_row(total_row(
-            self.total_label(),
-            &self.measured.totals,
-            self.layer_time_s(),
-            None,
-            String::new(),
-        ));
-        layers.add_row(total_row(
-            self.whole_label(),
-            &self.whole_cost,
-            self.whole_time_s(),
-            Some(self.whole.best()),
-            self.whole.repetitions.to_string(),
-        ));
-
-        let mut kinds = crate::export::table::new_table(&[
-            "kind",
-            "layers",
-            "FLOPs",
-            "share of FLOPs",
-            time_header,
-            "share of time",
-            "FLOP/s",
-        ]);
-        for k in self.by_kind() {
-            kinds.add_row(vec![
-                k.kind.name().to_string(),
-                k.layers.to_string(),
-                flops_count(k.cost.flops),
-                format!("{:.2} %", k.flops_share),
-                seconds(k.time_s),
-                format!("{:.1} %", k.time_share),
-                flops_rate(k.flops_per_s()),
-            ]);
-        }
-        let hidden = crate::export::table::fit(
-            &mut layers,
-            &[
-                "dispatches/sample",
-                "input",
-                "±",
-                "FLOPs/byte",
-                "output HxWxC",
-                "% of peak",
-                "kind",
-            ],
-        );
-        let mut text = format!(
-            "{}\nmodel {} on the adapter · batch {} · {} input · {} conv layers · {} kernels\n{layers}\n{hidden}\
-             total: {} params, {} MACs, {} FLOPs (2·MACs), as counted without --run\n\
-             by kind: share of FLOPs against share of measured time (the MobileNet paper's Table 2, with time):\n\
-             {kinds}\n",
-            self.adapter.headline(),
-            self.model(),
-            self.batch(),
-            self.input_shape(),
-            self.report.layers.len(),
-            self.variant.name(),
-            group_digits(totals.params),
-            group_digits(totals.macs),
-            group_digits(totals.flops),
-        );
-        for line in self.lesson() {
-            text.push_str(&line);
-            text.push('\n');
-        }
-        for note in self.notes() {
-            text.push_str(&note);
-            text.push('\n');
-        }
-        crate::export::table::wrap(&text)
-    }
-
-    /// The `--json` shape.
-    pub fn to_json(&self) -> RunJson {
-        let totals = &self.report.totals;
-        RunJson {
-            adapter: (&self.adapter).into(),
-            variant: self.variant.name(),
-            model: self.model().to_string(),
-            batch: self.batch(),
-            activations: "linear",
-            layers: self
-                .layers
-                .iter()
-                .map(|l| {
-                    let roof = self.roofline(l);
-                    LayerRunJson {
-                        name: l.layer.name.clone(),
-                        kind: l.layer.kind,
-                        cost: l.cost,
-                        layer: (&l.layer.layer).into(),
-                        shader: l.shader,
-                        input: l.input,
-                        gpu_time_s: *l.measurement.best(),
-                        wall_time_s: l.measurement.wall,
-                        timer: l.timer,
-                        dispatches_per_sample: l.measurement.repetitions,
-                        flops_per_s: l.flops_per_s(),
-                        arithmetic_intensity: l.cost.arithmetic_intensity(),
-                        flops_share: self.flops_share(l),
-                        time_share: self.time_share(l),
-                        percent_of_peak: roof.map(|p| p.percent_of_peak),
-                        percent_of_roofline: roof.map(|p| p.percent_of_roofline),
-                        bound: roof.map(|p| p.bound),
-                        checked_outputs: l.checked_outputs,
-                        max_abs_error: l.check.max_abs_error,
-                    }
-                })
-                .collect(),
-            totals: TotalsJson {
-                counts: totals.into(),
-                layers_run: self.layers.len(),
-                flops_run: self.measured.totals.flops,
-                gpu_time_s: self.layer_time_s(),
-                flops_per_s: self.layers_flops_per_s(),
-            },
-            whole_network: WholeJson {
-                layers: self.whole_layers,
-                flops: self.whole_cost.flops,
-                gpu_time_s: *self.whole.best(),
-                wall_time_s: self.whole.wall,
-                timer: self.timer,
-                dispatches_per_sample: self.whole.repetitions,
-                flops_per_s: self.whole_flops_per_s(),
-            },
-            failed_layers: self
-                .failed
-                .iter()
-                .map(|f| FailedLayerJson {
-                    index: f.index,
-                    name: f.layer.name.clone(),
-                    kind: f.layer.kind,
-                    layer: (&f.layer.layer).into(),
-                    shader: f.shader,
-                    error: f.message(),
-                })
-                .collect(),
-            by_kind: self
-                .by_kind()
-                .into_iter()
-                .map(|k| {
-                    (
-                        k.kind,
-                        KindJson {
-                            layers: k.layers,
-                            counts: (&k.cost).into(),
-                            flops_share: k.flops_share,
-                            gpu_time_s: k.time_s,
-                            time_share: k.time_share,
-                            flops_per_s: k.flops_per_s(),
-                        },
-                    )
-                })
-                .collect(),
-            headline: self.headline(),
-            ceilings: self.ceilings.as_ref().map(|k| CeilingsJson {
-                fma_flops_per_s: k.fma_flops_per_s,
-                bandwidth_bytes_per_s: k.bandwidth_bytes_per_s,
-                ridge_flops_per_byte: k.ridge_flops_per_byte(),
-            }),
-        }
-    }
-}
-
-/// One layer of `convflops model --run --json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct LayerRunJson {
-    pub name: String,
-    pub kind: LayerKind,
-    #[serde(flatten)]
-    pub cost: Cost,
-    #[serde(flatten)]
-    pub layer: LayerJson,
-    pub shader: &'static str,
-    /// "chained" (the previous layer's output buffer) or "random" (its own buffer of random data).
-    pub input: LayerInput,
-    /// Per dispatch; from timestamps where `timer` is "timestamp", else the wall time.
-    pub gpu_time_s: Statistics,
-    pub wall_time_s: Statistics,
-    pub timer: TimerKind,
-    pub dispatches_per_sample: u32,
-    /// flops / gpu_time_s.median.
-    pub flops_per_s: f64,
-    pub arithmetic_intensity: f64,
-    /// Percent of the network's FLOPs.
-    pub flops_share: f64,
-    /// Percent of the sum of the per-layer median times.
-    pub time_share: f64,
-    pub percent_of_peak: Option<f64>,
-    pub percent_of_roofline: Option<f64>,
-    pub bound: Option<Bound>,
-    pub checked_outputs: usize,
-    pub max_abs_error: f64,
-}
-
-/// The network's counts, with the sum of the per-layer median times.
-#[derive(Debug, Clone, Serialize)]
-pub struct TotalsJson {
-    /// The whole network's counts, as without `--run`.
-    #[serde(flatten)]
-    pub counts: CountsJson,
-    /// The layers timed and checked (all of them unless `failed_layers` lists some).
-    pub layers_run: usize,
-    /// Their FLOPs.
-    pub flops_run: u64,
-    /// Sum of their per-layer medians, seconds.
-    pub gpu_time_s: f64,
-    /// flops_run / gpu_time_s.
-    pub flops_per_s: f64,
-}
-
-/// A layer that failed, with its error.
-#[derive(Debug, Clone, Serialize)]
-pub struct FailedLayerJson {
-    pub index: usize,
-    pub name: String,
-    pub kind: LayerKind,
-    #[serde(flatten)]
-    pub layer: LayerJson,
-    pub shader: &'static str,
-    pub error: String,
-}
-
-/// The whole network timed in one submission.
-#[derive(Debug, Clone, Serialize)]
-pub struct WholeJson {
-    /// The layers in the pass (every layer that got its buffers).
-    pub layers: usize,
-    /// Their FLOPs.
-    pub flops: u64,
-    pub gpu_time_s: Statistics,
-    pub wall_time_s: Statistics,
-    pub timer: TimerKind,
-    pub dispatches_per_sample: u32,
-    pub flops_per_s: f64,
-}
-
-/// One kind's sums and shares.
-#[derive(Debug, Clone, Serialize)]
-pub struct KindJson {
-    pub layers: usize,
-    #[serde(flatten)]
-    pub counts: CountsJson,
-    pub flops_share: f64,
-    /// Sum of the kind's per-layer medians, seconds.
-    pub gpu_time_s: f64,
-    pub time_share: f64,
-    pub flops_per_s: f64,
-}
-
-/// `convflops model NAME --run --json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunJson {
-    pub adapter: AdapterJson,
-    pub variant: &'static str,
-    pub model: String,
-    pub batch: u32,
-    /// Always "linear": only the convs run, no activation function between them.
-    pub activations: &'static str,
-    pub layers: Vec<LayerRunJson>,
-    pub totals: TotalsJson,
-    pub whole_network: WholeJson,
-    /// The layers that failed, each with its error (empty when every layer ran).
-    pub failed_layers: Vec<FailedLayerJson>,
-    pub by_kind: std::collections::BTreeMap<LayerKind, KindJson>,
-    pub headline: String,
-    pub ceilings: Option<CeilingsJson>,
 }
 
 /// Two networks run on the same adapter (`convflops model --compare A B`).
@@ -1152,35 +812,6 @@ impl NetworkComparison {
         lesson
     }
 
-    /// The summary table of the two runs and the lesson.
-    pub fn table(&self) -> String {
-        let mut table = crate::export::table::new_table(&[
-            "network",
-            "FLOPs",
-            "time, whole network",
-            "time, sum of layers",
-            "FLOP/s (whole network)",
-        ]);
-        for run in [&self.first, &self.second] {
-            table.add_row(vec![
-                run.model().to_string(),
-                flops_count(run.report.totals.flops),
-                seconds(run.whole_time_s()),
-                seconds(run.layer_time_s()),
-                flops_rate(run.whole_flops_per_s()),
-            ]);
-        }
-        crate::export::table::wrap(&format!(
-            "{} against {} (batch {}, {} kernels):\n{table}\n{}\n{}\n",
-            self.first.model(),
-            self.second.model(),
-            self.first.batch(),
-            self.first.variant.name(),
-            self.ratios(),
-            self.lesson(),
-        ))
-    }
-
     /// `B / A: FLOPs …×, time …× (whole network), …× (sum of layers)`.
     pub fn ratios(&self) -> String {
         format!(
@@ -1192,35 +823,6 @@ impl NetworkComparison {
             self.time_ratio_layers(),
         )
     }
-
-    pub fn to_json(&self) -> ComparisonJson {
-        ComparisonJson {
-            networks: [self.first.to_json(), self.second.to_json()],
-            ratios: RatiosJson {
-                flops: self.flops_ratio(),
-                time_whole_network: self.time_ratio_whole(),
-                time_sum_of_layers: self.time_ratio_layers(),
-            },
-            lesson: self.lesson(),
-        }
-    }
-}
-
-/// second / first.
-#[derive(Debug, Clone, Serialize)]
-pub struct RatiosJson {
-    pub flops: f64,
-    pub time_whole_network: f64,
-    pub time_sum_of_layers: f64,
-}
-
-/// `convflops model --compare A B --json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ComparisonJson {
-    pub networks: [RunJson; 2],
-    /// The second network's figure over the first's.
-    pub ratios: RatiosJson,
-    pub lesson: String,
 }
 
 #[cfg(test)]
@@ -1261,7 +863,7 @@ mod tests {
     fn fake(network: &Network, time: impl Fn(&NetworkLayer) -> f64, whole: f64) -> NetworkRun {
         let report = Report::of(network).unwrap();
         let measured = |t: f64| {
-            let stats = Statistics::of(&[t * 0.9, t, t * 1.1]).unwrap();
+            let stats = crate::bench::Statistics::of(&[t * 0.9, t, t * 1.1]).unwrap();
             Measurement {
                 gpu: Some(stats),
                 wall: stats,
@@ -1337,14 +939,14 @@ mod tests {
                 2600.0 / 41.0
             )
         );
-        let text = run.table();
+        let text = crate::export::table::network_run(&run);
         assert!(
             text.contains("whole network (one submission)") && text.contains("50.0 ms"),
             "{text}"
         );
         assert!(text.contains("Layer fc reads its own buffer of random data"), "{text}");
         assert!(text.contains("run `convflops peak`"), "{text}");
-        let json = serde_json::to_value(run.to_json()).unwrap();
+        let json = serde_json::to_value(crate::export::json::RunJson::from(&run)).unwrap();
         assert_eq!(json["totals"]["flops"], 1_137_480_704u64);
         assert_eq!(json["layers"][27]["input"], "random");
         assert_eq!(json["layers"][1]["input"], "chained");
@@ -1376,7 +978,7 @@ mod tests {
             "{}",
             swapped.lesson()
         );
-        let json = serde_json::to_value(c.to_json()).unwrap();
+        let json = serde_json::to_value(crate::export::json::ComparisonJson::from(&c)).unwrap();
         assert!((json["ratios"]["time_whole_network"].as_f64().unwrap() - 3.0).abs() < 1e-12);
         assert_eq!(json["networks"][1]["model"], "conv-mobilenet-v1");
     }
