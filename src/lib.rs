@@ -15,6 +15,7 @@ pub mod explain;
 pub mod export;
 pub mod gpu;
 pub mod layer;
+pub mod measure;
 pub mod models;
 pub mod npy;
 pub mod output;

@@ -243,8 +243,8 @@ fn device_loss_mid_run_is_one_error() {
     let Some(ctx) = common::vulkan() else { return };
     let layer = small_layer();
     // The device goes away while the third conv is being timed.
-    let result = compare::run(&ctx, &layer, Variant::Tiled, &quick_settings(), |kind| {
-        if kind == ConvKind::Pointwise {
+    let result = compare::run(&ctx, &layer, Variant::Tiled, &quick_settings(), |step| {
+        if step == compare::Step::Conv(ConvKind::Pointwise) {
             ctx.device.destroy();
         }
     });

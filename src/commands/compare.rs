@@ -61,13 +61,9 @@ pub fn run(args: CompareArgs) -> Result<()> {
             if talk && variants.len() > 1 {
                 eprintln!("  {} kernels:", variant.name());
             }
-            let mut separable_seen = false;
-            let mut comparison = compare::run(ctx, &layer, *variant, &settings, |kind| {
-                // The separable pair is timed twice: as two kernels, then (vec4 kernels) as one fused kernel.
-                let fused =
-                    kind == convflops::cost::ConvKind::Separable && std::mem::replace(&mut separable_seen, true);
+            let mut comparison = compare::run(ctx, &layer, *variant, &settings, |step| {
                 if talk {
-                    eprintln!("  timing {kind}{}…", if fused { " (fused)" } else { "" });
+                    eprintln!("  timing {step}…");
                 }
             })
             .with_context(|| format!("comparing on {} ({} kernels)", ctx.summary.name, variant.name()))?;

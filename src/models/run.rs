@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::bench::{self, BenchSettings, Measurement};
+use crate::bench::{BenchSettings, Measurement};
 use crate::ceilings::Ceilings;
 use crate::compare::RooflinePoint;
 use crate::cost::{ratio, Cost};
@@ -26,8 +26,8 @@ use crate::gpu::{
     AdapterSummary, ConvJob, ConvKernels, GpuContext, GpuError, JobPlan, PassTimer, ShaderKind, TimerKind, Variant,
 };
 use crate::layer::ConvLayer;
-use crate::reference::{self, Agreement};
-use crate::reference::{sample_indices, CHECKED_OUTPUTS};
+use crate::measure::{self, Input};
+use crate::reference::{Agreement, CHECKED_OUTPUTS};
 use crate::rng::SplitMix64;
 use crate::units::{flops_count, flops_rate, seconds};
 
@@ -347,11 +347,20 @@ pub fn run(
             inputs[index] = LayerInput::Random;
         }
         let data = layer_data(index, &plan.layer, inputs[index]);
-        let job = ConvJob::new(ctx, &pipelines[at].1, &plan.layer, plan.shader, chained.as_ref()).and_then(|job| {
-            job.upload(ctx, data.input.as_deref(), &data.weight, data.bias.as_deref())?;
-            Ok(job)
-        });
-        match job {
+        let input = match (&chained, &data.input) {
+            (Some(buffer), _) => Input::Buffer(buffer),
+            (None, random) => Input::Data(random.as_deref().unwrap_or(&[])),
+        };
+        let kernels = &pipelines[at].1;
+        match measure::prepare(
+            ctx,
+            kernels,
+            &plan.layer,
+            plan.shader,
+            input,
+            &data.weight,
+            data.bias.as_deref(),
+        ) {
             Ok(job) => jobs.push((index, at, job)),
             Err(error) => fail(&mut failed, index, error),
         }
@@ -370,25 +379,13 @@ pub fn run(
             index: *index,
             name: &network.layers[*index].name,
         });
-        let measurement = bench::measure(settings, |repetitions| {
-            timer.time_pass(ctx, |pass| {
-                for _ in 0..repetitions {
-                    job.encode(&pipelines[*at].1, pass);
-                }
-            })
-        });
-        measurements.push(measurement);
+        measurements.push(measure::time(ctx, &timer, settings, |pass| {
+            job.encode(&pipelines[*at].1, pass)
+        }));
     }
     progress(Step::Whole);
     // The whole-network pass runs last, so afterwards every output is its layer applied to the output before it.
-    let whole = bench::measure(settings, |repetitions| {
-        timer.time_pass(ctx, |pass| {
-            for _ in 0..repetitions {
-                forward(pass);
-            }
-        })
-    })
-    .map_err(gpu_error)?;
+    let whole = measure::time(ctx, &timer, settings, forward).map_err(gpu_error)?;
 
     progress(Step::Checking);
     let mut rng = SplitMix64::new(SEED);
@@ -398,49 +395,19 @@ pub fn run(
     for ((index, _, job), measurement) in jobs.iter().zip(measurements) {
         let (index, input) = (*index, inputs[*index]);
         let checked = measurement.and_then(|measurement| {
-            let output = job.read_output(ctx)?;
             let data = layer_data(index, &job.layer, input);
             let layer_input = match (&data.input, &previous) {
-                (Some(random), _) => Some(random.as_slice()),
-                (None, Some((p, chained))) if p + 1 == index => Some(chained.as_slice()),
-                _ => None,
+                (Some(random), _) => random.as_slice(),
+                (None, Some((p, chained))) if p + 1 == index => chained.as_slice(),
+                // The previous layer's output could not be read back: the length check names it.
+                _ => &[],
             };
-            let layer_input = layer_input.unwrap_or(&[]);
-            let expected_input = job.layer.input_len().unwrap_or(u64::MAX);
-            if layer_input.len() as u64 != expected_input {
-                return Err(GpuError::DataLength {
-                    what: "layer input for the CPU reference (the previous layer's output as read back)",
-                    expected: expected_input,
-                    got: layer_input.len() as u64,
-                });
-            }
-            let expected_output = job.layer.output_len().unwrap_or(u64::MAX);
-            if output.len() as u64 != expected_output {
-                return Err(GpuError::DataLength {
-                    what: "layer output as read back",
-                    expected: expected_output,
-                    got: output.len() as u64,
-                });
-            }
-            let indices = sample_indices(output.len(), CHECKED_OUTPUTS, &mut rng);
-            let check = reference::compare_at(
-                &job.layer,
-                &output,
-                layer_input,
-                &data.weight,
-                data.bias.as_deref(),
-                &indices,
-            );
+            let checked = measure::read_and_check(ctx, job, layer_input, &data.weight, data.bias.as_deref(), &mut rng)?;
+            let check = checked.passed(job.shader.name());
             // The next layer's reference reads this output, right or wrong: it checks that layer, not this one.
-            previous = Some((index, output));
-            if !check.passed() {
-                return Err(GpuError::WrongResult {
-                    conv: job.shader.name(),
-                    mismatches: check.mismatches,
-                    checked: indices.len() as u64,
-                });
-            }
-            Ok((measurement, check, indices.len()))
+            let count = checked.checked;
+            previous = Some((index, checked.output));
+            Ok((measurement, check?, count))
         });
         match checked {
             Ok((measurement, check, checked_outputs)) => layers.push(LayerRun {
