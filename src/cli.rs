@@ -288,7 +288,7 @@ pub struct ModelArgs {
     /// The kernels to run: auto (the adapter's default: vec4 for now), cpu (generated per layer for CPU adapters;
     /// vec4 elsewhere), vec4 (vec4 register tiles, where the shape allows; tiled elsewhere), tiled (scalar register
     /// tiles, any shape) or naive (one output per invocation).
-    #[arg(long, value_enum, default_value = "auto", requires = "gpu_run")]
+    #[arg(long, value_parser = variant_parser(), default_value = "auto", requires = "gpu_run")]
     pub variant: VariantArg,
     #[command(flatten)]
     pub gpu: GpuArgs,
@@ -365,54 +365,43 @@ pub struct DevicesArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ShaderArg {
-    /// The general conv, one output per invocation (naive reference).
-    Conv2d,
-    /// The general conv as an implicit GEMM with a register tile.
-    Conv2dTiled,
-    /// The depthwise conv, one output per invocation (naive reference).
-    Depthwise,
-    /// The depthwise conv, 4 outputs per invocation.
-    DepthwiseTiled,
-    /// The 1×1 conv, one output per invocation (naive reference).
-    Pointwise,
-    /// The standard conv (kernels 3 wide, stride 1) as an implicit GEMM on vec4 pixel groups.
-    Conv2dVec4,
-    /// The depthwise 3×3 conv (stride 1, padding 1) on vec4 pixel groups.
-    DepthwiseVec4,
-    /// The 1×1 conv as a GEMM on vec4 pixel groups.
-    PointwiseVec4,
-    /// The depthwise conv generated for CPU adapters (kernels up to 7×7, any stride and size).
-    DepthwiseCpu,
-    /// The 1×1 conv as a GEMM generated for CPU adapters (B read from a texture).
-    PointwiseCpu,
-    /// The standard conv (one group) as the same generated GEMM on im2col(input).
-    Conv2dCpu,
+/// `--shader NAME`: any kernel of the registry ([`crate::gpu::ShaderKind::ALL`]), each listed with its summary.
+fn shader_parser() -> impl clap::builder::TypedValueParser<Value = crate::gpu::ShaderKind> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let values = crate::gpu::ShaderKind::ALL.map(|k| PossibleValue::new(k.name()).help(k.spec().summary()));
+    PossibleValuesParser::new(values)
+        .try_map(|name| crate::gpu::ShaderKind::from_name(&name).ok_or_else(|| format!("no kernel is named '{name}'")))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum VariantArg {
-    /// The adapter's default (`Variant::for_adapter`): vec4 for now on every adapter.
-    Auto,
-    Naive,
-    Tiled,
-    Vec4,
-    /// The kernels generated per layer for CPU adapters (vec4 where they do not apply).
-    Cpu,
-}
+/// A `--variant` value: a family of the registry ([`crate::gpu::Variant::ALL`]), or `auto` (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VariantArg(pub Option<crate::gpu::Variant>);
 
 impl VariantArg {
+    /// `auto`: the adapter's default family.
+    pub const AUTO: VariantArg = VariantArg(None);
+
     /// The family this argument names on the adapter `summary` (`auto`: [`crate::gpu::Variant::for_adapter`]).
     pub fn resolve(self, summary: &crate::gpu::AdapterSummary) -> crate::gpu::Variant {
-        match self {
-            VariantArg::Auto => crate::gpu::Variant::for_adapter(summary),
-            VariantArg::Naive => crate::gpu::Variant::Naive,
-            VariantArg::Tiled => crate::gpu::Variant::Tiled,
-            VariantArg::Vec4 => crate::gpu::Variant::Vec4,
-            VariantArg::Cpu => crate::gpu::Variant::Cpu,
-        }
+        self.0.unwrap_or_else(|| crate::gpu::Variant::for_adapter(summary))
     }
+}
+
+/// `--variant NAME`: `auto` or a family of the registry, each listed with its summary.
+fn variant_parser() -> impl clap::builder::TypedValueParser<Value = VariantArg> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let mut values = vec![PossibleValue::new("auto").help("The adapter's default family (Variant::for_adapter).")];
+    values.extend(
+        crate::gpu::Variant::ALL
+            .into_iter()
+            .map(|v| PossibleValue::new(v.name()).help(v.summary())),
+    );
+    PossibleValuesParser::new(values).try_map(|name| match name.as_str() {
+        "auto" => Ok(VariantArg::AUTO),
+        other => crate::gpu::Variant::from_name(other)
+            .map(|v| VariantArg(Some(v)))
+            .ok_or_else(|| format!("no kernel family is named '{other}'")),
+    })
 }
 
 #[derive(Debug, Args)]
@@ -437,10 +426,10 @@ pub struct RunArgs {
     pub dilation: Pair,
     #[arg(long, default_value_t = 1, value_name = "G", value_parser = whole_number)]
     pub groups: u32,
-    /// Force one kernel instead of choosing from the shapes (default: depthwise-tiled for depthwise layers,
-    /// conv2d-tiled otherwise).
-    #[arg(long, value_enum)]
-    pub shader: Option<ShaderArg>,
+    /// Force one kernel instead of choosing from the shapes (default: the kernel the adapter's default family,
+    /// `--variant auto`, picks for the layer: vec4 where its shape rules hold, tiled elsewhere).
+    #[arg(long, value_parser = shader_parser(), value_name = "KERNEL")]
+    pub shader: Option<crate::gpu::ShaderKind>,
     #[command(flatten)]
     pub gpu: GpuArgs,
 }
@@ -475,7 +464,7 @@ pub struct CompareArgs {
     /// vec4 elsewhere), vec4 (vec4 register tiles where the shape allows, tiled elsewhere), tiled (scalar register
     /// tiles, any shape) or naive (one output per invocation, the reference variants). Several, comma-separated
     /// (naive,tiled,vec4,cpu), are timed one after another and summed up side by side.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "auto")]
+    #[arg(long, value_parser = variant_parser(), value_delimiter = ',', default_value = "auto")]
     pub variant: Vec<VariantArg>,
     /// Measure the adapter's ceilings (peak FLOP/s, bandwidth) in this run for the roofline columns; without it
     /// the ceilings cached by `convflops peak` are used when present.
@@ -532,7 +521,7 @@ pub struct SweepArgs {
     #[command(flatten)]
     pub bench: BenchArgs,
     /// The kernels to time (see `compare --help`).
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_parser = variant_parser(), default_value = "auto")]
     pub variant: VariantArg,
     /// Measure the ceilings in this run (otherwise the cached ones are used for --roofline and the % columns).
     #[arg(long)]

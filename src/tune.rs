@@ -37,19 +37,10 @@ fn time_job(
     Ok(measure::time(ctx, timer, settings, |pass| job.encode(kernels, pass))?.median_s())
 }
 
-/// The tiles `tune` tries for `kind` (none for the scalar kernels). One to two pixel groups per invocation (more
-/// spill on llvmpipe), 1–8 channel groups, and four workgroup sizes (16 for layers with few pixels, where wider
-/// workgroups idle); each within the shaders' register arrays.
+/// The tiles `tune` tries for `kind`: its registry entry's candidate space ([`crate::gpu::kernels::TileSpace`]),
+/// none for a kernel without a tile.
 pub fn candidates(kind: ShaderKind) -> Vec<Tile> {
-    let shapes: &[(u32, u32)] = match kind {
-        ShaderKind::Conv2dVec4 | ShaderKind::PointwiseVec4 => &[(1, 1), (1, 2), (1, 4), (1, 8), (2, 2), (2, 4)],
-        ShaderKind::DepthwiseVec4 => &[(1, 1), (2, 1), (4, 1)],
-        _ => &[],
-    };
-    shapes
-        .iter()
-        .flat_map(|&(pixels, channels)| [16, 32, 64, 128].map(|workgroup| Tile::new(pixels, channels, workgroup)))
-        .collect()
+    kind.spec().tuning().map(|space| space.candidates()).unwrap_or_default()
 }
 
 /// The shape class a tuned tile is remembered for: the kernel, the batch, and H_out·W_out, C_in and C_out each
@@ -133,7 +124,7 @@ impl cache::Validate for TunedTile {
 }
 
 /// The three convs of `layer` that have a vec4 kernel: (conv, layer, kernel).
-fn vec4_convs(layer: &ConvLayer) -> Vec<(ConvKind, ConvLayer, ShaderKind)> {
+fn tunable_convs(layer: &ConvLayer) -> Vec<(ConvKind, ConvLayer, ShaderKind)> {
     [
         (ConvKind::Standard, *layer),
         (ConvKind::Depthwise, layer.depthwise()),
@@ -141,13 +132,13 @@ fn vec4_convs(layer: &ConvLayer) -> Vec<(ConvKind, ConvLayer, ShaderKind)> {
     ]
     .into_iter()
     .map(|(conv, l)| (conv, l, Variant::Vec4.shader_for(&l)))
-    .filter(|(_, _, kind)| kind.is_vec4())
+    .filter(|(_, _, kind)| kind.is_tunable())
     .collect()
 }
 
 /// How many (conv, tile) candidates `tune` tries on `layer` at most (some may be skipped on an adapter).
 pub fn candidate_count(layer: &ConvLayer) -> usize {
-    vec4_convs(layer)
+    tunable_convs(layer)
         .iter()
         .map(|(_, _, kind)| candidates(*kind).len())
         .sum()
@@ -164,10 +155,12 @@ fn cached_tiles(adapter: &AdapterSummary) -> BTreeMap<String, TunedTile> {
                 "workgroup {} is above this adapter's {} invocations",
                 tuned.tile.workgroup, adapter.max_compute_invocations_per_workgroup
             ))
-        } else if class.starts_with(ShaderKind::DepthwiseVec4.name()) && tuned.tile.channels != 1 {
-            Some(format!("tile {}: a depthwise tile has one channel group", tuned.tile))
         } else {
-            None
+            // The class begins with the kernel's name (see `shape_class`).
+            let kind = ShaderKind::ALL
+                .into_iter()
+                .find(|k| class.split(" · ").next() == Some(k.name()));
+            kind.and_then(|k| k.spec().tile_rule(tuned.tile).err())
         };
         if let Some(problem) = &problem {
             let file = cache::cache_dir().map_or(CACHE_FILE.into(), |d| d.join(CACHE_FILE).display().to_string());
@@ -185,7 +178,7 @@ fn cached_tiles(adapter: &AdapterSummary) -> BTreeMap<String, TunedTile> {
 /// class, else the built-in one.
 pub fn tiles_for(adapter: &AdapterSummary, layer: &ConvLayer) -> TileTable {
     let cached = cached_tiles(adapter);
-    vec4_convs(layer)
+    tunable_convs(layer)
         .into_iter()
         .fold(TileTable::default(), |table, (_, l, kind)| {
             match cached.get(&shape_class(kind, &l)) {
@@ -202,7 +195,7 @@ pub fn tiles_per_layer(adapter: &AdapterSummary, layers: &[(ConvLayer, ShaderKin
     layers
         .iter()
         .map(|(layer, kind)| match cached.get(&shape_class(*kind, layer)) {
-            Some(tuned) if kind.is_vec4() => TileTable::default().with(*kind, tuned.tile),
+            Some(tuned) if kind.is_tunable() => TileTable::default().with(*kind, tuned.tile),
             _ => TileTable::default(),
         })
         .collect()
@@ -254,7 +247,7 @@ pub fn tune(
     let timer = PassTimer::new(ctx)?;
     let mut rng = SplitMix64::new(0x7e57);
     let mut tunings = Vec::new();
-    for (conv, conv_layer, kind) in vec4_convs(&layer) {
+    for (conv, conv_layer, kind) in tunable_convs(&layer) {
         let flops = crate::cost::Cost::of_layer(&conv_layer)?.flops;
         let input = rng.fill(conv_layer.input_len().unwrap_or(0) as usize);
         let weight = rng.fill(conv_layer.weight_len().unwrap_or(0) as usize);
@@ -353,7 +346,7 @@ mod tests {
     fn every_candidate_fits_the_register_arrays() {
         for kind in ShaderKind::ALL {
             let tiles = candidates(kind);
-            assert_eq!(tiles.is_empty(), !kind.is_vec4(), "{}", kind.name());
+            assert_eq!(tiles.is_empty(), !kind.is_tunable(), "{}", kind.name());
             for tile in tiles {
                 assert!(tile.check(256).is_ok(), "{} {tile}", kind.name());
             }

@@ -372,7 +372,8 @@ fn time_the_default_layer() {
         .map(|job| format!("fused, TILE_CHANNELS {} (grid {:?})", job.tile().channels, job.grid()))
         .chain([format!(
             "unfused depthwise-vec4 {} + pointwise-vec4 {}",
-            tiles.depthwise, tiles.pointwise
+            ShaderKind::DepthwiseVec4.describe_tile(tiles.get(ShaderKind::DepthwiseVec4).unwrap()),
+            ShaderKind::PointwiseVec4.describe_tile(tiles.get(ShaderKind::PointwiseVec4).unwrap())
         )])
         .collect();
     for (name, mut times) in names.into_iter().zip(samples) {

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 
-use convflops::cli::{DevicesArgs, GpuArgs, RunArgs, ShaderArg, VerifyArgs};
+use convflops::cli::{DevicesArgs, GpuArgs, RunArgs, VerifyArgs};
 use convflops::cost::Cost;
 use convflops::explain::{example_layer, EXAMPLE_INPUT, EXAMPLE_KERNEL, EXAMPLE_OUTPUT};
 use convflops::export::{json, table::new_table};
@@ -116,17 +116,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let ctx = open(&args.gpu)?;
     let shader = match args.shader {
         None => Variant::for_adapter(&ctx.summary).shader_for(&layer),
-        Some(ShaderArg::Conv2d) => ShaderKind::Conv2d,
-        Some(ShaderArg::Conv2dTiled) => ShaderKind::Conv2dTiled,
-        Some(ShaderArg::Depthwise) => ShaderKind::Depthwise,
-        Some(ShaderArg::DepthwiseTiled) => ShaderKind::DepthwiseTiled,
-        Some(ShaderArg::Pointwise) => ShaderKind::Pointwise,
-        Some(ShaderArg::Conv2dVec4) => ShaderKind::Conv2dVec4,
-        Some(ShaderArg::DepthwiseVec4) => ShaderKind::DepthwiseVec4,
-        Some(ShaderArg::PointwiseVec4) => ShaderKind::PointwiseVec4,
-        Some(ShaderArg::DepthwiseCpu) => ShaderKind::DepthwiseCpu,
-        Some(ShaderArg::PointwiseCpu) => ShaderKind::PointwiseCpu,
-        Some(ShaderArg::Conv2dCpu) => ShaderKind::Conv2dCpu,
+        Some(kind) => kind,
     };
     shader.check(&layer).context("--shader")?;
     let kernels = ConvKernels::new(&ctx)?;

@@ -5,6 +5,7 @@ pub mod conv;
 pub mod cpu;
 pub mod fused;
 pub mod kernel;
+pub mod kernels;
 pub mod timer;
 
 use thiserror::Error;
@@ -13,8 +14,9 @@ use crate::error::ShapeError;
 use crate::units::{bytes_exact, group_digits};
 
 pub use context::{AdapterChoice, AdapterSummary, GpuContext, MemoryBudget, Reservation};
-pub use conv::{ConvJob, ConvKernels, JobPlan, ShaderKind, Variant};
+pub use conv::{ConvJob, ConvKernels, JobPlan};
 pub use fused::{FusedJob, FusedSeparable};
+pub use kernels::{ShaderKind, Variant};
 pub use timer::{PassTimer, TimerKind, Timing};
 
 /// Everything that can go wrong on the GPU side, as values rather than panics.
