@@ -1,11 +1,12 @@
-//! Command-line types (clap derive). One [`LayerArgs`] is flattened into every subcommand that takes a layer, and
-//! one [`GpuArgs`] into every subcommand that uses an adapter.
+//! The binary's command-line types (clap derive; the library knows nothing of them). One [`LayerArgs`] is
+//! flattened into every subcommand that takes a layer, and one [`GpuArgs`] into every subcommand that uses an
+//! adapter.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::layer::{half_padding, ConvLayer, Pair};
+use convflops::layer::{half_padding, ConvLayer, Pair};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -264,7 +265,7 @@ pub struct ModelArgs {
     /// The ONNX model's input shape, NxCxHxW, when the file's is symbolic (or to count at another size); its N
     /// is the batch.
     #[arg(long, value_name = "NxCxHxW", conflicts_with_all = ["batch", "name", "compare"], requires = "file")]
-    pub input_shape: Option<crate::models::onnx::InputShape>,
+    pub input_shape: Option<convflops::models::onnx::InputShape>,
     /// Batch size for every layer.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = whole_number)]
     pub batch: u32,
@@ -335,20 +336,20 @@ pub struct GpuArgs {
     pub adapter: Option<String>,
     /// Refuse a run whose buffers need more device memory than this: bytes, or a size such as 512MiB or 2GiB
     /// (default 2GiB on CPU adapters, 4GiB on GPUs; wgpu does not report an adapter's memory size).
-    #[arg(long, value_parser = crate::units::parse_bytes, value_name = "SIZE")]
+    #[arg(long, value_parser = convflops::units::parse_bytes, value_name = "SIZE")]
     pub max_memory: Option<u64>,
 }
 
 impl GpuArgs {
     /// The adapter choice these flags describe.
-    pub fn choice(&self) -> crate::gpu::AdapterChoice {
+    pub fn choice(&self) -> convflops::gpu::AdapterChoice {
         let backends = self.backend.map(|b| match b {
             BackendArg::Vulkan => wgpu::Backends::VULKAN,
             BackendArg::Metal => wgpu::Backends::METAL,
             BackendArg::Dx12 => wgpu::Backends::DX12,
             BackendArg::Gl => wgpu::Backends::GL,
         });
-        crate::gpu::AdapterChoice {
+        convflops::gpu::AdapterChoice {
             backends,
             adapter: self.adapter.clone(),
             max_memory: self.max_memory,
@@ -365,25 +366,26 @@ pub struct DevicesArgs {
     pub json: bool,
 }
 
-/// `--shader NAME`: any kernel of the registry ([`crate::gpu::ShaderKind::ALL`]), each listed with its summary.
-fn shader_parser() -> impl clap::builder::TypedValueParser<Value = crate::gpu::ShaderKind> {
+/// `--shader NAME`: any kernel of the registry ([`convflops::gpu::ShaderKind::ALL`]), each listed with its summary.
+fn shader_parser() -> impl clap::builder::TypedValueParser<Value = convflops::gpu::ShaderKind> {
     use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-    let values = crate::gpu::ShaderKind::ALL.map(|k| PossibleValue::new(k.name()).help(k.spec().summary()));
-    PossibleValuesParser::new(values)
-        .try_map(|name| crate::gpu::ShaderKind::from_name(&name).ok_or_else(|| format!("no kernel is named '{name}'")))
+    let values = convflops::gpu::ShaderKind::ALL.map(|k| PossibleValue::new(k.name()).help(k.spec().summary()));
+    PossibleValuesParser::new(values).try_map(|name| {
+        convflops::gpu::ShaderKind::from_name(&name).ok_or_else(|| format!("no kernel is named '{name}'"))
+    })
 }
 
-/// A `--variant` value: a family of the registry ([`crate::gpu::Variant::ALL`]), or `auto` (`None`).
+/// A `--variant` value: a family of the registry ([`convflops::gpu::Variant::ALL`]), or `auto` (`None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VariantArg(pub Option<crate::gpu::Variant>);
+pub struct VariantArg(pub Option<convflops::gpu::Variant>);
 
 impl VariantArg {
     /// `auto`: the adapter's default family.
     pub const AUTO: VariantArg = VariantArg(None);
 
-    /// The family this argument names on the adapter `summary` (`auto`: [`crate::gpu::Variant::for_adapter`]).
-    pub fn resolve(self, summary: &crate::gpu::AdapterSummary) -> crate::gpu::Variant {
-        self.0.unwrap_or_else(|| crate::gpu::Variant::for_adapter(summary))
+    /// The family this argument names on the adapter `summary` (`auto`: [`convflops::gpu::Variant::for_adapter`]).
+    pub fn resolve(self, summary: &convflops::gpu::AdapterSummary) -> convflops::gpu::Variant {
+        self.0.unwrap_or_else(|| convflops::gpu::Variant::for_adapter(summary))
     }
 }
 
@@ -392,13 +394,13 @@ fn variant_parser() -> impl clap::builder::TypedValueParser<Value = VariantArg> 
     use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
     let mut values = vec![PossibleValue::new("auto").help("The adapter's default family (Variant::for_adapter).")];
     values.extend(
-        crate::gpu::Variant::ALL
+        convflops::gpu::Variant::ALL
             .into_iter()
             .map(|v| PossibleValue::new(v.name()).help(v.summary())),
     );
     PossibleValuesParser::new(values).try_map(|name| match name.as_str() {
         "auto" => Ok(VariantArg::AUTO),
-        other => crate::gpu::Variant::from_name(other)
+        other => convflops::gpu::Variant::from_name(other)
             .map(|v| VariantArg(Some(v)))
             .ok_or_else(|| format!("no kernel family is named '{other}'")),
     })
@@ -429,7 +431,7 @@ pub struct RunArgs {
     /// Force one kernel instead of choosing from the shapes (default: the kernel the adapter's default family,
     /// `--variant auto`, picks for the layer: vec4 where its shape rules hold, tiled elsewhere).
     #[arg(long, value_parser = shader_parser(), value_name = "KERNEL")]
-    pub shader: Option<crate::gpu::ShaderKind>,
+    pub shader: Option<convflops::gpu::ShaderKind>,
     #[command(flatten)]
     pub gpu: GpuArgs,
 }
@@ -513,7 +515,7 @@ pub struct SweepArgs {
     /// kernel-size, batch; e.g. out-channels=16,32,64 · size=7..56 (doubling) · in-channels=16..128:16 (step) ·
     /// batch=1..64x4 (factor). At most 64 values.
     #[arg(long, value_name = "AXIS=VALUES")]
-    pub vary: crate::sweep::SweepSpec,
+    pub vary: convflops::sweep::SweepSpec,
     #[command(flatten)]
     pub layer: LayerArgs,
     #[command(flatten)]
@@ -675,6 +677,19 @@ mod tests {
         let layer = args.layer.layer();
         assert_eq!(layer.padding, [4, 2]);
         assert_eq!((layer.out_height(), layer.out_width()), (9, 9));
+    }
+
+    proptest::proptest! {
+        /// The value parsers answer every string with a value or a message.
+        #[test]
+        fn value_parsers_never_panic(text in ".{0,24}", number in proptest::prelude::any::<u64>()) {
+            let _ = parse_pair(&text);
+            let _ = whole_number(&text);
+            let _ = seconds_limit(&text);
+            if let Ok([a, b]) = parse_pair(&format!("{}x{}", number, number / 3)) {
+                proptest::prop_assert_eq!((u64::from(a), u64::from(b)), (number, number / 3));
+            }
+        }
     }
 
     #[test]

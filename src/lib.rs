@@ -7,7 +7,6 @@
 pub mod bench;
 pub mod cache;
 pub mod ceilings;
-pub mod cli;
 pub mod compare;
 pub mod cost;
 pub mod error;

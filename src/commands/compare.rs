@@ -4,8 +4,8 @@ use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
 
+use crate::cli::{CompareArgs, FormatArg};
 use convflops::bench::BenchSettings;
-use convflops::cli::{CompareArgs, FormatArg};
 use convflops::compare::{self, Comparison};
 use convflops::export::{self, csv, json, markdown, table};
 use convflops::gpu::{GpuContext, Variant};

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 
-use convflops::cli::{DevicesArgs, GpuArgs, RunArgs, VerifyArgs};
+use crate::cli::{DevicesArgs, GpuArgs, RunArgs, VerifyArgs};
 use convflops::cost::Cost;
 use convflops::explain::{example_layer, EXAMPLE_INPUT, EXAMPLE_KERNEL, EXAMPLE_OUTPUT};
 use convflops::export::{json, table::new_table};

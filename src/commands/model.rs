@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::cli::{FormatArg, ModelArgs};
 use convflops::bench::BenchSettings;
-use convflops::cli::{FormatArg, ModelArgs};
 use convflops::export::{self, csv, json, markdown, plot, table, write_atomically};
 use convflops::gpu::GpuContext;
 use convflops::models::run::{self, NetworkComparison, NetworkRun, Step};

@@ -6,8 +6,8 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use crate::cli::{FormatArg, SweepArgs};
 use convflops::bench::BenchSettings;
-use convflops::cli::{FormatArg, SweepArgs};
 use convflops::cost::ConvKind;
 use convflops::export::{self, csv, json, plot, table::new_table};
 use convflops::gpu::GpuContext;

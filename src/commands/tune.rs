@@ -3,8 +3,8 @@
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::cli::TuneArgs;
 use convflops::bench::BenchSettings;
-use convflops::cli::TuneArgs;
 use convflops::export::{json, table::new_table};
 use convflops::gpu::GpuContext;
 use convflops::tune::{self, Tuning};
