@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use convflops::error::{Field, ShapeError};
 use convflops::layer::{half_padding, ConvLayer, Pair};
 
 #[derive(Debug, Parser)]
@@ -165,6 +166,63 @@ pub fn parse_pair(text: &str) -> Result<Pair, String> {
         [h, w] => Ok([number(h)?, number(w)?]),
         _ => Err("expected N or HxW, e.g. 3 or 3x5".to_string()),
     }
+}
+
+/// The flag of the layer flags ([`LayerArgs`]) that sets `field`.
+pub fn flag(field: Field) -> &'static str {
+    match field {
+        Field::Batch => "--batch",
+        Field::InChannels => "--in-channels",
+        Field::OutChannels => "--out-channels",
+        Field::Height => "--height",
+        Field::Width => "--width",
+        Field::Kernel => "--kernel-size",
+        Field::Stride => "--stride",
+        Field::Padding => "--padding",
+        Field::Dilation => "--dilation",
+        Field::Groups => "--groups",
+    }
+}
+
+/// A [`ShapeError`] of a layer given by flags, in the words of the flags (`flag` names them: the layer flags, or
+/// another command's flags and files).
+pub fn shape_error(error: &ShapeError, flag: impl Fn(Field) -> String) -> String {
+    match error {
+        ShapeError::Zero { field } => format!("{} must be at least 1 (got 0)", flag(*field)),
+        ShapeError::GroupsDoNotDivide {
+            groups,
+            in_channels,
+            out_channels,
+        } => format!(
+            "{} {groups} must divide both {} {in_channels} and {} {out_channels}",
+            flag(Field::Groups),
+            flag(Field::InChannels),
+            flag(Field::OutChannels)
+        ),
+        ShapeError::EmptyOutput {
+            axis,
+            size,
+            padding,
+            kernel,
+            dilation,
+        } => format!(
+            "{} {size} with {} {padding} is smaller than the dilated kernel ({kernel} taps, {} {dilation}): the \
+             output would be empty",
+            flag(*axis),
+            flag(Field::Padding),
+            flag(Field::Dilation)
+        ),
+        ShapeError::Overflow { what } => format!(
+            "the {what} count of this layer overflows 64 bits: reduce {}, the channels or the spatial size",
+            flag(Field::Batch)
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// A [`ShapeError`] of the layer the layer flags describe, naming the flags.
+pub fn layer_flags_error(error: ShapeError) -> anyhow::Error {
+    anyhow::anyhow!(shape_error(&error, |field| flag(field).to_string()))
 }
 
 /// The layer flags shared by every command that takes a layer. Defaults: the MobileNet v1 Table 3 example layer.

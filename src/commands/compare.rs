@@ -11,7 +11,7 @@ use convflops::export::{self, csv, json, markdown, table};
 use convflops::gpu::{GpuContext, Variant};
 
 pub fn run(args: CompareArgs) -> Result<()> {
-    let layer = args.layer.layer().validated()?;
+    let layer = args.layer.layer().validated().map_err(crate::cli::layer_flags_error)?;
     if let Some(path) = &args.roofline {
         convflops::export::plot::check_path("--roofline", path)?;
     }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Cli, Command, CountArgs};
+use crate::cli::{layer_flags_error, Cli, Command, CountArgs};
 use convflops::cost::LayerCost;
 use convflops::explain;
 use convflops::export::{json, table};
@@ -139,8 +139,8 @@ pub(crate) fn check_outputs(outputs: &[(&str, Option<&Path>)], inputs: &[(&str, 
 }
 
 fn count(args: CountArgs) -> Result<()> {
-    let layer = args.layer.layer().validated()?;
-    let cost = LayerCost::of(&layer)?;
+    let layer = args.layer.layer().validated().map_err(layer_flags_error)?;
+    let cost = LayerCost::of(&layer).map_err(layer_flags_error)?;
     if args.json {
         print!(
             "{}",

@@ -38,7 +38,7 @@ struct FailureJson {
 pub fn run(args: SweepArgs) -> Result<()> {
     let base = args.layer.layer();
     // Every layer of the sweep is checked before anything is measured.
-    sweep::layers(&base, &args.vary)?;
+    sweep::layers(&base, &args.vary).map_err(crate::cli::layer_flags_error)?;
     if let Some(path) = &args.plot {
         plot::check_path("--plot", path)?;
     }
