@@ -429,19 +429,9 @@ mod tests {
         let layer = ConvLayer::default();
         let cost = LayerCost::of(&layer).unwrap();
         let adapter = AdapterSummary {
-            index: 0,
-            name: "Test Adapter, rev 2".into(),
-            backend: "Vulkan".into(),
             device_type: if software { "CPU" } else { "discrete GPU" }.into(),
             software,
-            driver: "test".into(),
-            driver_info: "1.0".into(),
-            timestamps: true,
-            max_storage_buffer_binding_size: 1 << 27,
-            max_buffer_size: 1 << 30,
-            max_compute_workgroups_per_dimension: 65_535,
-            max_compute_invocations_per_workgroup: 256,
-            max_compute_workgroup_storage_size: 16_384,
+            ..AdapterSummary::with_default_limits("Test Adapter, rev 2")
         };
         let results = ConvKind::ALL
             .into_iter()

@@ -389,21 +389,7 @@ mod tests {
 
     #[test]
     fn without_a_cache_entry_the_defaults_apply() {
-        let adapter = AdapterSummary {
-            index: 0,
-            name: "no such adapter in any cache".into(),
-            backend: "Vulkan".into(),
-            device_type: "CPU".into(),
-            software: true,
-            driver: "test".into(),
-            driver_info: "0".into(),
-            timestamps: true,
-            max_storage_buffer_binding_size: 1 << 27,
-            max_buffer_size: 1 << 31,
-            max_compute_workgroups_per_dimension: 65_535,
-            max_compute_invocations_per_workgroup: 256,
-            max_compute_workgroup_storage_size: 16_384,
-        };
+        let adapter = AdapterSummary::with_default_limits("no such adapter in any cache");
         assert_eq!(tiles_for(&adapter, &ConvLayer::default()), TileTable::default());
     }
 }

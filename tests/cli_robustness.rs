@@ -408,19 +408,10 @@ fn noise(rng: &mut SplitMix64, args: &mut Vec<String>) {
 /// lavapipe's limits, as `convflops devices` lists them.
 fn lavapipe() -> AdapterSummary {
     AdapterSummary {
-        index: 0,
-        name: "llvmpipe (LLVM 15.0.6, 256 bits)".into(),
-        backend: "Vulkan".into(),
         device_type: "CPU".into(),
         software: true,
-        driver: String::new(),
-        driver_info: String::new(),
-        timestamps: true,
-        max_storage_buffer_binding_size: 128 << 20,
         max_buffer_size: 2 << 30,
-        max_compute_workgroups_per_dimension: 65_535,
-        max_compute_invocations_per_workgroup: 256,
-        max_compute_workgroup_storage_size: 16_384,
+        ..AdapterSummary::with_default_limits("llvmpipe (LLVM 15.0.6, 256 bits)")
     }
 }
 

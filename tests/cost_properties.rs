@@ -23,21 +23,7 @@ fn edge_u32() -> impl Strategy<Value = u32> {
 
 /// A made-up GPU with WebGPU's default limits.
 fn adapter() -> AdapterSummary {
-    AdapterSummary {
-        index: 0,
-        name: "Test GPU".into(),
-        backend: "Vulkan".into(),
-        device_type: "discrete GPU".into(),
-        software: false,
-        driver: String::new(),
-        driver_info: String::new(),
-        timestamps: true,
-        max_storage_buffer_binding_size: 128 << 20,
-        max_buffer_size: 256 << 20,
-        max_compute_workgroups_per_dimension: 65_535,
-        max_compute_invocations_per_workgroup: 256,
-        max_compute_workgroup_storage_size: 16_384,
-    }
+    AdapterSummary::with_default_limits("Test GPU")
 }
 
 fn square_layer() -> impl Strategy<Value = ConvLayer> {

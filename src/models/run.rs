@@ -857,19 +857,9 @@ mod tests {
             .collect();
         NetworkRun {
             adapter: crate::gpu::AdapterSummary {
-                index: 0,
-                name: "Test Adapter".into(),
-                backend: "Vulkan".into(),
                 device_type: "CPU".into(),
                 software: true,
-                driver: "test".into(),
-                driver_info: "1.0".into(),
-                timestamps: true,
-                max_storage_buffer_binding_size: 1 << 27,
-                max_buffer_size: 1 << 30,
-                max_compute_workgroups_per_dimension: 65_535,
-                max_compute_invocations_per_workgroup: 256,
-                max_compute_workgroup_storage_size: 16_384,
+                ..crate::gpu::AdapterSummary::with_default_limits("Test Adapter")
             },
             variant: Variant::Tiled,
             measured: report.clone(),
