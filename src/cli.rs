@@ -497,9 +497,9 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Tolerance: a GPU result y passes when |y − ref| ≤ 1e-5 + 4·K·ε·Σ|x·w| for every output, where ref is \
-                  the CPU reference accumulated in f64, K = C_in/groups·kh·kw terms, ε = 2^-24 (f32 unit roundoff) and \
-                  Σ|x·w| the sum of the absolute products (plus |bias|): the worst-case bound of f32 summation of K terms \
-                  with a safety factor 4.\n\nExamples:\n  convflops verify --cases 20\n  convflops verify --cases 500 --seed 7 --backend gl"
+                  the CPU reference accumulated in f64, K = C_in/groups·kh·kw + 1 terms (one for the bias, counted whether or \
+                  not the layer has one), ε = 2^-24 (f32 unit roundoff) and Σ|x·w| the sum of the absolute products (plus \
+                  |bias|): the worst-case bound of f32 summation of K terms with a safety factor 4.\n\nExamples:\n  convflops verify --cases 20\n  convflops verify --cases 500 --seed 7 --backend gl"
 )]
 pub struct VerifyArgs {
     /// Number of random layers.

@@ -386,7 +386,7 @@ pub fn run(
             },
             timer: timer.kind(),
             measurement,
-            check: measure::require(ConvKind::Separable.name(), check, indices.len())?,
+            check: measure::require("separable (fused)", check, indices.len())?,
             checked_outputs: indices.len(),
             kernel: format!("{} ({})", crate::gpu::fused::FUSED_NAME, FUSED_TILE),
         })

@@ -188,8 +188,8 @@ pub fn tiles_for(adapter: &AdapterSummary, layer: &ConvLayer) -> TileTable {
         })
 }
 
-/// The tiles for a sequence of layers run with `kinds` (a network): per layer, the built-in table with that layer's
-/// kernel given its cached tile, if any.
+/// The tiles for a sequence of `layers`, each with the kernel it runs on (a network): per layer, the built-in table,
+/// with that layer's kernel given the tile cached for its shape class when the kernel is tunable and one is cached.
 pub fn tiles_per_layer(adapter: &AdapterSummary, layers: &[(ConvLayer, ShaderKind)]) -> Vec<TileTable> {
     let cached = cached_tiles(adapter);
     layers

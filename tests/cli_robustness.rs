@@ -787,7 +787,7 @@ fn hostile_argument_vectors() {
 
 /// The acceptance run: 10 000 vectors (or `CONVFLOPS_ARG_VECTORS`), seed `CONVFLOPS_ARG_SEED` (default 1).
 #[test]
-#[ignore = "about half an hour; run with tests/fuzz_args.sh"]
+#[ignore = "about 10 minutes on 2 cores; run with tests/fuzz_args.sh"]
 fn ten_thousand_argument_vectors() {
     let count = std::env::var("CONVFLOPS_ARG_VECTORS")
         .ok()
