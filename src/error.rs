@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-/// A field of a conv layer, named as [`crate::layer::ConvLayer`] (and the JSON layer file) names it. The binary
+/// A field of a conv layer, named as `ConvLayer` (and the JSON layer file) names it. The binary
 /// spells it as its flag, the layer-file reader as its JSON key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
