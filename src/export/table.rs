@@ -574,8 +574,19 @@ pub fn network_comparison(c: &NetworkComparison) -> String {
         "FLOP/s (whole network)",
     ]);
     for run in [&c.first, &c.second] {
+        // A network with failed layers: its times and FLOP/s cover the layers that ran, its FLOPs are its count.
+        let name = if run.failed.is_empty() {
+            run.model().to_string()
+        } else {
+            format!(
+                "{} ({} of {} layers ran; FLOP/s over those)",
+                run.model(),
+                run.layers.len(),
+                run.report.layers.len()
+            )
+        };
         table.add_row(vec![
-            run.model().to_string(),
+            name,
             flops_count(run.report.totals.flops),
             seconds(run.whole_time_s()),
             seconds(run.layer_time_s()),
