@@ -345,8 +345,9 @@ pub struct ModelArgs {
     #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with_all = ["name", "file"])]
     pub compare: Option<Vec<String>>,
     /// The kernels to run: auto (the adapter's default: vec4 for now), cpu (generated per layer for CPU adapters;
-    /// vec4 elsewhere), gpu (workgroup-memory tiled kernels for GPUs; vec4 elsewhere), vec4 (vec4 register tiles, where the shape allows; tiled elsewhere), tiled (scalar register
-    /// tiles, any shape) or naive (one output per invocation).
+    /// vec4 elsewhere), gpu (workgroup-memory tiled kernels for GPUs; vec4 elsewhere), vec4 (vec4 register tiles,
+    /// where the shape allows; tiled elsewhere), tiled (scalar register tiles, any shape) or naive (one output per
+    /// invocation).
     #[arg(long, value_parser = variant_parser(), default_value = "auto", requires = "gpu_run")]
     pub variant: VariantArg,
     #[command(flatten)]
@@ -523,7 +524,8 @@ pub struct CompareArgs {
     /// The kernels to time: auto (the adapter's default: vec4 for now), cpu (generated per layer for CPU adapters;
     /// vec4 elsewhere), gpu (workgroup-memory tiled kernels for GPUs; vec4 elsewhere), vec4 (vec4 register tiles
     /// where the shape allows, tiled elsewhere), tiled (scalar register tiles, any shape) or naive (one output per
-    /// invocation, the reference variants). Several, comma-separated (naive,tiled,vec4,cpu,gpu), are timed one after another and summed up side by side.
+    /// invocation, the reference variants). Several, comma-separated (naive,tiled,vec4,cpu,gpu), are timed one after
+    /// another and summed up side by side.
     #[arg(long, value_parser = variant_parser(), value_delimiter = ',', default_value = "auto")]
     pub variant: Vec<VariantArg>,
     /// Measure the adapter's ceilings (peak FLOP/s, bandwidth) in this run for the roofline columns; without it

@@ -269,7 +269,6 @@ impl ConvKernel for DepthwiseGpu {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::kernels::gemm_gpu::webgpu_default_summary;
 
     fn depthwise(size: u32, kernel: u32, stride: u32, dilation: u32) -> ConvLayer {
         ConvLayer {
@@ -322,7 +321,7 @@ mod tests {
     fn the_device_check_names_the_limit() {
         let layer = depthwise(56, 3, 1, 1);
         let tile = DepthwiseGpuTile::for_layer(&layer);
-        let mut summary = webgpu_default_summary();
+        let mut summary = AdapterSummary::with_default_limits("WebGPU defaults");
         assert!(tile.check_device(&layer, &summary).is_ok());
         summary.max_compute_invocations_per_workgroup = 128;
         let error = tile.check_device(&layer, &summary).unwrap_err().to_string();

@@ -462,32 +462,16 @@ pub fn reduce_source(splits: u32) -> String {
     )
 }
 
-/// An adapter with exactly the WebGPU default limits, for the family's unit tests.
-#[cfg(test)]
-pub(crate) fn webgpu_default_summary() -> AdapterSummary {
-    AdapterSummary {
-        index: 0,
-        name: "WebGPU defaults".into(),
-        backend: "Vulkan".into(),
-        device_type: "discrete GPU".into(),
-        software: false,
-        driver: "test".into(),
-        driver_info: "0".into(),
-        timestamps: true,
-        max_storage_buffer_binding_size: 1 << 27,
-        max_buffer_size: 1 << 28,
-        max_compute_workgroups_per_dimension: 65_535,
-        max_compute_invocations_per_workgroup: SPEC_INVOCATIONS,
-        max_compute_workgroup_storage_size: SPEC_WORKGROUP_STORAGE,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_candidate_is_valid_and_within_the_webgpu_defaults() {
+        let limits = wgpu::Limits::default();
+        assert_eq!(SPEC_WORKGROUP_STORAGE, limits.max_compute_workgroup_storage_size);
+        assert_eq!(SPEC_INVOCATIONS, limits.max_compute_invocations_per_workgroup);
+        assert_eq!(SPEC_STORAGE_BINDING, limits.max_storage_buffer_binding_size);
         for tile in GemmTile::CANDIDATES {
             assert!(tile.valid().is_ok(), "{tile}");
             assert!(tile.invocations() <= SPEC_INVOCATIONS, "{tile}");
@@ -562,7 +546,7 @@ mod tests {
 
     #[test]
     fn a_tile_beyond_the_adapter_is_refused_with_the_limit_named() {
-        let mut summary = webgpu_default_summary();
+        let mut summary = AdapterSummary::with_default_limits("WebGPU defaults");
         summary.max_compute_workgroup_storage_size = 8_192;
         let error = GemmTile::LARGE.check_device(&summary).unwrap_err().to_string();
         assert!(error.contains("max_compute_workgroup_storage_size"), "{error}");
