@@ -281,9 +281,8 @@ pub struct ModelArgs {
     /// ratio.
     #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with_all = ["name", "file"])]
     pub compare: Option<Vec<String>>,
-    /// The kernels to run: auto (the adapter's default: vec4 for now), cpu (generated per layer for CPU adapters;
-    /// vec4 elsewhere), vec4 (vec4 register tiles, where the shape allows; tiled elsewhere), tiled (scalar register
-    /// tiles, any shape) or naive (one output per invocation).
+    /// The kernels to run: a family, or auto (per layer the kernel `tune` chose for its shape class on this
+    /// adapter, else the adapter's default family: cpu on CPU adapters, vec4 on GPUs).
     #[arg(long, value_parser = variant_parser(), default_value = "auto", requires = "gpu_run")]
     pub variant: VariantArg,
     #[command(flatten)]
@@ -369,24 +368,25 @@ fn shader_parser() -> impl clap::builder::TypedValueParser<Value = crate::gpu::S
         .try_map(|name| crate::gpu::ShaderKind::from_name(&name).ok_or_else(|| format!("no kernel is named '{name}'")))
 }
 
-/// A `--variant` value: a family of the registry ([`crate::gpu::Variant::ALL`]), or `auto` (`None`).
+/// A `--variant` value: a family of the registry ([`crate::gpu::Variant::ALL`]), or `auto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VariantArg(pub Option<crate::gpu::Variant>);
+pub struct VariantArg(pub crate::gpu::Variant);
 
 impl VariantArg {
-    /// `auto`: the adapter's default family.
-    pub const AUTO: VariantArg = VariantArg(None);
+    /// `auto`: per layer, the kernel `tune` chose on the adapter, else the adapter's default family.
+    pub const AUTO: VariantArg = VariantArg(crate::gpu::Variant::Auto);
 
-    /// The family this argument names on the adapter `summary` (`auto`: [`crate::gpu::Variant::for_adapter`]).
-    pub fn resolve(self, summary: &crate::gpu::AdapterSummary) -> crate::gpu::Variant {
-        self.0.unwrap_or_else(|| crate::gpu::Variant::for_adapter(summary))
+    /// The kernels this argument names (`auto` is resolved per layer and adapter by `tune::AutoKernels`).
+    pub fn resolve(self, _summary: &crate::gpu::AdapterSummary) -> crate::gpu::Variant {
+        self.0
     }
 }
 
 /// `--variant NAME`: `auto` or a family of the registry, each listed with its summary.
 fn variant_parser() -> impl clap::builder::TypedValueParser<Value = VariantArg> {
     use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-    let mut values = vec![PossibleValue::new("auto").help("The adapter's default family (Variant::for_adapter).")];
+    let auto = crate::gpu::Variant::Auto;
+    let mut values = vec![PossibleValue::new(auto.name()).help(auto.summary())];
     values.extend(
         crate::gpu::Variant::ALL
             .into_iter()
@@ -395,7 +395,7 @@ fn variant_parser() -> impl clap::builder::TypedValueParser<Value = VariantArg> 
     PossibleValuesParser::new(values).try_map(|name| match name.as_str() {
         "auto" => Ok(VariantArg::AUTO),
         other => crate::gpu::Variant::from_name(other)
-            .map(|v| VariantArg(Some(v)))
+            .map(VariantArg)
             .ok_or_else(|| format!("no kernel family is named '{other}'")),
     })
 }
@@ -456,9 +456,8 @@ pub struct CompareArgs {
     pub gpu: GpuArgs,
     #[command(flatten)]
     pub bench: BenchArgs,
-    /// The kernels to time: auto (the adapter's default: vec4 for now), cpu (generated per layer for CPU adapters;
-    /// vec4 elsewhere), vec4 (vec4 register tiles where the shape allows, tiled elsewhere), tiled (scalar register
-    /// tiles, any shape) or naive (one output per invocation, the reference variants). Several, comma-separated
+    /// The kernels to time: a family, or auto (per conv the kernel `tune` chose for its shape class on this
+    /// adapter, else the adapter's default family: cpu on CPU adapters, vec4 on GPUs). Several, comma-separated
     /// (naive,tiled,vec4,cpu), are timed one after another and summed up side by side.
     #[arg(long, value_parser = variant_parser(), value_delimiter = ',', default_value = "auto")]
     pub variant: Vec<VariantArg>,

@@ -8,7 +8,7 @@ use crate::cost::{ratio, ConvKind, Cost, LayerCost};
 use crate::gpu::conv::Tile;
 use crate::gpu::{
     AdapterSummary, ConvJob, ConvKernels, FusedJob, FusedSeparable, GpuContext, GpuError, JobPlan, PassTimer,
-    TimerKind, Variant,
+    ShaderKind, TimerKind, Variant,
 };
 use crate::layer::ConvLayer;
 use crate::reference::{self, sample_indices, Agreement, CHECKED_OUTPUTS};
@@ -269,8 +269,11 @@ pub fn run(
     // below (depthwise and pointwise read the buffers before them) plus the largest readback.
     // The vec4 kernels get the tiles `convflops tune` cached for these shapes on this adapter, else the defaults.
     let tiles = crate::tune::tiles_for(&ctx.summary, &layer);
+    // `auto` runs each conv on the kernel `tune` chose for its class, else on the adapter's default family.
+    let auto = crate::tune::AutoKernels::load(&ctx.summary);
+    let shader_for = |l: &ConvLayer| auto.shader_for(variant, l);
     let plan = |l: &ConvLayer| {
-        let shader = variant.shader_for(l);
+        let shader = shader_for(l);
         JobPlan::with_tile(&ctx.summary, l, shader, tiles.get(shader))
     };
     let (standard_plan, dw_plan, pw_plan) = (plan(&layer)?, plan(&dw_layer)?, plan(&pw_layer)?);
@@ -286,21 +289,9 @@ pub fn run(
 
     // Buffers once: the depthwise conv reads the standard conv's input, the pointwise conv reads the depthwise
     // output, so "pointwise" alone and the separable pair use the same data.
-    let standard = ConvJob::new(ctx, &kernels, &layer, variant.shader_for(&layer), None)?;
-    let depthwise = ConvJob::new(
-        ctx,
-        &kernels,
-        &dw_layer,
-        variant.shader_for(&dw_layer),
-        Some(&standard.input),
-    )?;
-    let pointwise = ConvJob::new(
-        ctx,
-        &kernels,
-        &pw_layer,
-        variant.shader_for(&pw_layer),
-        Some(&depthwise.output),
-    )?;
+    let standard = ConvJob::new(ctx, &kernels, &layer, shader_for(&layer), None)?;
+    let depthwise = ConvJob::new(ctx, &kernels, &dw_layer, shader_for(&dw_layer), Some(&standard.input))?;
+    let pointwise = ConvJob::new(ctx, &kernels, &pw_layer, shader_for(&pw_layer), Some(&depthwise.output))?;
 
     let mut rng = SplitMix64::new(0x5eed);
     let input = fill(&mut rng, layer.input_len());
@@ -378,51 +369,54 @@ pub fn run(
     ];
 
     // The fused pair reads the same input and weights; its output is checked against the reference composition.
-    let fused = if variant == Variant::Vec4 && FusedSeparable::applies(&layer).is_ok() {
-        progress(ConvKind::Separable);
-        let kernel = FusedSeparable::new(ctx, FUSED_TILE)?;
-        let job = FusedJob::new(ctx, &kernel, &layer, Some(&standard.input))?;
-        job.upload(
-            ctx,
-            None,
-            &weights[1],
-            biases[1].as_deref(),
-            &weights[2],
-            biases[2].as_deref(),
-        )?;
-        let measurement = bench::measure(settings, |repetitions| {
-            timer.time_pass(ctx, |pass| {
-                for _ in 0..repetitions {
-                    job.encode(pass);
-                }
+    // It is the vec4 pair's fused form: timed when the pair ran on the vec4 kernels (vec4, or auto choosing them).
+    let vec4_pair = depthwise.shader == ShaderKind::DepthwiseVec4 && pointwise.shader == ShaderKind::PointwiseVec4;
+    let fused =
+        if matches!(variant, Variant::Vec4 | Variant::Auto) && vec4_pair && FusedSeparable::applies(&layer).is_ok() {
+            progress(ConvKind::Separable);
+            let kernel = FusedSeparable::new(ctx, FUSED_TILE)?;
+            let job = FusedJob::new(ctx, &kernel, &layer, Some(&standard.input))?;
+            job.upload(
+                ctx,
+                None,
+                &weights[1],
+                biases[1].as_deref(),
+                &weights[2],
+                biases[2].as_deref(),
+            )?;
+            let measurement = bench::measure(settings, |repetitions| {
+                timer.time_pass(ctx, |pass| {
+                    for _ in 0..repetitions {
+                        job.encode(pass);
+                    }
+                })
+            })?;
+            let output = job.read_output(ctx)?;
+            let indices = pick(output.len());
+            let separable = reference::SeparableWeights {
+                dw: &weights[1],
+                dw_bias: biases[1].as_deref(),
+                pw: &weights[2],
+                pw_bias: biases[2].as_deref(),
+            };
+            let check = reference::compare_separable_at(&layer, &output, &input, separable, &indices)?;
+            // The same counts as the pair, less the intermediate's write and read: the fused kernel never stores it.
+            let intermediate = cost.depthwise.outputs.saturating_mul(2 * 4);
+            Some(ConvResult {
+                kind: ConvKind::Separable,
+                cost: Cost {
+                    bytes: cost.separable.bytes.saturating_sub(intermediate),
+                    ..cost.separable
+                },
+                timer: timer.kind(),
+                measurement,
+                check: checked(ConvKind::Separable, check, indices.len())?,
+                checked_outputs: indices.len(),
+                kernel: format!("{} ({})", crate::gpu::fused::FUSED_NAME, FUSED_TILE),
             })
-        })?;
-        let output = job.read_output(ctx)?;
-        let indices = pick(output.len());
-        let separable = reference::SeparableWeights {
-            dw: &weights[1],
-            dw_bias: biases[1].as_deref(),
-            pw: &weights[2],
-            pw_bias: biases[2].as_deref(),
+        } else {
+            None
         };
-        let check = reference::compare_separable_at(&layer, &output, &input, separable, &indices)?;
-        // The same counts as the pair, less the intermediate's write and read: the fused kernel never stores it.
-        let intermediate = cost.depthwise.outputs.saturating_mul(2 * 4);
-        Some(ConvResult {
-            kind: ConvKind::Separable,
-            cost: Cost {
-                bytes: cost.separable.bytes.saturating_sub(intermediate),
-                ..cost.separable
-            },
-            timer: timer.kind(),
-            measurement,
-            check: checked(ConvKind::Separable, check, indices.len())?,
-            checked_outputs: indices.len(),
-            kernel: format!("{} ({})", crate::gpu::fused::FUSED_NAME, FUSED_TILE),
-        })
-    } else {
-        None
-    };
 
     let results = measurements
         .into_iter()

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use convflops::cli::{Cli, Command as Subcommand};
 use convflops::cost::Cost;
-use convflops::gpu::{AdapterSummary, JobPlan};
+use convflops::gpu::{AdapterSummary, JobPlan, Variant};
 use convflops::rng::SplitMix64;
 
 /// A run slower than this is a failure.
@@ -428,7 +428,11 @@ fn compare_macs(args: &[String]) -> Option<u64> {
     };
     let layer = compare.layer.layer().validated().ok()?;
     for v in &compare.variant {
-        let variant = v.resolve(&lavapipe());
+        // `auto` without a tuned choice: the adapter's default family.
+        let variant = match v.resolve(&lavapipe()) {
+            Variant::Auto => Variant::for_adapter(&lavapipe()),
+            family => family,
+        };
         for l in [layer, layer.depthwise(), layer.pointwise()] {
             JobPlan::new(&lavapipe(), &l, variant.shader_for(&l)).ok()?;
         }
