@@ -174,9 +174,12 @@ fn exports_parse() {
         dir.path().join("r.md"),
     );
     let (js, cs, ms) = (j.to_string_lossy(), c.to_string_lossy(), m.to_string_lossy());
+    // The vec4 kernels, so the fused pair has its own row in every export.
     let args = quick(&[
         "--backend",
         "vulkan",
+        "--variant",
+        "vec4",
         "--export-json",
         &js,
         "--export-csv",
