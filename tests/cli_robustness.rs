@@ -868,9 +868,17 @@ fn a_64_gib_request_is_refused_by_name() {
             "2,147,483,647",
         ],
     );
-    // Within every index and buffer limit, but above the budget: named as --max-memory.
+    // Within every index and buffer limit, but above the budget: named as --max-memory (the vec4 kernels' buffers).
     refused_quickly(
-        &["compare", "--backend", "vulkan", "--max-memory", "4MiB"],
+        &[
+            "compare",
+            "--backend",
+            "vulkan",
+            "--variant",
+            "vec4",
+            "--max-memory",
+            "4MiB",
+        ],
         &[
             "needs 11.9 MiB (12,511,484 bytes) of device memory",
             "--max-memory 4.00 MiB (4,194,304 bytes)",
