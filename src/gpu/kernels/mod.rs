@@ -196,19 +196,8 @@ pub trait ConvKernel: Sync {
                 ),
             });
         }
-        let bind_group = record.kernel.bind(
-            ctx,
-            buffers.params,
-            &[buffers.input, buffers.weight, buffers.bias, buffers.output],
-        )?;
-        Ok(Bound {
-            dispatches: vec![Dispatch {
-                kernel: record,
-                bind_group,
-                grid: plan.grid,
-            }],
-            texture: None,
-        })
+        let bind_group = record.kernel.bind(ctx, buffers.params, &buffers.storage())?;
+        Ok(Bound::one(record, bind_group, plan.grid))
     }
 }
 
