@@ -11,15 +11,14 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bench::{self, BenchSettings};
+use crate::bench::BenchSettings;
 use crate::cache;
 use crate::cost::ConvKind;
 use crate::gpu::conv::{Tile, TileTable};
 use crate::gpu::kernels::Role;
 use crate::gpu::{AdapterSummary, ConvJob, ConvKernels, GpuContext, GpuError, PassTimer, ShaderKind, Variant};
 use crate::layer::ConvLayer;
-use crate::reference;
-use crate::reference::{sample_indices, CHECKED_OUTPUTS};
+use crate::measure::{self, Input};
 use crate::rng::SplitMix64;
 
 /// The cache file of tuned tiles.
@@ -42,29 +41,7 @@ fn time_job(
     job: &ConvJob,
     settings: &BenchSettings,
 ) -> Result<f64, GpuError> {
-    let measurement = bench::measure(settings, |repetitions| {
-        timer.time_pass(ctx, |pass| {
-            for _ in 0..repetitions {
-                job.encode(kernels, pass);
-            }
-        })
-    })?;
-    Ok(measurement.median_s())
-}
-
-/// Runs `job` once and checks a sample of its output against the CPU reference.
-fn check_output(
-    ctx: &GpuContext,
-    kernels: &ConvKernels,
-    job: &ConvJob,
-    (input, weight, bias): (&[f32], &[f32], Option<&[f32]>),
-    rng: &mut SplitMix64,
-) -> Result<(reference::Agreement, usize), GpuError> {
-    job.run(ctx, kernels)?;
-    let output = job.read_output(ctx)?;
-    let indices = sample_indices(output.len(), CHECKED_OUTPUTS, rng);
-    let agreement = reference::compare_at(&job.layer, &output, input, weight, bias, &indices);
-    Ok((agreement, indices.len()))
+    Ok(measure::time(ctx, timer, settings, |pass| job.encode(kernels, pass))?.median_s())
 }
 
 /// The tiles `tune` tries for `kind`: its registry entry's candidate space ([`crate::gpu::kernels::TileSpace`]),
@@ -424,8 +401,8 @@ pub fn tiles_for(adapter: &AdapterSummary, layer: &ConvLayer) -> TileTable {
     table
 }
 
-/// The tiles for a sequence of layers run with `kinds` (a network): per layer, the built-in table with that layer's
-/// kernel given its cached tile, if any.
+/// The tiles for a sequence of `layers`, each with the kernel it runs on (a network): per layer, the built-in table,
+/// with that layer's kernel given the tile cached for its shape class when the kernel is tunable and one is cached.
 pub fn tiles_per_layer(adapter: &AdapterSummary, layers: &[(ConvLayer, ShaderKind)]) -> Vec<TileTable> {
     let cached = cached_tiles(adapter);
     layers
@@ -529,7 +506,6 @@ pub fn tune(
         let input = rng.fill(conv_layer.input_len().unwrap_or(0) as usize);
         let weight = rng.fill(conv_layer.weight_len().unwrap_or(0) as usize);
         let bias = conv_layer.bias.then(|| rng.fill(conv_layer.bias_len() as usize));
-        let data = (input.as_slice(), weight.as_slice(), bias.as_deref());
         let mut tuning = KernelTuning {
             conv,
             kernel: kind,
@@ -548,20 +524,22 @@ pub fn tune(
             progress(conv, kind, tile);
             // A tile whose grid the adapter cannot dispatch on this layer (too many workgroups along an axis) is
             // not a candidate here; every other failure is an error.
-            let job = match ConvJob::new(ctx, &kernels, &conv_layer, kind, None) {
+            let job = match measure::prepare(
+                ctx,
+                &kernels,
+                &conv_layer,
+                kind,
+                Input::Data(&input),
+                &weight,
+                bias.as_deref(),
+            ) {
                 Ok(job) => job,
                 Err(GpuError::Limit { .. }) if tile.is_some() => continue,
                 Err(error) => return Err(error),
             };
-            job.upload(ctx, Some(&input), &weight, bias.as_deref())?;
-            let (check, checked) = check_output(ctx, &kernels, &job, data, &mut rng)?;
-            if !check.passed() {
-                return Err(GpuError::WrongResult {
-                    conv: conv.name(),
-                    mismatches: check.mismatches,
-                    checked: checked as u64,
-                });
-            }
+            // Checked before it is timed: a tile that computes wrong ends the tuning.
+            job.run(ctx, &kernels)?;
+            measure::read_and_check(ctx, &job, &input, &weight, bias.as_deref(), &mut rng)?.passed(conv.name())?;
             // One timed dispatch first: a tile over PRUNE_FACTOR × the best so far keeps that single time.
             let once = timer.time_pass(ctx, |pass| job.encode(&kernels, pass))?;
             let best_so_far = tuning.best().map_or(f64::INFINITY, |b| b.median_s);
@@ -592,8 +570,15 @@ pub fn tune(
                 kernels.set_tile(ctx, kind, tile)?;
             }
             progress(conv, kind, tile);
-            let job = ConvJob::new(ctx, &kernels, &conv_layer, kind, None)?;
-            job.upload(ctx, Some(&input), &weight, bias.as_deref())?;
+            let job = measure::prepare(
+                ctx,
+                &kernels,
+                &conv_layer,
+                kind,
+                Input::Data(&input),
+                &weight,
+                bias.as_deref(),
+            )?;
             let again = time_job(ctx, &timer, &kernels, &job, settings)?;
             let candidate = &mut tuning.candidates[i];
             candidate.median_s = candidate.median_s.min(again);
@@ -659,39 +644,14 @@ mod tests {
 
     #[test]
     fn without_a_cache_entry_the_defaults_apply() {
-        let adapter = AdapterSummary {
-            index: 0,
-            name: "no such adapter in any cache".into(),
-            backend: "Vulkan".into(),
-            device_type: "CPU".into(),
-            software: true,
-            driver: "test".into(),
-            driver_info: "0".into(),
-            timestamps: true,
-            max_storage_buffer_binding_size: 1 << 27,
-            max_buffer_size: 1 << 31,
-            max_compute_workgroups_per_dimension: 65_535,
-            max_compute_invocations_per_workgroup: 256,
-            max_compute_workgroup_storage_size: 16_384,
-        };
+        let adapter = AdapterSummary::with_default_limits("no such adapter in any cache");
         assert_eq!(tiles_for(&adapter, &ConvLayer::default()), TileTable::default());
     }
 
     fn lavapipe() -> AdapterSummary {
         AdapterSummary {
-            index: 0,
-            name: "llvmpipe (test)".into(),
-            backend: "Vulkan".into(),
-            device_type: "Cpu".into(),
             software: true,
-            driver: "llvmpipe".into(),
-            driver_info: "test".into(),
-            timestamps: true,
-            max_storage_buffer_binding_size: 1 << 27,
-            max_buffer_size: 1 << 31,
-            max_compute_workgroups_per_dimension: 65_535,
-            max_compute_invocations_per_workgroup: 256,
-            max_compute_workgroup_storage_size: 16_384,
+            ..AdapterSummary::with_default_limits("llvmpipe (test)")
         }
     }
 

@@ -386,3 +386,38 @@ fn time_the_default_layer() {
         );
     }
 }
+
+/// `compare`'s progress names each step once: the four convs, then the fused pair as its own step (the separable
+/// pair is no longer announced twice).
+#[test]
+fn compare_announces_the_fused_step_once() {
+    use convflops::compare::{self, Step};
+    use convflops::cost::ConvKind;
+    let Some(ctx) = common::vulkan() else { return };
+    let layer = ConvLayer {
+        in_channels: 8,
+        out_channels: 16,
+        height: 12,
+        width: 12,
+        ..ConvLayer::default()
+    };
+    assert!(FusedSeparable::applies(&layer).is_ok());
+    let settings = convflops::bench::BenchSettings::new(0, 1, 0.0).unwrap();
+    let mut steps = Vec::new();
+    let comparison = compare::run(&ctx, &layer, convflops::gpu::Variant::Vec4, &settings, |s| {
+        steps.push(s)
+    })
+    .unwrap();
+    assert_eq!(
+        steps,
+        [
+            Step::Conv(ConvKind::Standard),
+            Step::Conv(ConvKind::Depthwise),
+            Step::Conv(ConvKind::Pointwise),
+            Step::Conv(ConvKind::Separable),
+            Step::Fused,
+        ]
+    );
+    assert!(comparison.fused.is_some());
+    assert_eq!(Step::Fused.to_string(), "separable (fused)");
+}

@@ -425,7 +425,7 @@ fn bad_npy_input_leaves_no_output() {
             "channels",
         ),
         (&["--input", &s("x.npy"), "--weight", &s("w_rank3.npy")], "dimensions"),
-        (&["--input", &s("x.npy"), "--weight", &s("w_big.npy")], "--height"),
+        (&["--input", &s("x.npy"), "--weight", &s("w_big.npy")], "--input's H"),
         (
             &[
                 "--input",

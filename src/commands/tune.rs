@@ -4,8 +4,8 @@
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::cli::TuneArgs;
 use convflops::bench::BenchSettings;
-use convflops::cli::TuneArgs;
 use convflops::export::{json, table::new_table};
 use convflops::gpu::GpuContext;
 use convflops::tune::{self, Stored, Tuning};
@@ -97,7 +97,7 @@ pub fn tune_and_store(
 }
 
 pub fn run(args: TuneArgs) -> Result<()> {
-    let layer = args.layer.layer().validated()?;
+    let layer = args.layer.layer().validated().map_err(crate::cli::layer_flags_error)?;
     let settings = BenchSettings::new(args.warmup, args.samples, args.min_time).map_err(anyhow::Error::msg)?;
     let ctx = GpuContext::new(&args.gpu.choice())?;
     if !args.json {

@@ -110,9 +110,15 @@ pub enum GpuError {
         expected: u64,
         got: u64,
     },
+    /// `conv` names the conv or its kernel; a name with "fused" in it is the fused separable kernel.
     #[error(
-        "the {conv} kernel's output disagrees with the CPU reference at {mismatches} of {checked} checked outputs: \
-         its speed is not reported (run `convflops verify`)"
+        "the {conv} output disagrees with the CPU reference at {mismatches} of {checked} checked outputs: its speed \
+         is not reported ({})",
+        if conv.contains("fused") {
+            "the fused separable kernel, which `convflops verify` does not run; `--variant tiled` avoids it"
+        } else {
+            "`convflops verify` checks every unfused kernel on random layers"
+        }
     )]
     WrongResult {
         conv: &'static str,
