@@ -344,10 +344,8 @@ pub struct ModelArgs {
     /// ratio.
     #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with_all = ["name", "file"])]
     pub compare: Option<Vec<String>>,
-    /// The kernels to run: auto (the adapter's default: vec4 for now), cpu (generated per layer for CPU adapters;
-    /// vec4 elsewhere), gpu (workgroup-memory tiled kernels for GPUs; vec4 elsewhere), vec4 (vec4 register tiles,
-    /// where the shape allows; tiled elsewhere), tiled (scalar register tiles, any shape) or naive (one output per
-    /// invocation).
+    /// The kernels to run: a family, or auto (per layer the kernel `tune` chose for its shape class on this
+    /// adapter, else the adapter's default family: cpu on CPU adapters, vec4 on GPUs).
     #[arg(long, value_parser = variant_parser(), default_value = "auto", requires = "gpu_run")]
     pub variant: VariantArg,
     #[command(flatten)]
@@ -434,24 +432,25 @@ fn shader_parser() -> impl clap::builder::TypedValueParser<Value = convflops::gp
     })
 }
 
-/// A `--variant` value: a family of the registry ([`convflops::gpu::Variant::ALL`]), or `auto` (`None`).
+/// A `--variant` value: a family of the registry ([`convflops::gpu::Variant::ALL`]), or `auto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VariantArg(pub Option<convflops::gpu::Variant>);
+pub struct VariantArg(pub convflops::gpu::Variant);
 
 impl VariantArg {
-    /// `auto`: the adapter's default family.
-    pub const AUTO: VariantArg = VariantArg(None);
+    /// `auto`: per layer, the kernel `tune` chose on the adapter, else the adapter's default family.
+    pub const AUTO: VariantArg = VariantArg(convflops::gpu::Variant::Auto);
 
-    /// The family this argument names on the adapter `summary` (`auto`: [`convflops::gpu::Variant::for_adapter`]).
-    pub fn resolve(self, summary: &convflops::gpu::AdapterSummary) -> convflops::gpu::Variant {
-        self.0.unwrap_or_else(|| convflops::gpu::Variant::for_adapter(summary))
+    /// The kernels this argument names (`auto` is resolved per layer and adapter by `tune::AutoKernels`).
+    pub fn resolve(self, _summary: &convflops::gpu::AdapterSummary) -> convflops::gpu::Variant {
+        self.0
     }
 }
 
 /// `--variant NAME`: `auto` or a family of the registry, each listed with its summary.
 fn variant_parser() -> impl clap::builder::TypedValueParser<Value = VariantArg> {
     use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-    let mut values = vec![PossibleValue::new("auto").help("The adapter's default family (Variant::for_adapter).")];
+    let auto = convflops::gpu::Variant::Auto;
+    let mut values = vec![PossibleValue::new(auto.name()).help(auto.summary())];
     values.extend(
         convflops::gpu::Variant::ALL
             .into_iter()
@@ -460,7 +459,7 @@ fn variant_parser() -> impl clap::builder::TypedValueParser<Value = VariantArg> 
     PossibleValuesParser::new(values).try_map(|name| match name.as_str() {
         "auto" => Ok(VariantArg::AUTO),
         other => convflops::gpu::Variant::from_name(other)
-            .map(|v| VariantArg(Some(v)))
+            .map(VariantArg)
             .ok_or_else(|| format!("no kernel family is named '{other}'")),
     })
 }
@@ -521,11 +520,9 @@ pub struct CompareArgs {
     pub gpu: GpuArgs,
     #[command(flatten)]
     pub bench: BenchArgs,
-    /// The kernels to time: auto (the adapter's default: vec4 for now), cpu (generated per layer for CPU adapters;
-    /// vec4 elsewhere), gpu (workgroup-memory tiled kernels for GPUs; vec4 elsewhere), vec4 (vec4 register tiles
-    /// where the shape allows, tiled elsewhere), tiled (scalar register tiles, any shape) or naive (one output per
-    /// invocation, the reference variants). Several, comma-separated (naive,tiled,vec4,cpu,gpu), are timed one after
-    /// another and summed up side by side.
+    /// The kernels to time: a family, or auto (per conv the kernel `tune` chose for its shape class on this
+    /// adapter, else the adapter's default family: cpu on CPU adapters, vec4 on GPUs). Several, comma-separated
+    /// (naive,tiled,vec4,cpu,gpu), are timed one after another and summed up side by side.
     #[arg(long, value_parser = variant_parser(), value_delimiter = ',', default_value = "auto")]
     pub variant: Vec<VariantArg>,
     /// Measure the adapter's ceilings (peak FLOP/s, bandwidth) in this run for the roofline columns; without it

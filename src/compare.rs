@@ -8,7 +8,7 @@ use crate::cost::{ratio, ConvKind, Cost, LayerCost};
 use crate::gpu::conv::Tile;
 use crate::gpu::{
     AdapterSummary, ConvJob, ConvKernels, FusedJob, FusedSeparable, GpuContext, GpuError, JobPlan, PassTimer,
-    TimerKind, Variant,
+    ShaderKind, TimerKind, Variant,
 };
 use crate::layer::ConvLayer;
 use crate::measure::{self, Input};
@@ -277,8 +277,10 @@ pub fn run(
     // below (depthwise and pointwise read the buffers before them) plus the largest readback.
     // The vec4 kernels get the tiles `convflops tune` cached for these shapes on this adapter, else the defaults.
     let tiles = crate::tune::tiles_for(&ctx.summary, &layer);
+    // `auto` runs each conv on the kernel `tune` chose for its class, else on the adapter's default family.
+    let auto = crate::tune::AutoKernels::load(&ctx.summary);
     let plan = |l: &ConvLayer| {
-        let shader = variant.shader_for(l);
+        let shader = auto.shader_for(variant, l);
         JobPlan::with_tile(&ctx.summary, l, shader, tiles.get(shader))
     };
     let (standard_plan, dw_plan, pw_plan) = (plan(&layer)?, plan(&dw_layer)?, plan(&pw_layer)?);
@@ -354,45 +356,48 @@ pub fn run(
     ];
 
     // The fused pair reads the same input and weights; its output is checked against the reference composition.
-    let fused = if variant == Variant::Vec4 && FusedSeparable::applies(&layer).is_ok() {
-        progress(Step::Fused);
-        let kernel = FusedSeparable::new(ctx, FUSED_TILE)?;
-        let job = FusedJob::new(ctx, &kernel, &layer, Some(&standard.input))?;
-        job.upload(
-            ctx,
-            None,
-            &weights[1],
-            biases[1].as_deref(),
-            &weights[2],
-            biases[2].as_deref(),
-        )?;
-        let measurement = measure::time(ctx, &timer, settings, |pass| job.encode(pass))?;
-        let output = job.read_output(ctx)?;
-        let indices = sample_indices(output.len(), CHECKED_OUTPUTS, &mut rng);
-        let separable = reference::SeparableWeights {
-            dw: &weights[1],
-            dw_bias: biases[1].as_deref(),
-            pw: &weights[2],
-            pw_bias: biases[2].as_deref(),
+    // It is the vec4 pair's fused form: timed when the pair ran on the vec4 kernels (vec4, or auto choosing them).
+    let vec4_pair = depthwise.shader == ShaderKind::DepthwiseVec4 && pointwise.shader == ShaderKind::PointwiseVec4;
+    let fused =
+        if matches!(variant, Variant::Vec4 | Variant::Auto) && vec4_pair && FusedSeparable::applies(&layer).is_ok() {
+            progress(Step::Fused);
+            let kernel = FusedSeparable::new(ctx, FUSED_TILE)?;
+            let job = FusedJob::new(ctx, &kernel, &layer, Some(&standard.input))?;
+            job.upload(
+                ctx,
+                None,
+                &weights[1],
+                biases[1].as_deref(),
+                &weights[2],
+                biases[2].as_deref(),
+            )?;
+            let measurement = measure::time(ctx, &timer, settings, |pass| job.encode(pass))?;
+            let output = job.read_output(ctx)?;
+            let indices = sample_indices(output.len(), CHECKED_OUTPUTS, &mut rng);
+            let separable = reference::SeparableWeights {
+                dw: &weights[1],
+                dw_bias: biases[1].as_deref(),
+                pw: &weights[2],
+                pw_bias: biases[2].as_deref(),
+            };
+            let check = reference::compare_separable_at(&layer, &output, &input, separable, &indices)?;
+            // The same counts as the pair, less the intermediate's write and read: the fused kernel never stores it.
+            let intermediate = cost.depthwise.outputs.saturating_mul(2 * 4);
+            Some(ConvResult {
+                kind: ConvKind::Separable,
+                cost: Cost {
+                    bytes: cost.separable.bytes.saturating_sub(intermediate),
+                    ..cost.separable
+                },
+                timer: timer.kind(),
+                measurement,
+                check: measure::require("separable (fused)", check, indices.len())?,
+                checked_outputs: indices.len(),
+                kernel: format!("{} ({})", crate::gpu::fused::FUSED_NAME, FUSED_TILE),
+            })
+        } else {
+            None
         };
-        let check = reference::compare_separable_at(&layer, &output, &input, separable, &indices)?;
-        // The same counts as the pair, less the intermediate's write and read: the fused kernel never stores it.
-        let intermediate = cost.depthwise.outputs.saturating_mul(2 * 4);
-        Some(ConvResult {
-            kind: ConvKind::Separable,
-            cost: Cost {
-                bytes: cost.separable.bytes.saturating_sub(intermediate),
-                ..cost.separable
-            },
-            timer: timer.kind(),
-            measurement,
-            check: measure::require("separable (fused)", check, indices.len())?,
-            checked_outputs: indices.len(),
-            kernel: format!("{} ({})", crate::gpu::fused::FUSED_NAME, FUSED_TILE),
-        })
-    } else {
-        None
-    };
 
     let results = measurements
         .into_iter()

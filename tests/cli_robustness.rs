@@ -29,7 +29,7 @@ use cli::{Cli, Command as Subcommand};
 #[path = "../src/cli.rs"]
 mod cli;
 use convflops::cost::Cost;
-use convflops::gpu::{AdapterSummary, JobPlan};
+use convflops::gpu::{AdapterSummary, JobPlan, Variant};
 use convflops::rng::SplitMix64;
 
 /// A run slower than this is a failure.
@@ -424,7 +424,11 @@ fn compare_macs(args: &[String]) -> Option<u64> {
     };
     let layer = compare.layer.layer().validated().ok()?;
     for v in &compare.variant {
-        let variant = v.resolve(&lavapipe());
+        // `auto` without a tuned choice: the adapter's default family.
+        let variant = match v.resolve(&lavapipe()) {
+            Variant::Auto => Variant::for_adapter(&lavapipe()),
+            family => family,
+        };
         for l in [layer, layer.depthwise(), layer.pointwise()] {
             JobPlan::new(&lavapipe(), &l, variant.shader_for(&l)).ok()?;
         }
@@ -860,9 +864,17 @@ fn a_64_gib_request_is_refused_by_name() {
             "2,147,483,647",
         ],
     );
-    // Within every index and buffer limit, but above the budget: named as --max-memory.
+    // Within every index and buffer limit, but above the budget: named as --max-memory (the vec4 kernels' buffers).
     refused_quickly(
-        &["compare", "--backend", "vulkan", "--max-memory", "4MiB"],
+        &[
+            "compare",
+            "--backend",
+            "vulkan",
+            "--variant",
+            "vec4",
+            "--max-memory",
+            "4MiB",
+        ],
         &[
             "needs 11.9 MiB (12,511,484 bytes) of device memory",
             "--max-memory 4.00 MiB (4,194,304 bytes)",

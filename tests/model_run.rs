@@ -78,7 +78,7 @@ fn check_run(run: &Value, layers: usize) {
         assert!(run["adapter"][key].is_string(), "adapter.{key}");
     }
     assert_eq!(run["activations"], "linear");
-    assert!(["cpu", "vec4", "tiled", "naive"].contains(&run["variant"].as_str().unwrap()));
+    assert!(["auto", "cpu", "vec4", "tiled", "naive"].contains(&run["variant"].as_str().unwrap()));
     let list = run["layers"].as_array().expect("layers");
     assert_eq!(list.len(), layers);
     let mut flops = 0;

@@ -48,6 +48,11 @@ pub fn run(args: CompareArgs) -> Result<()> {
                 convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
             );
         }
+        if talk && variants.contains(&Variant::Auto) {
+            let auto = convflops::tune::AutoKernels::load(&ctx.summary);
+            let note = auto.note(&ctx.summary, &[layer, layer.depthwise(), layer.pointwise()]);
+            eprint!("{}", convflops::export::table::wrap(&format!("{note}\n")));
+        }
         if args.tune {
             let tune_settings = BenchSettings::new(1, 3, 0.2).map_err(anyhow::Error::msg)?;
             super::tune::tune_and_store(ctx, &layer, &tune_settings, true, talk)?;

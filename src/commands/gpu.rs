@@ -128,7 +128,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     })?;
     let ctx = open(&args.gpu)?;
     let shader = match args.shader {
-        None => Variant::for_adapter(&ctx.summary).shader_for(&layer),
+        None => convflops::tune::AutoKernels::load(&ctx.summary).shader_for(Variant::Auto, &layer),
         Some(kind) => kind,
     };
     shader.check(&layer).context("--shader")?;

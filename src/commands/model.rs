@@ -133,6 +133,12 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
             convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
         );
     }
+    let variant = args.variant.resolve(&ctx.summary);
+    if talk && variant == convflops::gpu::Variant::Auto {
+        let layers: Vec<_> = networks.iter().flat_map(|n| n.layers.iter().map(|l| l.layer)).collect();
+        let note = convflops::tune::AutoKernels::load(&ctx.summary).note(&ctx.summary, &layers);
+        eprint!("{}", convflops::export::table::wrap(&format!("{note}\n")));
+    }
     let ceilings = convflops::ceilings::cached(&ctx.summary);
 
     // One step per layer, one for the whole network and one for the check, per network.
@@ -149,27 +155,21 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     for network in &networks {
         bar.set_prefix(network.name.clone());
         let layers = network.layers.len() as u64;
-        let result = run::run(
-            &ctx,
-            network,
-            args.variant.resolve(&ctx.summary),
-            &settings,
-            |step| match step {
-                Step::Preparing => bar.set_message("preparing the buffers"),
-                Step::Layer { index, name } => {
-                    bar.set_position(done + index as u64);
-                    bar.set_message(format!("timing {name}"));
-                }
-                Step::Whole => {
-                    bar.set_position(done + layers);
-                    bar.set_message("timing the whole network");
-                }
-                Step::Checking => {
-                    bar.set_position(done + layers + 1);
-                    bar.set_message("checking against the CPU reference");
-                }
-            },
-        );
+        let result = run::run(&ctx, network, variant, &settings, |step| match step {
+            Step::Preparing => bar.set_message("preparing the buffers"),
+            Step::Layer { index, name } => {
+                bar.set_position(done + index as u64);
+                bar.set_message(format!("timing {name}"));
+            }
+            Step::Whole => {
+                bar.set_position(done + layers);
+                bar.set_message("timing the whole network");
+            }
+            Step::Checking => {
+                bar.set_position(done + layers + 1);
+                bar.set_message("checking against the CPU reference");
+            }
+        });
         done += layers + 2;
         bar.set_position(done);
         match result {

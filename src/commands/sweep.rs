@@ -64,6 +64,10 @@ pub fn run(args: SweepArgs) -> Result<()> {
             convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
         );
     }
+    if talk && args.variant.resolve(&ctx.summary) == convflops::gpu::Variant::Auto {
+        let note = convflops::tune::AutoKernels::load(&ctx.summary).note(&ctx.summary, &[]);
+        eprint!("{}", convflops::export::table::wrap(&format!("{note}\n")));
+    }
     let ceilings = if args.ceilings {
         Some(super::peak::ceilings_for(&ctx, true, talk)?.0)
     } else {

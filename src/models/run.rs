@@ -272,10 +272,12 @@ pub fn run(
     progress(Step::Preparing);
 
     // Each layer's vec4 kernel gets the tile `convflops tune` cached for its shape class, else the built-in one.
+    // `auto`: each layer on the kernel `tune` chose for its class, else on the adapter's default family.
+    let auto = crate::tune::AutoKernels::load(&ctx.summary);
     let shaders: Vec<(ConvLayer, ShaderKind)> = network
         .layers
         .iter()
-        .map(|l| (l.layer, variant.shader_for(&l.layer)))
+        .map(|l| (l.layer, auto.shader_for(variant, &l.layer)))
         .collect();
     let layer_tiles = crate::tune::tiles_per_layer(&ctx.summary, &shaders);
     let mut failed: Vec<LayerFailure> = Vec::new();

@@ -53,6 +53,20 @@ pub struct Bound {
     pub texture: Option<wgpu::Texture>,
 }
 
+impl Bound {
+    /// One dispatch of `kernel` with `bind_group` over `grid`, no texture.
+    pub fn one(kernel: Arc<PipelineRecord>, bind_group: wgpu::BindGroup, grid: [u32; 3]) -> Bound {
+        Bound {
+            dispatches: vec![Dispatch {
+                kernel,
+                bind_group,
+                grid,
+            }],
+            texture: None,
+        }
+    }
+}
+
 /// The buffers of one job, as a kernel's [`crate::gpu::kernels::ConvKernel::bind`] gets them.
 #[derive(Debug, Clone, Copy)]
 pub struct JobBuffers<'a> {
@@ -63,4 +77,11 @@ pub struct JobBuffers<'a> {
     pub weight: &'a wgpu::Buffer,
     pub bias: &'a wgpu::Buffer,
     pub output: &'a wgpu::Buffer,
+}
+
+impl<'a> JobBuffers<'a> {
+    /// The storage buffers in the conv bindings' order (1 input, 2 weight, 3 bias, 4 output).
+    pub fn storage(&self) -> [&'a wgpu::Buffer; 4] {
+        [self.input, self.weight, self.bias, self.output]
+    }
 }

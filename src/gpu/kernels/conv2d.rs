@@ -1,7 +1,7 @@
 //! `conv2d`: the naive reference of the standard conv (`shaders/conv2d.wgsl`): one output per invocation, any layer.
 
-use crate::gpu::kernel::{self, Checks};
-use crate::gpu::kernels::{rules, ConvKernel, Role, Source, Tile, Variant, WORKGROUP_SIZE};
+use crate::gpu::kernel::Checks;
+use crate::gpu::kernels::{rules, ConvKernel, Role, Source, Tile, Variant};
 use crate::gpu::GpuError;
 use crate::layer::ConvLayer;
 
@@ -30,12 +30,7 @@ impl ConvKernel for Conv2d {
         Ok(())
     }
     fn grid(&self, layer: &ConvLayer, _tile: Option<Tile>, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
-        kernel::grid(
-            layer.output_len().unwrap_or(u64::MAX),
-            WORKGROUP_SIZE,
-            max_per_dimension,
-            self.name(),
-        )
+        rules::one_per_output(self.name(), layer, max_per_dimension)
     }
     fn loop_steps(&self, layer: &ConvLayer) -> u64 {
         rules::general_steps(layer)

@@ -1,8 +1,8 @@
 //! `depthwise`: the naive reference of the depthwise conv (`shaders/depthwise.wgsl`): one output per invocation,
 //! groups = C_in = C_out.
 
-use crate::gpu::kernel::{self, Checks};
-use crate::gpu::kernels::{rules, ConvKernel, Role, Source, Tile, Variant, WORKGROUP_SIZE};
+use crate::gpu::kernel::Checks;
+use crate::gpu::kernels::{rules, ConvKernel, Role, Source, Tile, Variant};
 use crate::gpu::GpuError;
 use crate::layer::ConvLayer;
 
@@ -31,12 +31,7 @@ impl ConvKernel for Depthwise {
         rules::depthwise_only(layer)
     }
     fn grid(&self, layer: &ConvLayer, _tile: Option<Tile>, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
-        kernel::grid(
-            layer.output_len().unwrap_or(u64::MAX),
-            WORKGROUP_SIZE,
-            max_per_dimension,
-            self.name(),
-        )
+        rules::one_per_output(self.name(), layer, max_per_dimension)
     }
     fn loop_steps(&self, layer: &ConvLayer) -> u64 {
         rules::window_steps(layer)

@@ -5,7 +5,7 @@
 use crate::gpu::conv::{ConvKernels, JobPlan};
 use crate::gpu::cpu::{self, DepthwiseTile};
 use crate::gpu::kernel;
-use crate::gpu::kernels::{rules, Bound, ConvKernel, Dispatch, JobBuffers, Role, Source, Tile, Variant, CONV_BINDINGS};
+use crate::gpu::kernels::{rules, Bound, ConvKernel, JobBuffers, Role, Source, Tile, Variant, CONV_BINDINGS};
 use crate::gpu::{GpuContext, GpuError};
 use crate::layer::ConvLayer;
 
@@ -66,18 +66,7 @@ impl ConvKernel for DepthwiseCpu {
             &CONV_BINDINGS,
             cpu::CPU_WORKGROUP,
         )?;
-        let bind_group = kernel.kernel.bind(
-            ctx,
-            buffers.params,
-            &[buffers.input, buffers.weight, buffers.bias, buffers.output],
-        )?;
-        Ok(Bound {
-            dispatches: vec![Dispatch {
-                kernel,
-                bind_group,
-                grid: plan.grid,
-            }],
-            texture: None,
-        })
+        let bind_group = kernel.kernel.bind(ctx, buffers.params, &buffers.storage())?;
+        Ok(Bound::one(kernel, bind_group, plan.grid))
     }
 }

@@ -69,7 +69,7 @@ pub const CONV_BINDINGS: [Binding; 5] = [
     Binding::Storage(Access::ReadWrite),
 ];
 
-/// A kernel family: the kernels `--variant NAME` runs.
+/// A kernel family: the kernels `--variant NAME` runs; or `auto`, each layer's kernel chosen for the adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub enum Variant {
     /// One output per invocation: the reference kernels.
@@ -83,6 +83,10 @@ pub enum Variant {
     Cpu,
     /// Workgroup-memory tiles for GPUs: a tiled implicit GEMM, a depthwise with its input tile and halo staged.
     Gpu,
+    /// Not a family: per layer, the kernel `convflops tune` chose for the layer's shape class on the adapter, else
+    /// the adapter's default family ([`Variant::for_adapter`]). Resolved per adapter by `tune::AutoKernels`;
+    /// without an adapter ([`Variant::shader_for`]) it means the GPU default, vec4.
+    Auto,
 }
 
 /// Which convs a kernel is written for. A family picks, for a layer, its kernel of the layer's role (a pointwise
@@ -197,19 +201,8 @@ pub trait ConvKernel: Sync {
                 ),
             });
         }
-        let bind_group = record.kernel.bind(
-            ctx,
-            buffers.params,
-            &[buffers.input, buffers.weight, buffers.bias, buffers.output],
-        )?;
-        Ok(Bound {
-            dispatches: vec![Dispatch {
-                kernel: record,
-                bind_group,
-                grid: plan.grid,
-            }],
-            texture: None,
-        })
+        let bind_group = record.kernel.bind(ctx, buffers.params, &buffers.storage())?;
+        Ok(Bound::one(record, bind_group, plan.grid))
     }
 }
 
@@ -357,6 +350,9 @@ struct FamilySpec {
     summary: &'static str,
     /// The family whose kernel runs a layer none of this family's kernels take.
     fallback: Option<Variant>,
+    /// Whether `tune` sets this family's kernels against the others' (the families a default may pick; the
+    /// reference kernels and the tiled fallback are not candidates of their own).
+    tuned: bool,
 }
 
 /// The families, in `--variant`'s order.
@@ -366,24 +362,28 @@ const FAMILIES: [FamilySpec; 5] = [
         name: "naive",
         summary: "One output per invocation (the reference kernels).",
         fallback: None,
+        tuned: false,
     },
     FamilySpec {
         variant: Variant::Tiled,
         name: "tiled",
         summary: "Scalar register tiles, any shape.",
         fallback: None,
+        tuned: false,
     },
     FamilySpec {
         variant: Variant::Vec4,
         name: "vec4",
         summary: "vec4 register tiles where the shape allows; tiled elsewhere.",
         fallback: Some(Variant::Tiled),
+        tuned: true,
     },
     FamilySpec {
         variant: Variant::Cpu,
         name: "cpu",
         summary: "WGSL generated per layer for CPU adapters; vec4 where it does not apply.",
         fallback: Some(Variant::Vec4),
+        tuned: true,
     },
     FamilySpec {
         variant: Variant::Gpu,
@@ -391,11 +391,13 @@ const FAMILIES: [FamilySpec; 5] = [
         summary: "Workgroup-memory tiled kernels for GPUs (implicit GEMM, halo-tiled depthwise); vec4 where they do \
                   not apply.",
         fallback: Some(Variant::Vec4),
+        // Not timed by `tune` yet: written for GPUs and not yet measured on one.
+        tuned: false,
     },
 ];
 
 impl Variant {
-    /// Every family, in `--variant`'s order.
+    /// Every family, in `--variant`'s order (not [`Variant::Auto`]).
     pub const ALL: [Variant; 5] = [
         Variant::Naive,
         Variant::Tiled,
@@ -404,18 +406,21 @@ impl Variant {
         Variant::Gpu,
     ];
 
-    fn family(self) -> &'static FamilySpec {
-        // FAMILIES lists every variant once (checked by a test).
-        FAMILIES.iter().find(|f| f.variant == self).unwrap_or(&FAMILIES[0])
+    fn family(self) -> Option<&'static FamilySpec> {
+        FAMILIES.iter().find(|f| f.variant == self)
     }
 
     pub fn name(self) -> &'static str {
-        self.family().name
+        self.family().map_or("auto", |f| f.name)
     }
 
     /// `--variant`'s help line for this family.
     pub fn summary(self) -> &'static str {
-        self.family().summary
+        self.family().map_or(
+            "Per layer, the kernel `convflops tune` chose for its shape class on this adapter, else the adapter's \
+             default family: cpu on CPU adapters (lavapipe, llvmpipe), vec4 on GPUs.",
+            |f| f.summary,
+        )
     }
 
     /// The family `--variant NAME` names.
@@ -423,21 +428,37 @@ impl Variant {
         Variant::ALL.into_iter().find(|v| v.name() == name)
     }
 
-    /// The default family on an adapter: vec4 on every adapter for now. The generated (cpu) family beats it on
-    /// CPU adapters for depthwise and standard convs but not yet for every pointwise shape (BENCHMARKS.md,
-    /// 2026-12-01), and each new layer shape costs it 1–4 s of shader compiling per generated kernel on llvmpipe
-    /// (0.1 s once in Mesa's disk cache); `--variant cpu` selects it.
+    /// The families `tune` sets against each other for every conv.
+    pub fn tuned() -> impl Iterator<Item = Variant> {
+        Variant::ALL.into_iter().filter(|v| v.family().is_some_and(|f| f.tuned))
+    }
+
+    /// The default family on an adapter (what `auto` runs where `tune` chose nothing): the generated cpu family on
+    /// CPU adapters, vec4 on GPUs. See [`Variant::reason_for_adapter`].
     pub fn for_adapter(summary: &AdapterSummary) -> Variant {
-        let _ = summary.software;
-        Variant::Vec4
+        if summary.software {
+            Variant::Cpu
+        } else {
+            Variant::Vec4
+        }
+    }
+
+    /// Why [`Variant::for_adapter`] picks its family on `summary`, for the output.
+    pub fn reason_for_adapter(summary: &AdapterSummary) -> &'static str {
+        if summary.software {
+            "a CPU adapter: the kernels generated for llvmpipe ran faster than vec4 on lavapipe (docs/kernels.md); \
+             vec4 where they do not apply"
+        } else {
+            "a GPU: the vec4 kernels with their register tiles; tiled where they do not apply"
+        }
     }
 
     /// The family whose kernels run the layers this one's do not take.
     pub fn fallback(self) -> Option<Variant> {
-        self.family().fallback
+        self.family().and_then(|f| f.fallback)
     }
 
-    /// This family's kernels, in registry order.
+    /// This family's kernels, in registry order (none for [`Variant::Auto`]).
     pub fn kernels(self) -> impl Iterator<Item = ShaderKind> {
         ShaderKind::ALL.into_iter().filter(move |k| k.spec().family() == self)
     }
@@ -446,6 +467,9 @@ impl Variant {
     /// layer, then its standard kernel), else the [`Variant::fallback`] family's choice, else the family's
     /// standard kernel (which, without a fallback, takes every layer).
     pub fn shader_for(self, layer: &ConvLayer) -> ShaderKind {
+        if self == Variant::Auto {
+            return Variant::Vec4.shader_for(layer);
+        }
         let roles: &[Role] = match Role::of(layer) {
             Role::Depthwise => &[Role::Depthwise],
             Role::Pointwise => &[Role::Pointwise, Role::Standard],
@@ -485,7 +509,7 @@ mod tests {
             }
         }
         for variant in Variant::ALL {
-            assert_eq!(variant.family().variant, variant);
+            assert_eq!(variant.family().map(|f| f.variant), Some(variant));
             assert_eq!(Variant::from_name(variant.name()), Some(variant));
             assert!(variant.kernels().next().is_some(), "{} has kernels", variant.name());
             if variant.fallback().is_none() {

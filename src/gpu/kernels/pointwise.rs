@@ -1,8 +1,8 @@
 //! `pointwise`: the naive reference of the 1×1 conv (`shaders/pointwise.wgsl`): one output per invocation; 1×1
 //! kernel, stride 1, no padding, one group.
 
-use crate::gpu::kernel::{self, Checks};
-use crate::gpu::kernels::{rules, ConvKernel, Role, Source, Tile, Variant, WORKGROUP_SIZE};
+use crate::gpu::kernel::Checks;
+use crate::gpu::kernels::{rules, ConvKernel, Role, Source, Tile, Variant};
 use crate::gpu::GpuError;
 use crate::layer::ConvLayer;
 
@@ -31,12 +31,7 @@ impl ConvKernel for Pointwise {
         rules::pointwise_only(layer)
     }
     fn grid(&self, layer: &ConvLayer, _tile: Option<Tile>, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
-        kernel::grid(
-            layer.output_len().unwrap_or(u64::MAX),
-            WORKGROUP_SIZE,
-            max_per_dimension,
-            self.name(),
-        )
+        rules::one_per_output(self.name(), layer, max_per_dimension)
     }
     fn loop_steps(&self, layer: &ConvLayer) -> u64 {
         u64::from(layer.in_channels) + 1

@@ -83,6 +83,16 @@ pub fn within_limit(
     Ok(sizes.map(|v| v as u32))
 }
 
+/// The grid of a kernel with one output per invocation ([`WORKGROUP_SIZE`](super::WORKGROUP_SIZE) per workgroup).
+pub fn one_per_output(kernel: &str, layer: &ConvLayer, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
+    crate::gpu::kernel::grid(
+        layer.output_len().unwrap_or(u64::MAX),
+        super::WORKGROUP_SIZE,
+        max_per_dimension,
+        kernel,
+    )
+}
+
 /// The tile a tiled kernel's grid needs, else the error saying it has none.
 pub fn needs_tile(
     kernel: &'static str,
