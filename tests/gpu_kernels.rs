@@ -24,7 +24,9 @@ fn verify_cases(ctx: &GpuContext, cases: u32, seed: u64) {
     let summary = verify::summarize(&results);
     assert_eq!(summary.len(), ShaderKind::ALL.len(), "every kernel ran: {summary:?}");
     for (kernel, (count, agreement)) in &summary {
-        let least = if kernel.ends_with("-cpu") { 3 } else { 10 };
+        // The generated kernels (the cpu and gpu families) run on every verify::GENERATED_EVERY-th case.
+        let generated = ShaderKind::from_name(kernel).is_some_and(ShaderKind::is_generated);
+        let least = if generated { 3 } else { 10 };
         assert!(*count > least, "{kernel} ran only {count} cases");
         assert!(
             agreement.passed(),
@@ -158,6 +160,10 @@ fn nan_and_inf_propagate_through_every_kernel() {
         (pointwise, ShaderKind::Pointwise),
         (pointwise, ShaderKind::Conv2dTiled),
         (pointwise4, ShaderKind::PointwiseVec4),
+        (standard, ShaderKind::Conv2dGpu),
+        (depthwise, ShaderKind::DepthwiseGpu),
+        (pointwise, ShaderKind::PointwiseGpu),
+        (pointwise, ShaderKind::Conv2dGpu),
     ];
     for (layer, shader) in cases {
         let plane = (layer.height * layer.width) as usize;
@@ -425,7 +431,7 @@ fn bad_npy_input_leaves_no_output() {
             "channels",
         ),
         (&["--input", &s("x.npy"), "--weight", &s("w_rank3.npy")], "dimensions"),
-        (&["--input", &s("x.npy"), "--weight", &s("w_big.npy")], "--height"),
+        (&["--input", &s("x.npy"), "--weight", &s("w_big.npy")], "--input's H"),
         (
             &[
                 "--input",
@@ -622,4 +628,30 @@ fn cpu_family_matches_the_reference_on_gl() {
     if let Some(ctx) = common::gl() {
         cpu_family(&ctx);
     }
+}
+
+/// Pipelines are built lazily: making the kernel set compiles nothing, a job builds its own kernel's pipeline
+/// (per tile for a tunable one), and a second job of the same kernel and tile reuses it.
+#[test]
+fn pipelines_are_built_only_for_the_kernels_a_run_uses() {
+    let Some(ctx) = common::vulkan() else { return };
+    let kernels = ConvKernels::new(&ctx).unwrap();
+    assert!(
+        kernels.built().is_empty(),
+        "nothing compiled up front: {:?}",
+        kernels.built()
+    );
+    let layer = ConvLayer::default();
+    let _tiled = ConvJob::new(&ctx, &kernels, &layer, ShaderKind::Conv2dTiled, None).unwrap();
+    assert_eq!(kernels.built(), ["conv2d-tiled"]);
+    let _again = ConvJob::new(&ctx, &kernels, &layer, ShaderKind::Conv2dTiled, None).unwrap();
+    let _vec4 = ConvJob::new(&ctx, &kernels, &layer.pointwise(), ShaderKind::PointwiseVec4, None).unwrap();
+    let tile = kernels.tiles().get(ShaderKind::PointwiseVec4).unwrap();
+    assert_eq!(
+        kernels.built(),
+        [
+            "conv2d-tiled".to_string(),
+            format!("pointwise-vec4 ({})", ShaderKind::PointwiseVec4.describe_tile(tile))
+        ]
+    );
 }
