@@ -263,10 +263,10 @@ impl ShaderKind {
                 self.name(),
             ),
             (ShaderKind::PointwiseCpu | ShaderKind::Conv2dCpu, _) => {
-                // x: blocks of pixel groups; y: blocks of 8 output channels.
+                // x: blocks of pixel groups; y: blocks of `shape.channels` output channels.
                 let shape = GemmShape::for_layer(layer);
                 let x = shape.pixel_groups(layer).div_ceil(u64::from(shape.workgroup));
-                let y = u64::from(layer.out_channels).div_ceil(u64::from(cpu::GEMM_CHANNELS));
+                let y = u64::from(layer.out_channels).div_ceil(u64::from(shape.channels));
                 limit([x, y, 1], ["pixel-group blocks", "channel blocks", "-"])
             }
             (ShaderKind::Conv2d | ShaderKind::Depthwise | ShaderKind::Pointwise, _) => kernel::grid(
@@ -302,7 +302,7 @@ impl ShaderKind {
             // One dispatch per K slice; in each, the weight copy's loop (8 · slice / workgroup iterations).
             ShaderKind::PointwiseCpu | ShaderKind::Conv2dCpu => {
                 let shape = GemmShape::for_layer(layer);
-                1 + u64::from(cpu::GEMM_CHANNELS * shape.slice).div_ceil(u64::from(shape.workgroup))
+                1 + u64::from(shape.channels * shape.slice).div_ceil(u64::from(shape.workgroup))
             }
         }
     }
@@ -1322,6 +1322,24 @@ impl ConvJob {
             slot.get_or_insert(seconds);
         }
         Ok(())
+    }
+
+    /// Dispatches of a generated kernel's job (the pack kernel, then each K slice of the GEMM); 0 for the fixed kernels.
+    pub fn dispatch_count(&self) -> usize {
+        self.generated.len()
+    }
+
+    /// Submits dispatch `index` of a generated kernel's job alone and waits for it (to see where its time goes).
+    pub fn run_dispatch(&self, ctx: &GpuContext, index: usize) -> Result<(), GpuError> {
+        let d = self.generated.get(index).ok_or_else(|| GpuError::KernelDoesNotApply {
+            shader: self.shader.name(),
+            reason: format!(
+                "it has {} generated dispatches, not {}",
+                self.generated.len(),
+                index + 1
+            ),
+        })?;
+        Self::submit(ctx, |pass| d.kernel.kernel.dispatch(pass, &d.bind_group, d.grid))
     }
 
     fn encode_generated(&self, pass: &mut wgpu::ComputePass<'_>) {
