@@ -72,7 +72,7 @@ fn main() -> anyhow::Result<()> {
         jobs.push(job);
     }
     // Interleaved: a load change hits both kernels alike; medians of process CPU time per run.
-    let mut samples = vec![Vec::new(), Vec::new()];
+    let mut samples = [Vec::new(), Vec::new()];
     for _ in 0..reps {
         for (i, job) in jobs.iter().enumerate() {
             let c0 = cpu_seconds();

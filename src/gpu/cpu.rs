@@ -474,8 +474,27 @@ pub fn pack_source(layer: &ConvLayer) -> String {
     emit!(s, "    let kx = i32(tap % {kw}u);");
     emit!(s, "    let plane = (n * {c}u + ci) * {}u;", h * w);
     let mut values = Vec::new();
+    // A pointwise conv reads its B straight from the input planes: no coordinates to divide out, no padding.
+    let direct = layer.kernel == [1, 1] && layer.stride == [1, 1] && layer.padding == [0, 0];
+    let hw = oh * ow;
     for j in 0..4 {
         emit!(s, "    let p{j} = 4u * g + {j}u;");
+        if direct {
+            let mut ok = Vec::new();
+            if k != kp {
+                ok.push(format!("k < {k}u"));
+            }
+            if !hw.is_multiple_of(4) {
+                ok.push(format!("p{j} < {hw}u"));
+            }
+            if ok.is_empty() {
+                values.push(format!("input[plane + p{j}]"));
+            } else {
+                emit!(s, "    let ok{j} = {};", ok.join(" && "));
+                values.push(format!("select(0.0, input[plane + min(p{j}, {}u)], ok{j})", hw - 1));
+            }
+            continue;
+        }
         emit!(s, "    let iy{j} = i32(p{j} / {ow}u) * {sh} - {ph} + {dh} * ky;");
         emit!(s, "    let ix{j} = i32(p{j} % {ow}u) * {sw} - {pw} + {dw} * kx;");
         emit!(
