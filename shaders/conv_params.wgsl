@@ -1,5 +1,5 @@
 // conv_params.wgsl — what every conv shader shares, prepended by the host to each conv shader: the uniform block of
-// the layer's shape (the same field order as `ConvParams` in src/gpu/conv.rs) and the workgroup-size override
+// the layer's shape (the same field order as `ConvParams` in src/gpu/conv/params.rs) and the workgroup-size override
 // constant. The scalar kernels then get conv_common.wgsl (their five bindings); the vec4 kernels declare their own.
 //
 // Layout (f32, row-major, PyTorch Conv2d): input [N, C_in, H, W], weight [C_out, C_in/groups, KH, KW],

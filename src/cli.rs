@@ -1,11 +1,13 @@
-//! Command-line types (clap derive). One [`LayerArgs`] is flattened into every subcommand that takes a layer, and
-//! one [`GpuArgs`] into every subcommand that uses an adapter.
+//! The binary's command-line types (clap derive; the library knows nothing of them). One [`LayerArgs`] is
+//! flattened into every subcommand that takes a layer, and one [`GpuArgs`] into every subcommand that uses an
+//! adapter.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::layer::{half_padding, ConvLayer, Pair};
+use convflops::error::{Field, ShapeError};
+use convflops::layer::{half_padding, ConvLayer, Pair};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -166,6 +168,63 @@ pub fn parse_pair(text: &str) -> Result<Pair, String> {
     }
 }
 
+/// The flag of the layer flags ([`LayerArgs`]) that sets `field`.
+pub fn flag(field: Field) -> &'static str {
+    match field {
+        Field::Batch => "--batch",
+        Field::InChannels => "--in-channels",
+        Field::OutChannels => "--out-channels",
+        Field::Height => "--height",
+        Field::Width => "--width",
+        Field::Kernel => "--kernel-size",
+        Field::Stride => "--stride",
+        Field::Padding => "--padding",
+        Field::Dilation => "--dilation",
+        Field::Groups => "--groups",
+    }
+}
+
+/// A [`ShapeError`] of a layer given by flags, in the words of the flags (`flag` names them: the layer flags, or
+/// another command's flags and files).
+pub fn shape_error(error: &ShapeError, flag: impl Fn(Field) -> String) -> String {
+    match error {
+        ShapeError::Zero { field } => format!("{} must be at least 1 (got 0)", flag(*field)),
+        ShapeError::GroupsDoNotDivide {
+            groups,
+            in_channels,
+            out_channels,
+        } => format!(
+            "{} {groups} must divide both {} {in_channels} and {} {out_channels}",
+            flag(Field::Groups),
+            flag(Field::InChannels),
+            flag(Field::OutChannels)
+        ),
+        ShapeError::EmptyOutput {
+            axis,
+            size,
+            padding,
+            kernel,
+            dilation,
+        } => format!(
+            "{} {size} with {} {padding} is smaller than the dilated kernel ({kernel} taps, {} {dilation}): the \
+             output would be empty",
+            flag(*axis),
+            flag(Field::Padding),
+            flag(Field::Dilation)
+        ),
+        ShapeError::Overflow { what } => format!(
+            "the {what} count of this layer overflows 64 bits: reduce {}, the channels or the spatial size",
+            flag(Field::Batch)
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// A [`ShapeError`] of the layer the layer flags describe, naming the flags.
+pub fn layer_flags_error(error: ShapeError) -> anyhow::Error {
+    anyhow::anyhow!(shape_error(&error, |field| flag(field).to_string()))
+}
+
 /// The layer flags shared by every command that takes a layer. Defaults: the MobileNet v1 Table 3 example layer.
 #[derive(Debug, Clone, Args)]
 pub struct LayerArgs {
@@ -264,16 +323,20 @@ pub struct ModelArgs {
     /// The ONNX model's input shape, NxCxHxW, when the file's is symbolic (or to count at another size); its N
     /// is the batch.
     #[arg(long, value_name = "NxCxHxW", conflicts_with_all = ["batch", "name", "compare"], requires = "file")]
-    pub input_shape: Option<crate::models::onnx::InputShape>,
+    pub input_shape: Option<convflops::models::onnx::InputShape>,
     /// Batch size for every layer.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = whole_number)]
     pub batch: u32,
     /// Write the network's layers in the file format to FILE (atomically) and exit.
     #[arg(long, value_name = "FILE", conflicts_with = "gpu_run")]
     pub export_layers: Option<PathBuf>,
-    /// Print JSON instead of the tables.
+    /// Print JSON instead of the tables (the same as --format json).
     #[arg(long)]
     pub json: bool,
+    /// What to print on stdout: table (fits the terminal), wide (every column), json, and with --run or
+    /// --compare also csv or markdown (the formats of the --export-* files).
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "json")]
+    pub format: Option<FormatArg>,
     /// Run every conv layer on the adapter, chained on the device, and time each layer and the whole network.
     #[arg(long)]
     pub run: bool,
@@ -281,10 +344,9 @@ pub struct ModelArgs {
     /// ratio.
     #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with_all = ["name", "file"])]
     pub compare: Option<Vec<String>>,
-    /// The kernels to run: auto (the adapter's default: vec4 for now), cpu (generated per layer for CPU adapters;
-    /// vec4 elsewhere), vec4 (vec4 register tiles, where the shape allows; tiled elsewhere), tiled (scalar register
-    /// tiles, any shape) or naive (one output per invocation).
-    #[arg(long, value_enum, default_value = "auto", requires = "gpu_run")]
+    /// The kernels to run: a family, or auto (per layer the kernel `tune` chose for its shape class on this
+    /// adapter, else the adapter's default family: cpu on CPU adapters, vec4 on GPUs).
+    #[arg(long, value_parser = variant_parser(), default_value = "auto", requires = "gpu_run")]
     pub variant: VariantArg,
     #[command(flatten)]
     pub gpu: GpuArgs,
@@ -331,20 +393,20 @@ pub struct GpuArgs {
     pub adapter: Option<String>,
     /// Refuse a run whose buffers need more device memory than this: bytes, or a size such as 512MiB or 2GiB
     /// (default 2GiB on CPU adapters, 4GiB on GPUs; wgpu does not report an adapter's memory size).
-    #[arg(long, value_parser = crate::units::parse_bytes, value_name = "SIZE")]
+    #[arg(long, value_parser = convflops::units::parse_bytes, value_name = "SIZE")]
     pub max_memory: Option<u64>,
 }
 
 impl GpuArgs {
     /// The adapter choice these flags describe.
-    pub fn choice(&self) -> crate::gpu::AdapterChoice {
+    pub fn choice(&self) -> convflops::gpu::AdapterChoice {
         let backends = self.backend.map(|b| match b {
             BackendArg::Vulkan => wgpu::Backends::VULKAN,
             BackendArg::Metal => wgpu::Backends::METAL,
             BackendArg::Dx12 => wgpu::Backends::DX12,
             BackendArg::Gl => wgpu::Backends::GL,
         });
-        crate::gpu::AdapterChoice {
+        convflops::gpu::AdapterChoice {
             backends,
             adapter: self.adapter.clone(),
             max_memory: self.max_memory,
@@ -361,54 +423,45 @@ pub struct DevicesArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ShaderArg {
-    /// The general conv, one output per invocation (naive reference).
-    Conv2d,
-    /// The general conv as an implicit GEMM with a register tile.
-    Conv2dTiled,
-    /// The depthwise conv, one output per invocation (naive reference).
-    Depthwise,
-    /// The depthwise conv, 4 outputs per invocation.
-    DepthwiseTiled,
-    /// The 1×1 conv, one output per invocation (naive reference).
-    Pointwise,
-    /// The standard conv (kernels 3 wide, stride 1) as an implicit GEMM on vec4 pixel groups.
-    Conv2dVec4,
-    /// The depthwise 3×3 conv (stride 1, padding 1) on vec4 pixel groups.
-    DepthwiseVec4,
-    /// The 1×1 conv as a GEMM on vec4 pixel groups.
-    PointwiseVec4,
-    /// The depthwise conv generated for CPU adapters (kernels up to 7×7, any stride and size).
-    DepthwiseCpu,
-    /// The 1×1 conv as a GEMM generated for CPU adapters (B read from a texture).
-    PointwiseCpu,
-    /// The standard conv (one group) as the same generated GEMM on im2col(input).
-    Conv2dCpu,
+/// `--shader NAME`: any kernel of the registry ([`convflops::gpu::ShaderKind::ALL`]), each listed with its summary.
+fn shader_parser() -> impl clap::builder::TypedValueParser<Value = convflops::gpu::ShaderKind> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let values = convflops::gpu::ShaderKind::ALL.map(|k| PossibleValue::new(k.name()).help(k.spec().summary()));
+    PossibleValuesParser::new(values).try_map(|name| {
+        convflops::gpu::ShaderKind::from_name(&name).ok_or_else(|| format!("no kernel is named '{name}'"))
+    })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum VariantArg {
-    /// The adapter's default (`Variant::for_adapter`): vec4 for now on every adapter.
-    Auto,
-    Naive,
-    Tiled,
-    Vec4,
-    /// The kernels generated per layer for CPU adapters (vec4 where they do not apply).
-    Cpu,
-}
+/// A `--variant` value: a family of the registry ([`convflops::gpu::Variant::ALL`]), or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VariantArg(pub convflops::gpu::Variant);
 
 impl VariantArg {
-    /// The family this argument names on the adapter `summary` (`auto`: [`crate::gpu::Variant::for_adapter`]).
-    pub fn resolve(self, summary: &crate::gpu::AdapterSummary) -> crate::gpu::Variant {
-        match self {
-            VariantArg::Auto => crate::gpu::Variant::for_adapter(summary),
-            VariantArg::Naive => crate::gpu::Variant::Naive,
-            VariantArg::Tiled => crate::gpu::Variant::Tiled,
-            VariantArg::Vec4 => crate::gpu::Variant::Vec4,
-            VariantArg::Cpu => crate::gpu::Variant::Cpu,
-        }
+    /// `auto`: per layer, the kernel `tune` chose on the adapter, else the adapter's default family.
+    pub const AUTO: VariantArg = VariantArg(convflops::gpu::Variant::Auto);
+
+    /// The kernels this argument names (`auto` is resolved per layer and adapter by `tune::AutoKernels`).
+    pub fn resolve(self, _summary: &convflops::gpu::AdapterSummary) -> convflops::gpu::Variant {
+        self.0
     }
+}
+
+/// `--variant NAME`: `auto` or a family of the registry, each listed with its summary.
+fn variant_parser() -> impl clap::builder::TypedValueParser<Value = VariantArg> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let auto = convflops::gpu::Variant::Auto;
+    let mut values = vec![PossibleValue::new(auto.name()).help(auto.summary())];
+    values.extend(
+        convflops::gpu::Variant::ALL
+            .into_iter()
+            .map(|v| PossibleValue::new(v.name()).help(v.summary())),
+    );
+    PossibleValuesParser::new(values).try_map(|name| match name.as_str() {
+        "auto" => Ok(VariantArg::AUTO),
+        other => convflops::gpu::Variant::from_name(other)
+            .map(VariantArg)
+            .ok_or_else(|| format!("no kernel family is named '{other}'")),
+    })
 }
 
 #[derive(Debug, Args)]
@@ -433,10 +486,10 @@ pub struct RunArgs {
     pub dilation: Pair,
     #[arg(long, default_value_t = 1, value_name = "G", value_parser = whole_number)]
     pub groups: u32,
-    /// Force one kernel instead of choosing from the shapes (default: depthwise-tiled for depthwise layers,
-    /// conv2d-tiled otherwise).
-    #[arg(long, value_enum)]
-    pub shader: Option<ShaderArg>,
+    /// Force one kernel instead of choosing from the shapes (default: the kernel the adapter's default family,
+    /// `--variant auto`, picks for the layer: vec4 where its shape rules hold, tiled elsewhere).
+    #[arg(long, value_parser = shader_parser(), value_name = "KERNEL")]
+    pub shader: Option<convflops::gpu::ShaderKind>,
     #[command(flatten)]
     pub gpu: GpuArgs,
 }
@@ -444,9 +497,9 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Tolerance: a GPU result y passes when |y − ref| ≤ 1e-5 + 4·K·ε·Σ|x·w| for every output, where ref is \
-                  the CPU reference accumulated in f64, K = C_in/groups·kh·kw terms, ε = 2^-24 (f32 unit roundoff) and \
-                  Σ|x·w| the sum of the absolute products (plus |bias|): the worst-case bound of f32 summation of K terms \
-                  with a safety factor 4.\n\nExamples:\n  convflops verify --cases 20\n  convflops verify --cases 500 --seed 7 --backend gl"
+                  the CPU reference accumulated in f64, K = C_in/groups·kh·kw + 1 terms (one for the bias, counted whether or \
+                  not the layer has one), ε = 2^-24 (f32 unit roundoff) and Σ|x·w| the sum of the absolute products (plus \
+                  |bias|): the worst-case bound of f32 summation of K terms with a safety factor 4.\n\nExamples:\n  convflops verify --cases 20\n  convflops verify --cases 500 --seed 7 --backend gl"
 )]
 pub struct VerifyArgs {
     /// Number of random layers.
@@ -467,11 +520,10 @@ pub struct CompareArgs {
     pub gpu: GpuArgs,
     #[command(flatten)]
     pub bench: BenchArgs,
-    /// The kernels to time: auto (the adapter's default: vec4 for now), cpu (generated per layer for CPU adapters;
-    /// vec4 elsewhere), vec4 (vec4 register tiles where the shape allows, tiled elsewhere), tiled (scalar register
-    /// tiles, any shape) or naive (one output per invocation, the reference variants). Several, comma-separated
+    /// The kernels to time: a family, or auto (per conv the kernel `tune` chose for its shape class on this
+    /// adapter, else the adapter's default family: cpu on CPU adapters, vec4 on GPUs). Several, comma-separated
     /// (naive,tiled,vec4,cpu), are timed one after another and summed up side by side.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "auto")]
+    #[arg(long, value_parser = variant_parser(), value_delimiter = ',', default_value = "auto")]
     pub variant: Vec<VariantArg>,
     /// Measure the adapter's ceilings (peak FLOP/s, bandwidth) in this run for the roofline columns; without it
     /// the ceilings cached by `convflops peak` are used when present.
@@ -520,7 +572,7 @@ pub struct SweepArgs {
     /// kernel-size, batch; e.g. out-channels=16,32,64 · size=7..56 (doubling) · in-channels=16..128:16 (step) ·
     /// batch=1..64x4 (factor). At most 64 values.
     #[arg(long, value_name = "AXIS=VALUES")]
-    pub vary: crate::sweep::SweepSpec,
+    pub vary: convflops::sweep::SweepSpec,
     #[command(flatten)]
     pub layer: LayerArgs,
     #[command(flatten)]
@@ -528,7 +580,7 @@ pub struct SweepArgs {
     #[command(flatten)]
     pub bench: BenchArgs,
     /// The kernels to time (see `compare --help`).
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_parser = variant_parser(), default_value = "auto")]
     pub variant: VariantArg,
     /// Measure the ceilings in this run (otherwise the cached ones are used for --roofline and the % columns).
     #[arg(long)]
@@ -556,12 +608,47 @@ pub struct PeakArgs {
     pub json: bool,
 }
 
+/// What a command prints on stdout (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Tables that fit the terminal (the default): the least important columns hidden, then cells wrapped.
+    Table,
+    /// Tables with every column, whatever the terminal's width (as --wide).
+    Wide,
+    /// CSV, as --export-csv writes it.
+    Csv,
+    /// JSON, as --json prints it and --export-json writes it.
+    Json,
+    /// Markdown tables, as --export-markdown writes them.
+    Markdown,
+}
+
+impl FormatArg {
+    /// `--format`, with `--json` meaning `json` and nothing meaning `table`.
+    pub fn chosen(format: Option<FormatArg>, json: bool) -> FormatArg {
+        if json {
+            FormatArg::Json
+        } else {
+            format.unwrap_or(FormatArg::Table)
+        }
+    }
+
+    /// Table or wide: a report for people, with the adapter line and progress on stderr.
+    pub fn is_table(self) -> bool {
+        matches!(self, FormatArg::Table | FormatArg::Wide)
+    }
+}
+
 /// Where measured results go besides the table; every file is written atomically, all or none.
 #[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
-    /// Print JSON to stdout instead of the table.
+    /// Print JSON to stdout instead of the table (the same as --format json).
     #[arg(long)]
     pub json: bool,
+    /// What to print on stdout: table (fits the terminal), wide (every column), csv, json or markdown (the
+    /// formats of the --export-* files).
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "json")]
+    pub format: Option<FormatArg>,
     /// Write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub export_json: Option<PathBuf>,
@@ -574,6 +661,11 @@ pub struct ExportArgs {
 }
 
 impl ExportArgs {
+    /// What stdout gets.
+    pub fn format(&self) -> FormatArg {
+        FormatArg::chosen(self.format, self.json)
+    }
+
     /// The export files asked for, as (flag, path).
     pub fn files(&self) -> Vec<(&'static str, &std::path::Path)> {
         [
@@ -642,6 +734,19 @@ mod tests {
         let layer = args.layer.layer();
         assert_eq!(layer.padding, [4, 2]);
         assert_eq!((layer.out_height(), layer.out_width()), (9, 9));
+    }
+
+    proptest::proptest! {
+        /// The value parsers answer every string with a value or a message.
+        #[test]
+        fn value_parsers_never_panic(text in ".{0,24}", number in proptest::prelude::any::<u64>()) {
+            let _ = parse_pair(&text);
+            let _ = whole_number(&text);
+            let _ = seconds_limit(&text);
+            if let Ok([a, b]) = parse_pair(&format!("{}x{}", number, number / 3)) {
+                proptest::prop_assert_eq!((u64::from(a), u64::from(b)), (number, number / 3));
+            }
+        }
     }
 
     #[test]

@@ -8,9 +8,10 @@ use crate::cost::{ratio, ConvKind, Cost, LayerCost};
 use crate::gpu::conv::Tile;
 use crate::gpu::{
     AdapterSummary, ConvJob, ConvKernels, FusedJob, FusedSeparable, GpuContext, GpuError, JobPlan, PassTimer,
-    TimerKind, Variant,
+    ShaderKind, TimerKind, Variant,
 };
 use crate::layer::ConvLayer;
+use crate::measure::{self, Input};
 use crate::reference::{self, sample_indices, Agreement, CHECKED_OUTPUTS};
 use crate::rng::SplitMix64;
 
@@ -242,25 +243,32 @@ fn fill(rng: &mut SplitMix64, len: Option<u64>) -> Vec<f32> {
     rng.fill(len.and_then(|n| usize::try_from(n).ok()).unwrap_or(0))
 }
 
-fn checked(kind: ConvKind, agreement: Agreement, checked: usize) -> Result<Agreement, GpuError> {
-    if agreement.passed() {
-        Ok(agreement)
-    } else {
-        Err(GpuError::WrongResult {
-            conv: kind.name(),
-            mismatches: agreement.mismatches,
-            checked: checked as u64,
-        })
+/// What [`run`] is timing, for a progress line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// One of the four convs (the separable pair as its two kernels in one submission).
+    Conv(ConvKind),
+    /// The separable pair as one fused kernel (vec4 kernels, where it applies).
+    Fused,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Conv(kind) => write!(f, "{kind}"),
+            Step::Fused => write!(f, "{} (fused)", ConvKind::Separable),
+        }
     }
 }
 
-/// Times the four convs of `layer` on `ctx` with the `variant` kernels. `progress` hears which conv is being timed.
+/// Times the four convs of `layer` on `ctx` with the `variant` kernels. `progress` hears each step before it is
+/// timed.
 pub fn run(
     ctx: &GpuContext,
     layer: &ConvLayer,
     variant: Variant,
     settings: &BenchSettings,
-    mut progress: impl FnMut(ConvKind),
+    mut progress: impl FnMut(Step),
 ) -> Result<Comparison, GpuError> {
     let layer = layer.validated()?;
     let cost = LayerCost::of(&layer)?;
@@ -269,8 +277,10 @@ pub fn run(
     // below (depthwise and pointwise read the buffers before them) plus the largest readback.
     // The vec4 kernels get the tiles `convflops tune` cached for these shapes on this adapter, else the defaults.
     let tiles = crate::tune::tiles_for(&ctx.summary, &layer);
+    // `auto` runs each conv on the kernel `tune` chose for its class, else on the adapter's default family.
+    let auto = crate::tune::AutoKernels::load(&ctx.summary);
     let plan = |l: &ConvLayer| {
-        let shader = variant.shader_for(l);
+        let shader = auto.shader_for(variant, l);
         JobPlan::with_tile(&ctx.summary, l, shader, tiles.get(shader))
     };
     let (standard_plan, dw_plan, pw_plan) = (plan(&layer)?, plan(&dw_layer)?, plan(&pw_layer)?);
@@ -284,24 +294,6 @@ pub fn run(
     let kernels = ConvKernels::with_tiles(ctx, tiles)?;
     let timer = PassTimer::new(ctx)?;
 
-    // Buffers once: the depthwise conv reads the standard conv's input, the pointwise conv reads the depthwise
-    // output, so "pointwise" alone and the separable pair use the same data.
-    let standard = ConvJob::new(ctx, &kernels, &layer, variant.shader_for(&layer), None)?;
-    let depthwise = ConvJob::new(
-        ctx,
-        &kernels,
-        &dw_layer,
-        variant.shader_for(&dw_layer),
-        Some(&standard.input),
-    )?;
-    let pointwise = ConvJob::new(
-        ctx,
-        &kernels,
-        &pw_layer,
-        variant.shader_for(&pw_layer),
-        Some(&depthwise.output),
-    )?;
-
     let mut rng = SplitMix64::new(0x5eed);
     let input = fill(&mut rng, layer.input_len());
     let weights = [
@@ -311,9 +303,22 @@ pub fn run(
     ];
     let biases =
         [layer.bias_len(), dw_layer.bias_len(), pw_layer.bias_len()].map(|n| layer.bias.then(|| rng.fill(n as usize)));
-    standard.upload(ctx, Some(&input), &weights[0], biases[0].as_deref())?;
-    depthwise.upload(ctx, None, &weights[1], biases[1].as_deref())?;
-    pointwise.upload(ctx, None, &weights[2], biases[2].as_deref())?;
+    // Buffers once: the depthwise conv reads the standard conv's input, the pointwise conv reads the depthwise
+    // output, so "pointwise" alone and the separable pair use the same data.
+    let prepare = |plan: &JobPlan, input, i: usize| {
+        measure::prepare(
+            ctx,
+            &kernels,
+            &plan.layer,
+            plan.shader,
+            input,
+            &weights[i],
+            biases[i].as_deref(),
+        )
+    };
+    let standard = prepare(&standard_plan, Input::Data(&input), 0)?;
+    let depthwise = prepare(&dw_plan, Input::Buffer(&standard.input), 1)?;
+    let pointwise = prepare(&pw_plan, Input::Buffer(&depthwise.output), 2)?;
 
     let names = [&standard, &depthwise, &pointwise].map(|job| kernels.describe(job.shader));
     let kernel_names = [
@@ -330,99 +335,69 @@ pub fn run(
     ];
     let mut measurements = Vec::new();
     for (kind, jobs) in &chains {
-        progress(*kind);
-        let measurement = bench::measure(settings, |repetitions| {
-            timer.time_pass(ctx, |pass| {
-                for _ in 0..repetitions {
-                    for job in jobs {
-                        job.encode(&kernels, pass);
-                    }
-                }
-            })
+        progress(Step::Conv(*kind));
+        let measurement = measure::time(ctx, &timer, settings, |pass| {
+            for job in jobs {
+                job.encode(&kernels, pass);
+            }
         })?;
         measurements.push((*kind, measurement));
     }
 
-    // Read each output back once and check a sample of it, so a broken kernel cannot report a speed.
-    let standard_out = standard.read_output(ctx)?;
-    let depthwise_out = depthwise.read_output(ctx)?;
-    let pointwise_out = pointwise.read_output(ctx)?;
-    let mut pick = |n: usize| sample_indices(n, CHECKED_OUTPUTS, &mut rng);
-    let (s_idx, d_idx, p_idx) = (
-        pick(standard_out.len()),
-        pick(depthwise_out.len()),
-        pick(pointwise_out.len()),
-    );
-    let s_check = reference::compare_at(&layer, &standard_out, &input, &weights[0], biases[0].as_deref(), &s_idx);
-    let d_check = reference::compare_at(
-        &dw_layer,
-        &depthwise_out,
-        &input,
-        &weights[1],
-        biases[1].as_deref(),
-        &d_idx,
-    );
-    let p_check = reference::compare_at(
-        &pw_layer,
-        &pointwise_out,
-        &depthwise_out,
-        &weights[2],
-        biases[2].as_deref(),
-        &p_idx,
-    );
+    // Read each output back once and check a sample of it; the pointwise conv read the depthwise output.
+    let s = measure::read_and_check(ctx, &standard, &input, &weights[0], biases[0].as_deref(), &mut rng)?;
+    let d = measure::read_and_check(ctx, &depthwise, &input, &weights[1], biases[1].as_deref(), &mut rng)?;
+    let p = measure::read_and_check(ctx, &pointwise, &d.output, &weights[2], biases[2].as_deref(), &mut rng)?;
     let checks = [
-        (checked(ConvKind::Standard, s_check, s_idx.len())?, s_idx.len()),
-        (checked(ConvKind::Depthwise, d_check, d_idx.len())?, d_idx.len()),
-        (checked(ConvKind::Pointwise, p_check, p_idx.len())?, p_idx.len()),
-        (d_check.merge(p_check), d_idx.len() + p_idx.len()),
+        (s.passed(ConvKind::Standard.name())?, s.checked),
+        (d.passed(ConvKind::Depthwise.name())?, d.checked),
+        (p.passed(ConvKind::Pointwise.name())?, p.checked),
+        (d.agreement.merge(p.agreement), d.checked + p.checked),
     ];
 
     // The fused pair reads the same input and weights; its output is checked against the reference composition.
-    let fused = if variant == Variant::Vec4 && FusedSeparable::applies(&layer).is_ok() {
-        progress(ConvKind::Separable);
-        let kernel = FusedSeparable::new(ctx, FUSED_TILE)?;
-        let job = FusedJob::new(ctx, &kernel, &layer, Some(&standard.input))?;
-        job.upload(
-            ctx,
-            None,
-            &weights[1],
-            biases[1].as_deref(),
-            &weights[2],
-            biases[2].as_deref(),
-        )?;
-        let measurement = bench::measure(settings, |repetitions| {
-            timer.time_pass(ctx, |pass| {
-                for _ in 0..repetitions {
-                    job.encode(pass);
-                }
+    // It is the vec4 pair's fused form: timed when the pair ran on the vec4 kernels (vec4, or auto choosing them).
+    let vec4_pair = depthwise.shader == ShaderKind::DepthwiseVec4 && pointwise.shader == ShaderKind::PointwiseVec4;
+    let fused =
+        if matches!(variant, Variant::Vec4 | Variant::Auto) && vec4_pair && FusedSeparable::applies(&layer).is_ok() {
+            progress(Step::Fused);
+            let kernel = FusedSeparable::new(ctx, FUSED_TILE)?;
+            let job = FusedJob::new(ctx, &kernel, &layer, Some(&standard.input))?;
+            job.upload(
+                ctx,
+                None,
+                &weights[1],
+                biases[1].as_deref(),
+                &weights[2],
+                biases[2].as_deref(),
+            )?;
+            let measurement = measure::time(ctx, &timer, settings, |pass| job.encode(pass))?;
+            let output = job.read_output(ctx)?;
+            let indices = sample_indices(output.len(), CHECKED_OUTPUTS, &mut rng);
+            let separable = reference::SeparableWeights {
+                dw: &weights[1],
+                dw_bias: biases[1].as_deref(),
+                pw: &weights[2],
+                pw_bias: biases[2].as_deref(),
+            };
+            let check = reference::compare_separable_at(&layer, &output, &input, separable, &indices)?;
+            // The same counts as the pair, less the intermediate's write and read: the fused kernel never stores it.
+            let intermediate = cost.depthwise.outputs.saturating_mul(2 * 4);
+            Some(ConvResult {
+                kind: ConvKind::Separable,
+                cost: Cost {
+                    bytes: cost.separable.bytes.saturating_sub(intermediate),
+                    ..cost.separable
+                },
+                timer: timer.kind(),
+                measurement,
+                check: measure::require("separable (fused)", check, indices.len())?,
+                checked_outputs: indices.len(),
+                kernel: format!("{} ({})", crate::gpu::fused::FUSED_NAME, FUSED_TILE),
             })
-        })?;
-        let output = job.read_output(ctx)?;
-        let indices = pick(output.len());
-        let separable = reference::SeparableWeights {
-            dw: &weights[1],
-            dw_bias: biases[1].as_deref(),
-            pw: &weights[2],
-            pw_bias: biases[2].as_deref(),
+        } else {
+            None
         };
-        let check = reference::compare_separable_at(&layer, &output, &input, separable, &indices)?;
-        // The same counts as the pair, less the intermediate's write and read: the fused kernel never stores it.
-        let intermediate = cost.depthwise.outputs.saturating_mul(2 * 4);
-        Some(ConvResult {
-            kind: ConvKind::Separable,
-            cost: Cost {
-                bytes: cost.separable.bytes.saturating_sub(intermediate),
-                ..cost.separable
-            },
-            timer: timer.kind(),
-            measurement,
-            check: checked(ConvKind::Separable, check, indices.len())?,
-            checked_outputs: indices.len(),
-            kernel: format!("{} ({})", crate::gpu::fused::FUSED_NAME, FUSED_TILE),
-        })
-    } else {
-        None
-    };
 
     let results = measurements
         .into_iter()
@@ -459,19 +434,9 @@ mod tests {
         let layer = ConvLayer::default();
         let cost = LayerCost::of(&layer).unwrap();
         let adapter = AdapterSummary {
-            index: 0,
-            name: "Test Adapter, rev 2".into(),
-            backend: "Vulkan".into(),
             device_type: if software { "CPU" } else { "discrete GPU" }.into(),
             software,
-            driver: "test".into(),
-            driver_info: "1.0".into(),
-            timestamps: true,
-            max_storage_buffer_binding_size: 1 << 27,
-            max_buffer_size: 1 << 30,
-            max_compute_workgroups_per_dimension: 65_535,
-            max_compute_invocations_per_workgroup: 256,
-            max_compute_workgroup_storage_size: 16_384,
+            ..AdapterSummary::with_default_limits("Test Adapter, rev 2")
         };
         let results = ConvKind::ALL
             .into_iter()

@@ -34,6 +34,17 @@ pub struct Cost {
     pub bytes: u64,
 }
 
+impl ConvLayer {
+    /// Checks every field ([`ConvLayer::shape_checked`]) and every count the cost model makes (all four convs and
+    /// their bytes), and returns the layer unchanged when it describes a non-empty convolution whose counts fit in
+    /// 64 bits: a valid layer can never overflow later.
+    pub fn validated(self) -> Result<Self, ShapeError> {
+        let layer = self.shape_checked()?;
+        LayerCost::of(&layer)?;
+        Ok(layer)
+    }
+}
+
 fn overflow(what: &'static str) -> ShapeError {
     ShapeError::Overflow { what }
 }

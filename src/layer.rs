@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ShapeError;
+use crate::error::{Field, ShapeError};
 
 /// A pair of per-axis values: `[height axis, width axis]`.
 pub type Pair = [u32; 2];
@@ -68,26 +68,26 @@ pub fn half_padding(kernel: u32, dilation: u32) -> u32 {
 }
 
 impl ConvLayer {
-    /// Checks every field and returns the layer unchanged when it describes a non-empty convolution whose counts fit
-    /// in 64 bits.
-    pub fn validated(self) -> Result<Self, ShapeError> {
+    /// Checks every field and returns the layer unchanged when it describes a non-empty convolution. That its
+    /// counts also fit in 64 bits is `ConvLayer::validated`'s check (in the `cost` module, which counts them).
+    pub fn shape_checked(self) -> Result<Self, ShapeError> {
         let positive = [
-            ("batch", self.batch),
-            ("in-channels", self.in_channels),
-            ("out-channels", self.out_channels),
-            ("height", self.height),
-            ("width", self.width),
-            ("kernel-size", self.kernel[0]),
-            ("kernel-size", self.kernel[1]),
-            ("stride", self.stride[0]),
-            ("stride", self.stride[1]),
-            ("dilation", self.dilation[0]),
-            ("dilation", self.dilation[1]),
-            ("groups", self.groups),
+            (Field::Batch, self.batch),
+            (Field::InChannels, self.in_channels),
+            (Field::OutChannels, self.out_channels),
+            (Field::Height, self.height),
+            (Field::Width, self.width),
+            (Field::Kernel, self.kernel[0]),
+            (Field::Kernel, self.kernel[1]),
+            (Field::Stride, self.stride[0]),
+            (Field::Stride, self.stride[1]),
+            (Field::Dilation, self.dilation[0]),
+            (Field::Dilation, self.dilation[1]),
+            (Field::Groups, self.groups),
         ];
-        for (argument, value) in positive {
+        for (field, value) in positive {
             if value == 0 {
-                return Err(ShapeError::Zero { argument });
+                return Err(ShapeError::Zero { field });
             }
         }
         if !self.in_channels.is_multiple_of(self.groups) || !self.out_channels.is_multiple_of(self.groups) {
@@ -99,9 +99,9 @@ impl ConvLayer {
         }
         for axis in 0..2 {
             let (size, name) = if axis == 0 {
-                (self.height, "height")
+                (self.height, Field::Height)
             } else {
-                (self.width, "width")
+                (self.width, Field::Width)
             };
             if output_size(
                 size,
@@ -121,9 +121,6 @@ impl ConvLayer {
                 });
             }
         }
-        // Every count the cost model makes is bounded by these products; check them once here so a valid layer
-        // can never overflow later.
-        crate::cost::LayerCost::of(&self)?;
         Ok(self)
     }
 
@@ -299,21 +296,32 @@ mod tests {
     }
 
     #[test]
-    fn validation_names_the_argument() {
+    fn validation_names_the_field() {
         let zero = ConvLayer {
             in_channels: 0,
             ..ConvLayer::default()
         }
         .validated()
         .unwrap_err();
-        assert!(zero.to_string().contains("--in-channels"), "{zero}");
+        assert_eq!(
+            zero,
+            ShapeError::Zero {
+                field: Field::InChannels
+            }
+        );
+        assert_eq!(zero.to_string(), "in_channels must be at least 1 (got 0)");
         let groups = ConvLayer {
             groups: 3,
             ..ConvLayer::default()
         }
         .validated()
         .unwrap_err();
-        assert!(groups.to_string().contains("--groups"), "{groups}");
+        assert!(
+            groups
+                .to_string()
+                .starts_with("groups 3 must divide both in_channels 512"),
+            "{groups}"
+        );
         let empty = ConvLayer {
             height: 2,
             padding: [0, 0],
@@ -321,7 +329,16 @@ mod tests {
         }
         .validated()
         .unwrap_err();
-        assert!(empty.to_string().contains("--height"), "{empty}");
+        assert!(
+            matches!(
+                empty,
+                ShapeError::EmptyOutput {
+                    axis: Field::Height,
+                    ..
+                }
+            ) && !empty.to_string().contains("--"),
+            "{empty}"
+        );
         let huge = ConvLayer {
             batch: u32::MAX,
             in_channels: u32::MAX,

@@ -7,7 +7,6 @@
 pub mod bench;
 pub mod cache;
 pub mod ceilings;
-pub mod cli;
 pub mod compare;
 pub mod cost;
 pub mod error;
@@ -15,6 +14,7 @@ pub mod explain;
 pub mod export;
 pub mod gpu;
 pub mod layer;
+pub mod measure;
 pub mod models;
 pub mod npy;
 pub mod output;

@@ -3,8 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use convflops::cli::Cli;
 
+use cli::Cli;
+
+mod cli;
 mod commands;
 
 fn main() -> ExitCode {

@@ -8,8 +8,11 @@ use crate::reference::{self, Agreement};
 use crate::rng::SplitMix64;
 
 /// A random layer in the ranges `verify` covers: batch 1–2, channels 1–64, sizes 1–40, kernel 1–7, stride 1–3,
-/// padding 0–3, dilation 1–3, groups among the common divisors, with and without bias. About a quarter of the
-/// cases are depthwise and a quarter pointwise, so every kernel gets many cases.
+/// padding 0–3, dilation 1–3, with and without bias. Six flavours, equally likely, so every kernel gets many
+/// cases: depthwise (any kernel); pointwise; the vec4 standard conv's shape (3 wide, stride 1) and the vec4
+/// depthwise shape (3×3, stride 1, padding 1), both with H·W a multiple of 4; and two of grouped convs with groups
+/// among the common divisors. A third of the cases are depthwise, a sixth pointwise (more, by chance, from the
+/// others).
 pub fn random_layer(rng: &mut SplitMix64) -> ConvLayer {
     loop {
         let flavour = rng.range(0, 5);

@@ -22,9 +22,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use convflops::cli::{Cli, Command as Subcommand};
+use cli::{Cli, Command as Subcommand};
+
+/// The binary's command line, compiled into this test to tell heavy `compare` vectors from light ones.
+#[allow(dead_code)]
+#[path = "../src/cli.rs"]
+mod cli;
 use convflops::cost::Cost;
-use convflops::gpu::{AdapterSummary, JobPlan};
+use convflops::gpu::{AdapterSummary, JobPlan, Variant};
 use convflops::rng::SplitMix64;
 
 /// A run slower than this is a failure.
@@ -403,19 +408,10 @@ fn noise(rng: &mut SplitMix64, args: &mut Vec<String>) {
 /// lavapipe's limits, as `convflops devices` lists them.
 fn lavapipe() -> AdapterSummary {
     AdapterSummary {
-        index: 0,
-        name: "llvmpipe (LLVM 15.0.6, 256 bits)".into(),
-        backend: "Vulkan".into(),
         device_type: "CPU".into(),
         software: true,
-        driver: String::new(),
-        driver_info: String::new(),
-        timestamps: true,
-        max_storage_buffer_binding_size: 128 << 20,
         max_buffer_size: 2 << 30,
-        max_compute_workgroups_per_dimension: 65_535,
-        max_compute_invocations_per_workgroup: 256,
-        max_compute_workgroup_storage_size: 16_384,
+        ..AdapterSummary::with_default_limits("llvmpipe (LLVM 15.0.6, 256 bits)")
     }
 }
 
@@ -428,7 +424,11 @@ fn compare_macs(args: &[String]) -> Option<u64> {
     };
     let layer = compare.layer.layer().validated().ok()?;
     for v in &compare.variant {
-        let variant = v.resolve(&lavapipe());
+        // `auto` without a tuned choice: the adapter's default family.
+        let variant = match v.resolve(&lavapipe()) {
+            Variant::Auto => Variant::for_adapter(&lavapipe()),
+            family => family,
+        };
         for l in [layer, layer.depthwise(), layer.pointwise()] {
             JobPlan::new(&lavapipe(), &l, variant.shader_for(&l)).ok()?;
         }
@@ -791,7 +791,7 @@ fn hostile_argument_vectors() {
 
 /// The acceptance run: 10 000 vectors (or `CONVFLOPS_ARG_VECTORS`), seed `CONVFLOPS_ARG_SEED` (default 1).
 #[test]
-#[ignore = "about half an hour; run with tests/fuzz_args.sh"]
+#[ignore = "about 10 minutes on 2 cores; run with tests/fuzz_args.sh"]
 fn ten_thousand_argument_vectors() {
     let count = std::env::var("CONVFLOPS_ARG_VECTORS")
         .ok()
@@ -864,9 +864,17 @@ fn a_64_gib_request_is_refused_by_name() {
             "2,147,483,647",
         ],
     );
-    // Within every index and buffer limit, but above the budget: named as --max-memory.
+    // Within every index and buffer limit, but above the budget: named as --max-memory (the vec4 kernels' buffers).
     refused_quickly(
-        &["compare", "--backend", "vulkan", "--max-memory", "4MiB"],
+        &[
+            "compare",
+            "--backend",
+            "vulkan",
+            "--variant",
+            "vec4",
+            "--max-memory",
+            "4MiB",
+        ],
         &[
             "needs 11.9 MiB (12,511,484 bytes) of device memory",
             "--max-memory 4.00 MiB (4,194,304 bytes)",

@@ -15,19 +15,12 @@ fn comparison(name: &str, software: bool, times: [f64; 4], timer: TimerKind) -> 
     };
     let cost = LayerCost::of(&layer).unwrap();
     let adapter = AdapterSummary {
-        index: 0,
-        name: name.into(),
-        backend: "Vulkan".into(),
         device_type: if software { "CPU" } else { "discrete GPU" }.into(),
         software,
         driver: "drv".into(),
         driver_info: "1".into(),
         timestamps: timer == TimerKind::Timestamp,
-        max_storage_buffer_binding_size: 1 << 27,
-        max_buffer_size: 1 << 31,
-        max_compute_workgroups_per_dimension: 65_535,
-        max_compute_invocations_per_workgroup: 256,
-        max_compute_workgroup_storage_size: 16_384,
+        ..AdapterSummary::with_default_limits(name)
     };
     let results = ConvKind::ALL
         .into_iter()

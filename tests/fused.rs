@@ -372,7 +372,8 @@ fn time_the_default_layer() {
         .map(|job| format!("fused, TILE_CHANNELS {} (grid {:?})", job.tile().channels, job.grid()))
         .chain([format!(
             "unfused depthwise-vec4 {} + pointwise-vec4 {}",
-            tiles.depthwise, tiles.pointwise
+            ShaderKind::DepthwiseVec4.describe_tile(tiles.get(ShaderKind::DepthwiseVec4).unwrap()),
+            ShaderKind::PointwiseVec4.describe_tile(tiles.get(ShaderKind::PointwiseVec4).unwrap())
         )])
         .collect();
     for (name, mut times) in names.into_iter().zip(samples) {
@@ -384,4 +385,39 @@ fn time_the_default_layer() {
             per(times[times.len() / 2])
         );
     }
+}
+
+/// `compare`'s progress names each step once: the four convs, then the fused pair as its own step (the separable
+/// pair is no longer announced twice).
+#[test]
+fn compare_announces_the_fused_step_once() {
+    use convflops::compare::{self, Step};
+    use convflops::cost::ConvKind;
+    let Some(ctx) = common::vulkan() else { return };
+    let layer = ConvLayer {
+        in_channels: 8,
+        out_channels: 16,
+        height: 12,
+        width: 12,
+        ..ConvLayer::default()
+    };
+    assert!(FusedSeparable::applies(&layer).is_ok());
+    let settings = convflops::bench::BenchSettings::new(0, 1, 0.0).unwrap();
+    let mut steps = Vec::new();
+    let comparison = compare::run(&ctx, &layer, convflops::gpu::Variant::Vec4, &settings, |s| {
+        steps.push(s)
+    })
+    .unwrap();
+    assert_eq!(
+        steps,
+        [
+            Step::Conv(ConvKind::Standard),
+            Step::Conv(ConvKind::Depthwise),
+            Step::Conv(ConvKind::Pointwise),
+            Step::Conv(ConvKind::Separable),
+            Step::Fused,
+        ]
+    );
+    assert!(comparison.fused.is_some());
+    assert_eq!(Step::Fused.to_string(), "separable (fused)");
 }

@@ -425,7 +425,7 @@ fn bad_npy_input_leaves_no_output() {
             "channels",
         ),
         (&["--input", &s("x.npy"), "--weight", &s("w_rank3.npy")], "dimensions"),
-        (&["--input", &s("x.npy"), "--weight", &s("w_big.npy")], "--height"),
+        (&["--input", &s("x.npy"), "--weight", &s("w_big.npy")], "--input's H"),
         (
             &[
                 "--input",
@@ -607,4 +607,30 @@ fn cpu_family_matches_the_reference_on_gl() {
     if let Some(ctx) = common::gl() {
         cpu_family(&ctx);
     }
+}
+
+/// Pipelines are built lazily: making the kernel set compiles nothing, a job builds its own kernel's pipeline
+/// (per tile for a tunable one), and a second job of the same kernel and tile reuses it.
+#[test]
+fn pipelines_are_built_only_for_the_kernels_a_run_uses() {
+    let Some(ctx) = common::vulkan() else { return };
+    let kernels = ConvKernels::new(&ctx).unwrap();
+    assert!(
+        kernels.built().is_empty(),
+        "nothing compiled up front: {:?}",
+        kernels.built()
+    );
+    let layer = ConvLayer::default();
+    let _tiled = ConvJob::new(&ctx, &kernels, &layer, ShaderKind::Conv2dTiled, None).unwrap();
+    assert_eq!(kernels.built(), ["conv2d-tiled"]);
+    let _again = ConvJob::new(&ctx, &kernels, &layer, ShaderKind::Conv2dTiled, None).unwrap();
+    let _vec4 = ConvJob::new(&ctx, &kernels, &layer.pointwise(), ShaderKind::PointwiseVec4, None).unwrap();
+    let tile = kernels.tiles().get(ShaderKind::PointwiseVec4).unwrap();
+    assert_eq!(
+        kernels.built(),
+        [
+            "conv2d-tiled".to_string(),
+            format!("pointwise-vec4 ({})", ShaderKind::PointwiseVec4.describe_tile(tile))
+        ]
+    );
 }

@@ -14,21 +14,7 @@ use convflops::layer::ConvLayer;
 
 /// An adapter with WebGPU's default limits: 128 MiB bindings, 256 MiB buffers, 65 535 workgroups per dimension.
 fn small_adapter(name: &str) -> AdapterSummary {
-    AdapterSummary {
-        index: 0,
-        name: name.into(),
-        backend: "Vulkan".into(),
-        device_type: "discrete GPU".into(),
-        software: false,
-        driver: String::new(),
-        driver_info: String::new(),
-        timestamps: true,
-        max_storage_buffer_binding_size: 128 << 20,
-        max_buffer_size: 256 << 20,
-        max_compute_workgroups_per_dimension: 65_535,
-        max_compute_invocations_per_workgroup: 256,
-        max_compute_workgroup_storage_size: 16_384,
-    }
+    AdapterSummary::with_default_limits(name)
 }
 
 fn plan_error(adapter: &AdapterSummary, layer: ConvLayer, shader: ShaderKind) -> String {
@@ -135,7 +121,7 @@ fn every_limit_is_checked_before_allocation_and_named() {
         batch: 0,
         ..ConvLayer::default()
     };
-    assert!(plan_error(&gpu, zero, ShaderKind::Conv2d).contains("--batch"));
+    assert!(plan_error(&gpu, zero, ShaderKind::Conv2d).contains("batch must be at least 1"));
 }
 
 #[test]
@@ -243,8 +229,8 @@ fn device_loss_mid_run_is_one_error() {
     let Some(ctx) = common::vulkan() else { return };
     let layer = small_layer();
     // The device goes away while the third conv is being timed.
-    let result = compare::run(&ctx, &layer, Variant::Tiled, &quick_settings(), |kind| {
-        if kind == ConvKind::Pointwise {
+    let result = compare::run(&ctx, &layer, Variant::Tiled, &quick_settings(), |step| {
+        if step == compare::Step::Conv(ConvKind::Pointwise) {
             ctx.device.destroy();
         }
     });

@@ -78,7 +78,7 @@ fn check_run(run: &Value, layers: usize) {
         assert!(run["adapter"][key].is_string(), "adapter.{key}");
     }
     assert_eq!(run["activations"], "linear");
-    assert!(["cpu", "vec4", "tiled", "naive"].contains(&run["variant"].as_str().unwrap()));
+    assert!(["auto", "cpu", "vec4", "tiled", "naive"].contains(&run["variant"].as_str().unwrap()));
     let list = run["layers"].as_array().expect("layers");
     assert_eq!(list.len(), layers);
     let mut flops = 0;
@@ -374,6 +374,109 @@ fn exports_and_charts_parse() {
     let conv = files.arg("tiny-conv.json");
     stdout_of(&with_quick(&["model", "--compare", &tiny, &conv, "--plot", &png]));
     assert_eq!(png_size(&std::fs::read(&png).unwrap()), (1024, 640));
+}
+
+/// TINY with a layer between the depthwise and the pointwise conv whose input buffer (600,000 channels of 8×8,
+/// 146 MiB) exceeds every adapter's 128 MiB minimum storage-binding limit: it cannot run, the others can.
+const TINY_BIG: &str = r#"{"name": "tiny-big", "layers": [
+ {"name": "conv1", "in_channels": 3, "out_channels": 8, "height": 16, "width": 16, "kernel": [3, 3], "stride": [2, 2], "padding": [1, 1]},
+ {"name": "dw2", "in_channels": 8, "out_channels": 8, "height": 8, "width": 8, "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1], "groups": 8},
+ {"name": "big", "in_channels": 600000, "out_channels": 8, "height": 8, "width": 8, "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0]},
+ {"name": "pw2", "in_channels": 8, "out_channels": 16, "height": 8, "width": 8, "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0], "bias": true},
+ {"name": "fc", "in_channels": 16, "out_channels": 10, "height": 1, "width": 1, "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0]}
+]}"#;
+
+#[test]
+fn a_layer_that_fails_is_named_and_the_others_are_reported_and_exported() {
+    let Some(ctx) = common::vulkan() else {
+        return;
+    };
+    assert!(
+        ctx.summary.max_storage_buffer_binding_size < 153_600_000,
+        "this test needs an adapter whose storage bindings stop below 146 MiB"
+    );
+    let files = Files::new();
+    let path = files.path("tiny-big.json");
+    std::fs::write(&path, TINY_BIG).unwrap();
+    let (file, csv_path, md_path) = (files.arg("tiny-big.json"), files.arg("big.csv"), files.arg("big.md"));
+    let args = with_quick(&[
+        "model",
+        "--file",
+        &file,
+        "--run",
+        "--json",
+        "--export-csv",
+        &csv_path,
+        "--export-markdown",
+        &md_path,
+    ]);
+    let out = common::convflops(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("1 layer failed (the others are shown and exported)")
+            && stderr.contains("layers[2] \"big\"")
+            && stderr.contains("max_storage_buffer_binding_size"),
+        "{stderr}"
+    );
+
+    let run: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let names: Vec<&str> = run["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["conv1", "dw2", "pw2", "fc"]);
+    // pw2 read big's output: with big not run, it reads its own random data.
+    assert_eq!(run["layers"][2]["input"], "random");
+    let failed = run["failed_layers"].as_array().unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["name"], "big");
+    assert_eq!(failed[0]["index"], 2);
+    assert_eq!(failed[0]["in_channels"], 600_000);
+    assert!(
+        failed[0]["error"].as_str().unwrap().contains("input buffer"),
+        "{}",
+        failed[0]
+    );
+    // The counts are the whole network's; the rates and shares cover the layers that ran.
+    let counted = json_of(&["model", "--file", &file, "--json"]);
+    assert_eq!(run["totals"]["flops"], counted["totals"]["flops"]);
+    assert_eq!(run["totals"]["layers_run"], 4);
+    assert_eq!(run["whole_network"]["layers"], 4);
+    let ran: u64 = run["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["flops"].as_u64().unwrap())
+        .sum();
+    assert_eq!(run["totals"]["flops_run"], ran);
+    assert_eq!(run["whole_network"]["flops"], ran);
+    let shares: f64 = run["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["flops_share"].as_f64().unwrap())
+        .sum();
+    assert!((shares - 100.0).abs() < 1e-9, "{shares}");
+
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let layers: Vec<&str> = rows.iter().map(|r| &r[col("layer")]).collect();
+    assert_eq!(layers, ["conv1", "dw2", "big", "pw2", "fc", "whole network"]);
+    assert!(rows[2][col("error")].contains("input buffer") && rows[2][col("gpu_time_median_s")].is_empty());
+    assert!(rows
+        .iter()
+        .enumerate()
+        .all(|(i, r)| (i == 2) != r[col("error")].is_empty()));
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    assert!(
+        md.contains("Failed layers (1 of 5)") && md.contains("whole network (one submission, 4 of 5 layers)"),
+        "{md}"
+    );
 }
 
 #[test]

@@ -1,12 +1,9 @@
 //! The library's top-level modules import each other in one direction: a ratchet against new import cycles.
 //! Each `src/` module's imports are the `crate::NAME` paths in its non-test code; a cycle is two modules that reach
-//! each other. Two known cycles remain (listed below, to be removed); any other fails this test.
+//! each other. Any cycle fails this test.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-
-/// Cycles that still exist, each as its sorted member list; removing one means deleting its line here.
-const KNOWN: &[&[&str]] = &[&["cost", "layer"], &["export", "models"]];
 
 /// The top-level module a file under `src/` belongs to (`gpu/conv.rs` → `gpu`), or `None` for the binary's files.
 fn module_of(relative: &Path) -> Option<String> {
@@ -71,7 +68,7 @@ fn reach(graph: &BTreeMap<String, BTreeSet<String>>, from: &str) -> BTreeSet<Str
 }
 
 #[test]
-fn no_import_cycles_beyond_the_known_ones() {
+fn no_import_cycles() {
     let graph = imports();
     assert!(graph.len() > 10, "the module scan found only {:?}", graph.keys());
     let reaches: BTreeMap<&String, BTreeSet<String>> = graph.keys().map(|m| (m, reach(&graph, m))).collect();
@@ -87,17 +84,7 @@ fn no_import_cycles_beyond_the_known_ones() {
             cycles.insert(members);
         }
     }
-    let known: BTreeSet<Vec<String>> = KNOWN
-        .iter()
-        .map(|c| c.iter().map(|s| s.to_string()).collect())
-        .collect();
-    let new: Vec<&Vec<String>> = cycles.iter().filter(|c| !known.contains(*c)).collect();
-    assert!(new.is_empty(), "new import cycles among src/ modules: {new:?}");
-    let gone: Vec<&Vec<String>> = known.iter().filter(|c| !cycles.contains(*c)).collect();
-    assert!(
-        gone.is_empty(),
-        "these cycles are gone: delete them from KNOWN: {gone:?}"
-    );
+    assert!(cycles.is_empty(), "import cycles among src/ modules: {cycles:?}");
 }
 
 #[test]

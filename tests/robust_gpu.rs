@@ -262,7 +262,54 @@ fn reports_fit_100_columns() {
             .map(|l| l.chars().count())
             .max();
         assert!(widest > Some(100), "{args:?} --wide");
+        // --format wide is --wide; csv, json and markdown print what the matching --export-* file holds.
+        let mut wide = args.clone();
+        wide.extend(["--format", "wide"]);
+        let out = run(cache.path(), &wide, Some("100"));
+        let widest = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.chars().count())
+            .max();
+        assert!(widest > Some(100), "{args:?} --format wide");
+        for (format, flag) in [
+            ("csv", "--export-csv"),
+            ("json", "--export-json"),
+            ("markdown", "--export-markdown"),
+        ] {
+            let export = cache.path().join(format!("export.{format}"));
+            let mut with = args.clone();
+            with.extend(["--format", format, flag, export.to_str().unwrap()]);
+            let out = run(cache.path(), &with, Some("100"));
+            assert!(out.status.success(), "{with:?}: {}", stderr(&out));
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(text, std::fs::read_to_string(&export).unwrap(), "{with:?}");
+            match format {
+                "csv" => assert!(
+                    csv::Reader::from_reader(text.as_bytes()).records().count() > 0,
+                    "{text}"
+                ),
+                "json" => assert!(serde_json::from_str::<Value>(&text).is_ok(), "{text}"),
+                _ => assert!(text.lines().any(|l| l.starts_with("|:---")), "{text}"),
+            }
+            assert!(
+                !text.lines().any(|l| l.starts_with("adapter: ")) && !text.contains('┌'),
+                "{with:?}: no human report on stdout: {text}"
+            );
+        }
     }
+    // The counts alone have no CSV or Markdown form; --format and --json are one choice.
+    let out = run(cache.path(), &["model", "mobilenet-v1", "--format", "csv"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--format csv") && stderr(&out).contains("--run"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(cache.path(), &["model", "mobilenet-v1", "--format", "json"], None);
+    assert!(serde_json::from_slice::<Value>(&out.stdout).is_ok());
+    let out = run(cache.path(), &["compare", "--json", "--format", "csv"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--format"), "{}", stderr(&out));
 }
 
 #[test]

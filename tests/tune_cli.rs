@@ -1,5 +1,6 @@
-//! `convflops tune` and `compare --tune` end to end: every candidate tile runs and is checked, the fastest is cached
-//! per adapter and shape class, and `compare` then builds its vec4 kernels with it. Timings are never asserted.
+//! `convflops tune` and `compare --tune` end to end: every tuned family's kernel and every candidate tile runs and is
+//! checked, the fastest tile per kernel and the fastest kernel per conv are cached per adapter and shape class, and
+//! `compare` (auto) then runs the chosen kernels with those tiles. Timings are never asserted.
 
 mod common;
 
@@ -30,10 +31,27 @@ fn tune_times_every_tile_and_caches_the_fastest() {
     let tuned = json_of(cache.path(), &args);
     let kernels = tuned["kernels"].as_array().unwrap();
     let names: Vec<&str> = kernels.iter().map(|k| k["kernel"].as_str().unwrap()).collect();
-    assert_eq!(names, ["conv2d-vec4", "depthwise-vec4", "pointwise-vec4"]);
+    // Per conv, the kernel of each tuned family: vec4 and cpu.
+    assert_eq!(
+        names,
+        [
+            "conv2d-vec4",
+            "conv2d-cpu",
+            "depthwise-vec4",
+            "depthwise-cpu",
+            "pointwise-vec4",
+            "pointwise-cpu"
+        ]
+    );
     for k in kernels {
         let candidates = k["candidates"].as_array().unwrap();
-        assert!(candidates.len() >= 12, "{}: {} tiles", k["kernel"], candidates.len());
+        let tunable = k["family"] == "vec4";
+        if tunable {
+            assert!(candidates.len() >= 12, "{}: {} tiles", k["kernel"], candidates.len());
+        } else {
+            assert_eq!(candidates.len(), 1, "{}: one candidate, no tile", k["kernel"]);
+            assert_eq!(k["default_tile"], "generated per layer");
+        }
         let best = k["best_tile"].as_str().unwrap();
         let fastest = candidates
             .iter()
@@ -53,16 +71,30 @@ fn tune_times_every_tile_and_caches_the_fastest() {
             .unwrap()
             .starts_with(k["kernel"].as_str().unwrap()));
     }
-    let file = tuned["cache_file"].as_str().expect("cached");
-    let cached: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-    let adapter = cached.as_object().unwrap().values().next().unwrap();
-    assert_eq!(
-        adapter.as_object().unwrap().len(),
-        3,
-        "one entry per shape class: {adapter}"
-    );
+    // One choice per conv: the fastest kernel of those tried on it.
+    let choices = tuned["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 3);
+    for (choice, conv) in choices.iter().zip(["standard", "depthwise", "pointwise"]) {
+        assert_eq!(choice["conv"], conv);
+        let fastest = kernels
+            .iter()
+            .filter(|k| k["conv"] == conv)
+            .flat_map(|k| k["candidates"].as_array().unwrap())
+            .map(|c| c["median_s"].as_f64().unwrap())
+            .fold(f64::INFINITY, f64::min);
+        assert_eq!(choice["median_s"].as_f64().unwrap(), fastest);
+        assert!(choice["shape_class"].as_str().unwrap().starts_with(conv));
+    }
+    let entries = |key: &str| -> usize {
+        let file = tuned[key].as_str().expect("cached");
+        let cached: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let adapter = cached.as_object().unwrap().values().next().unwrap();
+        adapter.as_object().unwrap().len()
+    };
+    assert_eq!(entries("cache_file"), 3, "one tile per tunable kernel's shape class");
+    assert_eq!(entries("kernels_file"), 3, "one kernel per conv shape class");
 
-    // compare builds its vec4 kernels with the cached tiles and names them in every result.
+    // compare (auto) runs each conv on the chosen kernel, with the cached tile, and names it in every result.
     let args: Vec<&str> = ["compare", "--json"]
         .iter()
         .chain(&LAYER)
@@ -70,12 +102,13 @@ fn tune_times_every_tile_and_caches_the_fastest() {
         .copied()
         .collect();
     let compared = json_of(cache.path(), &args);
+    assert_eq!(compared["variant"], "auto");
     let results = compared["results"].as_array().unwrap();
-    for (result, k) in results.iter().zip(kernels) {
+    for (result, choice) in results.iter().zip(choices) {
         let expected = format!(
             "{} ({})",
-            k["kernel"].as_str().unwrap(),
-            k["best_tile"].as_str().unwrap()
+            choice["kernel"].as_str().unwrap(),
+            choice["tile"].as_str().unwrap_or("generated per layer")
         );
         assert_eq!(result["kernel"].as_str().unwrap(), expected);
     }
@@ -91,7 +124,8 @@ fn tune_no_store_and_layers_without_vec4_kernels() {
         return;
     }
     let cache = tempfile::tempdir().unwrap();
-    // A 7×7 plane (49 pixels) has no vec4 kernel: nothing to tune, said plainly, nothing cached.
+    // A 7×7 plane (49 pixels) has no vec4 kernel: the tiled fallback is set against the cpu family, no tile is
+    // tuned, and with --no-store nothing is cached.
     let out = convflops(
         cache.path(),
         &[
@@ -107,9 +141,12 @@ fn tune_no_store_and_layers_without_vec4_kernels() {
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("nothing to tune"), "{text}");
+    assert!(text.contains("conv2d-tiled") && text.contains("conv2d-cpu"), "{text}");
+    assert!(!text.contains("-vec4"), "{text}");
+    assert!(text.contains("Chosen per conv"), "{text}");
     assert!(text.contains("Nothing cached"), "{text}");
     assert!(!cache.path().join("tiles.json").exists());
+    assert!(!cache.path().join("kernels.json").exists());
     // Bad sampling settings name the flag.
     let out = convflops(cache.path(), &["tune", "--samples", "0"]);
     assert!(!out.status.success());
@@ -131,4 +168,5 @@ fn compare_tune_tunes_then_compares() {
     let compared = json_of(cache.path(), &args);
     assert_eq!(compared["results"].as_array().unwrap().len(), 4);
     assert!(cache.path().join("tiles.json").exists());
+    assert!(cache.path().join("kernels.json").exists());
 }

@@ -4,14 +4,14 @@ use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
 
+use crate::cli::{CompareArgs, FormatArg};
 use convflops::bench::BenchSettings;
-use convflops::cli::CompareArgs;
 use convflops::compare::{self, Comparison};
 use convflops::export::{self, csv, json, markdown, table};
 use convflops::gpu::{GpuContext, Variant};
 
 pub fn run(args: CompareArgs) -> Result<()> {
-    let layer = args.layer.layer().validated()?;
+    let layer = args.layer.layer().validated().map_err(crate::cli::layer_flags_error)?;
     if let Some(path) = &args.roofline {
         convflops::export::plot::check_path("--roofline", path)?;
     }
@@ -26,7 +26,11 @@ pub fn run(args: CompareArgs) -> Result<()> {
     } else {
         vec![GpuContext::new(&args.gpu.choice())?]
     };
-    let talk = !args.export.json || std::io::stderr().is_terminal();
+    let format = args.export.format();
+    if format == FormatArg::Wide {
+        table::set_width(None);
+    }
+    let talk = format.is_table() || std::io::stderr().is_terminal();
     // `--variant naive,tiled,vec4` compares kernel families side by side, each once.
     let mut comparisons: Vec<Comparison> = Vec::new();
     for ctx in &contexts {
@@ -44,6 +48,11 @@ pub fn run(args: CompareArgs) -> Result<()> {
                 convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
             );
         }
+        if talk && variants.contains(&Variant::Auto) {
+            let auto = convflops::tune::AutoKernels::load(&ctx.summary);
+            let note = auto.note(&ctx.summary, &[layer, layer.depthwise(), layer.pointwise()]);
+            eprint!("{}", convflops::export::table::wrap(&format!("{note}\n")));
+        }
         if args.tune {
             let tune_settings = BenchSettings::new(1, 3, 0.2).map_err(anyhow::Error::msg)?;
             super::tune::tune_and_store(ctx, &layer, &tune_settings, true, talk)?;
@@ -57,18 +66,14 @@ pub fn run(args: CompareArgs) -> Result<()> {
             if talk && variants.len() > 1 {
                 eprintln!("  {} kernels:", variant.name());
             }
-            let mut separable_seen = false;
-            let mut comparison = compare::run(ctx, &layer, *variant, &settings, |kind| {
-                // The separable pair is timed twice: as two kernels, then (vec4 kernels) as one fused kernel.
-                let fused =
-                    kind == convflops::cost::ConvKind::Separable && std::mem::replace(&mut separable_seen, true);
+            let mut comparison = compare::run(ctx, &layer, *variant, &settings, |step| {
                 if talk {
-                    eprintln!("  timing {kind}{}…", if fused { " (fused)" } else { "" });
+                    eprintln!("  timing {step}…");
                 }
             })
             .with_context(|| format!("comparing on {} ({} kernels)", ctx.summary.name, variant.name()))?;
             comparison.ceilings = ceilings.clone();
-            if !args.export.json {
+            if format.is_table() {
                 println!(
                     "{}",
                     super::once(&table::compare(&comparison), &ctx.summary.headline(), talk)
@@ -77,7 +82,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
             comparisons.push(comparison);
         }
     }
-    if comparisons.len() > 1 && !args.export.json {
+    if comparisons.len() > 1 && format.is_table() {
         print!("{}", table::compare_summary(&comparisons));
     }
     // Every export is rendered before any is written, and each is written atomically. One adapter and one variant
@@ -104,8 +109,11 @@ pub fn run(args: CompareArgs) -> Result<()> {
     if let Some(path) = &args.roofline {
         draw_roofline(path, &comparisons)?;
     }
-    if args.export.json {
-        print!("{}", as_json(&comparisons)?);
+    match format {
+        FormatArg::Table | FormatArg::Wide => {}
+        FormatArg::Json => print!("{}", as_json(&comparisons)?),
+        FormatArg::Csv => print!("{}", csv::to_string(&comparisons).context("rendering CSV")?),
+        FormatArg::Markdown => print!("{}", markdown::to_string(&comparisons)),
     }
     Ok(())
 }

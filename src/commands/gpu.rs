@@ -2,8 +2,9 @@
 
 use anyhow::{bail, Context, Result};
 
-use convflops::cli::{DevicesArgs, GpuArgs, RunArgs, ShaderArg, VerifyArgs};
+use crate::cli::{DevicesArgs, GpuArgs, RunArgs, VerifyArgs};
 use convflops::cost::Cost;
+use convflops::error::Field;
 use convflops::explain::{example_layer, EXAMPLE_INPUT, EXAMPLE_KERNEL, EXAMPLE_OUTPUT};
 use convflops::export::{json, table::new_table};
 use convflops::gpu::{context, ConvJob, ConvKernels, GpuContext, ShaderKind, Variant};
@@ -112,21 +113,23 @@ pub fn run(args: RunArgs) -> Result<()> {
         groups: args.groups,
         bias: bias.is_some(),
     }
-    .validated()?;
+    .validated()
+    .map_err(|error| {
+        // The shape comes from the files' axes; stride, padding, dilation and groups from the flags.
+        anyhow::anyhow!(crate::cli::shape_error(&error, |field| match field {
+            Field::Batch => "--input's N".to_string(),
+            Field::InChannels => "--input's C_in".to_string(),
+            Field::Height => "--input's H".to_string(),
+            Field::Width => "--input's W".to_string(),
+            Field::OutChannels => "--weight's C_out".to_string(),
+            Field::Kernel => "--weight's kh×kw".to_string(),
+            other => crate::cli::flag(other).to_string(),
+        }))
+    })?;
     let ctx = open(&args.gpu)?;
     let shader = match args.shader {
-        None => Variant::for_adapter(&ctx.summary).shader_for(&layer),
-        Some(ShaderArg::Conv2d) => ShaderKind::Conv2d,
-        Some(ShaderArg::Conv2dTiled) => ShaderKind::Conv2dTiled,
-        Some(ShaderArg::Depthwise) => ShaderKind::Depthwise,
-        Some(ShaderArg::DepthwiseTiled) => ShaderKind::DepthwiseTiled,
-        Some(ShaderArg::Pointwise) => ShaderKind::Pointwise,
-        Some(ShaderArg::Conv2dVec4) => ShaderKind::Conv2dVec4,
-        Some(ShaderArg::DepthwiseVec4) => ShaderKind::DepthwiseVec4,
-        Some(ShaderArg::PointwiseVec4) => ShaderKind::PointwiseVec4,
-        Some(ShaderArg::DepthwiseCpu) => ShaderKind::DepthwiseCpu,
-        Some(ShaderArg::PointwiseCpu) => ShaderKind::PointwiseCpu,
-        Some(ShaderArg::Conv2dCpu) => ShaderKind::Conv2dCpu,
+        None => convflops::tune::AutoKernels::load(&ctx.summary).shader_for(Variant::Auto, &layer),
+        Some(kind) => kind,
     };
     shader.check(&layer).context("--shader")?;
     let kernels = ConvKernels::new(&ctx)?;

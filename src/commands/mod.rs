@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use convflops::cli::{Cli, Command, CountArgs};
+use crate::cli::{layer_flags_error, Cli, Command, CountArgs};
 use convflops::cost::LayerCost;
 use convflops::explain;
 use convflops::export::{json, table};
@@ -23,7 +23,7 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 /// The `--backend` a GPU command asked for, if any.
-fn requested_backend(command: &Option<Command>) -> Option<convflops::cli::BackendArg> {
+fn requested_backend(command: &Option<Command>) -> Option<crate::cli::BackendArg> {
     match command.as_ref()? {
         Command::Model(a) => a.gpu.backend,
         Command::Devices(a) => a.gpu.backend,
@@ -40,7 +40,7 @@ fn requested_backend(command: &Option<Command>) -> Option<convflops::cli::Backen
 
 /// "No adapter" with a hint that fits: when a backend was asked for and other adapters exist, it names them;
 /// otherwise it says what to install on this platform.
-fn with_adapter_hint(error: anyhow::Error, backend: Option<convflops::cli::BackendArg>) -> anyhow::Error {
+fn with_adapter_hint(error: anyhow::Error, backend: Option<crate::cli::BackendArg>) -> anyhow::Error {
     let no_adapter = error.chain().any(|e| {
         matches!(
             e.downcast_ref::<convflops::gpu::GpuError>(),
@@ -101,7 +101,7 @@ fn dispatch(cli: Cli) -> Result<()> {
 }
 
 /// `convflops` with no subcommand: `compare` with every default.
-fn default_compare() -> Result<convflops::cli::CompareArgs> {
+fn default_compare() -> Result<crate::cli::CompareArgs> {
     use clap::Parser;
     match Cli::try_parse_from(["convflops", "compare"])?.command {
         Some(Command::Compare(args)) => Ok(args),
@@ -139,8 +139,8 @@ pub(crate) fn check_outputs(outputs: &[(&str, Option<&Path>)], inputs: &[(&str, 
 }
 
 fn count(args: CountArgs) -> Result<()> {
-    let layer = args.layer.layer().validated()?;
-    let cost = LayerCost::of(&layer)?;
+    let layer = args.layer.layer().validated().map_err(layer_flags_error)?;
+    let cost = LayerCost::of(&layer).map_err(layer_flags_error)?;
     if args.json {
         print!(
             "{}",

@@ -7,9 +7,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::cli::{FormatArg, ModelArgs};
 use convflops::bench::BenchSettings;
-use convflops::cli::ModelArgs;
-use convflops::export::{self, csv, json, markdown, plot, write_atomically};
+use convflops::export::{self, csv, json, markdown, plot, table, write_atomically};
 use convflops::gpu::GpuContext;
 use convflops::models::run::{self, NetworkComparison, NetworkRun, Step};
 use convflops::models::{self, Network, Report};
@@ -27,8 +27,19 @@ pub fn run(args: ModelArgs) -> Result<()> {
     for text in args.compare.iter().flatten() {
         inputs.push(("--compare", Some(Path::new(text))));
     }
+    let format = FormatArg::chosen(args.format, args.json);
+    let on_gpu = args.run || args.compare.is_some();
+    if !on_gpu && matches!(format, FormatArg::Csv | FormatArg::Markdown) {
+        anyhow::bail!(
+            "--format {}: the counts print as table, wide or json; csv and markdown need --run or --compare",
+            format!("{format:?}").to_lowercase()
+        );
+    }
+    if format == FormatArg::Wide {
+        convflops::export::table::set_width(None);
+    }
     super::check_outputs(&outputs, &inputs)?;
-    if args.run || args.compare.is_some() {
+    if on_gpu {
         return run_on_gpu(&args);
     }
     let network = match (&args.name, &args.file) {
@@ -70,13 +81,13 @@ pub fn run(args: ModelArgs) -> Result<()> {
         return Ok(());
     }
     let report = Report::of(&network)?;
-    if args.json {
+    if format == FormatArg::Json {
         print!(
             "{}",
-            json::to_string(&report.to_json()).context("serialising the model report")?
+            json::to_string(&json::ModelJson::from(&report)).context("serialising the model report")?
         );
     } else {
-        print!("{}", report.table());
+        print!("{}", table::model_report(&report));
     }
     Ok(())
 }
@@ -114,12 +125,19 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     }
     let settings = BenchSettings::new(args.warmup, args.samples, args.min_time).map_err(anyhow::Error::msg)?;
     let ctx = GpuContext::new(&args.gpu.choice())?;
-    let talk = !args.json || std::io::stderr().is_terminal();
+    let format = FormatArg::chosen(args.format, args.json);
+    let talk = format.is_table() || std::io::stderr().is_terminal();
     if talk {
         eprint!(
             "{}",
             convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
         );
+    }
+    let variant = args.variant.resolve(&ctx.summary);
+    if talk && variant == convflops::gpu::Variant::Auto {
+        let layers: Vec<_> = networks.iter().flat_map(|n| n.layers.iter().map(|l| l.layer)).collect();
+        let note = convflops::tune::AutoKernels::load(&ctx.summary).note(&ctx.summary, &layers);
+        eprint!("{}", convflops::export::table::wrap(&format!("{note}\n")));
     }
     let ceilings = convflops::ceilings::cached(&ctx.summary);
 
@@ -137,27 +155,21 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     for network in &networks {
         bar.set_prefix(network.name.clone());
         let layers = network.layers.len() as u64;
-        let result = run::run(
-            &ctx,
-            network,
-            args.variant.resolve(&ctx.summary),
-            &settings,
-            |step| match step {
-                Step::Preparing => bar.set_message("preparing the buffers"),
-                Step::Layer { index, name } => {
-                    bar.set_position(done + index as u64);
-                    bar.set_message(format!("timing {name}"));
-                }
-                Step::Whole => {
-                    bar.set_position(done + layers);
-                    bar.set_message("timing the whole network");
-                }
-                Step::Checking => {
-                    bar.set_position(done + layers + 1);
-                    bar.set_message("checking against the CPU reference");
-                }
-            },
-        );
+        let result = run::run(&ctx, network, variant, &settings, |step| match step {
+            Step::Preparing => bar.set_message("preparing the buffers"),
+            Step::Layer { index, name } => {
+                bar.set_position(done + index as u64);
+                bar.set_message(format!("timing {name}"));
+            }
+            Step::Whole => {
+                bar.set_position(done + layers);
+                bar.set_message("timing the whole network");
+            }
+            Step::Checking => {
+                bar.set_position(done + layers + 1);
+                bar.set_message("checking against the CPU reference");
+            }
+        });
         done += layers + 2;
         bar.set_position(done);
         match result {
@@ -188,50 +200,81 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
     };
     let as_json = || -> Result<String> {
         Ok(match &comparison {
-            Output::One(run) => json::to_string(&run.to_json())?,
-            Output::Two(c) => json::to_string(&c.to_json())?,
+            Output::One(run) => json::to_string(&json::RunJson::from(run.as_ref()))?,
+            Output::Two(c) => json::to_string(&json::ComparisonJson::from(c.as_ref()))?,
         })
     };
-    if !args.json {
+    if format.is_table() {
         match &comparison {
-            Output::One(run) => print!("{}", super::once(&run.table(), &ctx.summary.headline(), talk)),
+            Output::One(run) => print!(
+                "{}",
+                super::once(&table::network_run(run), &ctx.summary.headline(), talk)
+            ),
             Output::Two(c) => {
-                let first = super::once(&c.first.table(), &ctx.summary.headline(), talk);
-                print!("{first}\n{}\n{}", c.second.table(), c.table());
+                let first = super::once(&table::network_run(&c.first), &ctx.summary.headline(), talk);
+                print!(
+                    "{first}\n{}\n{}",
+                    table::network_run(&c.second),
+                    table::network_comparison(c)
+                );
             }
         }
     }
     // Every export is rendered before any is written, and all are written or none.
     let run_refs = comparison.runs();
+    let as_csv = || csv::model_runs_to_string(&run_refs).context("rendering CSV");
+    let as_markdown = || {
+        let lesson = match &comparison {
+            Output::Two(c) => Some(format!("{}\n\n{}", c.ratios(), c.lesson())),
+            Output::One(_) => None,
+        };
+        markdown::model_runs_to_string(&run_refs, lesson.as_deref())
+    };
     let mut files: Vec<(&Path, String)> = Vec::new();
     if let Some(path) = &args.export_json {
         files.push((path, as_json()?));
     }
     if let Some(path) = &args.export_csv {
-        files.push((path, csv::model_runs_to_string(&run_refs).context("rendering CSV")?));
+        files.push((path, as_csv()?));
     }
     if let Some(path) = &args.export_markdown {
-        let lesson = match &comparison {
-            Output::Two(c) => Some(format!("{}\n\n{}", c.ratios(), c.lesson())),
-            Output::One(_) => None,
-        };
-        files.push((path, markdown::model_runs_to_string(&run_refs, lesson.as_deref())));
+        files.push((path, as_markdown()));
     }
     let files: Vec<(&Path, &[u8])> = files.iter().map(|(p, t)| (*p, t.as_bytes())).collect();
     export::write_all_atomically(&files).context("writing the exports (none was written)")?;
     if let Some(path) = &args.plot {
         draw_shares(path, &ctx, &run_refs)?;
     }
-    if args.json {
-        print!("{}", as_json()?);
+    match format {
+        FormatArg::Table | FormatArg::Wide => {}
+        FormatArg::Json => print!("{}", as_json()?),
+        FormatArg::Csv => print!("{}", as_csv()?),
+        FormatArg::Markdown => print!("{}", as_markdown()),
     }
+    // A network or a layer that failed is named with its error; what ran is shown and exported above.
+    let mut problems = Vec::new();
     if !failed.is_empty() {
-        anyhow::bail!(
+        problems.push(format!(
             "{} of {} networks failed (the other is shown and exported): {}",
             failed.len(),
             networks.len(),
             failed.join("; ")
-        );
+        ));
+    }
+    let layer_failures: Vec<String> = run_refs
+        .iter()
+        .flat_map(|run| run.failed.iter().map(move |f| format!("{}: {f}", run.model())))
+        .collect();
+    if !layer_failures.is_empty() {
+        problems.push(format!(
+            "{} layer{} failed (the others are shown and exported): {}",
+            layer_failures.len(),
+            if layer_failures.len() == 1 { "" } else { "s" },
+            layer_failures.join("; ")
+        ));
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("{}", problems.join("; "));
     }
     Ok(())
 }

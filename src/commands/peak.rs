@@ -3,8 +3,8 @@
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::cli::PeakArgs;
 use convflops::ceilings::{self, Ceilings};
-use convflops::cli::PeakArgs;
 use convflops::export::{json, table::new_table};
 use convflops::gpu::GpuContext;
 use convflops::units::{bytes, flops_rate, printable, si};

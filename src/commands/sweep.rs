@@ -6,8 +6,8 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use crate::cli::{FormatArg, SweepArgs};
 use convflops::bench::BenchSettings;
-use convflops::cli::SweepArgs;
 use convflops::cost::ConvKind;
 use convflops::export::{self, csv, json, plot, table::new_table};
 use convflops::gpu::GpuContext;
@@ -38,7 +38,7 @@ struct FailureJson {
 pub fn run(args: SweepArgs) -> Result<()> {
     let base = args.layer.layer();
     // Every layer of the sweep is checked before anything is measured.
-    sweep::layers(&base, &args.vary)?;
+    sweep::layers(&base, &args.vary).map_err(crate::cli::layer_flags_error)?;
     if let Some(path) = &args.plot {
         plot::check_path("--plot", path)?;
     }
@@ -53,12 +53,20 @@ pub fn run(args: SweepArgs) -> Result<()> {
     let settings =
         BenchSettings::new(args.bench.warmup, args.bench.samples, args.bench.min_time).map_err(anyhow::Error::msg)?;
     let ctx = GpuContext::new(&args.gpu.choice())?;
-    let talk = !args.export.json || std::io::stderr().is_terminal();
+    let format = args.export.format();
+    if format == FormatArg::Wide {
+        convflops::export::table::set_width(None);
+    }
+    let talk = format.is_table() || std::io::stderr().is_terminal();
     if talk {
         eprint!(
             "{}",
             convflops::export::table::wrap(&format!("{}\n", ctx.summary.headline()))
         );
+    }
+    if talk && args.variant.resolve(&ctx.summary) == convflops::gpu::Variant::Auto {
+        let note = convflops::tune::AutoKernels::load(&ctx.summary).note(&ctx.summary, &[]);
+        eprint!("{}", convflops::export::table::wrap(&format!("{note}\n")));
     }
     let ceilings = if args.ceilings {
         Some(super::peak::ceilings_for(&ctx, true, talk)?.0)
@@ -104,7 +112,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         point.comparison.ceilings = ceilings.clone();
     }
 
-    if !args.export.json {
+    if format.is_table() {
         print!(
             "{}",
             super::once(&render_table(&ctx, flag, &points), &ctx.summary.headline(), talk)
@@ -188,8 +196,11 @@ pub fn run(args: SweepArgs) -> Result<()> {
         );
         plot::roofline(path, &title, ceilings, &marks)?;
     }
-    if args.export.json {
-        print!("{}", as_json()?);
+    match format {
+        FormatArg::Table | FormatArg::Wide => {}
+        FormatArg::Json => print!("{}", as_json()?),
+        FormatArg::Csv => print!("{}", csv::sweep_to_string(flag, &points).context("rendering CSV")?),
+        FormatArg::Markdown => print!("{}", convflops::export::markdown::sweep_to_string(flag, &points)),
     }
     if !failed.is_empty() {
         anyhow::bail!(

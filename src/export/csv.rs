@@ -128,7 +128,7 @@ pub fn sweep_to_string(vary: &str, points: &[crate::sweep::SweepPoint]) -> Resul
 }
 
 /// The columns of `model --run --export-csv`.
-pub const MODEL_HEADER: [&str; 42] = [
+pub const MODEL_HEADER: [&str; 43] = [
     "model",
     "adapter",
     "backend",
@@ -171,10 +171,12 @@ pub const MODEL_HEADER: [&str; 42] = [
     "dilation",
     "groups",
     "bias",
+    "error",
 ];
 
 /// `model --run --export-csv`: one row per network and layer, then one row per network for the whole network in
-/// one submission (`kind` "network", `layer` "whole network"; its shares are empty).
+/// one submission (`kind` "network", `layer` "whole network"; its shares are empty). A layer that failed has its
+/// counts, its shape and its `error`, and no times.
 pub fn model_runs_to_string(runs: &[&crate::models::NetworkRun]) -> Result<String, csv::Error> {
     let rows = runs.iter().flat_map(|run| {
         let a = &run.adapter;
@@ -212,19 +214,9 @@ pub fn model_runs_to_string(runs: &[&crate::models::NetworkRun]) -> Result<Strin
                 (cost.flops as f64 / t.median).to_string(),
             ]
         };
-        let layers = run.layers.iter().map(move |l| {
-            let roof = run.roofline(l);
-            let mut row = common(&l.layer.name, l.layer.kind.name(), l.shader, l.input.name());
-            row.extend(timing(&l.cost, &l.measurement, l.timer));
-            row.extend([
-                run.flops_share(l).to_string(),
-                run.time_share(l).to_string(),
-                roof.map_or(String::new(), |p| p.percent_of_peak.to_string()),
-                roof.map_or(String::new(), |p| p.bound.name().to_string()),
-            ]);
-            let s = &l.layer.layer;
-            row.extend([
-                l.cost.arithmetic_intensity().to_string(),
+        let shape = |cost: &crate::cost::Cost, s: &crate::layer::ConvLayer| {
+            vec![
+                cost.arithmetic_intensity().to_string(),
                 s.in_channels.to_string(),
                 s.out_channels.to_string(),
                 s.height.to_string(),
@@ -237,15 +229,45 @@ pub fn model_runs_to_string(runs: &[&crate::models::NetworkRun]) -> Result<Strin
                 pair(s.dilation),
                 s.groups.to_string(),
                 s.bias.to_string(),
+            ]
+        };
+        let ran = run.layers.iter().map(move |l| {
+            let roof = run.roofline(l);
+            let mut row = common(&l.layer.name, l.layer.kind.name(), l.shader, l.input.name());
+            row.extend(timing(&l.cost, &l.measurement, l.timer));
+            row.extend([
+                run.flops_share(l).to_string(),
+                run.time_share(l).to_string(),
+                roof.map_or(String::new(), |p| p.percent_of_peak.to_string()),
+                roof.map_or(String::new(), |p| p.bound.name().to_string()),
             ]);
-            row
+            row.extend(shape(&l.cost, &l.layer.layer));
+            row.push(String::new());
+            (l.index, row)
         });
+        let failed = run.failed.iter().map(move |f| {
+            let cost = run.report.layers.get(f.index).map(|l| l.cost).unwrap_or_default();
+            let mut row = common(&f.layer.name, f.layer.kind.name(), f.shader, "");
+            row.extend([
+                cost.params.to_string(),
+                cost.macs.to_string(),
+                cost.flops.to_string(),
+                cost.bytes.to_string(),
+            ]);
+            row.extend(std::iter::repeat_n(String::new(), 14));
+            row.extend(shape(&cost, &f.layer.layer));
+            row.push(f.message());
+            (f.index, row)
+        });
+        let mut layers: Vec<(usize, Vec<String>)> = ran.chain(failed).collect();
+        layers.sort_by_key(|(index, _)| *index);
+        let layers = layers.into_iter().map(|(_, row)| row);
         let mut whole = common("whole network", "network", "", "");
-        whole.extend(timing(&run.report.totals, &run.whole, run.timer));
+        whole.extend(timing(&run.whole_cost, &run.whole, run.timer));
         // No shares, % of peak or bound for the whole network; its FLOPs per byte; no single shape.
         whole.extend(std::iter::repeat_n(String::new(), 4));
-        whole.push(run.report.totals.arithmetic_intensity().to_string());
-        whole.extend(std::iter::repeat_n(String::new(), 12));
+        whole.push(run.whole_cost.arithmetic_intensity().to_string());
+        whole.extend(std::iter::repeat_n(String::new(), 13));
         layers.chain(std::iter::once(whole))
     });
     write(&MODEL_HEADER, rows)

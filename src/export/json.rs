@@ -1,10 +1,17 @@
 //! JSON shapes. Later commands extend the `count` shape and never rename its keys.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
+use crate::bench::Statistics;
+use crate::ceilings::Bound;
 use crate::cost::{Cost, LayerCost};
 use crate::error::ShapeError;
+use crate::gpu::TimerKind;
 use crate::layer::ConvLayer;
+use crate::models::run::{LayerInput, NetworkComparison, NetworkRun};
+use crate::models::{LayerKind, Report};
 
 /// The layer with its derived output size, as every JSON report prints it.
 #[derive(Debug, Clone, Serialize)]
@@ -177,6 +184,293 @@ impl From<&crate::compare::Comparison> for CompareJson {
                 bandwidth_bytes_per_s: k.bandwidth_bytes_per_s,
                 ridge_flops_per_byte: k.ridge_flops_per_byte(),
             }),
+        }
+    }
+}
+
+/// Params, MACs and FLOPs (2·MACs) as JSON integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CountsJson {
+    pub params: u64,
+    pub macs: u64,
+    pub flops: u64,
+}
+
+impl From<&Cost> for CountsJson {
+    fn from(cost: &Cost) -> Self {
+        CountsJson {
+            params: cost.params,
+            macs: cost.macs,
+            flops: cost.flops,
+        }
+    }
+}
+
+/// One layer of `convflops model --json`: name, kind, counts, then the layer's fields and output size.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerEntryJson {
+    pub name: String,
+    pub kind: LayerKind,
+    #[serde(flatten)]
+    pub counts: CountsJson,
+    #[serde(flatten)]
+    pub layer: LayerJson,
+}
+
+/// `convflops model --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelJson {
+    pub model: String,
+    pub layers: Vec<LayerEntryJson>,
+    pub totals: CountsJson,
+    /// Keyed by kind, in [`LayerKind::ALL`] order; only the kinds present.
+    pub by_kind: BTreeMap<LayerKind, CountsJson>,
+}
+
+impl From<&Report> for ModelJson {
+    fn from(report: &Report) -> Self {
+        ModelJson {
+            model: report.model.clone(),
+            layers: report
+                .layers
+                .iter()
+                .map(|l| LayerEntryJson {
+                    name: l.layer.name.clone(),
+                    kind: l.layer.kind,
+                    counts: (&l.cost).into(),
+                    layer: (&l.layer.layer).into(),
+                })
+                .collect(),
+            totals: (&report.totals).into(),
+            by_kind: report.by_kind.iter().map(|k| (k.kind, (&k.cost).into())).collect(),
+        }
+    }
+}
+
+/// One layer of `convflops model --run --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerRunJson {
+    pub name: String,
+    pub kind: LayerKind,
+    #[serde(flatten)]
+    pub cost: Cost,
+    #[serde(flatten)]
+    pub layer: LayerJson,
+    pub shader: &'static str,
+    /// "chained" (the previous layer's output buffer) or "random" (its own buffer of random data).
+    pub input: LayerInput,
+    /// Per dispatch; from timestamps where `timer` is "timestamp", else the wall time.
+    pub gpu_time_s: Statistics,
+    pub wall_time_s: Statistics,
+    pub timer: TimerKind,
+    pub dispatches_per_sample: u32,
+    /// flops / gpu_time_s.median.
+    pub flops_per_s: f64,
+    pub arithmetic_intensity: f64,
+    /// Percent of the network's FLOPs.
+    pub flops_share: f64,
+    /// Percent of the sum of the per-layer median times.
+    pub time_share: f64,
+    pub percent_of_peak: Option<f64>,
+    pub percent_of_roofline: Option<f64>,
+    pub bound: Option<Bound>,
+    pub checked_outputs: usize,
+    pub max_abs_error: f64,
+}
+
+/// The network's counts, with the sum of the per-layer median times.
+#[derive(Debug, Clone, Serialize)]
+pub struct TotalsJson {
+    /// The whole network's counts, as without `--run`.
+    #[serde(flatten)]
+    pub counts: CountsJson,
+    /// The layers timed and checked (all of them unless `failed_layers` lists some).
+    pub layers_run: usize,
+    /// Their FLOPs.
+    pub flops_run: u64,
+    /// Sum of their per-layer medians, seconds.
+    pub gpu_time_s: f64,
+    /// flops_run / gpu_time_s.
+    pub flops_per_s: f64,
+}
+
+/// A layer that failed, with its error.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedLayerJson {
+    pub index: usize,
+    pub name: String,
+    pub kind: LayerKind,
+    #[serde(flatten)]
+    pub layer: LayerJson,
+    pub shader: &'static str,
+    pub error: String,
+}
+
+/// The whole network timed in one submission.
+#[derive(Debug, Clone, Serialize)]
+pub struct WholeJson {
+    /// The layers in the pass (every layer that got its buffers).
+    pub layers: usize,
+    /// Their FLOPs.
+    pub flops: u64,
+    pub gpu_time_s: Statistics,
+    pub wall_time_s: Statistics,
+    pub timer: TimerKind,
+    pub dispatches_per_sample: u32,
+    pub flops_per_s: f64,
+}
+
+/// One kind's sums and shares.
+#[derive(Debug, Clone, Serialize)]
+pub struct KindJson {
+    pub layers: usize,
+    #[serde(flatten)]
+    pub counts: CountsJson,
+    pub flops_share: f64,
+    /// Sum of the kind's per-layer medians, seconds.
+    pub gpu_time_s: f64,
+    pub time_share: f64,
+    pub flops_per_s: f64,
+}
+
+/// `convflops model NAME --run --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunJson {
+    pub adapter: AdapterJson,
+    pub variant: &'static str,
+    pub model: String,
+    pub batch: u32,
+    /// Always "linear": only the convs run, no activation function between them.
+    pub activations: &'static str,
+    pub layers: Vec<LayerRunJson>,
+    pub totals: TotalsJson,
+    pub whole_network: WholeJson,
+    /// The layers that failed, each with its error (empty when every layer ran).
+    pub failed_layers: Vec<FailedLayerJson>,
+    pub by_kind: BTreeMap<LayerKind, KindJson>,
+    pub headline: String,
+    pub ceilings: Option<CeilingsJson>,
+}
+
+impl From<&NetworkRun> for RunJson {
+    fn from(run: &NetworkRun) -> Self {
+        let totals = &run.report.totals;
+        RunJson {
+            adapter: (&run.adapter).into(),
+            variant: run.variant.name(),
+            model: run.model().to_string(),
+            batch: run.batch(),
+            activations: "linear",
+            layers: run
+                .layers
+                .iter()
+                .map(|l| {
+                    let roof = run.roofline(l);
+                    LayerRunJson {
+                        name: l.layer.name.clone(),
+                        kind: l.layer.kind,
+                        cost: l.cost,
+                        layer: (&l.layer.layer).into(),
+                        shader: l.shader,
+                        input: l.input,
+                        gpu_time_s: *l.measurement.best(),
+                        wall_time_s: l.measurement.wall,
+                        timer: l.timer,
+                        dispatches_per_sample: l.measurement.repetitions,
+                        flops_per_s: l.flops_per_s(),
+                        arithmetic_intensity: l.cost.arithmetic_intensity(),
+                        flops_share: run.flops_share(l),
+                        time_share: run.time_share(l),
+                        percent_of_peak: roof.map(|p| p.percent_of_peak),
+                        percent_of_roofline: roof.map(|p| p.percent_of_roofline),
+                        bound: roof.map(|p| p.bound),
+                        checked_outputs: l.checked_outputs,
+                        max_abs_error: l.check.max_abs_error,
+                    }
+                })
+                .collect(),
+            totals: TotalsJson {
+                counts: totals.into(),
+                layers_run: run.layers.len(),
+                flops_run: run.measured.totals.flops,
+                gpu_time_s: run.layer_time_s(),
+                flops_per_s: run.layers_flops_per_s(),
+            },
+            whole_network: WholeJson {
+                layers: run.whole_layers,
+                flops: run.whole_cost.flops,
+                gpu_time_s: *run.whole.best(),
+                wall_time_s: run.whole.wall,
+                timer: run.timer,
+                dispatches_per_sample: run.whole.repetitions,
+                flops_per_s: run.whole_flops_per_s(),
+            },
+            failed_layers: run
+                .failed
+                .iter()
+                .map(|f| FailedLayerJson {
+                    index: f.index,
+                    name: f.layer.name.clone(),
+                    kind: f.layer.kind,
+                    layer: (&f.layer.layer).into(),
+                    shader: f.shader,
+                    error: f.message(),
+                })
+                .collect(),
+            by_kind: run
+                .by_kind()
+                .into_iter()
+                .map(|k| {
+                    (
+                        k.kind,
+                        KindJson {
+                            layers: k.layers,
+                            counts: (&k.cost).into(),
+                            flops_share: k.flops_share,
+                            gpu_time_s: k.time_s,
+                            time_share: k.time_share,
+                            flops_per_s: k.flops_per_s(),
+                        },
+                    )
+                })
+                .collect(),
+            headline: run.headline(),
+            ceilings: run.ceilings.as_ref().map(|k| CeilingsJson {
+                fma_flops_per_s: k.fma_flops_per_s,
+                bandwidth_bytes_per_s: k.bandwidth_bytes_per_s,
+                ridge_flops_per_byte: k.ridge_flops_per_byte(),
+            }),
+        }
+    }
+}
+
+/// second / first.
+#[derive(Debug, Clone, Serialize)]
+pub struct RatiosJson {
+    pub flops: f64,
+    pub time_whole_network: f64,
+    pub time_sum_of_layers: f64,
+}
+
+/// `convflops model --compare A B --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComparisonJson {
+    pub networks: [RunJson; 2],
+    /// The second network's figure over the first's.
+    pub ratios: RatiosJson,
+    pub lesson: String,
+}
+
+impl From<&NetworkComparison> for ComparisonJson {
+    fn from(c: &NetworkComparison) -> Self {
+        ComparisonJson {
+            networks: [(&c.first).into(), (&c.second).into()],
+            ratios: RatiosJson {
+                flops: c.flops_ratio(),
+                time_whole_network: c.time_ratio_whole(),
+                time_sum_of_layers: c.time_ratio_layers(),
+            },
+            lesson: c.lesson(),
         }
     }
 }

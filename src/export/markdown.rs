@@ -129,10 +129,9 @@ pub fn model_runs_to_string(runs: &[&crate::models::NetworkRun], comparison: Opt
                 run.time_share(l),
             ));
         }
-        let flops = run.report.totals.flops;
-        for (label, time) in [
-            ("total (sum of layers)", run.layer_time_s()),
-            ("whole network (one submission)", run.whole_time_s()),
+        for (label, flops, time) in [
+            (run.total_label(), run.measured.totals.flops, run.layer_time_s()),
+            (run.whole_label(), run.whole_cost.flops, run.whole_time_s()),
         ] {
             out.push_str(&format!(
                 "| **{label}** | | | {} | {} | | {} | | | 100.00 % | |\n",

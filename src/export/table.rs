@@ -4,11 +4,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table};
 
+use crate::bench::Statistics;
 use crate::compare::Comparison;
-use crate::cost::{closed_form_ratio, ConvKind, LayerCost};
+use crate::cost::{closed_form_ratio, ConvKind, Cost, LayerCost};
 use crate::gpu::TimerKind;
 use crate::layer::ConvLayer;
-use crate::units::{flops_count, flops_rate, group_digits, seconds};
+use crate::models::run::{NetworkComparison, NetworkRun};
+use crate::models::Report;
+use crate::units::{flops_count, flops_rate, group_digits, seconds, si};
 
 /// The output width tables and text are fitted to; 0 = not fitted (the library's default, and `--wide`).
 static WIDTH: AtomicUsize = AtomicUsize::new(0);
@@ -359,6 +362,246 @@ pub fn compare_summary(comparisons: &[Comparison]) -> String {
         &["type", "backend", "depthwise FLOP/s", "pointwise FLOP/s", "kernels"],
     );
     format!("summary\n{table}\n{hidden}")
+}
+
+/// `model` (counting): the layer table with a total row, a totals line, then the by-kind table.
+pub fn model_report(report: &Report) -> String {
+    let batch = report.layers.first().map_or(1, |l| l.layer.layer.batch);
+    let mut layers = new_table(&[
+        "layer",
+        "kind",
+        "input HxWxC",
+        "output HxWxC",
+        "params",
+        "MACs",
+        "FLOPs",
+    ]);
+    if let Some(column) = layers.column_mut(1) {
+        column.set_cell_alignment(CellAlignment::Left);
+    }
+    for layer in &report.layers {
+        let l = &layer.layer.layer;
+        layers.add_row(vec![
+            layer.layer.name.clone(),
+            layer.layer.kind.name().to_string(),
+            format!("{}x{}x{}", l.height, l.width, l.in_channels),
+            format!("{}x{}x{}", l.out_height(), l.out_width(), l.out_channels),
+            group_digits(layer.cost.params),
+            group_digits(layer.cost.macs),
+            group_digits(layer.cost.flops),
+        ]);
+    }
+    layers.add_row(vec![
+        "total".to_string(),
+        String::new(),
+        String::new(),
+        String::new(),
+        group_digits(report.totals.params),
+        group_digits(report.totals.macs),
+        group_digits(report.totals.flops),
+    ]);
+    let mut kinds = new_table(&["kind", "MACs", "share of MACs", "params", "share of params"]);
+    for kind in &report.by_kind {
+        kinds.add_row(vec![
+            kind.kind.name().to_string(),
+            group_digits(kind.cost.macs),
+            format!("{:.2} %", kind.macs_share),
+            group_digits(kind.cost.params),
+            format!("{:.2} %", kind.params_share),
+        ]);
+    }
+    wrap(&format!(
+        "model {}, batch {batch}, {} layers\n{layers}\ntotal: {} params, {} MACs, {} ({} FLOPs = 2·MACs)\n\
+         by kind (the MobileNet paper's Table 2 view):\n{kinds}\n",
+        report.model,
+        report.layers.len(),
+        si(report.totals.params as f64, ""),
+        si(report.totals.macs as f64, ""),
+        flops_count(report.totals.flops),
+        group_digits(report.totals.flops),
+    ))
+}
+
+/// `model --run`: the per-layer table with totals, then the by-kind table, the lesson and the notes.
+pub fn network_run(run: &NetworkRun) -> String {
+    let time_header = match run.timer {
+        TimerKind::Timestamp => "GPU time (median)",
+        TimerKind::Wall => "time (wall, median)",
+    };
+    let mut layers = new_table(&[
+        "layer",
+        "kind",
+        "input",
+        "output HxWxC",
+        "FLOPs",
+        "FLOPs/byte",
+        time_header,
+        "±",
+        "dispatches/sample",
+        "FLOP/s",
+        "% of peak",
+        "lower roof",
+        "share of FLOPs",
+        "share of time",
+    ]);
+    for column in [1, 2] {
+        if let Some(column) = layers.column_mut(column) {
+            column.set_cell_alignment(comfy_table::CellAlignment::Left);
+        }
+    }
+    for l in &run.layers {
+        let roof = run.roofline(l);
+        let shape = &l.layer.layer;
+        let t = l.measurement.best();
+        layers.add_row(vec![
+            l.layer.name.clone(),
+            l.layer.kind.name().to_string(),
+            l.input.name().to_string(),
+            format!("{}x{}x{}", shape.out_height(), shape.out_width(), shape.out_channels),
+            flops_count(l.cost.flops),
+            format!("{:.2}", l.cost.arithmetic_intensity()),
+            seconds(t.median),
+            format!("{:.1} %", 100.0 * t.rel_stddev),
+            l.measurement.repetitions.to_string(),
+            flops_rate(l.flops_per_s()),
+            roof.map_or("—".to_string(), |p| format!("{:.1} %", p.percent_of_peak)),
+            roof.map_or("—".to_string(), |p| p.bound.name().to_string()),
+            format!("{:.2} %", run.flops_share(l)),
+            format!("{:.1} %", run.time_share(l)),
+        ]);
+    }
+    let totals = &run.report.totals;
+    let total_row = |label: String, cost: &Cost, time: f64, stats: Option<&Statistics>, reps: String| {
+        vec![
+            label,
+            String::new(),
+            String::new(),
+            String::new(),
+            flops_count(cost.flops),
+            format!("{:.2}", cost.arithmetic_intensity()),
+            seconds(time),
+            stats.map_or(String::new(), |s| format!("{:.1} %", 100.0 * s.rel_stddev)),
+            reps,
+            flops_rate(cost.flops as f64 / time),
+            run.ceilings.as_ref().map_or("—".to_string(), |k| {
+                format!("{:.1} %", 100.0 * cost.flops as f64 / time / k.fma_flops_per_s)
+            }),
+            String::new(),
+            "100.00 %".to_string(),
+            String::new(),
+        ]
+    };
+    layers.add_row(total_row(
+        run.total_label(),
+        &run.measured.totals,
+        run.layer_time_s(),
+        None,
+        String::new(),
+    ));
+    layers.add_row(total_row(
+        run.whole_label(),
+        &run.whole_cost,
+        run.whole_time_s(),
+        Some(run.whole.best()),
+        run.whole.repetitions.to_string(),
+    ));
+
+    let mut kinds = new_table(&[
+        "kind",
+        "layers",
+        "FLOPs",
+        "share of FLOPs",
+        time_header,
+        "share of time",
+        "FLOP/s",
+    ]);
+    for k in run.by_kind() {
+        kinds.add_row(vec![
+            k.kind.name().to_string(),
+            k.layers.to_string(),
+            flops_count(k.cost.flops),
+            format!("{:.2} %", k.flops_share),
+            seconds(k.time_s),
+            format!("{:.1} %", k.time_share),
+            flops_rate(k.flops_per_s()),
+        ]);
+    }
+    let hidden = fit(
+        &mut layers,
+        &[
+            "dispatches/sample",
+            "input",
+            "±",
+            "FLOPs/byte",
+            "output HxWxC",
+            "% of peak",
+            "kind",
+        ],
+    );
+    let mut text = format!(
+        "{}\nmodel {} on the adapter · batch {} · {} input · {} conv layers · {} kernels\n{layers}\n{hidden}\
+         total: {} params, {} MACs, {} FLOPs (2·MACs), as counted without --run\n\
+         by kind: share of FLOPs against share of measured time (the MobileNet paper's Table 2, with time):\n\
+         {kinds}\n",
+        run.adapter.headline(),
+        run.model(),
+        run.batch(),
+        run.input_shape(),
+        run.report.layers.len(),
+        run.variant.name(),
+        group_digits(totals.params),
+        group_digits(totals.macs),
+        group_digits(totals.flops),
+    );
+    for line in run.lesson() {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    for note in run.notes() {
+        text.push_str(&note);
+        text.push('\n');
+    }
+    wrap(&text)
+}
+
+/// `model --compare`: the summary table of the two runs, their ratios and the lesson.
+pub fn network_comparison(c: &NetworkComparison) -> String {
+    let mut table = new_table(&[
+        "network",
+        "FLOPs",
+        "time, whole network",
+        "time, sum of layers",
+        "FLOP/s (whole network)",
+    ]);
+    for run in [&c.first, &c.second] {
+        // A network with failed layers: its times and FLOP/s cover the layers that ran, its FLOPs are its count.
+        let name = if run.failed.is_empty() {
+            run.model().to_string()
+        } else {
+            format!(
+                "{} ({} of {} layers ran; FLOP/s over those)",
+                run.model(),
+                run.layers.len(),
+                run.report.layers.len()
+            )
+        };
+        table.add_row(vec![
+            name,
+            flops_count(run.report.totals.flops),
+            seconds(run.whole_time_s()),
+            seconds(run.layer_time_s()),
+            flops_rate(run.whole_flops_per_s()),
+        ]);
+    }
+    wrap(&format!(
+        "{} against {} (batch {}, {} kernels):\n{table}\n{}\n{}\n",
+        c.first.model(),
+        c.second.model(),
+        c.first.batch(),
+        c.first.variant.name(),
+        c.ratios(),
+        c.lesson(),
+    ))
 }
 
 #[cfg(test)]

@@ -164,6 +164,29 @@ impl AdapterSummary {
         }
     }
 
+    /// An adapter described without one: a GPU named `name` (index 0, Vulkan, timestamps) that offers only
+    /// WebGPU's default limits (`wgpu::Limits::default()`: 128 MiB storage bindings, 256 MiB buffers, 65,535
+    /// workgroups per dimension, 256 invocations and 16 KiB of workgroup storage). For planning a layer against
+    /// the limits every adapter guarantees, and the tests' one fixture (change fields with `..`).
+    pub fn with_default_limits(name: &str) -> AdapterSummary {
+        let limits = wgpu::Limits::default();
+        AdapterSummary {
+            index: 0,
+            name: name.to_string(),
+            backend: backend_name(wgpu::Backend::Vulkan).to_string(),
+            device_type: device_type_name(DeviceType::DiscreteGpu).to_string(),
+            software: false,
+            driver: String::new(),
+            driver_info: String::new(),
+            timestamps: true,
+            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
+            max_buffer_size: limits.max_buffer_size,
+            max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+            max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+            max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
+        }
+    }
+
     /// One line for report headers: `adapter: llvmpipe (LLVM 15.0.6, 256 bits) · Vulkan · CPU adapter (software
     /// rendering: these are CPU numbers, not GPU numbers) · driver llvmpipe Mesa 25.0.7 (LLVM 15.0.6)`.
     pub fn headline(&self) -> String {

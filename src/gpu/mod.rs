@@ -5,6 +5,7 @@ pub mod conv;
 pub mod cpu;
 pub mod fused;
 pub mod kernel;
+pub mod kernels;
 pub mod timer;
 
 use thiserror::Error;
@@ -13,8 +14,9 @@ use crate::error::ShapeError;
 use crate::units::{bytes_exact, group_digits};
 
 pub use context::{AdapterChoice, AdapterSummary, GpuContext, MemoryBudget, Reservation};
-pub use conv::{ConvJob, ConvKernels, JobPlan, ShaderKind, Variant};
+pub use conv::{ConvJob, ConvKernels, JobPlan};
 pub use fused::{FusedJob, FusedSeparable};
+pub use kernels::{ShaderKind, Variant};
 pub use timer::{PassTimer, TimerKind, Timing};
 
 /// Everything that can go wrong on the GPU side, as values rather than panics.
@@ -108,9 +110,15 @@ pub enum GpuError {
         expected: u64,
         got: u64,
     },
+    /// `conv` names the conv or its kernel; a name with "fused" in it is the fused separable kernel.
     #[error(
-        "the {conv} kernel's output disagrees with the CPU reference at {mismatches} of {checked} checked outputs: \
-         its speed is not reported (run `convflops verify`)"
+        "the {conv} output disagrees with the CPU reference at {mismatches} of {checked} checked outputs: its speed \
+         is not reported ({})",
+        if conv.contains("fused") {
+            "the fused separable kernel, which `convflops verify` does not run; `--variant tiled` avoids it"
+        } else {
+            "`convflops verify` checks every unfused kernel on random layers"
+        }
     )]
     WrongResult {
         conv: &'static str,

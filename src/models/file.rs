@@ -40,7 +40,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::ShapeError;
+use crate::error::{Field, ShapeError};
 use crate::layer::{ConvLayer, Pair};
 
 use super::{check_batch, LayerKind, ModelError, Network, NetworkLayer};
@@ -253,23 +253,12 @@ fn culprit(value: &Value) -> Option<String> {
         .map(|(key, _)| key.clone())
 }
 
-/// The file field a [`ShapeError`] is about (its messages name command-line flags) and a reason in the file's
-/// terms.
+/// The file field a [`ShapeError`] is about (its JSON key) and a reason in the file's terms.
 fn explain_shape_error(error: &ShapeError) -> (Option<&'static str>, String) {
     match error {
-        ShapeError::Zero { argument } => {
-            let field = match *argument {
-                "in-channels" => "in_channels",
-                "out-channels" => "out_channels",
-                "kernel-size" => "kernel",
-                other => other,
-            };
-            if field == "batch" {
-                (None, "--batch must be at least 1 (got 0)".to_string())
-            } else {
-                (Some(field), "must be at least 1 (got 0)".to_string())
-            }
-        }
+        // The batch is not a field of the file: it is the reader's argument (`--batch`).
+        ShapeError::Zero { field: Field::Batch } => (None, "--batch must be at least 1 (got 0)".to_string()),
+        ShapeError::Zero { field } => (Some(field.name()), "must be at least 1 (got 0)".to_string()),
         ShapeError::GroupsDoNotDivide {
             groups,
             in_channels,

@@ -3,13 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use comfy_table::CellAlignment;
-use serde::Serialize;
-
 use crate::cost::{ratio, Cost};
-use crate::export::json::LayerJson;
-use crate::export::table::new_table;
-use crate::units::{flops_count, group_digits, si};
 
 use super::{LayerKind, ModelError, Network, NetworkLayer};
 
@@ -84,83 +78,6 @@ impl Report {
     pub fn kind(&self, kind: LayerKind) -> Option<&KindReport> {
         self.by_kind.iter().find(|k| k.kind == kind)
     }
-
-    /// The `--json` shape.
-    pub fn to_json(&self) -> ModelJson {
-        ModelJson {
-            model: self.model.clone(),
-            layers: self
-                .layers
-                .iter()
-                .map(|l| LayerEntryJson {
-                    name: l.layer.name.clone(),
-                    kind: l.layer.kind,
-                    counts: (&l.cost).into(),
-                    layer: (&l.layer.layer).into(),
-                })
-                .collect(),
-            totals: (&self.totals).into(),
-            by_kind: self.by_kind.iter().map(|k| (k.kind, (&k.cost).into())).collect(),
-        }
-    }
-
-    /// The human report: the layer table with a total row, a totals line, then the by-kind table.
-    pub fn table(&self) -> String {
-        let batch = self.layers.first().map_or(1, |l| l.layer.layer.batch);
-        let mut layers = new_table(&[
-            "layer",
-            "kind",
-            "input HxWxC",
-            "output HxWxC",
-            "params",
-            "MACs",
-            "FLOPs",
-        ]);
-        if let Some(column) = layers.column_mut(1) {
-            column.set_cell_alignment(CellAlignment::Left);
-        }
-        for report in &self.layers {
-            let l = &report.layer.layer;
-            layers.add_row(vec![
-                report.layer.name.clone(),
-                report.layer.kind.name().to_string(),
-                format!("{}x{}x{}", l.height, l.width, l.in_channels),
-                format!("{}x{}x{}", l.out_height(), l.out_width(), l.out_channels),
-                group_digits(report.cost.params),
-                group_digits(report.cost.macs),
-                group_digits(report.cost.flops),
-            ]);
-        }
-        layers.add_row(vec![
-            "total".to_string(),
-            String::new(),
-            String::new(),
-            String::new(),
-            group_digits(self.totals.params),
-            group_digits(self.totals.macs),
-            group_digits(self.totals.flops),
-        ]);
-        let mut kinds = new_table(&["kind", "MACs", "share of MACs", "params", "share of params"]);
-        for kind in &self.by_kind {
-            kinds.add_row(vec![
-                kind.kind.name().to_string(),
-                group_digits(kind.cost.macs),
-                format!("{:.2} %", kind.macs_share),
-                group_digits(kind.cost.params),
-                format!("{:.2} %", kind.params_share),
-            ]);
-        }
-        crate::export::table::wrap(&format!(
-            "model {}, batch {batch}, {} layers\n{layers}\ntotal: {} params, {} MACs, {} ({} FLOPs = 2·MACs)\n\
-             by kind (the MobileNet paper's Table 2 view):\n{kinds}\n",
-            self.model,
-            self.layers.len(),
-            si(self.totals.params as f64, ""),
-            si(self.totals.macs as f64, ""),
-            flops_count(self.totals.flops),
-            group_digits(self.totals.flops),
-        ))
-    }
 }
 
 fn total_error(model: &str, error: crate::error::ShapeError) -> ModelError {
@@ -172,45 +89,6 @@ fn total_error(model: &str, error: crate::error::ShapeError) -> ModelError {
         model: model.to_string(),
         what,
     }
-}
-
-/// Params, MACs and FLOPs (2·MACs) as JSON integers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct CountsJson {
-    pub params: u64,
-    pub macs: u64,
-    pub flops: u64,
-}
-
-impl From<&Cost> for CountsJson {
-    fn from(cost: &Cost) -> Self {
-        CountsJson {
-            params: cost.params,
-            macs: cost.macs,
-            flops: cost.flops,
-        }
-    }
-}
-
-/// One layer of `convflops model --json`: name, kind, counts, then the layer's fields and output size.
-#[derive(Debug, Clone, Serialize)]
-pub struct LayerEntryJson {
-    pub name: String,
-    pub kind: LayerKind,
-    #[serde(flatten)]
-    pub counts: CountsJson,
-    #[serde(flatten)]
-    pub layer: LayerJson,
-}
-
-/// `convflops model --json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ModelJson {
-    pub model: String,
-    pub layers: Vec<LayerEntryJson>,
-    pub totals: CountsJson,
-    /// Keyed by kind, in [`LayerKind::ALL`] order; only the kinds present.
-    pub by_kind: BTreeMap<LayerKind, CountsJson>,
 }
 
 #[cfg(test)]
@@ -306,7 +184,7 @@ mod tests {
     #[test]
     fn json_shape() {
         let report = Report::of(&mobilenet_v1(1)).unwrap();
-        let value = serde_json::to_value(report.to_json()).unwrap();
+        let value = serde_json::to_value(crate::export::json::ModelJson::from(&report)).unwrap();
         assert_eq!(value["model"], "mobilenet-v1");
         assert_eq!(value["totals"]["macs"], 568_740_352u64);
         assert_eq!(value["by_kind"]["fc"]["params"], 1_024_000u64);
@@ -333,7 +211,7 @@ mod tests {
 
     #[test]
     fn table_lists_every_layer_and_kind() {
-        let text = Report::of(&mobilenet_v1(1)).unwrap().table();
+        let text = crate::export::table::model_report(&Report::of(&mobilenet_v1(1)).unwrap());
         assert!(text.contains("pw14") && text.contains("224x224x3") && text.contains("1x1x1000"));
         assert!(text.contains("568,740,352") && text.contains("94.86 %") && text.contains("24.33 %"));
     }

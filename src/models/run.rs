@@ -12,25 +12,25 @@
 //!   against the CPU reference, computed from the layer's actual input (the previous layer's output as read back),
 //!   so a broken kernel cannot report a speed.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::bench::{self, BenchSettings, Measurement, Statistics};
-use crate::ceilings::{Bound, Ceilings};
+use crate::bench::{BenchSettings, Measurement};
+use crate::ceilings::Ceilings;
 use crate::compare::RooflinePoint;
 use crate::cost::{ratio, Cost};
-use crate::export::json::{AdapterJson, CeilingsJson, LayerJson};
 use crate::gpu::conv::TileTable;
 use crate::gpu::{
     AdapterSummary, ConvJob, ConvKernels, GpuContext, GpuError, JobPlan, PassTimer, ShaderKind, TimerKind, Variant,
 };
 use crate::layer::ConvLayer;
-use crate::reference::{self, Agreement};
-use crate::reference::{sample_indices, CHECKED_OUTPUTS};
+use crate::measure::{self, Input};
+use crate::reference::{Agreement, CHECKED_OUTPUTS};
 use crate::rng::SplitMix64;
-use crate::units::{flops_count, flops_rate, group_digits, seconds};
+use crate::units::{flops_count, flops_rate, seconds};
 
-use super::report::CountsJson;
 use super::{LayerKind, ModelError, Network, NetworkLayer, Report};
 
 /// The seed of the random weights and inputs; layer `i` draws from its own generator, so its data can be made
@@ -69,44 +69,68 @@ pub enum Step<'a> {
     Checking,
 }
 
-/// Why a network could not be run.
+/// Why a network could not be run at all (a layer that fails is a [`LayerFailure`] of the run instead).
 #[derive(Debug, Error)]
 pub enum RunError {
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error("model {model}: the network has no layers")]
     Empty { model: String },
-    #[error("model {model}: layers[{index}] \"{name}\"")]
-    Layer {
-        model: String,
-        index: usize,
-        name: String,
-        #[source]
-        source: Box<GpuError>,
-    },
     #[error("model {model}")]
     Gpu {
         model: String,
         #[source]
         source: Box<GpuError>,
     },
-    #[error(
-        "model {model}: layer {name} ({kind}, {shader} kernel): its output disagrees with the CPU reference at \
-         {mismatches} of {checked} checked outputs: its speed is not reported (run `convflops verify`)"
-    )]
-    WrongResult {
-        model: String,
-        name: String,
-        kind: LayerKind,
-        shader: &'static str,
-        mismatches: u64,
-        checked: u64,
-    },
+    #[error("model {model}: no layer could be run: {}", failures.iter().map(LayerFailure::to_string).collect::<Vec<_>>().join("; "))]
+    NoLayerRan { model: String, failures: Vec<LayerFailure> },
+}
+
+/// A layer that could not be planned, built, timed, read back or checked (or whose output disagrees with the CPU
+/// reference): it is reported by name with its error, and the network's other layers are still run and reported.
+#[derive(Debug, Clone)]
+pub struct LayerFailure {
+    /// Its position in the network.
+    pub index: usize,
+    pub layer: NetworkLayer,
+    /// The kernel it would have run on.
+    pub shader: &'static str,
+    pub error: Arc<GpuError>,
+}
+
+impl LayerFailure {
+    /// The error and its causes on one line.
+    pub fn message(&self) -> String {
+        let mut text = self.error.to_string();
+        let mut source = std::error::Error::source(self.error.as_ref());
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+}
+
+impl std::fmt::Display for LayerFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "layers[{}] \"{}\" ({}, {} kernel): {}",
+            self.index,
+            self.layer.name,
+            self.layer.kind,
+            self.shader,
+            self.message()
+        )
+    }
 }
 
 /// One layer, timed on its own and checked.
 #[derive(Debug, Clone)]
 pub struct LayerRun {
+    /// Its position in the network.
+    pub index: usize,
     pub layer: NetworkLayer,
     pub cost: Cost,
     /// The WGSL kernel that ran it.
@@ -157,9 +181,19 @@ pub struct NetworkRun {
     pub variant: Variant,
     /// The counts, exactly as `convflops model` prints them without `--run`.
     pub report: Report,
+    /// The counts of the layers in [`NetworkRun::layers`] (equal to `report` when no layer failed): shares and
+    /// rates are taken over these.
+    pub measured: Report,
+    /// The layers timed and checked, in network order.
     pub layers: Vec<LayerRun>,
-    /// Every layer in order, in one compute pass per sample.
+    /// Every layer that got its buffers, in order, in one compute pass per sample.
     pub whole: Measurement,
+    /// How many layers ran in the whole-network pass (all of them unless some failed).
+    pub whole_layers: usize,
+    /// The counts of the layers in the whole-network pass.
+    pub whole_cost: Cost,
+    /// The layers that failed, in network order, with their errors.
+    pub failed: Vec<LayerFailure>,
     pub timer: TimerKind,
     /// The adapter's measured ceilings, when known (`convflops peak` caches them).
     pub ceilings: Option<Ceilings>,
@@ -214,6 +248,11 @@ fn layer_data(index: usize, layer: &ConvLayer, input: LayerInput) -> LayerData {
 
 /// Runs every layer of `network` on `ctx` with the `variant` kernels: chained buffers, each layer timed on its own,
 /// the whole network timed in one submission, every output checked. `progress` hears each step.
+///
+/// A layer that fails (a limit, a kernel that refuses it, a failed measurement or read-back, an output that
+/// disagrees with the CPU reference) becomes a [`LayerFailure`] of the run and the others go on; a layer that read
+/// a layer that could not be run reads its own random data instead. Only what concerns the whole network (the
+/// memory budget, the timer, the whole-network pass) or a network where no layer ran is an error.
 pub fn run(
     ctx: &GpuContext,
     network: &Network,
@@ -226,165 +265,196 @@ pub fn run(
         return Err(RunError::Empty { model });
     }
     let report = Report::of(network)?;
-    let layer_error = |index: usize, source: GpuError| RunError::Layer {
-        model: model.clone(),
-        index,
-        name: network.layers.get(index).map_or_else(String::new, |l| l.name.clone()),
-        source: Box::new(source),
-    };
     let gpu_error = |source: GpuError| RunError::Gpu {
         model: model.clone(),
         source: Box::new(source),
     };
     progress(Step::Preparing);
 
-    // Every limit and the memory budget are checked before any kernel is built or buffer allocated.
-    let inputs = inputs(network);
-    let mut plans = Vec::with_capacity(network.layers.len());
-    // Each layer's vec4 kernel gets the tile `convflops tune` cached for its shape class, else the built-in one;
-    // one set of pipelines per distinct tile table.
+    // Each layer's vec4 kernel gets the tile `convflops tune` cached for its shape class, else the built-in one.
+    // `auto`: each layer on the kernel `tune` chose for its class, else on the adapter's default family.
+    let auto = crate::tune::AutoKernels::load(&ctx.summary);
     let shaders: Vec<(ConvLayer, ShaderKind)> = network
         .layers
         .iter()
-        .map(|l| (l.layer, variant.shader_for(&l.layer)))
+        .map(|l| (l.layer, auto.shader_for(variant, &l.layer)))
         .collect();
     let layer_tiles = crate::tune::tiles_per_layer(&ctx.summary, &shaders);
+    let mut failed: Vec<LayerFailure> = Vec::new();
+    let fail = |failed: &mut Vec<LayerFailure>, index: usize, error: GpuError| {
+        failed.push(LayerFailure {
+            index,
+            layer: network.layers[index].clone(),
+            shader: shaders[index].1.name(),
+            error: Arc::new(error),
+        });
+    };
+
+    // Every limit and the memory budget are checked before any kernel is built or buffer allocated.
+    let mut plans: Vec<Option<JobPlan>> = Vec::with_capacity(network.layers.len());
     for (index, ((layer, shader), tiles)) in shaders.iter().zip(&layer_tiles).enumerate() {
-        let plan = JobPlan::with_tile(&ctx.summary, layer, *shader, tiles.get(*shader))
-            .map_err(|source| layer_error(index, source))?;
-        plans.push(plan);
+        match JobPlan::with_tile(&ctx.summary, layer, *shader, tiles.get(*shader)) {
+            Ok(plan) => plans.push(Some(plan)),
+            Err(error) => {
+                fail(&mut failed, index, error);
+                plans.push(None);
+            }
+        }
+    }
+    // A layer reads the previous output only when the previous layer is planned too.
+    let mut inputs = inputs(network);
+    for index in 1..inputs.len() {
+        if plans[index - 1].is_none() {
+            inputs[index] = LayerInput::Random;
+        }
     }
     let device_bytes = plans
         .iter()
         .zip(&inputs)
-        .map(|(p, input)| p.buffer_bytes(*input == LayerInput::Chained))
-        .chain(plans.iter().map(JobPlan::readback_bytes).max())
+        .filter_map(|(p, input)| Some(p.as_ref()?.buffer_bytes(*input == LayerInput::Chained)))
+        .chain(plans.iter().flatten().map(JobPlan::readback_bytes).max())
         .fold(0u64, u64::saturating_add);
     let batch = network.layers.first().map_or(1, |l| l.layer.batch);
     ctx.memory
         .check(&format!("running {model} (batch {batch}) layer by layer"), device_bytes)
         .map_err(gpu_error)?;
-    let mut pipelines: Vec<(TileTable, ConvKernels)> = Vec::new();
-    let mut uses = Vec::with_capacity(plans.len());
-    for tiles in &layer_tiles {
-        let at = match pipelines.iter().position(|(t, _)| t == tiles) {
-            Some(at) => at,
-            None => {
-                pipelines.push((*tiles, ConvKernels::with_tiles(ctx, *tiles).map_err(gpu_error)?));
-                pipelines.len() - 1
-            }
-        };
-        uses.push(at);
-    }
-    let kernels_of = |index: usize| &pipelines[uses[index]].1;
     let timer = PassTimer::new(ctx).map_err(gpu_error)?;
 
-    let mut jobs: Vec<ConvJob> = Vec::with_capacity(plans.len());
-    for (index, (plan, input)) in plans.iter().zip(&inputs).enumerate() {
-        let chained = match (input, jobs.last()) {
-            (LayerInput::Chained, Some(previous)) => Some(previous.output.clone()),
+    // One set of pipelines per distinct tile table; a table whose pipelines cannot be built fails its layers.
+    let mut pipelines: Vec<(TileTable, ConvKernels)> = Vec::new();
+    // (network index, pipelines used, job) of every layer that got its buffers.
+    let mut jobs: Vec<(usize, usize, ConvJob)> = Vec::with_capacity(plans.len());
+    for (index, plan) in plans.iter().enumerate() {
+        let Some(plan) = plan else { continue };
+        let tiles = layer_tiles[index];
+        let at = match pipelines.iter().position(|(t, _)| *t == tiles) {
+            Some(at) => at,
+            None => match ConvKernels::with_tiles(ctx, tiles) {
+                Ok(kernels) => {
+                    pipelines.push((tiles, kernels));
+                    pipelines.len() - 1
+                }
+                Err(error) => {
+                    fail(&mut failed, index, error);
+                    continue;
+                }
+            },
+        };
+        let chained = match (inputs[index], jobs.last()) {
+            (LayerInput::Chained, Some((previous, _, job))) if *previous + 1 == index => Some(job.output.clone()),
             _ => None,
         };
-        let job = ConvJob::new(ctx, kernels_of(index), &plan.layer, plan.shader, chained.as_ref())
-            .map_err(|source| layer_error(index, source))?;
-        let data = layer_data(index, &plan.layer, *input);
-        job.upload(ctx, data.input.as_deref(), &data.weight, data.bias.as_deref())
-            .map_err(|source| layer_error(index, source))?;
-        jobs.push(job);
+        // A layer whose previous layer got no buffers reads random data after all.
+        if chained.is_none() {
+            inputs[index] = LayerInput::Random;
+        }
+        let data = layer_data(index, &plan.layer, inputs[index]);
+        let input = match (&chained, &data.input) {
+            (Some(buffer), _) => Input::Buffer(buffer),
+            (None, random) => Input::Data(random.as_deref().unwrap_or(&[])),
+        };
+        let kernels = &pipelines[at].1;
+        match measure::prepare(
+            ctx,
+            kernels,
+            &plan.layer,
+            plan.shader,
+            input,
+            &data.weight,
+            data.bias.as_deref(),
+        ) {
+            Ok(job) => jobs.push((index, at, job)),
+            Err(error) => fail(&mut failed, index, error),
+        }
     }
     let forward = |pass: &mut wgpu::ComputePass<'_>| {
-        for (index, job) in jobs.iter().enumerate() {
-            job.encode(kernels_of(index), pass);
+        for (_, at, job) in &jobs {
+            job.encode(&pipelines[*at].1, pass);
         }
     };
     // One untimed run first, so each layer is then timed on real activations rather than zeros.
     timer.time_pass(ctx, forward).map_err(gpu_error)?;
 
     let mut measurements = Vec::with_capacity(jobs.len());
-    for (index, (job, l)) in jobs.iter().zip(&network.layers).enumerate() {
-        progress(Step::Layer { index, name: &l.name });
-        let measurement = bench::measure(settings, |repetitions| {
-            timer.time_pass(ctx, |pass| {
-                for _ in 0..repetitions {
-                    job.encode(kernels_of(index), pass);
-                }
-            })
-        })
-        .map_err(|source| layer_error(index, source))?;
-        measurements.push(measurement);
+    for (index, at, job) in &jobs {
+        progress(Step::Layer {
+            index: *index,
+            name: &network.layers[*index].name,
+        });
+        measurements.push(measure::time(ctx, &timer, settings, |pass| {
+            job.encode(&pipelines[*at].1, pass)
+        }));
     }
     progress(Step::Whole);
     // The whole-network pass runs last, so afterwards every output is its layer applied to the output before it.
-    let whole = bench::measure(settings, |repetitions| {
-        timer.time_pass(ctx, |pass| {
-            for _ in 0..repetitions {
-                forward(pass);
-            }
-        })
-    })
-    .map_err(gpu_error)?;
+    let whole = measure::time(ctx, &timer, settings, forward).map_err(gpu_error)?;
 
     progress(Step::Checking);
     let mut rng = SplitMix64::new(SEED);
-    let mut previous: Option<Vec<f32>> = None;
+    // The output of the layer before, as read back (its network index and values).
+    let mut previous: Option<(usize, Vec<f32>)> = None;
     let mut layers = Vec::with_capacity(jobs.len());
-    for (index, ((job, measurement), input)) in jobs.iter().zip(measurements).zip(&inputs).enumerate() {
-        let output = job.read_output(ctx).map_err(|source| layer_error(index, source))?;
-        let data = layer_data(index, &job.layer, *input);
-        let layer_input = match (&data.input, &previous) {
-            (Some(random), _) => random.as_slice(),
-            (None, Some(chained)) => chained.as_slice(),
-            (None, None) => &[],
-        };
-        let expected_input = job.layer.input_len().unwrap_or(u64::MAX);
-        if layer_input.len() as u64 != expected_input || output.len() as u64 != job.layer.output_len().unwrap_or(0) {
-            return Err(layer_error(
-                index,
-                GpuError::DataLength {
-                    what: "layer input for the CPU reference",
-                    expected: expected_input,
-                    got: layer_input.len() as u64,
-                },
-            ));
-        }
-        let indices = sample_indices(output.len(), CHECKED_OUTPUTS, &mut rng);
-        let check = reference::compare_at(
-            &job.layer,
-            &output,
-            layer_input,
-            &data.weight,
-            data.bias.as_deref(),
-            &indices,
-        );
-        let l = &network.layers[index];
-        if !check.passed() {
-            return Err(RunError::WrongResult {
-                model,
-                name: l.name.clone(),
-                kind: l.kind,
-                shader: job.shader.name(),
-                mismatches: check.mismatches,
-                checked: indices.len() as u64,
-            });
-        }
-        layers.push(LayerRun {
-            layer: l.clone(),
-            cost: report.layers[index].cost,
-            shader: job.shader.name(),
-            input: *input,
-            timer: timer.kind(),
-            measurement,
-            check,
-            checked_outputs: indices.len(),
+    for ((index, _, job), measurement) in jobs.iter().zip(measurements) {
+        let (index, input) = (*index, inputs[*index]);
+        let checked = measurement.and_then(|measurement| {
+            let data = layer_data(index, &job.layer, input);
+            let layer_input = match (&data.input, &previous) {
+                (Some(random), _) => random.as_slice(),
+                (None, Some((p, chained))) if p + 1 == index => chained.as_slice(),
+                // The previous layer's output could not be read back: the length check names it.
+                _ => &[],
+            };
+            let checked = measure::read_and_check(ctx, job, layer_input, &data.weight, data.bias.as_deref(), &mut rng)?;
+            let check = checked.passed(job.shader.name());
+            // The next layer's reference reads this output, right or wrong: it checks that layer, not this one.
+            let count = checked.checked;
+            previous = Some((index, checked.output));
+            Ok((measurement, check?, count))
         });
-        previous = Some(output);
+        match checked {
+            Ok((measurement, check, checked_outputs)) => layers.push(LayerRun {
+                index,
+                layer: network.layers[index].clone(),
+                cost: report.layers[index].cost,
+                shader: job.shader.name(),
+                input,
+                timer: timer.kind(),
+                measurement,
+                check,
+                checked_outputs,
+            }),
+            Err(error) => fail(&mut failed, index, error),
+        }
     }
+    failed.sort_by_key(|f| f.index);
+    if layers.is_empty() {
+        return Err(RunError::NoLayerRan {
+            model,
+            failures: failed,
+        });
+    }
+    let counts = |name: &str, members: Vec<NetworkLayer>| {
+        Report::of(&Network {
+            name: name.to_string(),
+            layers: members,
+        })
+    };
+    let measured = counts(&network.name, layers.iter().map(|l| l.layer.clone()).collect())?;
+    let whole_cost = counts(
+        &network.name,
+        jobs.iter().map(|(i, _, _)| network.layers[*i].clone()).collect(),
+    )?
+    .totals;
     Ok(NetworkRun {
         adapter: ctx.summary.clone(),
         variant,
         report,
+        measured,
         layers,
         whole,
+        whole_layers: jobs.len(),
+        whole_cost,
+        failed,
         timer: timer.kind(),
         ceilings: None,
     })
@@ -406,12 +476,12 @@ impl NetworkRun {
     }
 
     pub fn batch(&self) -> u32 {
-        self.layers.first().map_or(1, |l| l.layer.layer.batch)
+        self.report.layers.first().map_or(1, |l| l.layer.layer.batch)
     }
 
     /// The network's input as `HxWxC`.
     pub fn input_shape(&self) -> String {
-        self.layers.first().map_or_else(String::new, |l| {
+        self.report.layers.first().map_or_else(String::new, |l| {
             let l = &l.layer.layer;
             format!("{}x{}x{}", l.height, l.width, l.in_channels)
         })
@@ -432,9 +502,46 @@ impl NetworkRun {
         100.0 * layer.time_s() / self.layer_time_s()
     }
 
-    /// A layer's share of the network's FLOPs, in percent.
+    /// A layer's share of the FLOPs of the layers that ran (the network's, when none failed), in percent.
     pub fn flops_share(&self, layer: &LayerRun) -> f64 {
-        100.0 * ratio(layer.cost.flops, self.report.totals.flops)
+        100.0 * ratio(layer.cost.flops, self.measured.totals.flops)
+    }
+
+    /// The FLOPs of the whole-network pass over its median time.
+    pub fn whole_flops_per_s(&self) -> f64 {
+        self.whole_cost.flops as f64 / self.whole_time_s()
+    }
+
+    /// The FLOPs of the layers that ran over the sum of their median times.
+    pub fn layers_flops_per_s(&self) -> f64 {
+        self.measured.totals.flops as f64 / self.layer_time_s()
+    }
+
+    /// "N of M layers" when some layers could not run in the whole-network pass.
+    fn partial(&self) -> Option<String> {
+        (self.whole_layers != self.report.layers.len())
+            .then(|| format!("{} of {} layers", self.whole_layers, self.report.layers.len()))
+    }
+
+    /// "whole network (one submission)", with "N of M layers" when some could not run.
+    pub fn whole_label(&self) -> String {
+        match self.partial() {
+            None => "whole network (one submission)".to_string(),
+            Some(p) => format!("whole network (one submission, {p})"),
+        }
+    }
+
+    /// "total (sum of layers)", with "N of M layers" when some failed.
+    pub fn total_label(&self) -> String {
+        if self.failed.is_empty() {
+            "total (sum of layers)".to_string()
+        } else {
+            format!(
+                "total (sum of {} of {} layers)",
+                self.layers.len(),
+                self.report.layers.len()
+            )
+        }
     }
 
     /// FLOPs and time per kind present, in [`LayerKind::ALL`] order.
@@ -443,14 +550,14 @@ impl NetworkRun {
         LayerKind::ALL
             .into_iter()
             .filter_map(|kind| {
-                let counts = self.report.kind(kind)?;
+                let counts = self.measured.kind(kind)?;
                 let of_kind = || self.layers.iter().filter(move |l| l.layer.kind == kind);
                 let time_s: f64 = of_kind().map(LayerRun::time_s).sum();
                 Some(KindTime {
                     kind,
                     layers: of_kind().count(),
                     cost: counts.cost,
-                    flops_share: 100.0 * ratio(counts.cost.flops, self.report.totals.flops),
+                    flops_share: 100.0 * ratio(counts.cost.flops, self.measured.totals.flops),
                     time_s,
                     time_share: 100.0 * time_s / total,
                 })
@@ -470,13 +577,16 @@ impl NetworkRun {
         })
     }
 
-    /// The layers that read random data although they are not the first (their input shape is not the previous
-    /// layer's output shape).
-    pub fn unchained(&self) -> Vec<(&LayerRun, &LayerRun)> {
+    /// The layers that read random data because their input shape is not the previous layer's output shape, each
+    /// with the layer before it.
+    pub fn unchained(&self) -> Vec<(&NetworkLayer, &LayerRun)> {
         self.layers
-            .windows(2)
-            .filter(|pair| pair[1].input == LayerInput::Random)
-            .map(|pair| (&pair[0], &pair[1]))
+            .iter()
+            .filter(|l| l.input == LayerInput::Random && l.index > 0)
+            .filter_map(|l| {
+                let previous = &self.report.layers.get(l.index - 1)?.layer;
+                (!feeds(&previous.layer, &l.layer.layer)).then_some((previous, l))
+            })
             .collect()
     }
 
@@ -524,10 +634,11 @@ impl NetworkRun {
             }
         }
         lines.push(format!(
-            "whole network in one submission: {} for {} = {}; the per-layer medians sum to {}.",
+            "whole network in one submission{}: {} for {} = {}; the per-layer medians sum to {}.",
+            self.partial().map_or(String::new(), |p| format!(" ({p})")),
             seconds(self.whole_time_s()),
-            flops_count(self.report.totals.flops),
-            flops_rate(self.report.totals.flops as f64 / self.whole_time_s()),
+            flops_count(self.whole_cost.flops),
+            flops_rate(self.whole_flops_per_s()),
             seconds(self.layer_time_s()),
         ));
         lines
@@ -540,8 +651,18 @@ impl NetworkRun {
              from layer to layer with no host round trip; conv cost is what is measured."
                 .to_string(),
         ];
+        if !self.failed.is_empty() {
+            let list: Vec<String> = self.failed.iter().map(LayerFailure::to_string).collect();
+            notes.push(format!(
+                "Failed layers ({} of {}), left out of the times, shares and rates above (a layer that would read \
+                 one reads its own random data instead): {}.",
+                self.failed.len(),
+                self.report.layers.len(),
+                list.join("; ")
+            ));
+        }
         for (previous, layer) in self.unchained() {
-            let p = &previous.layer.layer;
+            let p = &previous.layer;
             let l = &layer.layer.layer;
             notes.push(format!(
                 "Layer {} reads its own buffer of random data: its input {}x{}x{} is not the previous layer's output \
@@ -587,302 +708,6 @@ impl NetworkRun {
         }
         notes
     }
-
-    /// The human report: per-layer table with totals, then the by-kind table, the lesson and the notes.
-    pub fn table(&self) -> String {
-        let time_header = match self.timer {
-            TimerKind::Timestamp => "GPU time (median)",
-            TimerKind::Wall => "time (wall, median)",
-        };
-        let mut layers = crate::export::table::new_table(&[
-            "layer",
-            "kind",
-            "input",
-            "output HxWxC",
-            "FLOPs",
-            "FLOPs/byte",
-            time_header,
-            "±",
-            "dispatches/sample",
-            "FLOP/s",
-            "% of peak",
-            "lower roof",
-            "share of FLOPs",
-            "share of time",
-        ]);
-        for column in [1, 2] {
-            if let Some(column) = layers.column_mut(column) {
-                column.set_cell_alignment(comfy_table::CellAlignment::Left);
-            }
-        }
-        for l in &self.layers {
-            let roof = self.roofline(l);
-            let shape = &l.layer.layer;
-            let t = l.measurement.best();
-            layers.add_row(vec![
-                l.layer.name.clone(),
-                l.layer.kind.name().to_string(),
-                l.input.name().to_string(),
-                format!("{}x{}x{}", shape.out_height(), shape.out_width(), shape.out_channels),
-                flops_count(l.cost.flops),
-                format!("{:.2}", l.cost.arithmetic_intensity()),
-                seconds(t.median),
-                format!("{:.1} %", 100.0 * t.rel_stddev),
-                l.measurement.repetitions.to_string(),
-                flops_rate(l.flops_per_s()),
-                roof.map_or("—".to_string(), |p| format!("{:.1} %", p.percent_of_peak)),
-                roof.map_or("—".to_string(), |p| p.bound.name().to_string()),
-                format!("{:.2} %", self.flops_share(l)),
-                format!("{:.1} %", self.time_share(l)),
-            ]);
-        }
-        let totals = &self.report.totals;
-        let total_row = |label: &str, time: f64, stats: Option<&Statistics>, reps: String| {
-            vec![
-                label.to_string(),
-                String::new(),
-                String::new(),
-                String::new(),
-                flops_count(totals.flops),
-                format!("{:.2}", totals.arithmetic_intensity()),
-                seconds(time),
-                stats.map_or(String::new(), |s| format!("{:.1} %", 100.0 * s.rel_stddev)),
-                reps,
-                flops_rate(totals.flops as f64 / time),
-                self.ceilings.as_ref().map_or("—".to_string(), |k| {
-                    format!("{:.1} %", 100.0 * totals.flops as f64 / time / k.fma_flops_per_s)
-                }),
-                String::new(),
-                "100.00 %".to_string(),
-                String::new(),
-            ]
-        };
-        layers.add_row(total_row(
-            "total (sum of layers)",
-            self.layer_time_s(),
-            None,
-            String::new(),
-        ));
-        layers.add_row(total_row(
-            "whole network (one submission)",
-            self.whole_time_s(),
-            Some(self.whole.best()),
-            self.whole.repetitions.to_string(),
-        ));
-
-        let mut kinds = crate::export::table::new_table(&[
-            "kind",
-            "layers",
-            "FLOPs",
-            "share of FLOPs",
-            time_header,
-            "share of time",
-            "FLOP/s",
-        ]);
-        for k in self.by_kind() {
-            kinds.add_row(vec![
-                k.kind.name().to_string(),
-                k.layers.to_string(),
-                flops_count(k.cost.flops),
-                format!("{:.2} %", k.flops_share),
-                seconds(k.time_s),
-                format!("{:.1} %", k.time_share),
-                flops_rate(k.flops_per_s()),
-            ]);
-        }
-        let hidden = crate::export::table::fit(
-            &mut layers,
-            &[
-                "dispatches/sample",
-                "input",
-                "±",
-                "FLOPs/byte",
-                "output HxWxC",
-                "% of peak",
-                "kind",
-            ],
-        );
-        let mut text = format!(
-            "{}\nmodel {} on the adapter · batch {} · {} input · {} conv layers · {} kernels\n{layers}\n{hidden}\
-             total: {} params, {} MACs, {} FLOPs (2·MACs), as counted without --run\n\
-             by kind: share of FLOPs against share of measured time (the MobileNet paper's Table 2, with time):\n\
-             {kinds}\n",
-            self.adapter.headline(),
-            self.model(),
-            self.batch(),
-            self.input_shape(),
-            self.layers.len(),
-            self.variant.name(),
-            group_digits(totals.params),
-            group_digits(totals.macs),
-            group_digits(totals.flops),
-        );
-        for line in self.lesson() {
-            text.push_str(&line);
-            text.push('\n');
-        }
-        for note in self.notes() {
-            text.push_str(&note);
-            text.push('\n');
-        }
-        crate::export::table::wrap(&text)
-    }
-
-    /// The `--json` shape.
-    pub fn to_json(&self) -> RunJson {
-        let totals = &self.report.totals;
-        RunJson {
-            adapter: (&self.adapter).into(),
-            variant: self.variant.name(),
-            model: self.model().to_string(),
-            batch: self.batch(),
-            activations: "linear",
-            layers: self
-                .layers
-                .iter()
-                .map(|l| {
-                    let roof = self.roofline(l);
-                    LayerRunJson {
-                        name: l.layer.name.clone(),
-                        kind: l.layer.kind,
-                        cost: l.cost,
-                        layer: (&l.layer.layer).into(),
-                        shader: l.shader,
-                        input: l.input,
-                        gpu_time_s: *l.measurement.best(),
-                        wall_time_s: l.measurement.wall,
-                        timer: l.timer,
-                        dispatches_per_sample: l.measurement.repetitions,
-                        flops_per_s: l.flops_per_s(),
-                        arithmetic_intensity: l.cost.arithmetic_intensity(),
-                        flops_share: self.flops_share(l),
-                        time_share: self.time_share(l),
-                        percent_of_peak: roof.map(|p| p.percent_of_peak),
-                        percent_of_roofline: roof.map(|p| p.percent_of_roofline),
-                        bound: roof.map(|p| p.bound),
-                        checked_outputs: l.checked_outputs,
-                        max_abs_error: l.check.max_abs_error,
-                    }
-                })
-                .collect(),
-            totals: TotalsJson {
-                counts: totals.into(),
-                gpu_time_s: self.layer_time_s(),
-                flops_per_s: totals.flops as f64 / self.layer_time_s(),
-            },
-            whole_network: WholeJson {
-                gpu_time_s: *self.whole.best(),
-                wall_time_s: self.whole.wall,
-                timer: self.timer,
-                dispatches_per_sample: self.whole.repetitions,
-                flops_per_s: totals.flops as f64 / self.whole_time_s(),
-            },
-            by_kind: self
-                .by_kind()
-                .into_iter()
-                .map(|k| {
-                    (
-                        k.kind,
-                        KindJson {
-                            layers: k.layers,
-                            counts: (&k.cost).into(),
-                            flops_share: k.flops_share,
-                            gpu_time_s: k.time_s,
-                            time_share: k.time_share,
-                            flops_per_s: k.flops_per_s(),
-                        },
-                    )
-                })
-                .collect(),
-            headline: self.headline(),
-            ceilings: self.ceilings.as_ref().map(|k| CeilingsJson {
-                fma_flops_per_s: k.fma_flops_per_s,
-                bandwidth_bytes_per_s: k.bandwidth_bytes_per_s,
-                ridge_flops_per_byte: k.ridge_flops_per_byte(),
-            }),
-        }
-    }
-}
-
-/// One layer of `convflops model --run --json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct LayerRunJson {
-    pub name: String,
-    pub kind: LayerKind,
-    #[serde(flatten)]
-    pub cost: Cost,
-    #[serde(flatten)]
-    pub layer: LayerJson,
-    pub shader: &'static str,
-    /// "chained" (the previous layer's output buffer) or "random" (its own buffer of random data).
-    pub input: LayerInput,
-    /// Per dispatch; from timestamps where `timer` is "timestamp", else the wall time.
-    pub gpu_time_s: Statistics,
-    pub wall_time_s: Statistics,
-    pub timer: TimerKind,
-    pub dispatches_per_sample: u32,
-    /// flops / gpu_time_s.median.
-    pub flops_per_s: f64,
-    pub arithmetic_intensity: f64,
-    /// Percent of the network's FLOPs.
-    pub flops_share: f64,
-    /// Percent of the sum of the per-layer median times.
-    pub time_share: f64,
-    pub percent_of_peak: Option<f64>,
-    pub percent_of_roofline: Option<f64>,
-    pub bound: Option<Bound>,
-    pub checked_outputs: usize,
-    pub max_abs_error: f64,
-}
-
-/// The network's counts, with the sum of the per-layer median times.
-#[derive(Debug, Clone, Serialize)]
-pub struct TotalsJson {
-    #[serde(flatten)]
-    pub counts: CountsJson,
-    /// Sum of the per-layer medians, seconds.
-    pub gpu_time_s: f64,
-    pub flops_per_s: f64,
-}
-
-/// The whole network timed in one submission.
-#[derive(Debug, Clone, Serialize)]
-pub struct WholeJson {
-    pub gpu_time_s: Statistics,
-    pub wall_time_s: Statistics,
-    pub timer: TimerKind,
-    pub dispatches_per_sample: u32,
-    pub flops_per_s: f64,
-}
-
-/// One kind's sums and shares.
-#[derive(Debug, Clone, Serialize)]
-pub struct KindJson {
-    pub layers: usize,
-    #[serde(flatten)]
-    pub counts: CountsJson,
-    pub flops_share: f64,
-    /// Sum of the kind's per-layer medians, seconds.
-    pub gpu_time_s: f64,
-    pub time_share: f64,
-    pub flops_per_s: f64,
-}
-
-/// `convflops model NAME --run --json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunJson {
-    pub adapter: AdapterJson,
-    pub variant: &'static str,
-    pub model: String,
-    pub batch: u32,
-    /// Always "linear": only the convs run, no activation function between them.
-    pub activations: &'static str,
-    pub layers: Vec<LayerRunJson>,
-    pub totals: TotalsJson,
-    pub whole_network: WholeJson,
-    pub by_kind: std::collections::BTreeMap<LayerKind, KindJson>,
-    pub headline: String,
-    pub ceilings: Option<CeilingsJson>,
 }
 
 /// Two networks run on the same adapter (`convflops model --compare A B`).
@@ -936,41 +761,24 @@ impl NetworkComparison {
         } else {
             format!("but ran {:.2}× slower", 1.0 / whole)
         };
-        format!(
+        let mut lesson = format!(
             "{} needs {flops:.2}× fewer FLOPs than {} {ran} (whole network in one submission; {layers:.2}× by the \
              sum of the per-layer medians). FLOPs predict {flops:.2}×, the clock says {whole:.2}×.",
             cheap.model(),
             dear.model(),
-        )
-    }
-
-    /// The summary table of the two runs and the lesson.
-    pub fn table(&self) -> String {
-        let mut table = crate::export::table::new_table(&[
-            "network",
-            "FLOPs",
-            "time, whole network",
-            "time, sum of layers",
-            "FLOP/s (whole network)",
-        ]);
+        );
         for run in [&self.first, &self.second] {
-            table.add_row(vec![
-                run.model().to_string(),
-                flops_count(run.report.totals.flops),
-                seconds(run.whole_time_s()),
-                seconds(run.layer_time_s()),
-                flops_rate(run.report.totals.flops as f64 / run.whole_time_s()),
-            ]);
+            if !run.failed.is_empty() {
+                lesson.push_str(&format!(
+                    " But {} of {}'s {} layers failed: its times leave them out, so the time ratio is not the \
+                     networks'.",
+                    run.failed.len(),
+                    run.model(),
+                    run.report.layers.len()
+                ));
+            }
         }
-        crate::export::table::wrap(&format!(
-            "{} against {} (batch {}, {} kernels):\n{table}\n{}\n{}\n",
-            self.first.model(),
-            self.second.model(),
-            self.first.batch(),
-            self.first.variant.name(),
-            self.ratios(),
-            self.lesson(),
-        ))
+        lesson
     }
 
     /// `B / A: FLOPs …×, time …× (whole network), …× (sum of layers)`.
@@ -984,35 +792,6 @@ impl NetworkComparison {
             self.time_ratio_layers(),
         )
     }
-
-    pub fn to_json(&self) -> ComparisonJson {
-        ComparisonJson {
-            networks: [self.first.to_json(), self.second.to_json()],
-            ratios: RatiosJson {
-                flops: self.flops_ratio(),
-                time_whole_network: self.time_ratio_whole(),
-                time_sum_of_layers: self.time_ratio_layers(),
-            },
-            lesson: self.lesson(),
-        }
-    }
-}
-
-/// second / first.
-#[derive(Debug, Clone, Serialize)]
-pub struct RatiosJson {
-    pub flops: f64,
-    pub time_whole_network: f64,
-    pub time_sum_of_layers: f64,
-}
-
-/// `convflops model --compare A B --json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ComparisonJson {
-    pub networks: [RunJson; 2],
-    /// The second network's figure over the first's.
-    pub ratios: RatiosJson,
-    pub lesson: String,
 }
 
 #[cfg(test)]
@@ -1053,7 +832,7 @@ mod tests {
     fn fake(network: &Network, time: impl Fn(&NetworkLayer) -> f64, whole: f64) -> NetworkRun {
         let report = Report::of(network).unwrap();
         let measured = |t: f64| {
-            let stats = Statistics::of(&[t * 0.9, t, t * 1.1]).unwrap();
+            let stats = crate::bench::Statistics::of(&[t * 0.9, t, t * 1.1]).unwrap();
             Measurement {
                 gpu: Some(stats),
                 wall: stats,
@@ -1065,7 +844,9 @@ mod tests {
             .iter()
             .zip(&report.layers)
             .zip(super::inputs(network))
-            .map(|((l, counted), input)| LayerRun {
+            .enumerate()
+            .map(|(index, ((l, counted), input))| LayerRun {
+                index,
                 layer: l.clone(),
                 cost: counted.cost,
                 shader: "conv2d-tiled",
@@ -1078,21 +859,15 @@ mod tests {
             .collect();
         NetworkRun {
             adapter: crate::gpu::AdapterSummary {
-                index: 0,
-                name: "Test Adapter".into(),
-                backend: "Vulkan".into(),
                 device_type: "CPU".into(),
                 software: true,
-                driver: "test".into(),
-                driver_info: "1.0".into(),
-                timestamps: true,
-                max_storage_buffer_binding_size: 1 << 27,
-                max_buffer_size: 1 << 30,
-                max_compute_workgroups_per_dimension: 65_535,
-                max_compute_invocations_per_workgroup: 256,
-                max_compute_workgroup_storage_size: 16_384,
+                ..crate::gpu::AdapterSummary::with_default_limits("Test Adapter")
             },
             variant: Variant::Tiled,
+            measured: report.clone(),
+            whole_layers: report.layers.len(),
+            whole_cost: report.totals,
+            failed: Vec::new(),
             report,
             layers,
             whole: measured(whole),
@@ -1123,14 +898,14 @@ mod tests {
                 2600.0 / 41.0
             )
         );
-        let text = run.table();
+        let text = crate::export::table::network_run(&run);
         assert!(
             text.contains("whole network (one submission)") && text.contains("50.0 ms"),
             "{text}"
         );
         assert!(text.contains("Layer fc reads its own buffer of random data"), "{text}");
         assert!(text.contains("run `convflops peak`"), "{text}");
-        let json = serde_json::to_value(run.to_json()).unwrap();
+        let json = serde_json::to_value(crate::export::json::RunJson::from(&run)).unwrap();
         assert_eq!(json["totals"]["flops"], 1_137_480_704u64);
         assert_eq!(json["layers"][27]["input"], "random");
         assert_eq!(json["layers"][1]["input"], "chained");
@@ -1162,7 +937,7 @@ mod tests {
             "{}",
             swapped.lesson()
         );
-        let json = serde_json::to_value(c.to_json()).unwrap();
+        let json = serde_json::to_value(crate::export::json::ComparisonJson::from(&c)).unwrap();
         assert!((json["ratios"]["time_whole_network"].as_f64().unwrap() - 3.0).abs() < 1e-12);
         assert_eq!(json["networks"][1]["model"], "conv-mobilenet-v1");
     }

@@ -1,0 +1,204 @@
+//! `pointwise-cpu` and `conv2d-cpu`: the conv as one GEMM generated per layer for CPU adapters
+//! (M = C_out, N = N·H_out·W_out, K = C_in·KH·KW; the pointwise conv is the case KH = KW = 1). Two generated
+//! programs per job ([`cpu::pack_source`] writes B = im2col(input) into an rgba32float texture, [`cpu::gemm_source`]
+//! multiplies), K in slices of one dispatch each; the generators and the [`GemmShape`] rule live in
+//! [`crate::gpu::cpu`].
+
+use crate::gpu::conv::{ConvKernels, JobPlan};
+use crate::gpu::cpu::{self, GemmShape};
+use crate::gpu::kernel::{self, Binding};
+use crate::gpu::kernels::CONV_BINDINGS;
+use crate::gpu::kernels::{rules, Bound, ConvKernel, Dispatch, JobBuffers, Role, Source, Tile, Variant, WeightLayout};
+use crate::gpu::{GpuContext, GpuError};
+use crate::layer::ConvLayer;
+
+/// One of the two GEMM kernels: they differ in name and in the convs they take.
+pub struct GemmCpu {
+    name: &'static str,
+    summary: &'static str,
+    role: Role,
+}
+
+/// The pointwise conv as the GEMM.
+pub const POINTWISE: GemmCpu = GemmCpu {
+    name: "pointwise-cpu",
+    summary: "The 1×1 conv as a GEMM generated for CPU adapters (B read from a texture).",
+    role: Role::Pointwise,
+};
+
+/// The standard conv (one group) as the same GEMM on im2col(input).
+pub const CONV2D: GemmCpu = GemmCpu {
+    name: "conv2d-cpu",
+    summary: "The standard conv (one group) as the same generated GEMM on im2col(input).",
+    role: Role::Standard,
+};
+
+impl ConvKernel for GemmCpu {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn summary(&self) -> &'static str {
+        self.summary
+    }
+    fn family(&self) -> Variant {
+        Variant::Cpu
+    }
+    fn role(&self) -> Role {
+        self.role
+    }
+    fn source(&self) -> Source {
+        Source::Generated
+    }
+    fn applies(&self, layer: &ConvLayer) -> Result<(), String> {
+        if self.role == Role::Pointwise {
+            rules::pointwise_only(layer)?;
+        }
+        cpu::gemm_fits(layer)
+    }
+    fn grid(&self, layer: &ConvLayer, _tile: Option<Tile>, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
+        // x: blocks of pixel groups; y: blocks of `shape.channels` output channels.
+        let shape = GemmShape::for_layer(layer);
+        let x = shape.pixel_groups(layer).div_ceil(u64::from(shape.workgroup));
+        let y = u64::from(layer.out_channels).div_ceil(u64::from(shape.channels));
+        rules::within_limit(
+            self.name,
+            [x, y, 1],
+            ["pixel-group blocks", "channel blocks", "-"],
+            max_per_dimension,
+        )
+    }
+    fn loop_steps(&self, layer: &ConvLayer) -> u64 {
+        // One dispatch per K slice; in each, the weight copy's loop (channels · slice / workgroup iterations).
+        let shape = GemmShape::for_layer(layer);
+        1 + u64::from(shape.channels * shape.slice).div_ceil(u64::from(shape.workgroup))
+    }
+    fn weights(&self) -> WeightLayout {
+        WeightLayout::PaddedK
+    }
+    fn workgroup_size(&self, layer: &ConvLayer, _tile: Option<Tile>) -> u32 {
+        GemmShape::for_layer(layer).workgroup
+    }
+    fn workgroup_storage_bytes(&self, layer: &ConvLayer) -> u64 {
+        // The channel block's weights of one slice: channels × slice f32.
+        let shape = GemmShape::for_layer(layer);
+        u64::from(shape.channels) * u64::from(shape.slice) * 4
+    }
+    fn texture_bytes(&self, layer: &ConvLayer) -> u64 {
+        GemmShape::for_layer(layer).texture_bytes(layer)
+    }
+    /// The pack kernel's dispatch (writing B, the texture returned), then one GEMM dispatch per K slice.
+    fn bind(
+        &self,
+        ctx: &GpuContext,
+        kernels: &ConvKernels,
+        plan: &JobPlan,
+        buffers: &JobBuffers<'_>,
+    ) -> Result<Bound, GpuError> {
+        let layer = &plan.layer;
+        let max = ctx.summary.max_compute_workgroups_per_dimension;
+        let shape = GemmShape::for_layer(layer);
+        let texture = ctx.scoped("allocating the B texture", || {
+            ctx.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("gemm B"),
+                size: wgpu::Extent3d {
+                    width: shape.groups,
+                    height: shape.slice,
+                    depth_or_array_layers: shape.texture_layers(layer),
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba32Float,
+                usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            })
+        })?;
+        let pack = kernels.generated(
+            ctx,
+            "gemm-cpu pack",
+            cpu::pack_source(layer),
+            &[
+                Binding::Uniform,
+                Binding::Storage(kernel::Access::Read),
+                Binding::StorageTextureArray,
+            ],
+            cpu::CPU_WORKGROUP,
+        )?;
+        let whole = texture.create_view(&wgpu::TextureViewDescriptor {
+            dimension: Some(wgpu::TextureViewDimension::D2Array),
+            ..Default::default()
+        });
+        let pack_bind = pack.kernel.bind_resources(
+            ctx,
+            &[
+                buffers.params.as_entire_binding(),
+                buffers.input.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&whole),
+            ],
+        )?;
+        let pack_grid = kernel::grid(
+            shape.pixel_groups(layer) * u64::from(shape.k_padded()),
+            cpu::CPU_WORKGROUP,
+            max,
+            "gemm-cpu pack",
+        )?;
+        let mut dispatches = vec![Dispatch {
+            kernel: pack,
+            bind_group: pack_bind,
+            grid: pack_grid,
+        }];
+        let mut gemm_bindings = CONV_BINDINGS;
+        gemm_bindings[1] = Binding::TextureArray;
+        let gemm = kernels.generated(ctx, self.name, cpu::gemm_source(layer), &gemm_bindings, shape.workgroup)?;
+        // One 256-byte record per slice: `first` = 1 for slice 0.
+        let records = ctx.scoped("allocating the slice records", || {
+            let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("gemm slices"),
+                size: u64::from(shape.slices) * cpu::SLICE_RECORD_BYTES,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            // Per record: first (1 for slice 0), then the slice's first texture layer.
+            let words = (cpu::SLICE_RECORD_BYTES / 4) as usize;
+            let mut data = vec![0u32; shape.slices as usize * words];
+            for (slice, record) in data.chunks_exact_mut(words).enumerate() {
+                record[0] = u32::from(slice == 0);
+                record[1] = slice as u32 * layer.batch;
+            }
+            ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
+            buffer
+        })?;
+        let slice_bytes = u64::from(shape.slice) * 4;
+        let weight = buffers.weight;
+        for slice in 0..shape.slices {
+            let weight_offset = u64::from(slice) * slice_bytes;
+            let bind_group = gemm.kernel.bind_resources(
+                ctx,
+                &[
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &records,
+                        offset: u64::from(slice) * cpu::SLICE_RECORD_BYTES,
+                        size: wgpu::BufferSize::new(16),
+                    }),
+                    wgpu::BindingResource::TextureView(&whole),
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: weight,
+                        offset: weight_offset,
+                        size: wgpu::BufferSize::new(weight.size() - weight_offset),
+                    }),
+                    buffers.bias.as_entire_binding(),
+                    buffers.output.as_entire_binding(),
+                ],
+            )?;
+            dispatches.push(Dispatch {
+                kernel: gemm.clone(),
+                bind_group,
+                grid: plan.grid,
+            });
+        }
+        Ok(Bound {
+            dispatches,
+            texture: Some(texture),
+        })
+    }
+}

@@ -1,0 +1,107 @@
+//! How a kernel reads the weight: as given (OIHW), or repacked by the host before upload.
+
+use std::borrow::Cow;
+
+use crate::gpu::cpu::{self, GemmShape};
+use crate::layer::ConvLayer;
+
+/// The weight layout a kernel reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightLayout {
+    /// OIHW `[C_out, C_in/groups, KH, KW]`, as the user gives it.
+    Oihw,
+    /// K-major with the output channels padded to vec4 ([`pack_weights`]): the vec4 GEMM kernels.
+    PackedKMajor,
+    /// OIHW with each row zero-padded to whole K slices ([`cpu::pad_weights`]): the generated GEMM.
+    PaddedK,
+}
+
+impl WeightLayout {
+    /// Elements of the weight buffer in this layout, or `None` past u64.
+    pub fn len(self, layer: &ConvLayer) -> Option<u64> {
+        match self {
+            WeightLayout::Oihw => layer.weight_len(),
+            WeightLayout::PackedKMajor => packed_weight_len(layer),
+            WeightLayout::PaddedK => {
+                u64::from(layer.out_channels).checked_mul(u64::from(GemmShape::for_layer(layer).k_padded()))
+            }
+        }
+    }
+
+    /// The OIHW `weight` in this layout.
+    pub fn prepare<'a>(self, layer: &ConvLayer, weight: &'a [f32]) -> Cow<'a, [f32]> {
+        match self {
+            WeightLayout::Oihw => Cow::Borrowed(weight),
+            WeightLayout::PackedKMajor => Cow::Owned(pack_weights(layer, weight)),
+            WeightLayout::PaddedK => Cow::Owned(cpu::pad_weights(layer, weight)),
+        }
+    }
+}
+
+/// The weight as the vec4 GEMM kernels read it: OIHW `[C_out, C_in, KH, KW]` (one group) repacked K-major as
+/// `[C_in·KH·KW, ceil(C_out/4)·4]`, row `(ci·KH + ky)·KW + kx`, the output channels padded with zeros to a multiple
+/// of 4 so each row is whole vec4.
+pub fn pack_weights(layer: &ConvLayer, weight: &[f32]) -> Vec<f32> {
+    let co = layer.out_channels as usize;
+    let k = weight.len() / co.max(1);
+    let co_padded = co.div_ceil(4) * 4;
+    let mut packed = vec![0.0; k * co_padded];
+    for (o, row) in weight.chunks_exact(k.max(1)).enumerate() {
+        for (kk, &value) in row.iter().enumerate() {
+            packed[kk * co_padded + o] = value;
+        }
+    }
+    packed
+}
+
+/// Elements of the packed weight of `layer` (see [`pack_weights`]).
+pub(crate) fn packed_weight_len(layer: &ConvLayer) -> Option<u64> {
+    let k = u64::from(layer.in_channels_per_group())
+        .checked_mul(u64::from(layer.kernel[0]))?
+        .checked_mul(u64::from(layer.kernel[1]))?;
+    k.checked_mul(u64::from(layer.out_channels).div_ceil(4) * 4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_weights_are_k_major_with_zero_padded_channels() {
+        // C_out 5 (padded to 8), C_in 2, 1×3 kernel: K = 6 rows of 8.
+        let layer = ConvLayer {
+            in_channels: 2,
+            out_channels: 5,
+            kernel: [1, 3],
+            padding: [0, 1],
+            ..ConvLayer::default()
+        };
+        let weight: Vec<f32> = (0..30).map(|v| v as f32).collect(); // OIHW: [5][2][1][3]
+        let packed = pack_weights(&layer, &weight);
+        assert_eq!(packed.len() as u64, packed_weight_len(&layer).unwrap());
+        assert_eq!(packed.len(), 6 * 8);
+        for o in 0..5 {
+            for k in 0..6 {
+                assert_eq!(packed[k * 8 + o], weight[o * 6 + k], "o {o} k {k}");
+            }
+        }
+        assert!((0..6).all(|k| packed[k * 8 + 5..k * 8 + 8].iter().all(|&v| v == 0.0)));
+    }
+
+    #[test]
+    fn every_layout_prepares_as_many_values_as_it_says() {
+        let layer = ConvLayer {
+            in_channels: 200,
+            out_channels: 6,
+            ..ConvLayer::default()
+        };
+        let weight = vec![1.0; layer.weight_len().unwrap() as usize];
+        for layout in [WeightLayout::Oihw, WeightLayout::PackedKMajor, WeightLayout::PaddedK] {
+            assert_eq!(
+                layout.prepare(&layer, &weight).len() as u64,
+                layout.len(&layer).unwrap(),
+                "{layout:?}"
+            );
+        }
+    }
+}
