@@ -522,7 +522,7 @@ pub struct CompareArgs {
     pub bench: BenchArgs,
     /// The kernels to time: a family, or auto (per conv the kernel `tune` chose for its shape class on this
     /// adapter, else the adapter's default family: cpu on CPU adapters, vec4 on GPUs). Several, comma-separated
-    /// (naive,tiled,vec4,cpu), are timed one after another and summed up side by side.
+    /// (naive,tiled,vec4,cpu,gpu), are timed one after another and summed up side by side.
     #[arg(long, value_parser = variant_parser(), value_delimiter = ',', default_value = "auto")]
     pub variant: Vec<VariantArg>,
     /// Measure the adapter's ceilings (peak FLOP/s, bandwidth) in this run for the roofline columns; without it

@@ -8,9 +8,11 @@
 //! - straight-line code compiles at the first dispatch, in time that grows faster than linearly with its length.
 //!
 //! Hence three generators:
-//! - [`depthwise_source`]: lanes over channels; one invocation computes a whole output tile of one plane (the whole
-//!   plane when it is small) in straight-line code: its taps and input window loaded once each, zero padding by
-//!   `select` on clamped indices, no loops.
+//! - [`depthwise_source`]: lanes over channels (or groups of 4 channels for planes of an odd size); one invocation
+//!   computes a whole output tile in straight-line code: the whole plane when it fits, else bands of whole rows, read
+//!   and written as `vec4<f32>` where rows start on 16-byte boundaries (a per-lane vec4 access pays the exec-mask
+//!   test and the bounds lookup once for 4 values); taps and input window loaded once each, each load just before
+//!   its first use; zero padding by `select` on clamped indices; no loops. See [`DepthwiseTile::for_layer`].
 //! - [`pack_source`] + [`gemm_source`]: the pointwise and the standard conv as one GEMM, M = C_out,
 //!   N = N·H_out·W_out, K = C_in·KH·KW. The pack kernel writes B (im2col: for each tap k and vec4 group of 4 output
 //!   pixels, the 4 input values) into an rgba32float 2-D array texture; the GEMM kernel gives each invocation
@@ -27,9 +29,14 @@ use std::fmt::Write as _;
 
 use crate::layer::ConvLayer;
 
-/// The most multiply-adds one depthwise invocation unrolls: 14×14 outputs of a 3×3 kernel (1 764) fit; larger
-/// tiles compile for seconds per shader on llvmpipe for no gain. A tile is shrunk until it fits.
-pub const MAX_DEPTHWISE_UNROLL: u32 = 2_048;
+/// The most multiply-adds one depthwise invocation unrolls: a whole 14×14 plane of a 5×5 kernel (4 900) fits.
+/// Larger tiles compile for seconds per shader on llvmpipe for no gain. A tile is shrunk until it fits.
+pub const MAX_DEPTHWISE_UNROLL: u32 = 4_900;
+
+/// The most values one depthwise invocation loads and stores (its input window plus its outputs, over all its
+/// channels). On llvmpipe each is a per-lane memory access, the bulk of the generated code (and of its compile
+/// time): a band of 8 rows of a 56-wide plane with a 3×3 kernel (10×56 + 8×56 = 1 008) fits.
+pub const MAX_DEPTHWISE_VALUES: u32 = 700;
 
 /// Output channels per GEMM invocation (the register tile is `GEMM_CHANNELS` × 4 pixels) when C_out > 8; else 8.
 /// Each `textureLoad` of B (a call into llvmpipe's sampler, about 170 instructions with its trampoline and argument
@@ -51,41 +58,109 @@ pub const CPU_WORKGROUP: u32 = 64;
 pub const MAX_TEXTURE_SIDE: u64 = 8_192;
 pub const MAX_TEXTURE_LAYERS: u64 = 256;
 
-/// How the depthwise kernel splits an output plane: tiles of `tile_h × tile_w` outputs, one per invocation.
+/// How the depthwise kernel splits its output planes: one invocation computes a `tile_h × tile_w` tile of
+/// `channels` consecutive planes; a plane has `tiles_y × tiles_x` tiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DepthwiseTile {
+    /// Consecutive channels (planes) per invocation: more than 1 only when a whole plane is the tile and its size is
+    /// not a multiple of 4, so that the invocation's planes start on a 16-byte boundary (a 7×7 plane: 4 channels).
+    pub channels: u32,
     pub tile_h: u32,
     pub tile_w: u32,
     pub tiles_y: u32,
     pub tiles_x: u32,
+    /// The input is read as `vec4<f32>` (16-byte loads, 4 values per per-lane access on llvmpipe): the tile's
+    /// input rows are whole rows starting on 16-byte boundaries.
+    pub vec4_input: bool,
+    /// The output is written as `vec4<f32>` likewise.
+    pub vec4_output: bool,
 }
 
 impl DepthwiseTile {
-    /// The documented rule: the whole output plane when it has at most 14×14 outputs and its multiply-adds fit
-    /// [`MAX_DEPTHWISE_UNROLL`]; else square 8×8 tiles (the fastest measured on 56×56), shrunk until they fit.
+    /// The documented rule, in order (a tile fits when its multiply-adds fit [`MAX_DEPTHWISE_UNROLL`] and its
+    /// loaded plus stored values [`MAX_DEPTHWISE_VALUES`]):
+    /// 1. the whole output plane when it fits, of the fewest channels (1, 2 or 4, dividing C) whose planes are
+    ///    both whole vec4s (H·W and H_out·W_out multiples of 4 across them); else of one channel;
+    /// 2. else bands of whole output rows, as many rows as fit, the bands of equal height (the last one shorter
+    ///    only when H_out leaves a remainder); vec4 input when W is a multiple of 4, vec4 output when W_out is;
+    /// 3. else (a row does not fit) square tiles of at most 8×8, shrunk until they fit, read and written by scalars.
+    ///
+    /// Whole rows and planes keep the halo re-read from the tiles above and below only, and let 4 consecutive
+    /// values travel in one access: on llvmpipe each per-lane access, not the arithmetic, is what costs.
     pub fn for_layer(layer: &ConvLayer) -> DepthwiseTile {
+        let (h, w) = (u64::from(layer.height), u64::from(layer.width));
         let (oh, ow) = (layer.out_height().max(1), layer.out_width().max(1));
-        let taps = layer.kernel[0].max(1) * layer.kernel[1].max(1);
-        let (th, tw) = if oh <= 14 && ow <= 14 && oh * ow * taps <= MAX_DEPTHWISE_UNROLL {
-            (oh, ow)
-        } else {
-            let mut side = 8;
-            while side > 1 && side * side * taps > MAX_DEPTHWISE_UNROLL {
-                side -= 1;
-            }
-            (side.min(oh), side.min(ow))
+        let [kh, kw] = layer.kernel.map(|k| u64::from(k.max(1)));
+        let [sh, sw] = layer.stride.map(u64::from);
+        let [dh, dw] = layer.dilation.map(u64::from);
+        let fits = |rows: u32, cols: u32, channels: u32| {
+            let (rows, cols, g) = (u64::from(rows), u64::from(cols), u64::from(channels));
+            let macs = g.saturating_mul(rows * cols).saturating_mul(kh * kw);
+            let win_h = ((rows - 1) * sh + (kh - 1) * dh + 1).min(h);
+            let win_w = ((cols - 1) * sw + (kw - 1) * dw + 1).min(w);
+            let values = g.saturating_mul(win_h * win_w + rows * cols);
+            macs <= u64::from(MAX_DEPTHWISE_UNROLL) && values <= u64::from(MAX_DEPTHWISE_VALUES)
         };
+        let plane = |channels: u32, vec4_input: bool, vec4_output: bool| DepthwiseTile {
+            channels,
+            tile_h: oh,
+            tile_w: ow,
+            tiles_y: 1,
+            tiles_x: 1,
+            vec4_input,
+            vec4_output,
+        };
+        let (hw, ohw) = (h * w, u64::from(oh) * u64::from(ow));
+        if fits(oh, ow, 1) {
+            let aligned = |g: u32| (u64::from(g) * hw).is_multiple_of(4) && (u64::from(g) * ohw).is_multiple_of(4);
+            if let Some(g) = [1, 2, 4]
+                .into_iter()
+                .find(|&g| layer.in_channels.is_multiple_of(g) && aligned(g) && fits(oh, ow, g))
+            {
+                return plane(g, true, true);
+            }
+            return plane(1, hw.is_multiple_of(4), ohw.is_multiple_of(4));
+        }
+        // Of the band heights that fit, the one that reads the fewest input rows over the plane (the halo is read
+        // once per band); on a tie the one without a shorter last band, then the taller.
+        let band = (1..oh).filter(|&rows| fits(rows, ow, 1)).min_by_key(|&rows| {
+            let tiles_y = oh.div_ceil(rows);
+            let tile_h = oh.div_ceil(tiles_y);
+            let read = u64::from(tiles_y) * ((u64::from(tile_h) - 1) * sh + (kh - 1) * dh + 1);
+            (read, !oh.is_multiple_of(tile_h), std::cmp::Reverse(tile_h))
+        });
+        if let Some(rows) = band {
+            let tiles_y = oh.div_ceil(rows);
+            let tile_h = oh.div_ceil(tiles_y);
+            return DepthwiseTile {
+                channels: 1,
+                tile_h,
+                tile_w: ow,
+                tiles_y,
+                tiles_x: 1,
+                vec4_input: w.is_multiple_of(4),
+                vec4_output: ohw.is_multiple_of(4) && (u64::from(tile_h) * u64::from(ow)).is_multiple_of(4),
+            };
+        }
+        let side = (1..=8).rev().find(|&side| fits(side, side, 1)).unwrap_or(1);
+        let (th, tw) = (side.min(oh), side.min(ow));
         DepthwiseTile {
+            channels: 1,
             tile_h: th,
             tile_w: tw,
             tiles_y: oh.div_ceil(th),
             tiles_x: ow.div_ceil(tw),
+            vec4_input: false,
+            vec4_output: false,
         }
     }
 
-    /// Invocations one dispatch needs: N·C·tiles.
+    /// Invocations one dispatch needs: N·(C / channels)·tiles.
     pub fn invocations(&self, layer: &ConvLayer) -> u64 {
-        u64::from(layer.batch) * u64::from(layer.in_channels) * u64::from(self.tiles_y) * u64::from(self.tiles_x)
+        u64::from(layer.batch)
+            * u64::from(layer.in_channels / self.channels)
+            * u64::from(self.tiles_y)
+            * u64::from(self.tiles_x)
     }
 }
 
@@ -116,7 +191,8 @@ fn entry_point(out: &mut String, total: impl std::fmt::Display) {
     emit!(out, "    if (index >= {total}u) {{ return; }}");
 }
 
-/// The depthwise conv of `layer` (groups = C_in = C_out) as straight-line WGSL, see the module docs.
+/// The depthwise conv of `layer` (groups = C_in = C_out) as straight-line WGSL, see the module docs and
+/// [`DepthwiseTile::for_layer`].
 pub fn depthwise_source(layer: &ConvLayer) -> String {
     let t = DepthwiseTile::for_layer(layer);
     let (c, h, w) = (layer.in_channels, layer.height, layer.width);
@@ -126,11 +202,20 @@ pub fn depthwise_source(layer: &ConvLayer) -> String {
     let [ph, pw] = layer.padding;
     let [dh, dw] = layer.dilation;
     let taps = kh * kw;
+    let g = t.channels;
     let total = t.invocations(layer);
+    let whole_plane = t.tiles_y == 1 && t.tiles_x == 1;
     let (win_h, win_w) = (
         (t.tile_h - 1) * sh + (kh - 1) * dh + 1,
         (t.tile_w - 1) * sw + (kw - 1) * dw + 1,
     );
+    let access = |vec4: bool| {
+        if vec4 {
+            "vec4<f32> (16-byte) accesses"
+        } else {
+            "f32 accesses"
+        }
+    };
     let mut s = String::new();
     emit!(s, "// depthwise-cpu (generated) — the depthwise conv, groups = C = {c}: out[n, c, y, x] = Σ_{{ky<{kh},kx<{kw}}} weight[c, 0, ky, kx] ·");
     emit!(s, "// in[n, c, {sh}·y − {ph} + {dh}·ky, {sw}·x − {pw} + {dw}·kx] (+ bias[c]), zero padding; N = {}, {h}×{w} → {oh}×{ow}.", layer.batch);
@@ -142,74 +227,102 @@ pub fn depthwise_source(layer: &ConvLayer) -> String {
         s,
         "// dummy without bias), output [N, C, H_out, W_out]; binding 0 (the parameter block) is not read: every shape"
     );
-    emit!(s, "// constant is baked in.");
-    emit!(s, "// Dispatch: workgroups of {CPU_WORKGROUP} on a 2-D grid, flat invocation index i < {total} = N·C·tiles; lanes run over");
-    emit!(s, "// channels: c = i % C, then the tile, then the image. One invocation computes a {}×{} output tile ({}×{} tiles per", t.tile_h, t.tile_w, t.tiles_y, t.tiles_x);
-    emit!(s, "// plane) in straight-line code: its {taps} taps and its {win_h}×{win_w} input window are loaded once each (clamped");
     emit!(
         s,
-        "// into the plane, taps outside it selected to 0), then {} multiply-adds. No loops, no barriers.",
-        t.tile_h * t.tile_w * taps
+        "// constant is baked in. The input is read by {}, the output written by {}.",
+        access(t.vec4_input),
+        access(t.vec4_output)
+    );
+    emit!(s, "// Dispatch: workgroups of {CPU_WORKGROUP} on a 2-D grid, flat invocation index i < {total} = N·(C/{g})·tiles; lanes run over");
+    emit!(s, "// channel groups: channels c0 = {g}·(i % {}) .. c0 + {}, then the tile, then the image. One invocation computes a", c / g, g - 1);
+    emit!(s, "// {}×{} output tile ({}×{} tiles per plane) of its {g} channel(s) in straight-line code: its {taps} taps and its", t.tile_h, t.tile_w, t.tiles_y, t.tiles_x);
+    emit!(s, "// {win_h}×{win_w} input window are loaded once each (rows clamped into the plane, values outside it selected to 0),");
+    emit!(
+        s,
+        "// then {} multiply-adds. No loops, no barriers.",
+        g * t.tile_h * t.tile_w * taps
     );
     emit!(s);
-    emit!(s, "@group(0) @binding(1) var<storage, read> input: array<f32>;");
+    let ty = |vec4: bool| if vec4 { "vec4<f32>" } else { "f32" };
+    emit!(
+        s,
+        "@group(0) @binding(1) var<storage, read> input: array<{}>;",
+        ty(t.vec4_input)
+    );
     emit!(s, "@group(0) @binding(2) var<storage, read> weight: array<f32>;");
     emit!(s, "@group(0) @binding(3) var<storage, read> bias: array<f32>;");
-    emit!(s, "@group(0) @binding(4) var<storage, read_write> output: array<f32>;");
+    emit!(
+        s,
+        "@group(0) @binding(4) var<storage, read_write> output: array<{}>;",
+        ty(t.vec4_output)
+    );
     emit!(s);
     entry_point(&mut s, total);
-    emit!(s, "    let c = index % {c}u;");
-    emit!(s, "    let rest = index / {c}u;");
+    emit!(s, "    let cg = index % {}u;", c / g);
+    emit!(s, "    let rest = index / {}u;", c / g);
     emit!(s, "    let tile = rest % {}u;", t.tiles_y * t.tiles_x);
     emit!(s, "    let n = rest / {}u;", t.tiles_y * t.tiles_x);
     emit!(s, "    let oy0 = i32(tile / {}u) * {};", t.tiles_x, t.tile_h);
     emit!(s, "    let ox0 = i32(tile % {}u) * {};", t.tiles_x, t.tile_w);
-    emit!(s, "    let plane = (n * {c}u + c) * {}u;", h * w);
-    emit!(s, "    let out_plane = (n * {c}u + c) * {}u;", oh * ow);
-    for k in 0..taps {
-        emit!(s, "    let w{k} = weight[c * {taps}u + {k}u];");
+    // Plane offsets of the group's first channel, in the unit of each binding's element.
+    let unit = |vec4: bool| if vec4 { 4 } else { 1 };
+    emit!(
+        s,
+        "    let plane = (n * {}u + cg) * {}u;",
+        c / g,
+        g * h * w / unit(t.vec4_input)
+    );
+    emit!(
+        s,
+        "    let out_plane = (n * {}u + cg) * {}u;",
+        c / g,
+        g * oh * ow / unit(t.vec4_output)
+    );
+    for j in 0..g {
+        for k in 0..taps {
+            emit!(s, "    let w{j}_{k} = weight[cg * {}u + {}u];", g * taps, j * taps + k);
+        }
+        if layer.bias {
+            emit!(s, "    let b{j} = bias[cg * {g}u + {j}u];");
+        } else {
+            emit!(s, "    let b{j} = 0.0;");
+        }
     }
-    if layer.bias {
-        emit!(s, "    let b = bias[c];");
-    } else {
-        emit!(s, "    let b = 0.0;");
-    }
-    // Window rows and columns: the offset of each into the plane (clamped) and whether it is inside. A row that is
-    // inside (or outside) for every tile needs no test.
-    let axis = |s: &mut String,
-                name: &str,
-                count: u32,
-                stride: u32,
-                pad: u32,
-                tiles: u32,
-                tile: u32,
-                size: u32,
-                scale: u32| {
+    // Window rows and columns: the offset of each into the plane (clamped, in input elements) and whether it is
+    // inside. A row that is inside (or outside) for every tile needs no test.
+    let axis = |s: &mut String, name: &str, count: u32, stride: u32, pad: u32, tiles: u32, tile: u32, size: u32| {
         let mut state = Vec::new();
         for r in 0..count {
             let lo = i64::from(r) - i64::from(pad);
             let hi = lo + i64::from((tiles - 1) * tile * stride);
             let origin = if name == "r" { "oy0" } else { "ox0" };
-            if lo >= 0 && hi < i64::from(size) {
-                emit!(s, "    let {name}{r} = u32({origin} * {stride} + {lo}) * {scale}u;");
-                state.push(Some(true));
-            } else if hi < 0 || lo >= i64::from(size) {
+            if hi < 0 || lo >= i64::from(size) {
                 state.push(Some(false));
+            } else if lo >= 0 && hi < i64::from(size) {
+                if tiles > 1 {
+                    emit!(s, "    let {name}{r} = u32({origin} * {stride} + {lo});");
+                }
+                state.push(Some(true));
             } else {
                 emit!(s, "    let {name}{r}_at = {origin} * {stride} + {lo};");
                 emit!(s, "    let {name}{r}_ok = {name}{r}_at >= 0 && {name}{r}_at < {size};");
-                emit!(
-                    s,
-                    "    let {name}{r} = u32(clamp({name}{r}_at, 0, {})) * {scale}u;",
-                    size - 1
-                );
+                emit!(s, "    let {name}{r} = u32(clamp({name}{r}_at, 0, {}));", size - 1);
                 state.push(None);
             }
         }
         state
     };
-    let rows = axis(&mut s, "r", win_h, sh, ph, t.tiles_y, t.tile_h, h, w);
-    let cols = axis(&mut s, "q", win_w, sw, pw, t.tiles_x, t.tile_w, w, 1);
+    let rows = axis(&mut s, "r", win_h, sh, ph, t.tiles_y, t.tile_h, h);
+    let cols = axis(&mut s, "q", win_w, sw, pw, t.tiles_x, t.tile_w, w);
+    // The row (column) index of window row r (column q) as an expression: a constant when there is one tile along
+    // the axis and the row is inside.
+    let at = |name: &str, i: u32, pad: u32, tiles: u32, state: Option<bool>| {
+        if tiles == 1 && state == Some(true) {
+            format!("{}u", i64::from(i) - i64::from(pad))
+        } else {
+            format!("{name}{i}")
+        }
+    };
     // The window values actually used (with stride and dilation some are skipped).
     let mut used = vec![false; (win_h * win_w) as usize];
     for y in 0..t.tile_h {
@@ -221,64 +334,159 @@ pub fn depthwise_source(layer: &ConvLayer) -> String {
             }
         }
     }
-    let mut zero = vec![false; used.len()];
-    for r in 0..win_h {
-        for q in 0..win_w {
-            let i = (r * win_w + q) as usize;
-            if !used[i] {
+    // value[j][r·win_w + q]: the expression of window value (r, q) of channel j, None where it is the padding.
+    // Each value is (its load's name, its expression); the loads wait in `loads` until the first output that
+    // needs them, so that few values are live at once (all loads first spilled most of them to the stack).
+    let mut value: Vec<Vec<Option<(String, String)>>> = vec![vec![None; used.len()]; g as usize];
+    let mut loads: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let comp = |i: u32| ["x", "y", "z", "w"][(i % 4) as usize];
+    if t.vec4_input && whole_plane {
+        // The group's planes are one run of g·H·W values starting on a 16-byte boundary: load each vec4 of it
+        // that holds a used value, at a constant offset from `plane`.
+        let mut vectors = std::collections::BTreeSet::new();
+        for j in 0..g {
+            for r in 0..win_h {
+                for q in 0..win_w {
+                    let i = (r * win_w + q) as usize;
+                    if !used[i] || rows[r as usize] != Some(true) || cols[q as usize] != Some(true) {
+                        continue;
+                    }
+                    let flat = j * h * w + (r - ph) * w + (q - pw);
+                    vectors.insert(flat / 4);
+                    value[j as usize][i] = Some((format!("v{}", flat / 4), format!("v{}.{}", flat / 4, comp(flat))));
+                }
+            }
+        }
+        for v in vectors {
+            loads.insert(format!("v{v}"), format!("    let v{v} = input[plane + {v}u];"));
+        }
+    } else if t.vec4_input {
+        // Bands of whole rows (W a multiple of 4): each window row is W/4 vec4s starting on a 16-byte boundary.
+        for r in 0..win_h {
+            let state = rows[r as usize];
+            if state == Some(false) {
                 continue;
             }
-            match (rows[r as usize], cols[q as usize]) {
-                (Some(false), _) | (_, Some(false)) => zero[i] = true,
-                (Some(true), Some(true)) => emit!(s, "    let x{r}_{q} = input[plane + r{r} + q{q}];"),
-                (row, col) => {
-                    let mut ok = Vec::new();
-                    if row.is_none() {
-                        ok.push(format!("r{r}_ok"));
-                    }
-                    if col.is_none() {
-                        ok.push(format!("q{q}_ok"));
-                    }
-                    emit!(
-                        s,
-                        "    let x{r}_{q} = select(0.0, input[plane + r{r} + q{q}], {});",
-                        ok.join(" && ")
-                    );
+            let mut vectors = std::collections::BTreeSet::new();
+            for q in 0..win_w {
+                let i = (r * win_w + q) as usize;
+                if !used[i] || cols[q as usize] != Some(true) {
+                    continue;
                 }
+                let x = q - pw;
+                vectors.insert(x / 4);
+                value[0][i] = Some((format!("v{r}_{}", x / 4), format!("v{r}_{}.{}", x / 4, comp(x))));
+            }
+            let row = at("r", r, ph, t.tiles_y, state);
+            for k in vectors {
+                let load = format!("input[plane + {row} * {}u + {k}u]", w / 4);
+                if state.is_none() {
+                    let line = format!("    let v{r}_{k} = select(vec4<f32>(), {load}, r{r}_ok);");
+                    loads.insert(format!("v{r}_{k}"), line);
+                } else {
+                    loads.insert(format!("v{r}_{k}"), format!("    let v{r}_{k} = {load};"));
+                }
+            }
+        }
+    } else {
+        for r in 0..win_h {
+            for q in 0..win_w {
+                let i = (r * win_w + q) as usize;
+                let (row, col) = (rows[r as usize], cols[q as usize]);
+                if !used[i] || row == Some(false) || col == Some(false) {
+                    continue;
+                }
+                let load = format!(
+                    "input[plane + {} * {w}u + {}]",
+                    at("r", r, ph, t.tiles_y, row),
+                    at("q", q, pw, t.tiles_x, col)
+                );
+                let mut ok = Vec::new();
+                if row.is_none() {
+                    ok.push(format!("r{r}_ok"));
+                }
+                if col.is_none() {
+                    ok.push(format!("q{q}_ok"));
+                }
+                if ok.is_empty() {
+                    loads.insert(format!("x{r}_{q}"), format!("    let x{r}_{q} = {load};"));
+                } else {
+                    let line = format!("    let x{r}_{q} = select(0.0, {load}, {});", ok.join(" && "));
+                    loads.insert(format!("x{r}_{q}"), line);
+                }
+                value[0][i] = Some((format!("x{r}_{q}"), format!("x{r}_{q}")));
+            }
+        }
+    }
+    // The output (j, y, x) of the tile as an expression.
+    // The output (j, y, x) of the tile as an expression, and the loads it needs.
+    let sum = |j: u32, y: u32, x: u32| {
+        let mut terms = vec![format!("b{j}")];
+        let mut keys = Vec::new();
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let (r, q) = (y * sh + ky * dh, x * sw + kx * dw);
+                if let Some((key, v)) = &value[j as usize][(r * win_w + q) as usize] {
+                    terms.push(format!("w{j}_{} * {v}", ky * kw + kx));
+                    keys.push(key.clone());
+                }
+            }
+        }
+        (terms.join(" + "), keys)
+    };
+    // Emits the loads among `keys` not emitted yet (outside any guard, so later outputs see them).
+    fn flush(s: &mut String, loads: &mut std::collections::HashMap<String, String>, keys: &[String]) {
+        for key in keys {
+            if let Some(line) = loads.remove(key) {
+                emit!(s, "{line}");
             }
         }
     }
     let partial_y = !oh.is_multiple_of(t.tile_h);
     let partial_x = !ow.is_multiple_of(t.tile_w);
-    for y in 0..t.tile_h {
-        let guard_y = partial_y;
-        if guard_y {
-            emit!(s, "    if (oy0 + {y} < {oh}) {{");
+    if t.vec4_output {
+        // Whole planes: the group's output planes are one run of g·H_out·W_out values on a 16-byte boundary.
+        // Bands: a band of whole rows is one run of tile_h·W_out values, a multiple of 4 starting on a 16-byte
+        // boundary (H_out·W_out is a multiple of 4 too, so a vec4 is either inside the plane or past its end).
+        let per = t.tile_h * ow;
+        emit!(s, "    let band = out_plane + u32(oy0) * {ow}u / 4u;");
+        for k in 0..g * per / 4 {
+            let mut parts = Vec::new();
+            for f in 4 * k..4 * k + 4 {
+                let (expr, keys) = sum(f / per, f % per / ow, f % ow);
+                flush(&mut s, &mut loads, &keys);
+                parts.push(expr);
+            }
+            let store = format!("output[band + {k}u] = vec4<f32>({});", parts.join(", "));
+            if partial_y {
+                emit!(s, "    if (u32(oy0) * {ow}u + {}u < {}u) {{ {store} }}", 4 * k, oh * ow);
+            } else {
+                emit!(s, "    {store}");
+            }
         }
-        for x in 0..t.tile_w {
-            let mut terms = Vec::new();
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let (r, q) = (y * sh + ky * dh, x * sw + kx * dw);
-                    if !zero[(r * win_w + q) as usize] {
-                        terms.push(format!("w{} * x{r}_{q}", ky * kw + kx));
-                    }
+    } else {
+        for y in 0..t.tile_h {
+            let row: Vec<String> = (0..t.tile_w)
+                .map(|x| {
+                    let (expr, keys) = sum(0, y, x);
+                    flush(&mut s, &mut loads, &keys);
+                    expr
+                })
+                .collect();
+            if partial_y {
+                emit!(s, "    if (oy0 + {y} < {oh}) {{");
+            }
+            for (x, expr) in row.iter().enumerate() {
+                let at = format!("out_plane + u32(oy0 + {y}) * {ow}u + u32(ox0 + {x})");
+                if partial_x {
+                    emit!(s, "    if (ox0 + {x} < {ow}) {{ output[{at}] = {expr}; }}");
+                } else {
+                    emit!(s, "    output[{at}] = {expr};");
                 }
             }
-            let sum = if terms.is_empty() {
-                "b".to_string()
-            } else {
-                format!("b + {}", terms.join(" + "))
-            };
-            let at = format!("out_plane + u32(oy0 + {y}) * {ow}u + u32(ox0 + {x})");
-            if partial_x {
-                emit!(s, "    if (ox0 + {x} < {ow}) {{ output[{at}] = {sum}; }}");
-            } else {
-                emit!(s, "    output[{at}] = {sum};");
+            if partial_y {
+                emit!(s, "    }}");
             }
-        }
-        if guard_y {
-            emit!(s, "    }}");
         }
     }
     emit!(s, "}}");
@@ -641,17 +849,70 @@ mod tests {
             ..ConvLayer::default()
         };
         let t = DepthwiseTile::for_layer(&dw(14, 3, 1));
-        assert_eq!((t.tile_h, t.tile_w, t.tiles_y, t.tiles_x), (14, 14, 1, 1));
+        assert_eq!(
+            (t.tile_h, t.tile_w, t.tiles_y, t.tiles_x, t.channels),
+            (14, 14, 1, 1, 1)
+        );
+        assert!(t.vec4_input && t.vec4_output);
+        // 56×56: bands of whole rows, 4 rows each (the most that fit without a shorter last band).
         let t = DepthwiseTile::for_layer(&dw(56, 3, 1));
-        assert_eq!((t.tile_h, t.tiles_y), (8, 7));
+        assert_eq!((t.tile_h, t.tile_w, t.tiles_y, t.tiles_x), (4, 56, 14, 1));
+        assert!(t.vec4_input && t.vec4_output);
+        // 7×7 (49 values): 4 channels per invocation make whole vec4s.
+        let t = DepthwiseTile::for_layer(&dw(7, 3, 1));
+        assert_eq!((t.channels, t.tiles_y, t.vec4_input, t.vec4_output), (4, 1, true, true));
+        // A whole 14×14 plane of a 5×5 kernel fits.
+        let t = DepthwiseTile::for_layer(&dw(14, 5, 1));
+        assert_eq!((t.tile_h, t.tiles_y, t.channels), (14, 1, 1));
+        // 57 wide: no vec4 rows.
+        let t = DepthwiseTile::for_layer(&dw(57, 3, 1));
+        assert_eq!((t.tile_w, t.vec4_input, t.vec4_output), (57, false, false));
+        // 8 channels of 7×7 with a 7×7 kernel: 4 channels would pass the unroll cap; one channel, scalars.
+        let t = DepthwiseTile::for_layer(&dw(7, 7, 1));
+        assert_eq!((t.channels, t.vec4_input), (1, false));
         for k in [3, 5, 7] {
-            for h in [1, 7, 14, 28, 57, 112] {
-                let layer = dw(h, k, 1);
-                let t = DepthwiseTile::for_layer(&layer);
-                assert!(t.tile_h * t.tile_w * k * k <= MAX_DEPTHWISE_UNROLL, "{h} {k}");
-                assert!(t.tile_h * t.tiles_y >= layer.out_height());
+            for s in [1, 2] {
+                for h in [1, 2, 7, 14, 15, 28, 57, 112, 224, 1000] {
+                    let layer = dw(h, k, s);
+                    let t = DepthwiseTile::for_layer(&layer);
+                    let macs = t.channels * t.tile_h * t.tile_w * k * k;
+                    assert!(macs <= MAX_DEPTHWISE_UNROLL || t.tile_h * t.tile_w == 1, "{h} {k} {s}");
+                    assert!(t.tile_h * t.tiles_y >= layer.out_height() && t.tile_w * t.tiles_x >= layer.out_width());
+                    assert!(
+                        (t.tiles_y - 1) * t.tile_h < layer.out_height(),
+                        "no empty band: {h} {k} {s}"
+                    );
+                    assert!(layer.in_channels.is_multiple_of(t.channels));
+                    assert!(t.channels == 1 || (t.tiles_y == 1 && t.tiles_x == 1));
+                    // A vec4 access starts on a 16-byte boundary: whole planes of the channel group, or whole
+                    // rows (bands) of a width that is a multiple of 4.
+                    let plane_in = t.channels * h * h;
+                    let plane_out = t.channels * layer.out_height() * layer.out_width();
+                    if t.vec4_input {
+                        assert!(
+                            plane_in.is_multiple_of(4) && (t.tiles_y == 1 || h.is_multiple_of(4)),
+                            "{h} {k} {s}"
+                        );
+                        assert_eq!(t.tiles_x, 1);
+                    }
+                    if t.vec4_output {
+                        assert!(
+                            plane_out.is_multiple_of(4)
+                                && (t.tiles_y == 1 || (t.tile_h * layer.out_width()).is_multiple_of(4)),
+                            "{h} {k} {s}"
+                        );
+                        assert_eq!(t.tiles_x, 1);
+                    }
+                    assert_eq!(t.invocations(&layer), u64::from(8 / t.channels * t.tiles_y * t.tiles_x));
+                }
             }
         }
+        // The generated source states its tile and reads vec4s only where the rule says so.
+        let source = depthwise_source(&dw(56, 3, 1));
+        assert!(source.contains("var<storage, read> input: array<vec4<f32>>"));
+        assert!(source.contains("4×56 output tile (14×1 tiles per plane)"), "{source}");
+        let source = depthwise_source(&dw(57, 3, 1));
+        assert!(source.contains("var<storage, read> input: array<f32>"));
     }
 
     #[test]

@@ -122,6 +122,33 @@ impl Kernel {
         bindings: &[Binding],
         checks: Checks,
     ) -> Result<Kernel, GpuError> {
+        Self::build(ctx, label, source, entry, overrides, bindings, checks, true)
+    }
+
+    /// [`Kernel::with_bindings`] for a kernel that writes every workgroup-memory element before any invocation
+    /// reads it (behind a barrier), so wgpu need not zero its workgroup memory first. On GL, wgpu writes that fill
+    /// into the shader, and llvmpipe took a minute to compile it for a 9 KiB array (Mesa 25.0.7).
+    pub fn with_bindings_unzeroed(
+        ctx: &GpuContext,
+        label: &'static str,
+        source: &str,
+        bindings: &[Binding],
+        checks: Checks,
+    ) -> Result<Kernel, GpuError> {
+        Self::build(ctx, label, source, "main", &[], bindings, checks, false)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        ctx: &GpuContext,
+        label: &'static str,
+        source: &str,
+        entry: &str,
+        overrides: &[(&str, u32)],
+        bindings: &[Binding],
+        checks: Checks,
+        zero_workgroup_memory: bool,
+    ) -> Result<Kernel, GpuError> {
         let workgroup_size = overrides
             .iter()
             .find(|(name, _)| *name == "WORKGROUP_SIZE")
@@ -168,7 +195,7 @@ impl Kernel {
                 entry_point: Some(entry),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants: &constants,
-                    ..Default::default()
+                    zero_initialize_workgroup_memory: zero_workgroup_memory,
                 },
                 cache: None,
             });

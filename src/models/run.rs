@@ -224,6 +224,9 @@ pub fn inputs(network: &Network) -> Vec<LayerInput> {
         .collect()
 }
 
+/// Unchained layers up to which each gets its own note; past it, one line names them all.
+const MAX_UNCHAINED_NOTES: usize = 3;
+
 /// One layer's random data: its input (only when it does not read the previous layer's output), its weights
 /// (uniform in ±√(3/fan-in), which keeps the activations' scale) and its bias.
 struct LayerData {
@@ -661,7 +664,18 @@ impl NetworkRun {
                 list.join("; ")
             ));
         }
-        for (previous, layer) in self.unchained() {
+        let unchained = self.unchained();
+        if unchained.len() > MAX_UNCHAINED_NOTES {
+            // One line for a network with branches (EfficientNet's squeeze-excitation blocks give dozens).
+            let names: Vec<&str> = unchained.iter().map(|(_, l)| l.layer.name.as_str()).collect();
+            notes.push(format!(
+                "{} layers read their own buffer of random data, their input shape not being the previous layer's \
+                 output (what sits between them, e.g. pooling or a squeeze-excitation branch, is not run): {}.",
+                names.len(),
+                names.join(", ")
+            ));
+        }
+        for (previous, layer) in unchained.iter().filter(|_| unchained.len() <= MAX_UNCHAINED_NOTES) {
             let p = &previous.layer;
             let l = &layer.layer.layer;
             notes.push(format!(
@@ -910,6 +924,21 @@ mod tests {
         assert_eq!(json["layers"][27]["input"], "random");
         assert_eq!(json["layers"][1]["input"], "chained");
         assert!(json["layers"][0]["percent_of_peak"].is_null());
+    }
+
+    #[test]
+    fn many_unchained_layers_make_one_note() {
+        let net = crate::models::efficientnet_b0(1);
+        let run = fake(&net, |_| 1e-3, 0.1);
+        let unchained = run.unchained();
+        assert!(unchained.len() > MAX_UNCHAINED_NOTES);
+        let notes = run.notes();
+        let random: Vec<&String> = notes.iter().filter(|n| n.contains("random data")).collect();
+        assert_eq!(random.len(), 1, "{notes:?}");
+        assert!(random[0].starts_with(&format!("{} layers read their own buffer", unchained.len())));
+        for (_, layer) in unchained {
+            assert!(random[0].contains(&layer.layer.name), "{}", layer.layer.name);
+        }
     }
 
     #[test]

@@ -87,6 +87,27 @@ impl ConvKernels {
         Ok(record)
     }
 
+    /// [`ConvKernels::generated`] for a program that writes every workgroup-memory element before reading it: its
+    /// pipeline skips wgpu's zero-fill of workgroup memory ([`Kernel::with_bindings_unzeroed`]).
+    pub fn generated_unzeroed(
+        &self,
+        ctx: &GpuContext,
+        label: &'static str,
+        source: String,
+        bindings: &[Binding],
+        workgroup: u32,
+    ) -> Result<Arc<PipelineRecord>, GpuError> {
+        let mut cache = self.generated.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(kernel) = cache.get(&source) {
+            return Ok(kernel.clone());
+        }
+        let kernel = Kernel::with_bindings_unzeroed(ctx, label, &source, bindings, proven_safe_checks())?
+            .with_workgroup_size(workgroup);
+        let record = PipelineRecord::new(kernel, true);
+        cache.insert(source, record.clone());
+        Ok(record)
+    }
+
     /// Every generated kernel compiled so far: its label and the seconds its compiling dispatch took, longest first.
     pub fn compile_times(&self) -> Vec<(&'static str, f64)> {
         let cache = self.generated.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

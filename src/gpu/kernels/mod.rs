@@ -44,9 +44,11 @@ mod conv2d_tiled;
 mod conv2d_vec4;
 mod depthwise;
 mod depthwise_cpu;
+pub mod depthwise_gpu;
 mod depthwise_tiled;
 mod depthwise_vec4;
 mod gemm_cpu;
+pub mod gemm_gpu;
 mod pointwise;
 mod pointwise_vec4;
 
@@ -79,6 +81,8 @@ pub enum Variant {
     Vec4,
     /// WGSL generated per layer for CPU adapters (lavapipe, llvmpipe).
     Cpu,
+    /// Workgroup-memory tiles for GPUs: a tiled implicit GEMM, a depthwise with its input tile and halo staged.
+    Gpu,
     /// Not a family: per layer, the kernel `convflops tune` chose for the layer's shape class on the adapter, else
     /// the adapter's default family ([`Variant::for_adapter`]). Resolved per adapter by `tune::AutoKernels`;
     /// without an adapter ([`Variant::shader_for`]) it means the GPU default, vec4.
@@ -168,7 +172,8 @@ pub trait ConvKernel: Sync {
     fn workgroup_storage_bytes(&self, _layer: &ConvLayer) -> u64 {
         0
     }
-    /// Device bytes of textures the job allocates beside its buffers.
+    /// Device bytes the job allocates beside its tensors and parameter block: a generated GEMM's B texture, a
+    /// split-K GEMM's partial sums.
     fn texture_bytes(&self, _layer: &ConvLayer) -> u64 {
         0
     }
@@ -269,6 +274,13 @@ registry! {
     PointwiseCpu => gemm_cpu::POINTWISE,
     /// Generated for CPU adapters: the standard conv (one group) as the same GEMM on im2col(input).
     Conv2dCpu => gemm_cpu::CONV2D,
+    /// `shaders/depthwise_gpu.wgsl` (tile baked per layer): depthwise up to 7×7, input tile plus halo staged in
+    /// workgroup memory.
+    DepthwiseGpu => depthwise_gpu::DepthwiseGpu,
+    /// `shaders/gemm_gpu.wgsl` (tile baked per layer): the pointwise conv as a workgroup-memory tiled GEMM.
+    PointwiseGpu => gemm_gpu::POINTWISE,
+    /// `shaders/gemm_gpu.wgsl`: the standard conv (one group) as the same GEMM, im2col addressed on the fly.
+    Conv2dGpu => gemm_gpu::CONV2D,
 }
 
 impl ShaderKind {
@@ -344,7 +356,7 @@ struct FamilySpec {
 }
 
 /// The families, in `--variant`'s order.
-const FAMILIES: [FamilySpec; 4] = [
+const FAMILIES: [FamilySpec; 5] = [
     FamilySpec {
         variant: Variant::Naive,
         name: "naive",
@@ -373,11 +385,26 @@ const FAMILIES: [FamilySpec; 4] = [
         fallback: Some(Variant::Vec4),
         tuned: true,
     },
+    FamilySpec {
+        variant: Variant::Gpu,
+        name: "gpu",
+        summary: "Workgroup-memory tiled kernels for GPUs (implicit GEMM, halo-tiled depthwise); vec4 where they do \
+                  not apply.",
+        fallback: Some(Variant::Vec4),
+        // Not timed by `tune` yet: written for GPUs and not yet measured on one.
+        tuned: false,
+    },
 ];
 
 impl Variant {
     /// Every family, in `--variant`'s order (not [`Variant::Auto`]).
-    pub const ALL: [Variant; 4] = [Variant::Naive, Variant::Tiled, Variant::Vec4, Variant::Cpu];
+    pub const ALL: [Variant; 5] = [
+        Variant::Naive,
+        Variant::Tiled,
+        Variant::Vec4,
+        Variant::Cpu,
+        Variant::Gpu,
+    ];
 
     fn family(self) -> Option<&'static FamilySpec> {
         FAMILIES.iter().find(|f| f.variant == self)
