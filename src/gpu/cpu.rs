@@ -15,11 +15,13 @@
 //!   its first use; zero padding by `select` on clamped indices; no loops. See [`DepthwiseTile::for_layer`].
 //! - [`pack_source`] + [`gemm_source`]: the pointwise and the standard conv as one GEMM, M = C_out,
 //!   N = N·H_out·W_out, K = C_in·KH·KW. The pack kernel writes B (im2col: for each tap k and vec4 group of 4 output
-//!   pixels, the 4 input values) into an rgba32float 2-D array texture; the GEMM kernel gives each invocation 8
-//!   output channels × 4 pixels, lanes over pixel groups, reads B with one `textureLoad` per K step and the channel
-//!   block's weights from workgroup memory at constant indices. K runs in slices of at most [`MAX_K_SLICE`]
-//!   unrolled steps, one dispatch of the same pipeline per slice, so compile time stays bounded whatever C_in is
-//!   (a loop over slices inside the shader, with its barriers, compiled for minutes and ran 6× slower).
+//!   pixels, the 4 input values) into an rgba32float 2-D array texture; the GEMM kernel gives each invocation
+//!   [`GEMM_CHANNELS`] output channels × 4 pixels, lanes over pixel groups, reads B with one `textureLoad` per K
+//!   step and the channel block's weights from workgroup memory at constant indices. K runs in slices of at most
+//!   [`MAX_GEMM_UNROLL`] / channels unrolled steps, one dispatch of the same pipeline per slice, so compile time
+//!   stays bounded whatever C_in is (a loop over slices inside the shader, with its barriers, compiled for minutes
+//!   and ran 6× slower). Workgroups are as large as [`gemm_workgroup`] allows: each one first copies its weights
+//!   lane by lane, about one SIMD vector's worth of GEMM work, so fewer, larger workgroups waste less.
 //!
 //! Every generated source begins with a header comment that states what it computes, its layout and its dispatch.
 
@@ -36,12 +38,17 @@ pub const MAX_DEPTHWISE_UNROLL: u32 = 4_900;
 /// time): a band of 8 rows of a 56-wide plane with a 3×3 kernel (10×56 + 8×56 = 1 008) fits.
 pub const MAX_DEPTHWISE_VALUES: u32 = 700;
 
-/// Output channels per GEMM invocation (the register tile is `GEMM_CHANNELS` × 4 pixels).
-pub const GEMM_CHANNELS: u32 = 8;
+/// Output channels per GEMM invocation (the register tile is `GEMM_CHANNELS` × 4 pixels) when C_out > 8; else 8.
+/// Each `textureLoad` of B (a call into llvmpipe's sampler, about 170 instructions with its trampoline and argument
+/// set-up) then feeds 64 multiply-adds instead of 32: measured on Mesa 25.0.7, 1.2–1.4× the GEMM's rate of 8
+/// channels. 32 channels spill the accumulators and ran slower than 8.
+pub const GEMM_CHANNELS: u32 = 16;
 
-/// The most K steps unrolled in one slice of the GEMM. Fully unrolled K = 512 compiles for 15–26 s on llvmpipe the
-/// first time; a slice of 128 compiles in about a second, and the loop over slices costs one barrier per slice.
-pub const MAX_K_SLICE: u32 = 128;
+/// The most channel·K steps one GEMM slice unrolls (channels per invocation × K steps of the slice): 16 × 128.
+/// Compile time grows with it (llvmpipe compiles a shader at its first dispatch): on Mesa 25.0.7 a slice of
+/// 16 × 128 took 5–17 s the first time (2-core machine, quiet to busy; then Mesa's disk cache), 16 × 256 took
+/// 26 s for no gain. Larger K runs in slices.
+pub const MAX_GEMM_UNROLL: u32 = 2_048;
 
 /// Invocations per workgroup of the depthwise and pack kernels.
 pub const CPU_WORKGROUP: u32 = 64;
@@ -493,13 +500,15 @@ pub struct GemmShape {
     pub groups: u32,
     /// K = C_in·KH·KW.
     pub k: u32,
-    /// K steps per slice (one dispatch each, unrolled): K itself when K ≤ [`MAX_K_SLICE`], else a multiple of
-    /// [`SLICE_ALIGN`] of at most [`MAX_K_SLICE`].
+    /// K steps per slice (one dispatch each, unrolled): K itself when `channels`·K ≤ [`MAX_GEMM_UNROLL`], else a
+    /// multiple of [`SLICE_ALIGN`] of at most [`MAX_GEMM_UNROLL`] / `channels`.
     pub slice: u32,
     /// Slices: K is zero-padded to `slices · slice`.
     pub slices: u32,
     /// GEMM invocations per workgroup (along pixel groups).
     pub workgroup: u32,
+    /// Output channels per invocation (the register tile is `channels` × 4 pixels).
+    pub channels: u32,
 }
 
 /// K steps of a slice after the first start at a weight-buffer offset that every adapter accepts: 256 bytes
@@ -511,9 +520,9 @@ pub const SLICE_ALIGN: u32 = 64;
 pub const SLICE_RECORD_BYTES: u64 = 256;
 
 impl GemmShape {
-    /// The documented rule: K in one slice when it fits [`MAX_K_SLICE`], else in slices of equal length rounded up
-    /// to [`SLICE_ALIGN`]; workgroups of about a twelfth of the pixel groups, a power of two from 8 (llvmpipe's
-    /// SIMD width on AVX2) to 64 (measured best: 8, 16, 64 for 49, 196, 784 groups).
+    /// The documented rule: [`GEMM_CHANNELS`] channels per invocation (8 when C_out ≤ 8); K in one slice when
+    /// `channels`·K fits [`MAX_GEMM_UNROLL`], else in slices of equal length rounded up to [`SLICE_ALIGN`]; the
+    /// workgroup from [`gemm_workgroup`].
     pub fn for_layer(layer: &ConvLayer) -> GemmShape {
         // In u64 and saturated: callers may ask about a layer before it is validated (its plan then refuses it).
         let hw = u64::from(layer.out_height()) * u64::from(layer.out_width());
@@ -522,21 +531,26 @@ impl GemmShape {
             .saturating_mul(u64::from(layer.kernel[0]))
             .saturating_mul(u64::from(layer.kernel[1]));
         let k = u32::try_from(k.max(1)).unwrap_or(u32::MAX);
-        let (slice, slices) = if k <= MAX_K_SLICE {
+        let channels = if layer.out_channels > 8 { GEMM_CHANNELS } else { 8 };
+        let max_slice = MAX_GEMM_UNROLL / channels;
+        let (slice, slices) = if k <= max_slice {
             (k, 1)
         } else {
-            let slices = k.div_ceil(MAX_K_SLICE);
+            let slices = k.div_ceil(max_slice);
             let slice = k.div_ceil(slices).next_multiple_of(SLICE_ALIGN);
             (slice, k.div_ceil(slice))
         };
-        let per = (u64::from(layer.batch) * u64::from(groups) / 12).max(1);
-        let workgroup = (1u64 << (63 - per.leading_zeros())).clamp(8, 64) as u32;
+        let workgroup = gemm_workgroup(
+            u64::from(layer.batch) * u64::from(groups),
+            u64::from(layer.out_channels).div_ceil(u64::from(channels)),
+        );
         GemmShape {
             groups,
             k,
             slice,
             slices,
             workgroup,
+            channels,
         }
     }
 
@@ -560,6 +574,30 @@ impl GemmShape {
     pub fn texture_bytes(&self, layer: &ConvLayer) -> u64 {
         u64::from(self.groups) * u64::from(self.slice) * u64::from(self.texture_layers(layer)) * 16
     }
+}
+
+/// The most GEMM invocations per workgroup: WebGPU's default `max_compute_invocations_per_workgroup`.
+pub const MAX_GEMM_WORKGROUP: u64 = 256;
+
+/// Workgroups a GEMM dispatch should at least have, so every llvmpipe thread gets work.
+pub const MIN_GEMM_WORKGROUPS: u64 = 8;
+
+/// The GEMM's workgroup for `pixel_groups` pixel groups and `channel_blocks` blocks of output channels: as few
+/// pixel-group blocks as fit [`MAX_GEMM_WORKGROUP`] (each workgroup copies its channel block's weights into
+/// workgroup memory, lane by lane, at a cost of about one SIMD vector's GEMM work; fewer, larger workgroups share
+/// it), in multiples of llvmpipe's SIMD width of 8 (the lanes past the last pixel group are wasted work), shrunk 8 at
+/// a time while the dispatch has fewer than [`MIN_GEMM_WORKGROUPS`] workgroups.
+pub fn gemm_workgroup(pixel_groups: u64, channel_blocks: u64) -> u32 {
+    let (pixel_groups, channel_blocks) = (pixel_groups.max(1), channel_blocks.max(1));
+    let blocks = pixel_groups.div_ceil(MAX_GEMM_WORKGROUP);
+    let mut size = pixel_groups
+        .div_ceil(blocks)
+        .next_multiple_of(8)
+        .min(MAX_GEMM_WORKGROUP);
+    while size > 8 && pixel_groups.div_ceil(size) * channel_blocks < MIN_GEMM_WORKGROUPS {
+        size -= 8;
+    }
+    size as u32
 }
 
 /// Ok when the GEMM kernels can run `layer`: one group, and B within every adapter's texture limits.
@@ -644,8 +682,27 @@ pub fn pack_source(layer: &ConvLayer) -> String {
     emit!(s, "    let kx = i32(tap % {kw}u);");
     emit!(s, "    let plane = (n * {c}u + ci) * {}u;", h * w);
     let mut values = Vec::new();
+    // A pointwise conv reads its B straight from the input planes: no coordinates to divide out, no padding.
+    let direct = layer.kernel == [1, 1] && layer.stride == [1, 1] && layer.padding == [0, 0];
+    let hw = oh * ow;
     for j in 0..4 {
         emit!(s, "    let p{j} = 4u * g + {j}u;");
+        if direct {
+            let mut ok = Vec::new();
+            if k != kp {
+                ok.push(format!("k < {k}u"));
+            }
+            if !hw.is_multiple_of(4) {
+                ok.push(format!("p{j} < {hw}u"));
+            }
+            if ok.is_empty() {
+                values.push(format!("input[plane + p{j}]"));
+            } else {
+                emit!(s, "    let ok{j} = {};", ok.join(" && "));
+                values.push(format!("select(0.0, input[plane + min(p{j}, {}u)], ok{j})", hw - 1));
+            }
+            continue;
+        }
         emit!(s, "    let iy{j} = i32(p{j} / {ow}u) * {sh} - {ph} + {dh} * ky;");
         emit!(s, "    let ix{j} = i32(p{j} % {ow}u) * {sw} - {pw} + {dw} * kx;");
         emit!(
@@ -677,7 +734,7 @@ pub fn gemm_source(layer: &ConvLayer) -> String {
     let m = layer.out_channels;
     let (g, k, ks, kp, wg) = (shape.groups, shape.k, shape.slice, shape.k_padded(), shape.workgroup);
     let hw = layer.out_height() * layer.out_width();
-    let cb = GEMM_CHANNELS;
+    let cb = shape.channels;
     let pixel_groups = shape.pixel_groups(layer);
     let mut s = String::new();
     emit!(s, "// gemm-cpu (generated) — the conv as a GEMM: out[n, co, p] = Σ_{{k<{k}}} weight[co, k] · B[n, k, p] (+ bias[co]),");
@@ -715,8 +772,14 @@ pub fn gemm_source(layer: &ConvLayer) -> String {
     );
     emit!(s, "    let raw = wg.x * {wg}u + local;");
     emit!(s, "    let q = min(raw, {}u);", pixel_groups - 1);
-    emit!(s, "    let n = q / {g}u;");
-    emit!(s, "    let g = q % {g}u;");
+    if layer.batch == 1 {
+        // One image: the pixel group is the flat index (no division to recompute at every textureLoad).
+        emit!(s, "    let n = 0u;");
+        emit!(s, "    let g = q;");
+    } else {
+        emit!(s, "    let n = q / {g}u;");
+        emit!(s, "    let g = q % {g}u;");
+    }
     emit!(s, "    let layer = slice.layer + n;");
     emit!(s, "    let c0 = wg.y * {cb}u;");
     emit!(s, "    for (var i = local; i < {}u; i += {wg}u) {{", cb * ks);
@@ -861,11 +924,18 @@ mod tests {
             };
             let s = GemmShape::for_layer(&layer);
             assert_eq!(s.k, 9 * c);
-            assert!(s.slice <= MAX_K_SLICE && s.slice >= 1);
+            assert!(s.slice * s.channels <= MAX_GEMM_UNROLL && s.slice >= 1);
             assert!(s.k_padded() >= s.k && s.k_padded() - s.k < s.slice);
             assert!(s.slices == 1 || s.slice.is_multiple_of(SLICE_ALIGN));
-            assert!([8, 16, 32, 64].contains(&s.workgroup));
+            assert!(s.workgroup.is_multiple_of(8) && u64::from(s.workgroup) <= MAX_GEMM_WORKGROUP);
+            assert_eq!(s.channels, GEMM_CHANNELS);
         }
+        // At most 8 output channels: one block of 8, and the slice may be twice as long.
+        let narrow = GemmShape::for_layer(&ConvLayer {
+            out_channels: 8,
+            ..ConvLayer::default()
+        });
+        assert_eq!((narrow.channels, narrow.slice * narrow.channels), (8, MAX_GEMM_UNROLL));
         let pw = |hw: u32| {
             ConvLayer {
                 height: hw,
@@ -874,8 +944,41 @@ mod tests {
             }
             .pointwise()
         };
-        assert_eq!(GemmShape::for_layer(&pw(14)).workgroup, 8);
-        assert_eq!(GemmShape::for_layer(&pw(28)).workgroup, 16);
-        assert_eq!(GemmShape::for_layer(&pw(56)).workgroup, 64);
+        // The three GEMM shapes: one workgroup along the 49 and 196 pixel groups, 4 along 784.
+        assert_eq!(GemmShape::for_layer(&pw(14)).workgroup, 56);
+        assert_eq!(GemmShape::for_layer(&pw(28)).workgroup, 200);
+        assert_eq!(GemmShape::for_layer(&pw(56)).workgroup, 200);
+        // K = 512 in 4 slices of 128, K = 4 608 (3×3 on 512 channels) in 36.
+        let (p, s) = (
+            GemmShape::for_layer(&pw(14)),
+            GemmShape::for_layer(&ConvLayer::default()),
+        );
+        assert_eq!((p.slice, p.slices, s.slice, s.slices), (128, 4, 128, 36));
+    }
+
+    #[test]
+    fn gemm_workgroups_cover_the_pixels_and_keep_every_thread_busy() {
+        for groups in [1u64, 2, 7, 8, 9, 13, 49, 196, 255, 256, 257, 784, 3136, 100_000] {
+            for blocks in [1u64, 2, 4, 32, 64, 1_000] {
+                let wg = u64::from(gemm_workgroup(groups, blocks));
+                assert!(
+                    wg.is_multiple_of(8) && (8..=MAX_GEMM_WORKGROUP).contains(&wg),
+                    "{groups} {blocks}"
+                );
+                let along = groups.div_ceil(wg);
+                // No workgroup is all waste: the last block starts inside the pixel groups.
+                assert!((along - 1) * wg < groups, "{groups} {blocks}: {wg}");
+                // Enough workgroups for the threads when the pixels allow it (workgroups of at least 8).
+                let most = groups.div_ceil(8) * blocks;
+                assert!(
+                    along * blocks >= MIN_GEMM_WORKGROUPS.min(most),
+                    "{groups} {blocks}: {wg}"
+                );
+            }
+        }
+        // A GEMV (a 1×1 input: one pixel group) gets the smallest workgroup.
+        assert_eq!(gemm_workgroup(1, 64), 8);
+        // Few channel blocks: the pixels split so that 8 workgroups run.
+        assert_eq!(gemm_workgroup(784, 1), 104);
     }
 }

@@ -119,6 +119,20 @@ impl ConvJob {
         Ok(())
     }
 
+    /// The job's dispatches (one, or a generated GEMM's pack kernel then each K slice).
+    pub fn dispatch_count(&self) -> usize {
+        self.dispatches.len()
+    }
+
+    /// Submits dispatch `index` of the job alone and waits for it (to see where a multi-dispatch job's time goes).
+    pub fn run_dispatch(&self, ctx: &GpuContext, index: usize) -> Result<(), GpuError> {
+        let d = self.dispatches.get(index).ok_or_else(|| GpuError::KernelDoesNotApply {
+            shader: self.shader.name(),
+            reason: format!("it has {} dispatches, not {}", self.dispatches.len(), index + 1),
+        })?;
+        Self::submit(ctx, |pass| d.kernel.kernel.dispatch(pass, &d.bind_group, d.grid))
+    }
+
     fn encode_dispatches(&self, pass: &mut wgpu::ComputePass<'_>) {
         for d in &self.dispatches {
             d.kernel.kernel.dispatch(pass, &d.bind_group, d.grid);

@@ -56,10 +56,10 @@ impl ConvKernel for GemmCpu {
         cpu::gemm_fits(layer)
     }
     fn grid(&self, layer: &ConvLayer, _tile: Option<Tile>, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
-        // x: blocks of pixel groups; y: blocks of 8 output channels.
+        // x: blocks of pixel groups; y: blocks of `shape.channels` output channels.
         let shape = GemmShape::for_layer(layer);
         let x = shape.pixel_groups(layer).div_ceil(u64::from(shape.workgroup));
-        let y = u64::from(layer.out_channels).div_ceil(u64::from(cpu::GEMM_CHANNELS));
+        let y = u64::from(layer.out_channels).div_ceil(u64::from(shape.channels));
         rules::within_limit(
             self.name,
             [x, y, 1],
@@ -68,9 +68,9 @@ impl ConvKernel for GemmCpu {
         )
     }
     fn loop_steps(&self, layer: &ConvLayer) -> u64 {
-        // One dispatch per K slice; in each, the weight copy's loop (8 · slice / workgroup iterations).
+        // One dispatch per K slice; in each, the weight copy's loop (channels · slice / workgroup iterations).
         let shape = GemmShape::for_layer(layer);
-        1 + u64::from(cpu::GEMM_CHANNELS * shape.slice).div_ceil(u64::from(shape.workgroup))
+        1 + u64::from(shape.channels * shape.slice).div_ceil(u64::from(shape.workgroup))
     }
     fn weights(&self) -> WeightLayout {
         WeightLayout::PaddedK
@@ -79,8 +79,9 @@ impl ConvKernel for GemmCpu {
         GemmShape::for_layer(layer).workgroup
     }
     fn workgroup_storage_bytes(&self, layer: &ConvLayer) -> u64 {
-        // The channel block's weights of one slice: GEMM_CHANNELS × slice f32.
-        u64::from(cpu::GEMM_CHANNELS) * u64::from(GemmShape::for_layer(layer).slice) * 4
+        // The channel block's weights of one slice: channels × slice f32.
+        let shape = GemmShape::for_layer(layer);
+        u64::from(shape.channels) * u64::from(shape.slice) * 4
     }
     fn texture_bytes(&self, layer: &ConvLayer) -> u64 {
         GemmShape::for_layer(layer).texture_bytes(layer)

@@ -1,0 +1,110 @@
+//! Probe for the cpu family's GEMM on lavapipe: the process CPU time per run of the vec4 kernel and of the cpu
+//! kernel on one layer (interleaved, medians: CPU time, unlike wall time, stays comparable on a busy 2-core
+//! machine), then the cpu kernel's time per dispatch (the pack kernel, then each K slice of the GEMM).
+//! Usage: `cargo run --release --example gemm_probe -- SIZE C_IN C_OUT KERNEL [REPS]`, e.g. `14 512 512 1`.
+//! A measuring aid, not a benchmark: `convflops compare` gives the figures.
+use std::time::Instant;
+
+use convflops::gpu::conv::ConvJob;
+use convflops::gpu::{AdapterChoice, ConvKernels, GpuContext, ShaderKind};
+use convflops::layer::ConvLayer;
+
+#[cfg(unix)]
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the zeroed struct it is given; RUSAGE_SELF cannot fail.
+    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    let u = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr());
+        u.assume_init()
+    };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 * 1e-6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// Without getrusage: wall seconds since the first call.
+#[cfg(not(unix))]
+fn cpu_seconds() -> f64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64()
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = std::env::args()
+        .skip(1)
+        .map(|a| a.parse::<u32>().map_err(|e| anyhow::anyhow!("argument '{a}': {e}")))
+        .collect::<anyhow::Result<Vec<u32>>>()?;
+    if args.len() < 4 {
+        anyhow::bail!("usage: gemm_probe SIZE C_IN C_OUT KERNEL [REPS]");
+    }
+    let (size, cin, cout, k) = (args[0], args[1], args[2], args[3]);
+    let reps = args.get(4).copied().unwrap_or(20);
+    let layer = ConvLayer {
+        in_channels: cin,
+        out_channels: cout,
+        height: size,
+        width: size,
+        kernel: [k, k],
+        padding: [k / 2, k / 2],
+        ..ConvLayer::default()
+    };
+    let ctx = GpuContext::new(&AdapterChoice {
+        backends: Some(wgpu::Backends::VULKAN),
+        adapter: None,
+        max_memory: None,
+    })?;
+    let kernels = ConvKernels::new(&ctx)?;
+    let flops = 2.0 * f64::from(cin) * f64::from(cout) * f64::from(size * size) * f64::from(k * k);
+    let kinds = if k == 1 {
+        [ShaderKind::PointwiseVec4, ShaderKind::PointwiseCpu]
+    } else {
+        [ShaderKind::Conv2dVec4, ShaderKind::Conv2dCpu]
+    };
+    let mut jobs = Vec::new();
+    for shader in kinds {
+        let t = Instant::now();
+        let job = ConvJob::new(&ctx, &kernels, &layer, shader, None)?;
+        println!(
+            "{:>14}: setup+compile {:.2} s",
+            shader.name(),
+            t.elapsed().as_secs_f64()
+        );
+        job.run(&ctx, &kernels)?;
+        jobs.push(job);
+    }
+    // Interleaved: a load change hits both kernels alike; medians of process CPU time per run.
+    let mut samples = [Vec::new(), Vec::new()];
+    for _ in 0..reps {
+        for (i, job) in jobs.iter().enumerate() {
+            let c0 = cpu_seconds();
+            job.run(&ctx, &kernels)?;
+            samples[i].push(cpu_seconds() - c0);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let m: Vec<f64> = samples.iter_mut().map(median).collect();
+    for (i, shader) in kinds.iter().enumerate() {
+        println!(
+            "{:>14}: cpu {:.3} ms/run ({:.1} GFLOP per cpu-s)",
+            shader.name(),
+            m[i] * 1e3,
+            flops / m[i] / 1e9
+        );
+    }
+    let job = &jobs[1];
+    let mut parts = Vec::new();
+    for i in 0..job.dispatch_count() {
+        let mut v = Vec::new();
+        for _ in 0..reps {
+            let c0 = cpu_seconds();
+            job.run_dispatch(&ctx, i)?;
+            v.push(cpu_seconds() - c0);
+        }
+        parts.push(format!("{:.3}", median(&mut v) * 1e3));
+    }
+    println!("   dispatches (cpu ms): {parts:?}");
+    println!("ratio vec4/cpu (cpu time) = {:.2}", m[0] / m[1]);
+    Ok(())
+}
