@@ -68,6 +68,10 @@ pub struct Comparison {
     pub fused: Option<ConvResult>,
     /// The adapter's measured ceilings, when known: they place each conv on the roofline.
     pub ceilings: Option<Ceilings>,
+    /// The compile time in seconds of each conv whose generated kernels (a GEMM's pack and slice kernels together)
+    /// compiled in this run, labelled "standard (conv2d-cpu)": llvmpipe compiles a shader at its first dispatch,
+    /// which every job runs once before timing, so this time is in no timed sample.
+    pub compile_s: Vec<(String, f64)>,
 }
 
 /// Where one conv sits on the roofline.
@@ -344,6 +348,14 @@ pub fn run(
         measurements.push((*kind, measurement));
     }
 
+    let compile_s: Vec<(String, f64)> = [
+        (ConvKind::Standard, &standard),
+        (ConvKind::Depthwise, &depthwise),
+        (ConvKind::Pointwise, &pointwise),
+    ]
+    .into_iter()
+    .filter_map(|(kind, job)| job.compile_s.map(|s| (format!("{kind} ({})", job.shader.name()), s)))
+    .collect();
     // Read each output back once and check a sample of it; the pointwise conv read the depthwise output.
     let s = measure::read_and_check(ctx, &standard, &input, &weights[0], biases[0].as_deref(), &mut rng)?;
     let d = measure::read_and_check(ctx, &depthwise, &input, &weights[1], biases[1].as_deref(), &mut rng)?;
@@ -421,6 +433,7 @@ pub fn run(
         results,
         fused,
         ceilings: None,
+        compile_s,
     })
 }
 
@@ -466,6 +479,7 @@ mod tests {
             results,
             fused: None,
             ceilings: None,
+            compile_s: Vec::new(),
         }
     }
 

@@ -55,6 +55,7 @@ fn comparison(name: &str, software: bool, times: [f64; 4], timer: TimerKind) -> 
         results,
         fused: None,
         ceilings: None,
+        compile_s: vec![("standard (conv2d-cpu)".into(), 1.25)],
     }
 }
 
@@ -70,6 +71,8 @@ fn json_shape_and_arithmetic() {
         serde_json::from_str(&json::to_string(&json::CompareJson::from(&c)).unwrap()).unwrap();
     assert_eq!(value["adapter"]["name"], "GPU \"quoted\", with comma");
     assert_eq!(value["adapter"]["software"], false);
+    // A generated kernel's compile time is reported, outside every timed sample.
+    assert_eq!(value["compile_s"]["standard (conv2d-cpu)"], 1.25);
     assert_eq!(value["layer"]["bias"], true);
     assert_eq!(value["results"][0]["conv"], "standard");
     assert_eq!(value["results"][0]["flops"], 924_844_032u64);
@@ -131,6 +134,10 @@ fn markdown_and_table_name_rates_and_counts_apart() {
     let text = table::compare(&c);
     assert!(text.contains("925 MFLOPs") && text.contains("231 GFLOP/s"), "{text}");
     assert!(text.contains("warning: standard: the samples spread"), "{text}");
+    assert!(
+        text.contains("Compiled at their first dispatch, outside every timed sample: standard (conv2d-cpu) 1.25 s"),
+        "{text}"
+    );
     let summary = table::compare_summary(&[c]);
     assert!(summary.contains("5.0×") && summary.contains("8.8×"), "{summary}");
 }

@@ -144,6 +144,9 @@ pub struct CompareJson {
     pub speedup: SpeedupJson,
     /// The adapter's measured ceilings (null when neither cached nor measured).
     pub ceilings: Option<CeilingsJson>,
+    /// Per conv ("standard (conv2d-cpu)"), its generated kernels' compile time at their first dispatch, in seconds
+    /// (outside every timed sample); empty when only fixed or already-compiled kernels ran.
+    pub compile_s: BTreeMap<String, f64>,
 }
 
 /// One result as the compare JSON prints it, with its place on the roofline when the ceilings are known.
@@ -184,6 +187,7 @@ impl From<&crate::compare::Comparison> for CompareJson {
                 bandwidth_bytes_per_s: k.bandwidth_bytes_per_s,
                 ridge_flops_per_byte: k.ridge_flops_per_byte(),
             }),
+            compile_s: c.compile_s.iter().cloned().collect(),
         }
     }
 }

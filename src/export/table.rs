@@ -288,6 +288,17 @@ pub fn compare(c: &Comparison) -> String {
         "Kernels: {} (tiles from `convflops tune` when cached for these shapes, else built-in).\n",
         kernels.join(" · ")
     ));
+    if !c.compile_s.is_empty() {
+        let compiled: Vec<String> = c
+            .compile_s
+            .iter()
+            .map(|(label, s)| format!("{label} {}", seconds(*s)))
+            .collect();
+        text.push_str(&format!(
+            "Compiled at their first dispatch, outside every timed sample: {}.\n",
+            compiled.join(" · ")
+        ));
+    }
     match &c.ceilings {
         Some(k) => text.push_str(&format!(
             "Ceilings of this adapter: peak {} (FMA), bandwidth {} (copy, read + write); ridge point {:.1} FLOPs/byte. \

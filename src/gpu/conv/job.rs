@@ -28,6 +28,9 @@ pub struct ConvJob {
     _texture: Option<wgpu::Texture>,
     /// The job's buffers in the context's memory budget, given back when the job is dropped.
     reservation: Reservation,
+    /// Seconds its generated kernels took to compile at their first dispatch, when this job compiled them (a job
+    /// whose kernels another job compiled, or a fixed kernel's, has none).
+    pub compile_s: Option<f64>,
 }
 
 impl ConvJob {
@@ -85,7 +88,7 @@ impl ConvJob {
                     reason: "its binding gave no dispatch".into(),
                 });
             }
-            let job = ConvJob {
+            let mut job = ConvJob {
                 layer,
                 shader,
                 input,
@@ -97,18 +100,19 @@ impl ConvJob {
                 dispatches: bound.dispatches,
                 _texture: bound.texture,
                 reservation,
+                compile_s: None,
             };
-            job.compile(ctx)?;
+            job.compile_s = job.compile(ctx)?;
             Ok(job)
         })
     }
 
     /// Runs the job once when one of its generated kernels has never run: llvmpipe compiles a shader at its first
     /// dispatch, so this keeps compile time out of every timed sample, and records it on the kernel.
-    fn compile(&self, ctx: &GpuContext) -> Result<(), GpuError> {
+    fn compile(&self, ctx: &GpuContext) -> Result<Option<f64>, GpuError> {
         let fresh = |d: &Dispatch| d.kernel.generated && d.kernel.compile_time().is_none();
         if !self.dispatches.iter().any(fresh) {
-            return Ok(());
+            return Ok(None);
         }
         let start = Instant::now();
         Self::submit(ctx, |pass| self.encode_dispatches(pass))?;
@@ -116,7 +120,7 @@ impl ConvJob {
         for d in self.dispatches.iter().filter(|d| d.kernel.generated) {
             d.kernel.record_compile(seconds);
         }
-        Ok(())
+        Ok(Some(seconds))
     }
 
     /// The job's dispatches (one, or a generated GEMM's pack kernel then each K slice).

@@ -76,15 +76,9 @@ impl ConvKernels {
         bindings: &[Binding],
         workgroup: u32,
     ) -> Result<Arc<PipelineRecord>, GpuError> {
-        let mut cache = self.generated.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(kernel) = cache.get(&source) {
-            return Ok(kernel.clone());
-        }
-        let kernel = Kernel::with_bindings(ctx, label, &source, "main", &[], bindings, proven_safe_checks())?
-            .with_workgroup_size(workgroup);
-        let record = PipelineRecord::new(kernel, true);
-        cache.insert(source, record.clone());
-        Ok(record)
+        self.generated_cached(source, workgroup, |source| {
+            Kernel::with_bindings(ctx, label, source, "main", &[], bindings, proven_safe_checks())
+        })
     }
 
     /// [`ConvKernels::generated`] for a program that writes every workgroup-memory element before reading it: its
@@ -97,12 +91,23 @@ impl ConvKernels {
         bindings: &[Binding],
         workgroup: u32,
     ) -> Result<Arc<PipelineRecord>, GpuError> {
+        self.generated_cached(source, workgroup, |source| {
+            Kernel::with_bindings_unzeroed(ctx, label, source, bindings, proven_safe_checks())
+        })
+    }
+
+    /// The cached pipeline of `source`, else the one `build` makes, recorded with `workgroup` invocations.
+    fn generated_cached(
+        &self,
+        source: String,
+        workgroup: u32,
+        build: impl FnOnce(&str) -> Result<Kernel, GpuError>,
+    ) -> Result<Arc<PipelineRecord>, GpuError> {
         let mut cache = self.generated.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(kernel) = cache.get(&source) {
             return Ok(kernel.clone());
         }
-        let kernel = Kernel::with_bindings_unzeroed(ctx, label, &source, bindings, proven_safe_checks())?
-            .with_workgroup_size(workgroup);
+        let kernel = build(&source)?.with_workgroup_size(workgroup);
         let record = PipelineRecord::new(kernel, true);
         cache.insert(source, record.clone());
         Ok(record)
