@@ -594,7 +594,8 @@ pub fn gemm_workgroup(pixel_groups: u64, channel_blocks: u64) -> u32 {
         .div_ceil(blocks)
         .next_multiple_of(8)
         .min(MAX_GEMM_WORKGROUP);
-    while size > 8 && pixel_groups.div_ceil(size) * channel_blocks < MIN_GEMM_WORKGROUPS {
+    // Saturating: a layer asked about before validation may have any size, and gets an answer, not an overflow.
+    while size > 8 && pixel_groups.div_ceil(size).saturating_mul(channel_blocks) < MIN_GEMM_WORKGROUPS {
         size -= 8;
     }
     size as u32
@@ -980,5 +981,8 @@ mod tests {
         assert_eq!(gemm_workgroup(1, 64), 8);
         // Few channel blocks: the pixels split so that 8 workgroups run.
         assert_eq!(gemm_workgroup(784, 1), 104);
+        // Any sizes get an answer (tests/cost_properties.rs found the product of both overflowing).
+        assert_eq!(gemm_workgroup(u64::MAX / 2, u64::MAX / 2), MAX_GEMM_WORKGROUP as u32);
+        assert_eq!(gemm_workgroup(9, u64::MAX), 16);
     }
 }
