@@ -38,27 +38,7 @@ fn run(ctx: &GpuContext, layer: &ConvLayer, family: Family, data: (&[f32], &[f32
         ),
     };
     let total = layer.output_len().unwrap();
-    let params = ConvParams {
-        batch: layer.batch,
-        in_channels: layer.in_channels,
-        in_height: layer.height,
-        in_width: layer.width,
-        out_channels: layer.out_channels,
-        out_height: layer.out_height(),
-        out_width: layer.out_width(),
-        kernel_h: layer.kernel[0],
-        kernel_w: layer.kernel[1],
-        stride_h: layer.stride[0],
-        stride_w: layer.stride[1],
-        pad_h: layer.padding[0],
-        pad_w: layer.padding[1],
-        dilation_h: layer.dilation[0],
-        dilation_w: layer.dilation[1],
-        groups: layer.groups,
-        has_bias: u32::from(layer.bias),
-        total: u32::try_from(total).unwrap(),
-        _pad: [0; 2],
-    };
+    let params = ConvParams::new(layer, u32::try_from(total).unwrap());
     let buffer = |label: &str, data: &[u8], usage: wgpu::BufferUsages| {
         let padded = data.len().max(4) as u64;
         let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {

@@ -31,7 +31,8 @@ pub struct ConvParams {
 }
 
 impl ConvParams {
-    pub(crate) fn new(layer: &ConvLayer, total: u32) -> Self {
+    /// The uniform block of `layer` with `total` outputs.
+    pub fn new(layer: &ConvLayer, total: u32) -> Self {
         ConvParams {
             batch: layer.batch,
             in_channels: layer.in_channels,
