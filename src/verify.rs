@@ -127,31 +127,64 @@ pub fn check_layer(
     Ok(reference::compare(layer, &output, expected))
 }
 
-/// The generated kernels (the cpu family) run on every this-many-th case (the 5th, 10th, …): each case compiles
-/// them anew, 1–4 s per kernel on llvmpipe.
-pub const GENERATED_EVERY: u32 = 5;
+/// Which cases the generated kernels (the cpu and gpu families) run on: each case compiles them anew for its shape,
+/// 1–4 s per kernel on llvmpipe with a warm machine and far more on a cold shader cache, while a fixed kernel compiles
+/// once. A generated kernel runs on every `every`-th case (the `every`-th, 2·`every`-th, …) where it applies, until it
+/// has run `at_most` cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GeneratedShare {
+    pub every: u32,
+    pub at_most: u32,
+}
 
-/// `cases` random layers (from `seed`) through every applicable kernel (the generated ones on every
-/// [`GENERATED_EVERY`]-th). `progress` is called after each case.
+impl GeneratedShare {
+    /// What `convflops verify` runs: every 5th case, no cap.
+    pub const DEFAULT: GeneratedShare = GeneratedShare {
+        every: 5,
+        at_most: u32::MAX,
+    };
+
+    fn runs(self, case: u32, already: u32) -> bool {
+        let every = self.every.max(1);
+        case % every == every - 1 && already < self.at_most
+    }
+}
+
+/// `cases` random layers (from `seed`) through every applicable kernel, the generated ones on the cases
+/// [`GeneratedShare::DEFAULT`] gives them. `progress` is called after each case.
 pub fn run(
     ctx: &GpuContext,
     cases: u32,
     seed: u64,
+    progress: impl FnMut(u32, &[CaseResult]),
+) -> Result<Vec<CaseResult>, GpuError> {
+    run_with(ctx, cases, seed, GeneratedShare::DEFAULT, progress)
+}
+
+/// [`run`] with the generated kernels' share of the cases chosen by the caller.
+pub fn run_with(
+    ctx: &GpuContext,
+    cases: u32,
+    seed: u64,
+    generated: GeneratedShare,
     mut progress: impl FnMut(u32, &[CaseResult]),
 ) -> Result<Vec<CaseResult>, GpuError> {
     let kernels = ConvKernels::new(ctx)?;
     let mut rng = SplitMix64::new(seed);
     let mut results = Vec::new();
+    let mut generated_runs: BTreeMap<ShaderKind, u32> = BTreeMap::new();
     for case in 0..cases {
         let layer = random_layer(&mut rng);
         let (input, weight, bias) = random_tensors(&layer, &mut rng);
         let expected = reference::conv2d(&layer, &input, &weight, bias.as_deref())?;
         let start = results.len();
         for shader in ShaderKind::applicable(&layer) {
-            // A generated kernel compiles anew for every shape (seconds each on llvmpipe): every
-            // GENERATED_EVERY-th case runs them.
-            if shader.is_generated() && case % GENERATED_EVERY != GENERATED_EVERY - 1 {
-                continue;
+            if shader.is_generated() {
+                let already = generated_runs.entry(shader).or_default();
+                if !generated.runs(case, *already) {
+                    continue;
+                }
+                *already += 1;
             }
             let agreement = check_layer(
                 ctx,
@@ -198,5 +231,17 @@ mod tests {
             seen.extend(ShaderKind::applicable(&layer));
         }
         assert_eq!(seen.len(), ShaderKind::ALL.len());
+    }
+
+    #[test]
+    fn generated_share_picks_every_nth_case_up_to_its_cap() {
+        let share = GeneratedShare { every: 5, at_most: 2 };
+        let picked: Vec<u32> = (0..20).filter(|&case| share.runs(case, 0)).collect();
+        assert_eq!(picked, [4, 9, 14, 19]);
+        assert!(share.runs(4, 1) && !share.runs(4, 2));
+        let all = GeneratedShare { every: 1, at_most: 3 };
+        assert!((0..10).all(|case| all.runs(case, 2)) && !all.runs(0, 3));
+        // every = 0 is read as 1, not a division by zero.
+        assert!(GeneratedShare { every: 0, at_most: 1 }.runs(7, 0));
     }
 }

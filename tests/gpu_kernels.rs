@@ -19,15 +19,23 @@ fn worked_example(ctx: &GpuContext) {
     assert_eq!(job.read_output(ctx).unwrap(), want);
 }
 
-fn verify_cases(ctx: &GpuContext, cases: u32, seed: u64) {
-    let results = verify::run(ctx, cases, seed, |_, _| {}).unwrap();
+/// `cases` random layers; each generated kernel (the cpu and gpu families, compiled anew per shape: seconds each on a
+/// cold Mesa cache) runs on the first `generated` cases it applies to. tests/gpu_family.rs and the cpu_family tests
+/// below check those families on more shapes.
+fn verify_cases(ctx: &GpuContext, cases: u32, seed: u64, generated: u32) {
+    let share = verify::GeneratedShare {
+        every: 1,
+        at_most: generated,
+    };
+    let results = verify::run_with(ctx, cases, seed, share, |_, _| {}).unwrap();
     let summary = verify::summarize(&results);
     assert_eq!(summary.len(), ShaderKind::ALL.len(), "every kernel ran: {summary:?}");
     for (kernel, (count, agreement)) in &summary {
-        // The generated kernels (the cpu and gpu families) run on every verify::GENERATED_EVERY-th case.
-        let generated = ShaderKind::from_name(kernel).is_some_and(ShaderKind::is_generated);
-        let least = if generated { 3 } else { 10 };
-        assert!(*count > least, "{kernel} ran only {count} cases");
+        if ShaderKind::from_name(kernel).is_some_and(ShaderKind::is_generated) {
+            assert_eq!(*count, generated, "{kernel} ran {count} cases, not its {generated}");
+        } else {
+            assert!(*count > 10, "{kernel} ran only {count} cases");
+        }
         assert!(
             agreement.passed(),
             "{kernel} disagrees with the reference: {agreement:?}"
@@ -57,14 +65,14 @@ fn worked_example_on_gl() {
 #[test]
 fn verify_200_cases_on_vulkan() {
     if let Some(ctx) = common::vulkan() {
-        verify_cases(&ctx, 200, 1);
+        verify_cases(&ctx, 200, 1, 12);
     }
 }
 
 #[test]
 fn verify_200_cases_on_gl() {
     if let Some(ctx) = common::gl() {
-        verify_cases(&ctx, 200, 2);
+        verify_cases(&ctx, 200, 2, 4);
     }
 }
 

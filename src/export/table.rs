@@ -284,10 +284,8 @@ pub fn compare(c: &Comparison) -> String {
         .filter(|r| r.kind != crate::cost::ConvKind::Separable)
         .map(|r| format!("{} {}", r.kind, r.kernel))
         .collect();
-    text.push_str(&format!(
-        "Kernels: {} (tiles from `convflops tune` when cached for these shapes, else built-in).\n",
-        kernels.join(" · ")
-    ));
+    let origin = kernel_origin(c.results.iter().map(|r| r.kernel.as_str()));
+    text.push_str(&format!("Kernels: {}{origin}.\n", kernels.join(" · ")));
     if !c.compile_s.is_empty() {
         let compiled: Vec<String> = c
             .compile_s
@@ -615,6 +613,26 @@ pub fn network_comparison(c: &NetworkComparison) -> String {
     ))
 }
 
+/// What set the shape of the kernels that ran (a result's kernel is `name (tile)`, two joined by " + " for a pair):
+/// a tile, tuned or built-in, or generation for the layer's shape.
+fn kernel_origin<'a>(kernels: impl Iterator<Item = &'a str>) -> &'static str {
+    let kinds: Vec<crate::gpu::ShaderKind> = kernels
+        .flat_map(|k| k.split(" + "))
+        .filter_map(|k| crate::gpu::ShaderKind::from_name(k.split(" (").next().unwrap_or(k)))
+        .collect();
+    let tiled = kinds.iter().any(|k| k.is_tunable());
+    let generated = kinds.iter().any(|k| k.is_generated());
+    match (tiled, generated) {
+        (true, true) => {
+            " (tiles from `convflops tune` when cached for these shapes, else built-in; the generated kernels are \
+             written for this layer's shape)"
+        }
+        (true, false) => " (tiles from `convflops tune` when cached for these shapes, else built-in)",
+        (false, true) => " (generated for this layer's shape)",
+        (false, false) => "",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -662,5 +680,18 @@ mod tests {
             text.split_whitespace().collect::<Vec<_>>()
         );
         assert_eq!(wrap_to(text, None), text);
+    }
+
+    #[test]
+    fn kernel_origin_names_tiles_only_for_tiled_kernels() {
+        let origin = |k: &[&str]| kernel_origin(k.iter().copied());
+        assert_eq!(
+            origin(&["conv2d-cpu", "depthwise-cpu + pointwise-cpu"]),
+            " (generated for this layer's shape)"
+        );
+        assert!(origin(&["conv2d-vec4 (4px×8ch/wg64)"]).contains("tiles from"));
+        let both = origin(&["conv2d-vec4 (4px×8ch/wg64)", "depthwise-cpu"]);
+        assert!(both.contains("tiles from") && both.contains("generated"));
+        assert_eq!(origin(&["conv2d", "depthwise"]), "");
     }
 }
