@@ -1,5 +1,7 @@
-//! The device's own ceilings, measured: peak FMA throughput (FLOP/s) and memory bandwidth (bytes/s), and the
-//! roofline they make. A conv's roofline bound is `min(peak FLOP/s, bandwidth × FLOPs per byte)`.
+//! The device's own ceilings, measured: peak FMA throughput (FLOP/s), memory bandwidth (bytes/s) and launch latency
+//! (the fixed time of one dispatch), and the roofline they make. A conv of F FLOPs, B bytes of minimal traffic and
+//! n dispatches cannot take less than `max(n × launch, F / peak, B / bandwidth)`: its bound is F divided by that
+//! time, `min(peak, bandwidth × F/B, F / (n × launch))`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,6 +24,9 @@ pub enum Bound {
     Compute,
     /// Memory bandwidth: the kernel's FLOPs per byte are below the ridge point.
     Memory,
+    /// Launch latency: the conv has so little work that its dispatches' fixed time is longer than its FLOPs at the
+    /// FMA peak or its bytes at the copy bandwidth would take.
+    Launch,
 }
 
 impl Bound {
@@ -29,6 +34,16 @@ impl Bound {
         match self {
             Bound::Compute => "compute",
             Bound::Memory => "memory",
+            Bound::Launch => "launch",
+        }
+    }
+
+    /// How a sentence names it: "the compute roof", "the memory roof", "the launch floor".
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Bound::Compute => "the compute roof",
+            Bound::Memory => "the memory roof",
+            Bound::Launch => "the launch floor",
         }
     }
 }
@@ -69,7 +84,35 @@ pub struct Ceilings {
     pub bandwidth_buffer_bytes: u64,
     /// "timestamp" or "wall".
     pub timer: String,
+    /// The launch latency, when measured (entries cached before it existed have none; `peak` then measures it and
+    /// adds it to the entry).
+    #[serde(default)]
+    pub launch: Option<LaunchLatency>,
 }
+
+/// The launch latency of an adapter: the median time of a one-invocation dispatch that does almost nothing
+/// (`shaders/launch.wgsl`), timed exactly as a conv job is (`measure::time`: back-to-back dependent dispatches in
+/// one compute pass per sample, the sample's time divided by its dispatches).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchLatency {
+    /// Seconds per dispatch in a sequence of dependent dispatches in one pass, as the conv jobs issue them: the
+    /// floor a conv's quoted time is compared with.
+    pub dispatch_s: f64,
+    /// Seconds of one dispatch alone in its pass and submission (one dispatch per sample): what a dispatch costs
+    /// with nothing to overlap it; shown beside, not used as a floor.
+    pub single_s: f64,
+    /// Dispatches per sample behind `dispatch_s`.
+    pub dispatches_per_sample: u32,
+    /// "timestamp" (GPU timestamps around the pass) or "wall" (submit to completion).
+    pub timer: String,
+}
+
+/// A conv whose median time is at most this many times its launch floor (its dispatches × the adapter's
+/// [`LaunchLatency::dispatch_s`]) has its time set by launch overhead: at 2× the fixed cost is still at least half of
+/// the time, more than any other single part, and the same threshold as [`NEAR_ROOF_PERCENT`] for the roofs. On
+/// lavapipe EfficientNet-B0's squeeze-excitation convs sit at 1.0–1.6× and its next-smallest convs at 3× and above
+/// (BENCHMARKS.md, 2026-12-02), so the threshold does not sit on a cluster.
+pub const LAUNCH_FACTOR: f64 = 2.0;
 
 impl Ceilings {
     /// FLOPs per byte where the two roofs meet.
@@ -77,11 +120,10 @@ impl Ceilings {
         self.fma_flops_per_s / self.bandwidth_bytes_per_s
     }
 
-    /// Where a conv of `flops` FLOPs and `bytes` bytes of minimal traffic that took `seconds` sits against the
-    /// roofs.
-    pub fn diagnose(&self, flops: u64, bytes: u64, seconds: f64) -> Diagnosis {
-        let flops_per_byte = flops as f64 / bytes.max(1) as f64;
-        let (bound_flops_per_s, bound) = self.bound(flops_per_byte);
+    /// Where a conv of `flops` FLOPs and `bytes` bytes of minimal traffic, issued as `dispatches` dispatches, that
+    /// took `seconds` sits against the roofs and the launch floor.
+    pub fn diagnose(&self, flops: u64, bytes: u64, seconds: f64, dispatches: u64) -> Diagnosis {
+        let (bound_flops_per_s, bound) = self.bound_for(flops, bytes, dispatches);
         let flops_per_s = flops as f64 / seconds;
         let bytes_per_s = bytes as f64 / seconds;
         Diagnosis {
@@ -92,6 +134,27 @@ impl Ceilings {
             percent_of_roofline: 100.0 * flops_per_s / bound_flops_per_s,
             percent_of_peak: 100.0 * flops_per_s / self.fma_flops_per_s,
             percent_of_bandwidth: 100.0 * bytes_per_s / self.bandwidth_bytes_per_s,
+            time_s: seconds,
+            launch_floor_s: self.launch_floor_s(dispatches),
+            launch_dispatch_s: self.launch.as_ref().map(|l| l.dispatch_s),
+            dispatches,
+        }
+    }
+
+    /// The least time `dispatches` dependent dispatches take on this adapter, when the launch latency is known.
+    pub fn launch_floor_s(&self, dispatches: u64) -> Option<f64> {
+        let launch = self.launch.as_ref()?;
+        (launch.dispatch_s > 0.0 && dispatches > 0).then(|| launch.dispatch_s * dispatches as f64)
+    }
+
+    /// The bound of a conv of `flops` FLOPs, `bytes` bytes of minimal traffic and `dispatches` dispatches:
+    /// `flops / max(launch floor, flops / peak, bytes / bandwidth)`, and which of the three it is. Without a
+    /// measured launch latency it is the roofline's [`Ceilings::bound`].
+    pub fn bound_for(&self, flops: u64, bytes: u64, dispatches: u64) -> (f64, Bound) {
+        let roof = self.bound(flops as f64 / bytes.max(1) as f64);
+        match self.launch_floor_s(dispatches) {
+            Some(floor) if flops > 0 && (flops as f64 / floor) < roof.0 => (flops as f64 / floor, Bound::Launch),
+            _ => roof,
         }
     }
 
@@ -123,6 +186,14 @@ pub struct Diagnosis {
     pub percent_of_peak: f64,
     /// `bytes_per_s` as a percentage of the copy bandwidth.
     pub percent_of_bandwidth: f64,
+    /// The conv's median time, seconds.
+    pub time_s: f64,
+    /// Its dispatches × the adapter's launch latency, when that is known.
+    pub launch_floor_s: Option<f64>,
+    /// The adapter's launch latency per dependent dispatch, when known.
+    pub launch_dispatch_s: Option<f64>,
+    /// The dispatches the conv's job issues.
+    pub dispatches: u64,
 }
 
 impl Diagnosis {
@@ -132,8 +203,41 @@ impl Diagnosis {
         self.percent_of_roofline >= NEAR_ROOF_PERCENT
     }
 
+    /// Whether the conv's time is within [`LAUNCH_FACTOR`] of its launch floor: launch overhead sets its time.
+    pub fn launch_limited(&self) -> bool {
+        self.launch_floor_s
+            .is_some_and(|floor| self.time_s <= LAUNCH_FACTOR * floor)
+    }
+
+    /// The launch clause, when [`Diagnosis::launch_limited`]: "its 41 µs is 1.3× an empty dispatch's 31 µs: launch
+    /// overhead, not its arithmetic or memory, sets its time". Names no roof and no instructions.
+    pub fn launch_clause(&self) -> Option<String> {
+        use crate::units::seconds;
+        if !self.launch_limited() {
+            return None;
+        }
+        let (floor, per) = (self.launch_floor_s?, self.launch_dispatch_s?);
+        let empty = if self.dispatches == 1 {
+            format!("an empty dispatch's {}", seconds(per))
+        } else {
+            format!(
+                "its {} dispatches' floor of {} ({} × an empty dispatch's {})",
+                self.dispatches,
+                seconds(floor),
+                self.dispatches,
+                seconds(per)
+            )
+        };
+        Some(format!(
+            "its {} is {:.1}× {empty}: launch overhead, not its arithmetic or memory, sets its time",
+            seconds(self.time_s),
+            self.time_s / floor,
+        ))
+    }
+
     /// One clause saying what the figures show limited the conv, e.g. "the memory roof bounds it at 5.5 GFLOP/s
-    /// and it reached 9 % of that …". Never names a roof as the cause unless the conv came near it.
+    /// and it reached 9 % of that …". Never names a roof as the cause unless the conv came near it; a conv within
+    /// [`LAUNCH_FACTOR`] of its launch floor gets the launch clause and no roof at all.
     pub fn why(&self) -> String {
         use crate::units::{flops_rate, si};
         let achieved = format!(
@@ -143,10 +247,15 @@ impl Diagnosis {
             self.percent_of_peak,
             self.percent_of_bandwidth
         );
+        if let Some(clause) = self.launch_clause() {
+            return format!("{clause} ({achieved})");
+        }
         if self.near_roof() {
             let limiter = match self.bound {
                 Bound::Memory => "memory bandwidth sets its speed",
                 Bound::Compute => "the FMA units set its speed",
+                // Unreachable: near its launch floor a conv is launch-limited, answered above.
+                Bound::Launch => "launch overhead sets its time",
             };
             format!(
                 "it reached {:.0} % of its {} roof ({}; {achieved}): {limiter}",
@@ -155,11 +264,18 @@ impl Diagnosis {
                 flops_rate(self.bound_flops_per_s),
             )
         } else {
+            let neither = match self.launch_floor_s {
+                Some(floor) => format!(
+                    "neither roof nor the launch floor ({}) limits it",
+                    crate::units::seconds(floor)
+                ),
+                None => "neither roof limits it".to_string(),
+            };
             format!(
-                "the {} roof bounds it at {} and it reached {:.0} % of that ({achieved}): neither roof limits it — on \
-                 this adapter its kernel's own instructions (loads, address arithmetic, loop control), not memory \
-                 bandwidth or FMA throughput, do",
-                self.bound.name(),
+                "{} bounds it at {} and it reached {:.0} % of that ({achieved}): {neither} — on this adapter its \
+                 kernel's own instructions (loads, address arithmetic, loop control), not memory bandwidth or FMA \
+                 throughput, do",
+                self.bound.phrase(),
                 flops_rate(self.bound_flops_per_s),
                 self.percent_of_roofline,
             )
@@ -576,10 +692,68 @@ pub fn measure_bandwidth(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Re
     Ok(result)
 }
 
-/// Measures both ceilings, each the best of its variants.
+/// Measures the launch latency with `shaders/launch.wgsl` (one invocation that adds to one value), timed by
+/// [`crate::measure::time`] with the default bench settings, the path and sampling every conv job is timed by:
+/// dependent dispatches back to back in one pass per sample, divided by their count. Then the same dispatch alone,
+/// one per pass and submission.
+pub fn measure_launch(ctx: &GpuContext) -> Result<LaunchLatency, GpuError> {
+    let timer = PassTimer::new(ctx)?;
+    // SAFETY: the kernel writes data[0] only, and the buffer holds 4 f32s.
+    let kernel = Kernel::with_options(
+        ctx,
+        "launch latency",
+        include_str!("../shaders/launch.wgsl"),
+        "main",
+        &[],
+        &[Access::ReadWrite],
+        Checks::ProvenSafe,
+    )?;
+    let (params, data) = ctx.scoped("allocating the launch-latency buffers", || {
+        let buffer = |label, usage| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: 16,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        (
+            buffer(
+                "launch params",
+                wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            ),
+            buffer("launch data", wgpu::BufferUsages::STORAGE),
+        )
+    })?;
+    // A step of 2^-24: the sum stays exact and finite for far more dispatches than any measurement makes.
+    let words: [f32; 4] = [1.0 / 16_777_216.0, 0.0, 0.0, 0.0];
+    ctx.queue.write_buffer(&params, 0, bytemuck::cast_slice(&words));
+    let bind_group = kernel.bind(ctx, &params, &[&data])?;
+    let settings = BenchSettings::default();
+    let dependent = crate::measure::time(ctx, &timer, &settings, |pass| {
+        kernel.dispatch(pass, &bind_group, [1, 1, 1])
+    })?;
+    let alone = BenchSettings {
+        max_repetitions: 1,
+        ..settings
+    };
+    let single = crate::measure::time(ctx, &timer, &alone, |pass| {
+        kernel.dispatch(pass, &bind_group, [1, 1, 1])
+    })?;
+    Ok(LaunchLatency {
+        dispatch_s: dependent.median_s(),
+        single_s: single.median_s(),
+        dispatches_per_sample: dependent.repetitions,
+        timer: if dependent.gpu.is_some() { "timestamp" } else { "wall" }.to_string(),
+    })
+}
+
+/// Measures every ceiling, each the best of its variants, and the launch latency.
 pub fn measure(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Result<Ceilings, GpuError> {
     let fma = measure_fma(ctx, |v| progress(&format!("FMA peak, {v}")))?;
     let bandwidth = measure_bandwidth(ctx, |v| progress(&format!("bandwidth, {v}")))?;
+    progress("launch latency, one-invocation dispatches");
+    let launch = measure_launch(ctx)?;
     let best = |rates: &[VariantRate]| {
         rates.first().cloned().unwrap_or(VariantRate {
             variant: String::new(),
@@ -600,6 +774,7 @@ pub fn measure(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Result<Ceili
         bandwidth_variants: bandwidth.copy.into_iter().chain(bandwidth.read).collect(),
         bandwidth_buffer_bytes: bandwidth.buffer_bytes,
         timer,
+        launch: Some(launch),
     })
 }
 
@@ -650,6 +825,23 @@ impl cache::Validate for Ceilings {
             .or_else(|| {
                 (!matches!(self.timer.as_str(), "timestamp" | "wall"))
                     .then(|| format!("timer {:?} is neither \"timestamp\" nor \"wall\"", self.timer))
+            })
+            .or_else(|| self.launch.as_ref().and_then(LaunchLatency::problem))
+    }
+}
+
+impl LaunchLatency {
+    /// Latencies from 1 ns to 10 s: far outside any device, so only nonsense is refused.
+    fn problem(&self) -> Option<String> {
+        let latency = |name: &str, s: f64| {
+            (!(1e-9..=10.0).contains(&s)).then(|| format!("launch {name} {s} s is not between 1 ns and 10 s"))
+        };
+        latency("dispatch_s", self.dispatch_s)
+            .or_else(|| latency("single_s", self.single_s))
+            .or_else(|| (self.dispatches_per_sample == 0).then(|| "launch dispatches_per_sample is 0".to_string()))
+            .or_else(|| {
+                (!matches!(self.timer.as_str(), "timestamp" | "wall"))
+                    .then(|| format!("launch timer {:?} is neither \"timestamp\" nor \"wall\"", self.timer))
             })
     }
 }

@@ -140,6 +140,8 @@ pub struct LayerRun {
     pub measurement: Measurement,
     pub check: Agreement,
     pub checked_outputs: usize,
+    /// The dispatches its job issues (a generated GEMM's pack and K slices count each).
+    pub dispatches: u32,
 }
 
 impl LayerRun {
@@ -425,6 +427,7 @@ pub fn run(
                 measurement,
                 check,
                 checked_outputs,
+                dispatches: u32::try_from(job.dispatch_count()).unwrap_or(u32::MAX),
             }),
             Err(error) => fail(&mut failed, index, error),
         }
@@ -571,13 +574,12 @@ impl NetworkRun {
     /// The roofline placement of `layer`, when the ceilings are known.
     pub fn roofline(&self, layer: &LayerRun) -> Option<RooflinePoint> {
         let ceilings = self.ceilings.as_ref()?;
-        let (bound_flops_per_s, bound) = ceilings.bound(layer.cost.arithmetic_intensity());
-        Some(RooflinePoint {
-            bound_flops_per_s,
-            bound,
-            percent_of_peak: 100.0 * layer.flops_per_s() / ceilings.fma_flops_per_s,
-            percent_of_roofline: 100.0 * layer.flops_per_s() / bound_flops_per_s,
-        })
+        Some(RooflinePoint::of(
+            ceilings,
+            &layer.cost,
+            layer.time_s(),
+            layer.dispatches,
+        ))
     }
 
     /// The layers that read random data because their input shape is not the previous layer's output shape, each
@@ -632,8 +634,33 @@ impl NetworkRun {
         }
         if let Some(ceilings) = &self.ceilings {
             for k in &kinds {
-                let d = ceilings.diagnose(k.cost.flops, k.cost.bytes, k.time_s);
+                // The kind's launch floor is every dispatch of its layers, each timed on its own.
+                let dispatches: u64 = self
+                    .layers
+                    .iter()
+                    .filter(|l| l.layer.kind == k.kind)
+                    .map(|l| u64::from(l.dispatches))
+                    .sum();
+                let d = ceilings.diagnose(k.cost.flops, k.cost.bytes, k.time_s, dispatches);
                 lines.push(format!("Roofline, {} together: {}.", plural(k.kind), d.why()));
+            }
+            let launch_bound: Vec<&LayerRun> = self
+                .layers
+                .iter()
+                .filter(|l| self.roofline(l).is_some_and(|p| p.launch_limited))
+                .collect();
+            if !launch_bound.is_empty() {
+                let time: f64 = launch_bound.iter().map(|l| l.time_s()).sum();
+                let flops: u64 = launch_bound.iter().map(|l| l.cost.flops).sum();
+                lines.push(format!(
+                    "{} of {} layers are launch-bound ({}): {:.2} % of the FLOPs and {:.1} % of the time, set by \
+                     launch overhead, not their arithmetic or memory.",
+                    launch_bound.len(),
+                    self.layers.len(),
+                    crate::compare::LAUNCH_MARK,
+                    100.0 * ratio(flops, self.measured.totals.flops),
+                    100.0 * time / self.layer_time_s(),
+                ));
             }
         }
         lines.push(format!(
@@ -707,11 +734,24 @@ impl NetworkRun {
              values."
         ));
         match &self.ceilings {
-            Some(k) => notes.push(format!(
-                "Ceilings of this adapter: peak {} (FMA), bandwidth {} (copy); lower roof = the smaller of peak and bandwidth × FLOPs/byte.",
-                flops_rate(k.fma_flops_per_s),
-                crate::units::si(k.bandwidth_bytes_per_s, "B/s"),
-            )),
+            Some(k) => {
+                notes.push(format!(
+                    "Ceilings of this adapter: peak {} (FMA), bandwidth {} (copy); lower roof = the smaller of peak and bandwidth × FLOPs/byte{}.",
+                    flops_rate(k.fma_flops_per_s),
+                    crate::units::si(k.bandwidth_bytes_per_s, "B/s"),
+                    if k.launch.is_some() {
+                        ", or \"launch\" where the layer's dispatches take longer than either"
+                    } else {
+                        ""
+                    },
+                ));
+                match crate::compare::launch_legend(k) {
+                    Some(legend) => notes.push(legend),
+                    None => notes.push(
+                        "The launch latency of this adapter is not known: `convflops peak` measures it.".to_string(),
+                    ),
+                }
+            }
             None => notes.push(
                 "No ceilings known for this adapter: run `convflops peak` (cached) for the % of peak and bound columns."
                     .to_string(),
@@ -869,6 +909,7 @@ mod tests {
                 measurement: measured(time(l)),
                 check: Agreement::default(),
                 checked_outputs: 512,
+                dispatches: 1,
             })
             .collect();
         NetworkRun {
