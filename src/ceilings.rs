@@ -264,12 +264,12 @@ impl Diagnosis {
                 flops_rate(self.bound_flops_per_s),
             )
         } else {
-            let neither = match self.launch_floor_s {
-                Some(floor) => format!(
-                    "neither roof nor the launch floor ({}) limits it",
+            let neither = match (self.bound, self.launch_floor_s) {
+                (Bound::Launch, Some(floor)) => format!(
+                    "neither the launch floor ({}) nor a roof limits it",
                     crate::units::seconds(floor)
                 ),
-                None => "neither roof limits it".to_string(),
+                _ => "neither roof limits it".to_string(),
             };
             format!(
                 "{} bounds it at {} and it reached {:.0} % of that ({achieved}): {neither} — on this adapter its \
@@ -863,6 +863,23 @@ mod tests {
             bandwidth_variants: Vec::new(),
             bandwidth_buffer_bytes: 1 << 27,
             timer: "timestamp".into(),
+            launch: None,
+        }
+    }
+
+    /// Recorded on lavapipe (Mesa 25.0.7, 2-core Zen 2), 2026-12-02, `convflops peak`: FMA 43.0 GFLOP/s, copy
+    /// 16.3 GB/s, 51.9 µs per dependent one-invocation dispatch (82.4 µs alone).
+    fn lavapipe() -> Ceilings {
+        Ceilings {
+            fma_flops_per_s: 43.0e9,
+            bandwidth_bytes_per_s: 16.3e9,
+            launch: Some(LaunchLatency {
+                dispatch_s: 51.9e-6,
+                single_s: 82.4e-6,
+                dispatches_per_sample: 86,
+                timer: "timestamp".into(),
+            }),
+            ..ceilings()
         }
     }
 
@@ -879,7 +896,7 @@ mod tests {
     fn why_names_a_roof_only_near_it() {
         let c = ceilings();
         // Depthwise-like: 2.2 FLOPs/byte, memory roof 22 GFLOP/s; 1.1 GFLOP/s achieved is 5 % of it.
-        let far = c.diagnose(2_200_000_000, 1_000_000_000, 2.0);
+        let far = c.diagnose(2_200_000_000, 1_000_000_000, 2.0, 1);
         assert_eq!(far.bound, Bound::Memory);
         assert!((far.percent_of_roofline - 5.0).abs() < 1e-9);
         assert!((far.percent_of_bandwidth - 5.0).abs() < 1e-9);
@@ -889,17 +906,168 @@ mod tests {
         assert!(!why.contains("sets its speed"), "{why}");
         assert!(why.contains("5 % of that"), "{why}");
         // The same conv at 80 % of its memory roof: memory is named.
-        let near = c.diagnose(2_200_000_000, 1_000_000_000, 0.125);
+        let near = c.diagnose(2_200_000_000, 1_000_000_000, 0.125, 1);
         assert!(near.near_roof());
         assert!(near.why().contains("memory bandwidth sets its speed"), "{}", near.why());
         // A compute-bound conv at 60 % of peak.
-        let compute = c.diagnose(90_000_000_000, 1_000_000_000, 1.5);
+        let compute = c.diagnose(90_000_000_000, 1_000_000_000, 1.5, 1);
         assert_eq!(compute.bound, Bound::Compute);
         assert!(
             compute.why().contains("the FMA units set its speed"),
             "{}",
             compute.why()
         );
+        // With a launch latency of 51.9 µs these convs (seconds, not microseconds) read the same: the floor is far
+        // below their times and never their bound.
+        let with_launch = Ceilings {
+            launch: lavapipe().launch,
+            ..c.clone()
+        };
+        for (flops, seconds) in [(2_200_000_000u64, 2.0), (2_200_000_000, 0.125), (90_000_000_000, 1.5)] {
+            let before = c.diagnose(flops, 1_000_000_000, seconds, 1);
+            let after = with_launch.diagnose(flops, 1_000_000_000, seconds, 1);
+            assert_eq!((before.bound, before.why()), (after.bound, after.why()));
+        }
+        // A tiny conv near its launch floor: no roof is named, and no instructions.
+        let tiny = with_launch.diagnose(776, 1_952, 64e-6, 1);
+        assert!(!tiny.why().contains("roof"), "{}", tiny.why());
+        assert_launch_clause_is_true(&tiny);
+    }
+
+    /// The launch clause quotes the conv's time, the floor and their ratio as the figures beside it give them, and
+    /// names no roof and no instructions.
+    fn assert_launch_clause_is_true(d: &Diagnosis) {
+        use crate::units::seconds;
+        let why = d.why();
+        let floor = d.launch_floor_s.unwrap();
+        assert!(d.launch_limited(), "{why}");
+        assert!(d.time_s <= LAUNCH_FACTOR * floor, "{why}");
+        assert!(
+            why.contains("launch overhead, not its arithmetic or memory, sets its time"),
+            "{why}"
+        );
+        assert!(
+            why.contains(&format!("its {} is {:.1}× ", seconds(d.time_s), d.time_s / floor)),
+            "{why}"
+        );
+        assert!(
+            why.contains(&format!(
+                "an empty dispatch's {}",
+                seconds(d.launch_dispatch_s.unwrap())
+            )),
+            "{why}"
+        );
+        for word in ["roof", "instructions", "bandwidth sets", "FMA units set"] {
+            assert!(!why.contains(word), "{word}: {why}");
+        }
+    }
+
+    #[test]
+    fn tiny_convs_get_the_launch_clause_and_big_ones_do_not() {
+        let c = lavapipe();
+        // EfficientNet-B0's SE fc1 of block 2 (1×1 conv 96 → 4 on a 1×1 input, bias): 776 FLOPs, 1,952 bytes,
+        // timed at 64 µs: 1.2× its one dispatch's floor.
+        let tiny = c.diagnose(776, 1_952, 64e-6, 1);
+        assert_eq!(tiny.bound, Bound::Launch);
+        assert_launch_clause_is_true(&tiny);
+        assert!(
+            tiny.why().contains("its 64.0 µs is 1.2× an empty dispatch's 51.9 µs"),
+            "{}",
+            tiny.why()
+        );
+        // Its bound is FLOPs / floor, and % of that bound is floor / time.
+        assert!((tiny.bound_flops_per_s - 776.0 / 51.9e-6).abs() < 1e-6);
+        assert!((tiny.percent_of_roofline - 100.0 * 51.9 / 64.0).abs() < 1e-9);
+
+        // A generated GEMM of 3 dispatches at 1.3× its 3-dispatch floor: the clause counts them.
+        let gemm = c.diagnose(20_000, 40_000, 200e-6, 3);
+        assert_launch_clause_is_true(&gemm);
+        assert!(
+            gemm.why()
+                .contains("its 3 dispatches' floor of 156 µs (3 × an empty dispatch's 51.9 µs)"),
+            "{}",
+            gemm.why()
+        );
+
+        // A pointwise conv 80 → 480 on 14×14 (15.1 MFLOPs) at 3 ms: 58× the floor, far from its roofs.
+        let big = c.diagnose(15_052_800, 1_093_120, 3e-3, 1);
+        assert!(!big.launch_limited());
+        assert_eq!(big.bound, Bound::Compute);
+        let why = big.why();
+        assert!(!why.contains("launch"), "{why}");
+        assert!(why.contains("the compute roof bounds it at"), "{why}");
+
+        // Just past 2× the floor a tiny conv is no longer launch-bound, though the floor still bounds it: the why
+        // then says neither the floor nor a roof limits it.
+        let past = c.diagnose(776, 1_952, 2.1 * 51.9e-6, 1);
+        assert!(!past.launch_limited());
+        assert_eq!(past.bound, Bound::Launch);
+        let why = past.why();
+        assert!(!why.contains("launch overhead"), "{why}");
+        assert!(why.contains("the launch floor bounds it at"), "{why}");
+        assert!(
+            why.contains("neither the launch floor (51.9 µs) nor a roof limits it"),
+            "{why}"
+        );
+
+        // Without a measured launch latency nothing changes: the roofline's bound, no launch clause.
+        let old = ceilings().diagnose(776, 1_952, 64e-6, 1);
+        assert_ne!(old.bound, Bound::Launch);
+        assert!(!old.launch_limited());
+        assert!(!old.why().contains("launch"), "{}", old.why());
+    }
+
+    #[test]
+    fn bound_is_flops_over_the_longest_of_the_three_times() {
+        let c = lavapipe();
+        for (flops, bytes, dispatches) in [
+            (776u64, 1_952u64, 1u64),
+            (15_052_800, 1_093_120, 1),
+            (1 << 30, 1 << 20, 4),
+        ] {
+            let (bound, kind) = c.bound_for(flops, bytes, dispatches);
+            let times = [
+                51.9e-6 * dispatches as f64,
+                flops as f64 / c.fma_flops_per_s,
+                bytes as f64 / c.bandwidth_bytes_per_s,
+            ];
+            let longest = times.iter().cloned().fold(0.0, f64::max);
+            assert!(
+                (bound - flops as f64 / longest).abs() <= 1e-9 * bound,
+                "{flops}: {bound} vs {}",
+                flops as f64 / longest
+            );
+            let expected =
+                [Bound::Launch, Bound::Compute, Bound::Memory][times.iter().position(|&t| t == longest).unwrap()];
+            assert_eq!(kind, expected, "{flops}");
+        }
+    }
+
+    #[test]
+    fn launch_latency_in_the_cache_is_validated() {
+        use crate::cache::Validate;
+        assert_eq!(lavapipe().problem(), None);
+        let mut bad = lavapipe();
+        bad.launch.as_mut().unwrap().dispatch_s = f64::NAN;
+        assert!(bad.problem().unwrap().contains("dispatch_s"));
+        let mut bad = lavapipe();
+        bad.launch.as_mut().unwrap().single_s = 3600.0;
+        assert!(bad.problem().unwrap().contains("single_s"));
+        let mut bad = lavapipe();
+        bad.launch.as_mut().unwrap().timer = "\u{1b}[31m".into();
+        assert!(bad.problem().unwrap().contains("launch timer"));
+        // A method-3 entry cached before the launch latency existed still reads, with none.
+        let old: Ceilings = serde_json::from_str(
+            r#"{"method":3,"fma_flops_per_s":1e9,"bandwidth_bytes_per_s":1e9,"read_bytes_per_s":1e9,
+               "fma_variant":"x","bandwidth_buffer_bytes":16,"timer":"wall"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.launch, None);
+        assert_eq!(old.problem(), None);
+        assert_eq!(old.method, METHOD);
+        // And the entry written back round-trips with it.
+        let text = serde_json::to_string(&lavapipe()).unwrap();
+        assert_eq!(serde_json::from_str::<Ceilings>(&text).unwrap(), lavapipe());
     }
 
     #[test]

@@ -584,6 +584,7 @@ mod tests {
             bandwidth_variants: Vec::new(),
             bandwidth_buffer_bytes: 1 << 28,
             timer: "timestamp".into(),
+            launch: None,
         }
     }
 
