@@ -144,7 +144,7 @@ impl Ceilings {
     /// The least time `dispatches` dependent dispatches take on this adapter, when the launch latency is known.
     pub fn launch_floor_s(&self, dispatches: u64) -> Option<f64> {
         let launch = self.launch.as_ref()?;
-        (launch.dispatch_s > 0.0 && dispatches > 0).then(|| launch.dispatch_s * dispatches as f64)
+        (launch.dispatch_s > 0.0 && dispatches > 0).then_some(launch.dispatch_s * dispatches as f64)
     }
 
     /// The bound of a conv of `flops` FLOPs, `bytes` bytes of minimal traffic and `dispatches` dispatches:
@@ -693,10 +693,10 @@ pub fn measure_bandwidth(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Re
 }
 
 /// Measures the launch latency with `shaders/launch.wgsl` (one invocation that adds to one value), timed by
-/// [`crate::measure::time`] with the default bench settings, the path and sampling every conv job is timed by:
-/// dependent dispatches back to back in one pass per sample, divided by their count. Then the same dispatch alone,
-/// one per pass and submission.
-pub fn measure_launch(ctx: &GpuContext) -> Result<LaunchLatency, GpuError> {
+/// [`crate::measure::time`] with `settings`, the path and sampling the conv jobs are timed by: dependent dispatches
+/// back to back in one pass per sample, divided by their count. Then the same dispatch alone, one per pass and
+/// submission.
+pub fn measure_launch(ctx: &GpuContext, settings: &BenchSettings) -> Result<LaunchLatency, GpuError> {
     let timer = PassTimer::new(ctx)?;
     // SAFETY: the kernel writes data[0] only, and the buffer holds 4 f32s.
     let kernel = Kernel::with_options(
@@ -729,13 +729,12 @@ pub fn measure_launch(ctx: &GpuContext) -> Result<LaunchLatency, GpuError> {
     let words: [f32; 4] = [1.0 / 16_777_216.0, 0.0, 0.0, 0.0];
     ctx.queue.write_buffer(&params, 0, bytemuck::cast_slice(&words));
     let bind_group = kernel.bind(ctx, &params, &[&data])?;
-    let settings = BenchSettings::default();
-    let dependent = crate::measure::time(ctx, &timer, &settings, |pass| {
+    let dependent = crate::measure::time(ctx, &timer, settings, |pass| {
         kernel.dispatch(pass, &bind_group, [1, 1, 1])
     })?;
     let alone = BenchSettings {
         max_repetitions: 1,
-        ..settings
+        ..*settings
     };
     let single = crate::measure::time(ctx, &timer, &alone, |pass| {
         kernel.dispatch(pass, &bind_group, [1, 1, 1])
@@ -753,7 +752,7 @@ pub fn measure(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Result<Ceili
     let fma = measure_fma(ctx, |v| progress(&format!("FMA peak, {v}")))?;
     let bandwidth = measure_bandwidth(ctx, |v| progress(&format!("bandwidth, {v}")))?;
     progress("launch latency, one-invocation dispatches");
-    let launch = measure_launch(ctx)?;
+    let launch = measure_launch(ctx, &BenchSettings::default())?;
     let best = |rates: &[VariantRate]| {
         rates.first().cloned().unwrap_or(VariantRate {
             variant: String::new(),

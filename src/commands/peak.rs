@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::cli::PeakArgs;
+use convflops::bench::BenchSettings;
 use convflops::ceilings::{self, Ceilings};
 use convflops::export::{json, table::new_table};
 use convflops::gpu::GpuContext;
@@ -58,33 +59,42 @@ fn store(ctx: &GpuContext, c: &Ceilings, what: &str) -> Option<std::path::PathBu
     }
 }
 
-/// Adds the launch latency to `c`, an entry cached before it existed, and stores the entry again.
+/// Adds the launch latency, measured now with the default sampling, to `c`, an entry cached before it existed, and
+/// stores the entry again.
 fn add_launch(ctx: &GpuContext, mut c: Ceilings, talk: bool) -> Result<(Ceilings, Option<std::path::PathBuf>)> {
     if talk {
         eprintln!("  measuring launch latency (not in the cached entry)…");
     }
-    let launch = ceilings::measure_launch(ctx)
-        .with_context(|| format!("measuring the launch latency of {}", ctx.summary.name))?;
-    c.launch = Some(launch);
+    c.launch = Some(launch_now(ctx, &BenchSettings::default())?);
     let path = store(ctx, &c, "the launch latency was");
     Ok((c, path))
 }
 
-/// The cached ceilings, for the commands that only read them (compare, sweep, model --run): an entry cached
-/// before the launch latency existed gets it measured now (about a second) and stored; if that fails, a warning
-/// says so and the entry is used without it.
-pub fn cached_ceilings(ctx: &GpuContext, talk: bool) -> Option<Ceilings> {
-    let cached = ceilings::cached(&ctx.summary)?;
-    if cached.launch.is_some() {
-        return Some(cached);
+fn launch_now(ctx: &GpuContext, settings: &BenchSettings) -> Result<ceilings::LaunchLatency> {
+    ceilings::measure_launch(ctx, settings)
+        .with_context(|| format!("measuring the launch latency of {}", ctx.summary.name))
+}
+
+/// The cached ceilings, for the commands that time convs beside them (compare, sweep, model --run), with the launch
+/// latency measured again now with the run's own `settings`, so that a conv's time and its launch floor come from
+/// one run under one load. An entry cached before the launch latency existed gets it stored too; if the
+/// measurement fails, a warning says so and the cached value (if any) is used.
+pub fn cached_ceilings(ctx: &GpuContext, settings: &BenchSettings, talk: bool) -> Option<Ceilings> {
+    let mut cached = ceilings::cached(&ctx.summary)?;
+    if talk {
+        eprintln!("  measuring launch latency…");
     }
-    match add_launch(ctx, cached.clone(), talk) {
-        Ok((c, _)) => Some(c),
-        Err(error) => {
-            eprintln!("warning: {error:#}; the cached ceilings are used without it");
-            Some(cached)
+    match launch_now(ctx, settings) {
+        Ok(launch) => {
+            let first = cached.launch.is_none();
+            cached.launch = Some(launch);
+            if first {
+                store(ctx, &cached, "the launch latency was");
+            }
         }
+        Err(error) => eprintln!("warning: {error:#}; the cached launch latency (if any) is used"),
     }
+    Some(cached)
 }
 
 /// The ceilings of `ctx`'s adapter: from the cache unless `refresh`, else measured (and then cached).
