@@ -982,6 +982,84 @@ mod tests {
         }
     }
 
+    /// EfficientNet-B0 with a lavapipe-like cost model per layer (55 µs of fixed cost plus its FLOPs at 10 GFLOP/s)
+    /// beside lavapipe's ceilings with a 51.9 µs launch latency: the squeeze-excitation convs (a few thousand FLOPs on a
+    /// 1×1 input) are launch-bound and marked, every big conv is not, and each mark agrees with the times beside it.
+    #[test]
+    fn launch_bound_layers_are_marked_where_the_times_say_so() {
+        let net = crate::models::efficientnet_b0(1);
+        let time = |l: &NetworkLayer| 55e-6 + Cost::of_layer(&l.layer).unwrap().flops as f64 / 10e9;
+        let mut run = fake(&net, time, 0.1);
+        let launch = 51.9e-6;
+        run.ceilings = Some(Ceilings {
+            method: crate::ceilings::METHOD,
+            fma_flops_per_s: 43.0e9,
+            bandwidth_bytes_per_s: 16.3e9,
+            read_bytes_per_s: 1.84e9,
+            fma_variant: "recorded".into(),
+            bandwidth_variant: "recorded".into(),
+            read_variant: "recorded".into(),
+            fma_variants: Vec::new(),
+            bandwidth_variants: Vec::new(),
+            bandwidth_buffer_bytes: 1 << 27,
+            timer: "timestamp".into(),
+            launch: Some(crate::ceilings::LaunchLatency {
+                dispatch_s: launch,
+                single_s: 82.4e-6,
+                dispatches_per_sample: 86,
+                timer: "timestamp".into(),
+            }),
+        });
+        let mut marked = 0;
+        for l in &run.layers {
+            let p = run.roofline(l).unwrap();
+            assert_eq!(p.launch_limited, l.time_s() <= 2.0 * launch, "{}", l.layer.name);
+            if l.layer.name.contains(".fc") {
+                assert!(p.launch_limited, "{} {}", l.layer.name, l.time_s());
+            }
+            if l.cost.flops > 1_000_000 {
+                assert!(!p.launch_limited, "{}", l.layer.name);
+            }
+            marked += usize::from(p.launch_limited);
+        }
+        // 16 blocks, each with an SE fc1 and fc2.
+        assert_eq!(marked, 32);
+        let text = crate::export::table::network_run(&run);
+        assert!(text.contains("launch †"), "{text}");
+        assert!(
+            text.contains("† launch-bound: its median time is at most 2× its launch floor"),
+            "{text}"
+        );
+        let lesson = run.lesson().join("\n");
+        assert!(
+            lesson.contains(&format!("32 of {} layers are launch-bound (†)", run.layers.len())),
+            "{lesson}"
+        );
+        // A kind's line calls it launch-bound exactly when its summed time is within 2× of its layers' floors (here
+        // the fc kind: the SE convs and the classifier), and never names a roof then.
+        let lines = run.lesson();
+        for k in run.by_kind() {
+            let line = lines
+                .iter()
+                .find(|l| l.starts_with(&format!("Roofline, {} together", plural(k.kind))))
+                .unwrap();
+            let layers = run.layers.iter().filter(|l| l.layer.kind == k.kind).count();
+            let bound = k.time_s <= 2.0 * launch * layers as f64;
+            assert_eq!(line.contains("launch overhead"), bound, "{line}");
+            assert_eq!(line.contains("roof"), !bound, "{line}");
+        }
+        let markdown = crate::export::markdown::model_runs_to_string(&[&run], None);
+        assert!(markdown.contains("| launch † |"), "{markdown}");
+        let json = serde_json::to_value(crate::export::json::RunJson::from(&run)).unwrap();
+        let bound = json["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["launch_bound"] == true)
+            .count();
+        assert_eq!(bound, 32);
+    }
+
     #[test]
     fn the_comparison_sets_flops_against_time() {
         let cheap = fake(&mobilenet_v1(1), |_| 1e-3, 30e-3);
