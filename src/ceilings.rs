@@ -216,23 +216,30 @@ impl Diagnosis {
         if !self.launch_limited() {
             return None;
         }
-        let (floor, per) = (self.launch_floor_s?, self.launch_dispatch_s?);
-        let empty = if self.dispatches == 1 {
-            format!("an empty dispatch's {}", seconds(per))
-        } else {
-            format!(
+        let floor = self.launch_floor_s?;
+        Some(format!(
+            "its {} is {:.1}× {}: launch overhead, not its arithmetic or memory, sets its time",
+            seconds(self.time_s),
+            self.time_s / floor,
+            self.floor_phrase(),
+        ))
+    }
+
+    /// "an empty dispatch's 31.0 µs", or "its 3 dispatches' floor of 93.0 µs (3 × an empty dispatch's 31.0 µs)";
+    /// empty when the launch latency is unknown.
+    fn floor_phrase(&self) -> String {
+        use crate::units::seconds;
+        match (self.launch_floor_s, self.launch_dispatch_s) {
+            (Some(_), Some(per)) if self.dispatches == 1 => format!("an empty dispatch's {}", seconds(per)),
+            (Some(floor), Some(per)) => format!(
                 "its {} dispatches' floor of {} ({} × an empty dispatch's {})",
                 self.dispatches,
                 seconds(floor),
                 self.dispatches,
                 seconds(per)
-            )
-        };
-        Some(format!(
-            "its {} is {:.1}× {empty}: launch overhead, not its arithmetic or memory, sets its time",
-            seconds(self.time_s),
-            self.time_s / floor,
-        ))
+            ),
+            _ => String::new(),
+        }
     }
 
     /// One clause saying what the figures show limited the conv, e.g. "the memory roof bounds it at 5.5 GFLOP/s
@@ -264,17 +271,25 @@ impl Diagnosis {
                 flops_rate(self.bound_flops_per_s),
             )
         } else {
-            let neither = match (self.bound, self.launch_floor_s) {
-                (Bound::Launch, Some(floor)) => format!(
-                    "neither the launch floor ({}) nor a roof limits it",
-                    crate::units::seconds(floor)
-                ),
-                _ => "neither roof limits it".to_string(),
-            };
+            if let (Bound::Launch, Some(floor)) = (self.bound, self.launch_floor_s) {
+                // A small conv past LAUNCH_FACTOR × its floor: the floor is the largest of the three measured times,
+                // yet most of its time is none of them.
+                return format!(
+                    "the launch floor bounds it at {} and it reached {:.0} % of that ({achieved}): its {} is {:.1}× \
+                     {}, and its FLOPs at the FMA peak and its bytes at the copy bandwidth would take less still; \
+                     what takes the rest (its dispatches' cost beyond an empty one's, such as its workgroups, or its \
+                     instructions) these ceilings do not separate",
+                    flops_rate(self.bound_flops_per_s),
+                    self.percent_of_roofline,
+                    crate::units::seconds(self.time_s),
+                    self.time_s / floor,
+                    self.floor_phrase(),
+                );
+            }
             format!(
-                "{} bounds it at {} and it reached {:.0} % of that ({achieved}): {neither} — on this adapter its \
-                 kernel's own instructions (loads, address arithmetic, loop control), not memory bandwidth or FMA \
-                 throughput, do",
+                "{} bounds it at {} and it reached {:.0} % of that ({achieved}): neither roof limits it — on this \
+                 adapter its kernel's own instructions (loads, address arithmetic, loop control), not memory \
+                 bandwidth or FMA throughput, do",
                 self.bound.phrase(),
                 flops_rate(self.bound_flops_per_s),
                 self.percent_of_roofline,
@@ -1004,10 +1019,10 @@ mod tests {
         let why = past.why();
         assert!(!why.contains("launch overhead"), "{why}");
         assert!(why.contains("the launch floor bounds it at"), "{why}");
-        assert!(
-            why.contains("neither the launch floor (51.9 µs) nor a roof limits it"),
-            "{why}"
-        );
+        assert!(why.contains("its 109 µs is 2.1× an empty dispatch's 51.9 µs"), "{why}");
+        assert!(why.contains("these ceilings do not separate"), "{why}");
+        // It names neither roof as the cause, nor instructions alone.
+        assert!(!why.contains("roof limits") && !why.contains("sets its"), "{why}");
 
         // Without a measured launch latency nothing changes: the roofline's bound, no launch clause.
         let old = ceilings().diagnose(776, 1_952, 64e-6, 1);

@@ -216,7 +216,7 @@ impl Comparison {
         );
         // Name memory as the cause only when the depthwise conv came near its memory roof.
         let cause = match diagnosis(depthwise) {
-            Some(d) if d.launch_limited() => format!("yet here {}", d.why()),
+            Some(d) if d.launch_limited() || d.bound == Bound::Launch => format!("yet here {}", d.why()),
             Some(d) if d.near_roof() && d.bound == Bound::Memory => {
                 "so memory, not arithmetic, sets its speed".to_string()
             }
@@ -225,10 +225,7 @@ impl Comparison {
                 "yet it reached only {:.0} % of {}: on this adapter its kernel's instructions, not memory \
                  bandwidth, limit it",
                 d.percent_of_roofline,
-                match d.bound {
-                    Bound::Launch => "its launch floor".to_string(),
-                    b => format!("its {} roof", b.name()),
-                }
+                d.bound.phrase().replacen("the ", "its ", 1)
             ),
             None => "so a memory roof is close for it; whether memory or its kernel's instructions limited it here \
                      needs the adapter's ceilings (`convflops peak`)"
@@ -638,6 +635,71 @@ mod tests {
         let lesson = c.lesson().join("\n");
         assert!(!lesson.contains("sets its speed"), "{lesson}");
         assert!(lesson.contains("needs the adapter's ceilings"), "{lesson}");
+    }
+
+    /// The same lavapipe figures with a launch latency of 51.9 µs: the default layer's convs take milliseconds, so
+    /// the lesson is word for word the same. A tiny layer (8 → 8 channels on 4×4) whose convs take 60–90 µs gets the
+    /// launch clause for each conv, and no roof or instructions as their cause.
+    #[test]
+    fn the_launch_clause_only_where_the_times_sit_on_the_launch_floor() {
+        let launch = crate::ceilings::LaunchLatency {
+            dispatch_s: 51.9e-6,
+            single_s: 82.4e-6,
+            dispatches_per_sample: 86,
+            timer: "timestamp".into(),
+        };
+        let flops = |kind: ConvKind| *LayerCost::of(&ConvLayer::default()).unwrap().get(kind);
+        let t = |kind, rate: f64| flops(kind).flops as f64 / rate;
+        let (standard, depthwise, pointwise) = (
+            t(ConvKind::Standard, 5.2e9),
+            t(ConvKind::Depthwise, 1.3e9),
+            t(ConvKind::Pointwise, 8.0e9),
+        );
+        let mut c = fake([standard, depthwise, pointwise, depthwise + pointwise], true);
+        c.ceilings = Some(ceilings(161e9, 10.5e9));
+        let without = c.lesson();
+        c.ceilings.as_mut().unwrap().launch = Some(launch.clone());
+        assert_eq!(c.lesson(), without);
+        assert!(c.all_results().all(|r| !c.roofline(r).unwrap().launch_limited));
+
+        let mut tiny = fake([90e-6, 60e-6, 62e-6, 125e-6], true);
+        tiny.layer = ConvLayer {
+            in_channels: 8,
+            out_channels: 8,
+            height: 4,
+            width: 4,
+            ..ConvLayer::default()
+        };
+        tiny.cost = LayerCost::of(&tiny.layer).unwrap();
+        for r in &mut tiny.results {
+            r.cost = *tiny.cost.get(r.kind);
+        }
+        tiny.ceilings = Some(Ceilings {
+            launch: Some(launch),
+            ..ceilings(161e9, 10.5e9)
+        });
+        let lesson = tiny.lesson().join("\n");
+        assert!(
+            lesson.contains("yet here its 60.0 µs is 1.2× an empty dispatch's 51.9 µs: launch overhead"),
+            "{lesson}"
+        );
+        assert!(
+            lesson.contains("Roofline, standard: its 90.0 µs is 1.7× an empty dispatch's"),
+            "{lesson}"
+        );
+        assert!(lesson.contains("Roofline, pointwise: its 62.0 µs is 1.2×"), "{lesson}");
+        for line in tiny.lesson().iter().filter(|l| l.starts_with("Roofline")) {
+            assert!(!line.contains("roof ") && !line.contains("instructions"), "{line}");
+        }
+        // The pair is 2 dispatches: 125 µs is 1.2× their 104 µs floor.
+        let pair = tiny.roofline(tiny.get(ConvKind::Separable).unwrap()).unwrap();
+        assert!(pair.launch_limited);
+        assert!((pair.launch_floor_s.unwrap() - 2.0 * 51.9e-6).abs() < 1e-12);
+        let table = crate::export::table::compare(&tiny);
+        assert!(
+            table.contains("launch †") && table.contains("† launch-bound"),
+            "{table}"
+        );
     }
 
     #[test]
