@@ -226,21 +226,24 @@ pub fn run(args: PeakArgs) -> Result<()> {
         println!("Every variant (each ceiling is the best of its kind):\n{variants}");
     }
     let place = |p: &Option<std::path::PathBuf>| p.as_ref().map_or(String::new(), |p| format!(" in {}", p.display()));
-    println!(
-        "{} (timer: {}). `convflops peak --refresh` measures again.",
-        match &origin {
-            Origin::Cache => format!("From the cache{}", place(&cache_file)),
-            Origin::CacheLaunchMeasured(Some(_)) => format!(
-                "From the cache, the launch latency measured now and added{}",
-                place(&cache_file)
-            ),
-            Origin::CacheLaunchMeasured(None) => {
-                "From the cache, the launch latency measured now, not cached (see the warning)".to_string()
-            }
-            Origin::Measured(Some(_)) => format!("Measured now and cached{}", place(&cache_file)),
-            Origin::Measured(None) => "Measured now, not cached (see the warning)".to_string(),
-        },
-        printable(&c.timer)
+    print!(
+        "{}",
+        convflops::export::table::wrap(&format!(
+            "{} (timer: {}). `convflops peak --refresh` measures again.\n",
+            match &origin {
+                Origin::Cache => format!("From the cache{}", place(&cache_file)),
+                Origin::CacheLaunchMeasured(Some(_)) => format!(
+                    "From the cache, the launch latency measured now and added{}",
+                    place(&cache_file)
+                ),
+                Origin::CacheLaunchMeasured(None) => {
+                    "From the cache, the launch latency measured now, not cached (see the warning)".to_string()
+                }
+                Origin::Measured(Some(_)) => format!("Measured now and cached{}", place(&cache_file)),
+                Origin::Measured(None) => "Measured now, not cached (see the warning)".to_string(),
+            },
+            printable(&c.timer)
+        ))
     );
     if ctx.summary.software {
         println!("(A CPU adapter: these are CPU numbers, not GPU numbers.)");
