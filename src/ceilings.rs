@@ -1,5 +1,7 @@
-//! The device's own ceilings, measured: peak FMA throughput (FLOP/s) and memory bandwidth (bytes/s), and the
-//! roofline they make. A conv's roofline bound is `min(peak FLOP/s, bandwidth × FLOPs per byte)`.
+//! The device's own ceilings, measured: peak FMA throughput (FLOP/s), memory bandwidth (bytes/s) and launch latency
+//! (the fixed time of one dispatch), and the roofline they make. A conv of F FLOPs, B bytes of minimal traffic and
+//! n dispatches cannot take less than `max(n × launch, F / peak, B / bandwidth)`: its bound is F divided by that
+//! time, `min(peak, bandwidth × F/B, F / (n × launch))`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,6 +24,9 @@ pub enum Bound {
     Compute,
     /// Memory bandwidth: the kernel's FLOPs per byte are below the ridge point.
     Memory,
+    /// Launch latency: the conv has so little work that its dispatches' fixed time is longer than its FLOPs at the
+    /// FMA peak or its bytes at the copy bandwidth would take.
+    Launch,
 }
 
 impl Bound {
@@ -29,6 +34,16 @@ impl Bound {
         match self {
             Bound::Compute => "compute",
             Bound::Memory => "memory",
+            Bound::Launch => "launch",
+        }
+    }
+
+    /// How a sentence names it: "the compute roof", "the memory roof", "the launch floor".
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Bound::Compute => "the compute roof",
+            Bound::Memory => "the memory roof",
+            Bound::Launch => "the launch floor",
         }
     }
 }
@@ -69,7 +84,37 @@ pub struct Ceilings {
     pub bandwidth_buffer_bytes: u64,
     /// "timestamp" or "wall".
     pub timer: String,
+    /// The launch latency, when measured (entries cached before it existed have none; `peak` then measures it and
+    /// adds it to the entry).
+    #[serde(default)]
+    pub launch: Option<LaunchLatency>,
 }
+
+/// The launch latency of an adapter: the median time of a one-invocation dispatch that does almost nothing
+/// (`shaders/launch.wgsl`), timed exactly as a conv job is (`measure::time`: back-to-back dependent dispatches in
+/// one compute pass per sample, the sample's time divided by its dispatches).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchLatency {
+    /// Seconds per dispatch in a sequence of dependent dispatches in one pass, as the conv jobs issue them: the
+    /// floor a conv's quoted time is compared with.
+    pub dispatch_s: f64,
+    /// Seconds of one dispatch alone in its pass and submission (one dispatch per sample): what a dispatch costs
+    /// with nothing to overlap it; shown beside, not used as a floor.
+    pub single_s: f64,
+    /// Dispatches per sample behind `dispatch_s`.
+    pub dispatches_per_sample: u32,
+    /// "timestamp" (GPU timestamps around the pass) or "wall" (submit to completion).
+    pub timer: String,
+}
+
+/// A conv whose median time is at most this many times its launch floor (its dispatches × the adapter's
+/// [`LaunchLatency::dispatch_s`]) has its time set by launch overhead: up to 2× the measured fixed cost is at least
+/// half of the time, more than any other part can be, the same rule as [`NEAR_ROOF_PERCENT`] for the roofs. A larger
+/// factor would call a conv launch-bound whose floor the figures show to be the smaller part of its time. On
+/// lavapipe (BENCHMARKS.md, 2026-12-02) EfficientNet-B0's 32 squeeze-excitation convs spread evenly from 0.96× to
+/// 6.4× their floor, 9 of them within 2×, and every other conv sits at 7× or more: the factor divides the SE convs
+/// by what the measurement can vouch for, not by a gap.
+pub const LAUNCH_FACTOR: f64 = 2.0;
 
 impl Ceilings {
     /// FLOPs per byte where the two roofs meet.
@@ -77,11 +122,10 @@ impl Ceilings {
         self.fma_flops_per_s / self.bandwidth_bytes_per_s
     }
 
-    /// Where a conv of `flops` FLOPs and `bytes` bytes of minimal traffic that took `seconds` sits against the
-    /// roofs.
-    pub fn diagnose(&self, flops: u64, bytes: u64, seconds: f64) -> Diagnosis {
-        let flops_per_byte = flops as f64 / bytes.max(1) as f64;
-        let (bound_flops_per_s, bound) = self.bound(flops_per_byte);
+    /// Where a conv of `flops` FLOPs and `bytes` bytes of minimal traffic, issued as `dispatches` dispatches, that
+    /// took `seconds` sits against the roofs and the launch floor.
+    pub fn diagnose(&self, flops: u64, bytes: u64, seconds: f64, dispatches: u64) -> Diagnosis {
+        let (bound_flops_per_s, bound) = self.bound_for(flops, bytes, dispatches);
         let flops_per_s = flops as f64 / seconds;
         let bytes_per_s = bytes as f64 / seconds;
         Diagnosis {
@@ -92,6 +136,27 @@ impl Ceilings {
             percent_of_roofline: 100.0 * flops_per_s / bound_flops_per_s,
             percent_of_peak: 100.0 * flops_per_s / self.fma_flops_per_s,
             percent_of_bandwidth: 100.0 * bytes_per_s / self.bandwidth_bytes_per_s,
+            time_s: seconds,
+            launch_floor_s: self.launch_floor_s(dispatches),
+            launch_dispatch_s: self.launch.as_ref().map(|l| l.dispatch_s),
+            dispatches,
+        }
+    }
+
+    /// The least time `dispatches` dependent dispatches take on this adapter, when the launch latency is known.
+    pub fn launch_floor_s(&self, dispatches: u64) -> Option<f64> {
+        let launch = self.launch.as_ref()?;
+        (launch.dispatch_s > 0.0 && dispatches > 0).then_some(launch.dispatch_s * dispatches as f64)
+    }
+
+    /// The bound of a conv of `flops` FLOPs, `bytes` bytes of minimal traffic and `dispatches` dispatches:
+    /// `flops / max(launch floor, flops / peak, bytes / bandwidth)`, and which of the three it is. Without a
+    /// measured launch latency it is the roofline's [`Ceilings::bound`].
+    pub fn bound_for(&self, flops: u64, bytes: u64, dispatches: u64) -> (f64, Bound) {
+        let roof = self.bound(flops as f64 / bytes.max(1) as f64);
+        match self.launch_floor_s(dispatches) {
+            Some(floor) if flops > 0 && (flops as f64 / floor) < roof.0 => (flops as f64 / floor, Bound::Launch),
+            _ => roof,
         }
     }
 
@@ -123,6 +188,14 @@ pub struct Diagnosis {
     pub percent_of_peak: f64,
     /// `bytes_per_s` as a percentage of the copy bandwidth.
     pub percent_of_bandwidth: f64,
+    /// The conv's median time, seconds.
+    pub time_s: f64,
+    /// Its dispatches × the adapter's launch latency, when that is known.
+    pub launch_floor_s: Option<f64>,
+    /// The adapter's launch latency per dependent dispatch, when known.
+    pub launch_dispatch_s: Option<f64>,
+    /// The dispatches the conv's job issues.
+    pub dispatches: u64,
 }
 
 impl Diagnosis {
@@ -132,8 +205,48 @@ impl Diagnosis {
         self.percent_of_roofline >= NEAR_ROOF_PERCENT
     }
 
+    /// Whether the conv's time is within [`LAUNCH_FACTOR`] of its launch floor: launch overhead sets its time.
+    pub fn launch_limited(&self) -> bool {
+        self.launch_floor_s
+            .is_some_and(|floor| self.time_s <= LAUNCH_FACTOR * floor)
+    }
+
+    /// The launch clause, when [`Diagnosis::launch_limited`]: "its 41 µs is 1.3× an empty dispatch's 31 µs: launch
+    /// overhead, not its arithmetic or memory, sets its time". Names no roof and no instructions.
+    pub fn launch_clause(&self) -> Option<String> {
+        use crate::units::seconds;
+        if !self.launch_limited() {
+            return None;
+        }
+        let floor = self.launch_floor_s?;
+        Some(format!(
+            "its {} is {:.1}× {}: launch overhead, not its arithmetic or memory, sets its time",
+            seconds(self.time_s),
+            self.time_s / floor,
+            self.floor_phrase(),
+        ))
+    }
+
+    /// "an empty dispatch's 31.0 µs", or "its 3 dispatches' floor of 93.0 µs (3 × an empty dispatch's 31.0 µs)";
+    /// empty when the launch latency is unknown.
+    fn floor_phrase(&self) -> String {
+        use crate::units::seconds;
+        match (self.launch_floor_s, self.launch_dispatch_s) {
+            (Some(_), Some(per)) if self.dispatches == 1 => format!("an empty dispatch's {}", seconds(per)),
+            (Some(floor), Some(per)) => format!(
+                "its {} dispatches' floor of {} ({} × an empty dispatch's {})",
+                self.dispatches,
+                seconds(floor),
+                self.dispatches,
+                seconds(per)
+            ),
+            _ => String::new(),
+        }
+    }
+
     /// One clause saying what the figures show limited the conv, e.g. "the memory roof bounds it at 5.5 GFLOP/s
-    /// and it reached 9 % of that …". Never names a roof as the cause unless the conv came near it.
+    /// and it reached 9 % of that …". Never names a roof as the cause unless the conv came near it; a conv within
+    /// [`LAUNCH_FACTOR`] of its launch floor gets the launch clause and no roof at all.
     pub fn why(&self) -> String {
         use crate::units::{flops_rate, si};
         let achieved = format!(
@@ -143,10 +256,15 @@ impl Diagnosis {
             self.percent_of_peak,
             self.percent_of_bandwidth
         );
+        if let Some(clause) = self.launch_clause() {
+            return format!("{clause} ({achieved})");
+        }
         if self.near_roof() {
             let limiter = match self.bound {
                 Bound::Memory => "memory bandwidth sets its speed",
                 Bound::Compute => "the FMA units set its speed",
+                // Unreachable: near its launch floor a conv is launch-limited, answered above.
+                Bound::Launch => "launch overhead sets its time",
             };
             format!(
                 "it reached {:.0} % of its {} roof ({}; {achieved}): {limiter}",
@@ -155,11 +273,26 @@ impl Diagnosis {
                 flops_rate(self.bound_flops_per_s),
             )
         } else {
+            if let (Bound::Launch, Some(floor)) = (self.bound, self.launch_floor_s) {
+                // A small conv past LAUNCH_FACTOR × its floor: the floor is the largest of the three measured times,
+                // yet most of its time is none of them.
+                return format!(
+                    "the launch floor bounds it at {} and it reached {:.0} % of that ({achieved}): its {} is {:.1}× \
+                     {}, and its FLOPs at the FMA peak and its bytes at the copy bandwidth would take less still; \
+                     what takes the rest (its dispatches' cost beyond an empty one's, such as its workgroups, or its \
+                     instructions) these ceilings do not separate",
+                    flops_rate(self.bound_flops_per_s),
+                    self.percent_of_roofline,
+                    crate::units::seconds(self.time_s),
+                    self.time_s / floor,
+                    self.floor_phrase(),
+                );
+            }
             format!(
-                "the {} roof bounds it at {} and it reached {:.0} % of that ({achieved}): neither roof limits it — on \
-                 this adapter its kernel's own instructions (loads, address arithmetic, loop control), not memory \
+                "{} bounds it at {} and it reached {:.0} % of that ({achieved}): neither roof limits it — on this \
+                 adapter its kernel's own instructions (loads, address arithmetic, loop control), not memory \
                  bandwidth or FMA throughput, do",
-                self.bound.name(),
+                self.bound.phrase(),
                 flops_rate(self.bound_flops_per_s),
                 self.percent_of_roofline,
             )
@@ -576,10 +709,67 @@ pub fn measure_bandwidth(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Re
     Ok(result)
 }
 
-/// Measures both ceilings, each the best of its variants.
+/// Measures the launch latency with `shaders/launch.wgsl` (one invocation that adds to one value), timed by
+/// [`crate::measure::time`] with `settings`, the path and sampling the conv jobs are timed by: dependent dispatches
+/// back to back in one pass per sample, divided by their count. Then the same dispatch alone, one per pass and
+/// submission.
+pub fn measure_launch(ctx: &GpuContext, settings: &BenchSettings) -> Result<LaunchLatency, GpuError> {
+    let timer = PassTimer::new(ctx)?;
+    // SAFETY: the kernel writes data[0] only, and the buffer holds 4 f32s.
+    let kernel = Kernel::with_options(
+        ctx,
+        "launch latency",
+        include_str!("../shaders/launch.wgsl"),
+        "main",
+        &[],
+        &[Access::ReadWrite],
+        Checks::ProvenSafe,
+    )?;
+    let (params, data) = ctx.scoped("allocating the launch-latency buffers", || {
+        let buffer = |label, usage| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: 16,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        (
+            buffer(
+                "launch params",
+                wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            ),
+            buffer("launch data", wgpu::BufferUsages::STORAGE),
+        )
+    })?;
+    // A step of 2^-24: the sum stays exact and finite for far more dispatches than any measurement makes.
+    let words: [f32; 4] = [1.0 / 16_777_216.0, 0.0, 0.0, 0.0];
+    ctx.queue.write_buffer(&params, 0, bytemuck::cast_slice(&words));
+    let bind_group = kernel.bind(ctx, &params, &[&data])?;
+    let dependent = crate::measure::time(ctx, &timer, settings, |pass| {
+        kernel.dispatch(pass, &bind_group, [1, 1, 1])
+    })?;
+    let alone = BenchSettings {
+        max_repetitions: 1,
+        ..*settings
+    };
+    let single = crate::measure::time(ctx, &timer, &alone, |pass| {
+        kernel.dispatch(pass, &bind_group, [1, 1, 1])
+    })?;
+    Ok(LaunchLatency {
+        dispatch_s: dependent.median_s(),
+        single_s: single.median_s(),
+        dispatches_per_sample: dependent.repetitions,
+        timer: if dependent.gpu.is_some() { "timestamp" } else { "wall" }.to_string(),
+    })
+}
+
+/// Measures every ceiling, each the best of its variants, and the launch latency.
 pub fn measure(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Result<Ceilings, GpuError> {
     let fma = measure_fma(ctx, |v| progress(&format!("FMA peak, {v}")))?;
     let bandwidth = measure_bandwidth(ctx, |v| progress(&format!("bandwidth, {v}")))?;
+    progress("launch latency, one-invocation dispatches");
+    let launch = measure_launch(ctx, &BenchSettings::default())?;
     let best = |rates: &[VariantRate]| {
         rates.first().cloned().unwrap_or(VariantRate {
             variant: String::new(),
@@ -600,6 +790,7 @@ pub fn measure(ctx: &GpuContext, mut progress: impl FnMut(&str)) -> Result<Ceili
         bandwidth_variants: bandwidth.copy.into_iter().chain(bandwidth.read).collect(),
         bandwidth_buffer_bytes: bandwidth.buffer_bytes,
         timer,
+        launch: Some(launch),
     })
 }
 
@@ -651,6 +842,23 @@ impl cache::Validate for Ceilings {
                 (!matches!(self.timer.as_str(), "timestamp" | "wall"))
                     .then(|| format!("timer {:?} is neither \"timestamp\" nor \"wall\"", self.timer))
             })
+            .or_else(|| self.launch.as_ref().and_then(LaunchLatency::problem))
+    }
+}
+
+impl LaunchLatency {
+    /// Latencies from 1 ns to 10 s: far outside any device, so only nonsense is refused.
+    fn problem(&self) -> Option<String> {
+        let latency = |name: &str, s: f64| {
+            (!(1e-9..=10.0).contains(&s)).then(|| format!("launch {name} {s} s is not between 1 ns and 10 s"))
+        };
+        latency("dispatch_s", self.dispatch_s)
+            .or_else(|| latency("single_s", self.single_s))
+            .or_else(|| (self.dispatches_per_sample == 0).then(|| "launch dispatches_per_sample is 0".to_string()))
+            .or_else(|| {
+                (!matches!(self.timer.as_str(), "timestamp" | "wall"))
+                    .then(|| format!("launch timer {:?} is neither \"timestamp\" nor \"wall\"", self.timer))
+            })
     }
 }
 
@@ -671,6 +879,23 @@ mod tests {
             bandwidth_variants: Vec::new(),
             bandwidth_buffer_bytes: 1 << 27,
             timer: "timestamp".into(),
+            launch: None,
+        }
+    }
+
+    /// Recorded on lavapipe (Mesa 25.0.7, 2-core Zen 2), 2026-12-02, `convflops peak`: FMA 43.0 GFLOP/s, copy
+    /// 16.3 GB/s, 51.9 µs per dependent one-invocation dispatch (82.4 µs alone).
+    fn lavapipe() -> Ceilings {
+        Ceilings {
+            fma_flops_per_s: 43.0e9,
+            bandwidth_bytes_per_s: 16.3e9,
+            launch: Some(LaunchLatency {
+                dispatch_s: 51.9e-6,
+                single_s: 82.4e-6,
+                dispatches_per_sample: 86,
+                timer: "timestamp".into(),
+            }),
+            ..ceilings()
         }
     }
 
@@ -687,7 +912,7 @@ mod tests {
     fn why_names_a_roof_only_near_it() {
         let c = ceilings();
         // Depthwise-like: 2.2 FLOPs/byte, memory roof 22 GFLOP/s; 1.1 GFLOP/s achieved is 5 % of it.
-        let far = c.diagnose(2_200_000_000, 1_000_000_000, 2.0);
+        let far = c.diagnose(2_200_000_000, 1_000_000_000, 2.0, 1);
         assert_eq!(far.bound, Bound::Memory);
         assert!((far.percent_of_roofline - 5.0).abs() < 1e-9);
         assert!((far.percent_of_bandwidth - 5.0).abs() < 1e-9);
@@ -697,17 +922,168 @@ mod tests {
         assert!(!why.contains("sets its speed"), "{why}");
         assert!(why.contains("5 % of that"), "{why}");
         // The same conv at 80 % of its memory roof: memory is named.
-        let near = c.diagnose(2_200_000_000, 1_000_000_000, 0.125);
+        let near = c.diagnose(2_200_000_000, 1_000_000_000, 0.125, 1);
         assert!(near.near_roof());
         assert!(near.why().contains("memory bandwidth sets its speed"), "{}", near.why());
         // A compute-bound conv at 60 % of peak.
-        let compute = c.diagnose(90_000_000_000, 1_000_000_000, 1.5);
+        let compute = c.diagnose(90_000_000_000, 1_000_000_000, 1.5, 1);
         assert_eq!(compute.bound, Bound::Compute);
         assert!(
             compute.why().contains("the FMA units set its speed"),
             "{}",
             compute.why()
         );
+        // With a launch latency of 51.9 µs these convs (seconds, not microseconds) read the same: the floor is far
+        // below their times and never their bound.
+        let with_launch = Ceilings {
+            launch: lavapipe().launch,
+            ..c.clone()
+        };
+        for (flops, seconds) in [(2_200_000_000u64, 2.0), (2_200_000_000, 0.125), (90_000_000_000, 1.5)] {
+            let before = c.diagnose(flops, 1_000_000_000, seconds, 1);
+            let after = with_launch.diagnose(flops, 1_000_000_000, seconds, 1);
+            assert_eq!((before.bound, before.why()), (after.bound, after.why()));
+        }
+        // A tiny conv near its launch floor: no roof is named, and no instructions.
+        let tiny = with_launch.diagnose(776, 1_952, 64e-6, 1);
+        assert!(!tiny.why().contains("roof"), "{}", tiny.why());
+        assert_launch_clause_is_true(&tiny);
+    }
+
+    /// The launch clause quotes the conv's time, the floor and their ratio as the figures beside it give them, and
+    /// names no roof and no instructions.
+    fn assert_launch_clause_is_true(d: &Diagnosis) {
+        use crate::units::seconds;
+        let why = d.why();
+        let floor = d.launch_floor_s.unwrap();
+        assert!(d.launch_limited(), "{why}");
+        assert!(d.time_s <= LAUNCH_FACTOR * floor, "{why}");
+        assert!(
+            why.contains("launch overhead, not its arithmetic or memory, sets its time"),
+            "{why}"
+        );
+        assert!(
+            why.contains(&format!("its {} is {:.1}× ", seconds(d.time_s), d.time_s / floor)),
+            "{why}"
+        );
+        assert!(
+            why.contains(&format!(
+                "an empty dispatch's {}",
+                seconds(d.launch_dispatch_s.unwrap())
+            )),
+            "{why}"
+        );
+        for word in ["roof", "instructions", "bandwidth sets", "FMA units set"] {
+            assert!(!why.contains(word), "{word}: {why}");
+        }
+    }
+
+    #[test]
+    fn tiny_convs_get_the_launch_clause_and_big_ones_do_not() {
+        let c = lavapipe();
+        // EfficientNet-B0's SE fc1 of block 2 (1×1 conv 96 → 4 on a 1×1 input, bias): 776 FLOPs, 1,952 bytes,
+        // timed at 64 µs: 1.2× its one dispatch's floor.
+        let tiny = c.diagnose(776, 1_952, 64e-6, 1);
+        assert_eq!(tiny.bound, Bound::Launch);
+        assert_launch_clause_is_true(&tiny);
+        assert!(
+            tiny.why().contains("its 64.0 µs is 1.2× an empty dispatch's 51.9 µs"),
+            "{}",
+            tiny.why()
+        );
+        // Its bound is FLOPs / floor, and % of that bound is floor / time.
+        assert!((tiny.bound_flops_per_s - 776.0 / 51.9e-6).abs() < 1e-6);
+        assert!((tiny.percent_of_roofline - 100.0 * 51.9 / 64.0).abs() < 1e-9);
+
+        // A generated GEMM of 3 dispatches at 1.3× its 3-dispatch floor: the clause counts them.
+        let gemm = c.diagnose(20_000, 40_000, 200e-6, 3);
+        assert_launch_clause_is_true(&gemm);
+        assert!(
+            gemm.why()
+                .contains("its 3 dispatches' floor of 156 µs (3 × an empty dispatch's 51.9 µs)"),
+            "{}",
+            gemm.why()
+        );
+
+        // A pointwise conv 80 → 480 on 14×14 (15.1 MFLOPs) at 3 ms: 58× the floor, far from its roofs.
+        let big = c.diagnose(15_052_800, 1_093_120, 3e-3, 1);
+        assert!(!big.launch_limited());
+        assert_eq!(big.bound, Bound::Compute);
+        let why = big.why();
+        assert!(!why.contains("launch"), "{why}");
+        assert!(why.contains("the compute roof bounds it at"), "{why}");
+
+        // Just past 2× the floor a tiny conv is no longer launch-bound, though the floor still bounds it: the why
+        // then says neither the floor nor a roof limits it.
+        let past = c.diagnose(776, 1_952, 2.1 * 51.9e-6, 1);
+        assert!(!past.launch_limited());
+        assert_eq!(past.bound, Bound::Launch);
+        let why = past.why();
+        assert!(!why.contains("launch overhead"), "{why}");
+        assert!(why.contains("the launch floor bounds it at"), "{why}");
+        assert!(why.contains("its 109 µs is 2.1× an empty dispatch's 51.9 µs"), "{why}");
+        assert!(why.contains("these ceilings do not separate"), "{why}");
+        // It names neither roof as the cause, nor instructions alone.
+        assert!(!why.contains("roof limits") && !why.contains("sets its"), "{why}");
+
+        // Without a measured launch latency nothing changes: the roofline's bound, no launch clause.
+        let old = ceilings().diagnose(776, 1_952, 64e-6, 1);
+        assert_ne!(old.bound, Bound::Launch);
+        assert!(!old.launch_limited());
+        assert!(!old.why().contains("launch"), "{}", old.why());
+    }
+
+    #[test]
+    fn bound_is_flops_over_the_longest_of_the_three_times() {
+        let c = lavapipe();
+        for (flops, bytes, dispatches) in [
+            (776u64, 1_952u64, 1u64),
+            (15_052_800, 1_093_120, 1),
+            (1 << 30, 1 << 20, 4),
+        ] {
+            let (bound, kind) = c.bound_for(flops, bytes, dispatches);
+            let times = [
+                51.9e-6 * dispatches as f64,
+                flops as f64 / c.fma_flops_per_s,
+                bytes as f64 / c.bandwidth_bytes_per_s,
+            ];
+            let longest = times.iter().cloned().fold(0.0, f64::max);
+            assert!(
+                (bound - flops as f64 / longest).abs() <= 1e-9 * bound,
+                "{flops}: {bound} vs {}",
+                flops as f64 / longest
+            );
+            let expected =
+                [Bound::Launch, Bound::Compute, Bound::Memory][times.iter().position(|&t| t == longest).unwrap()];
+            assert_eq!(kind, expected, "{flops}");
+        }
+    }
+
+    #[test]
+    fn launch_latency_in_the_cache_is_validated() {
+        use crate::cache::Validate;
+        assert_eq!(lavapipe().problem(), None);
+        let mut bad = lavapipe();
+        bad.launch.as_mut().unwrap().dispatch_s = f64::NAN;
+        assert!(bad.problem().unwrap().contains("dispatch_s"));
+        let mut bad = lavapipe();
+        bad.launch.as_mut().unwrap().single_s = 3600.0;
+        assert!(bad.problem().unwrap().contains("single_s"));
+        let mut bad = lavapipe();
+        bad.launch.as_mut().unwrap().timer = "\u{1b}[31m".into();
+        assert!(bad.problem().unwrap().contains("launch timer"));
+        // A method-3 entry cached before the launch latency existed still reads, with none.
+        let old: Ceilings = serde_json::from_str(
+            r#"{"method":3,"fma_flops_per_s":1e9,"bandwidth_bytes_per_s":1e9,"read_bytes_per_s":1e9,
+               "fma_variant":"x","bandwidth_buffer_bytes":16,"timer":"wall"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.launch, None);
+        assert_eq!(old.problem(), None);
+        assert_eq!(old.method, METHOD);
+        // And the entry written back round-trips with it.
+        let text = serde_json::to_string(&lavapipe()).unwrap();
+        assert_eq!(serde_json::from_str::<Ceilings>(&text).unwrap(), lavapipe());
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct ConvResult {
     pub checked_outputs: usize,
     /// The kernel that ran, with its tile (`conv2d-vec4 (4px×8ch/wg64)`); two joined by " + " for the pair.
     pub kernel: String,
+    /// The dispatches one run of it issues (a generated GEMM's pack and K slices count each; the pair sums both).
+    pub dispatches: u32,
 }
 
 impl ConvResult {
@@ -77,24 +79,66 @@ pub struct Comparison {
 /// Where one conv sits on the roofline.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RooflinePoint {
-    /// min(peak FLOP/s, bandwidth × FLOPs per byte).
+    /// min(peak FLOP/s, bandwidth × FLOPs per byte, FLOPs / launch floor): see [`Ceilings::bound_for`].
     pub bound_flops_per_s: f64,
     pub bound: Bound,
     pub percent_of_peak: f64,
     pub percent_of_roofline: f64,
+    /// Its time is within [`crate::ceilings::LAUNCH_FACTOR`] of its launch floor.
+    pub launch_limited: bool,
+    /// Its dispatches × the adapter's launch latency, when known.
+    pub launch_floor_s: Option<f64>,
+}
+
+impl RooflinePoint {
+    /// The placement of a conv of `cost` and `dispatches` dispatches that took `seconds`.
+    pub fn of(ceilings: &Ceilings, cost: &crate::cost::Cost, seconds: f64, dispatches: u32) -> RooflinePoint {
+        let d = ceilings.diagnose(cost.flops, cost.bytes, seconds, u64::from(dispatches));
+        RooflinePoint {
+            bound_flops_per_s: d.bound_flops_per_s,
+            bound: d.bound,
+            percent_of_peak: d.percent_of_peak,
+            percent_of_roofline: d.percent_of_roofline,
+            launch_limited: d.launch_limited(),
+            launch_floor_s: d.launch_floor_s,
+        }
+    }
+
+    /// The bound column: the bound's name, with [`LAUNCH_MARK`] when the conv is launch-limited.
+    pub fn bound_cell(&self) -> String {
+        if self.launch_limited {
+            format!("{} {LAUNCH_MARK}", self.bound.name())
+        } else {
+            self.bound.name().to_string()
+        }
+    }
+}
+
+/// Marks a conv whose time is within [`crate::ceilings::LAUNCH_FACTOR`] of its launch floor in the tables.
+pub const LAUNCH_MARK: &str = "†";
+
+/// The legend line of [`LAUNCH_MARK`], when the ceilings know the launch latency.
+pub fn launch_legend(ceilings: &Ceilings) -> Option<String> {
+    let l = ceilings.launch.as_ref()?;
+    Some(format!(
+        "{LAUNCH_MARK} launch-bound: its median time is at most {}× its launch floor (its dispatches × the {} an \
+         empty dependent dispatch takes here): launch overhead, not its arithmetic or memory, sets its time. The \
+         bound is FLOPs ÷ max(launch floor, FLOPs ÷ peak, bytes ÷ bandwidth).",
+        crate::ceilings::LAUNCH_FACTOR,
+        crate::units::seconds(l.dispatch_s),
+    ))
 }
 
 impl Comparison {
     /// The roofline placement of `result`, when the ceilings are known.
     pub fn roofline(&self, result: &ConvResult) -> Option<RooflinePoint> {
         let ceilings = self.ceilings.as_ref()?;
-        let (bound_flops_per_s, bound) = ceilings.bound(result.cost.arithmetic_intensity());
-        Some(RooflinePoint {
-            bound_flops_per_s,
-            bound,
-            percent_of_peak: 100.0 * result.flops_per_s() / ceilings.fma_flops_per_s,
-            percent_of_roofline: 100.0 * result.flops_per_s() / bound_flops_per_s,
-        })
+        Some(RooflinePoint::of(
+            ceilings,
+            &result.cost,
+            result.time_s(),
+            result.dispatches,
+        ))
     }
 
     /// Every timed result: the four convs, then the fused pair when it ran.
@@ -161,7 +205,7 @@ impl Comparison {
         let diagnosis = |r: &ConvResult| {
             self.ceilings
                 .as_ref()
-                .map(|c| c.diagnose(r.cost.flops, r.cost.bytes, r.time_s()))
+                .map(|c| c.diagnose(r.cost.flops, r.cost.bytes, r.time_s(), u64::from(r.dispatches)))
         };
         let intensity = format!(
             "The depthwise conv does only {:.1} FLOPs per byte it must move (the standard conv {:.1}): about kh·kw = \
@@ -172,15 +216,16 @@ impl Comparison {
         );
         // Name memory as the cause only when the depthwise conv came near its memory roof.
         let cause = match diagnosis(depthwise) {
+            Some(d) if d.launch_limited() || d.bound == Bound::Launch => format!("yet here {}", d.why()),
             Some(d) if d.near_roof() && d.bound == Bound::Memory => {
                 "so memory, not arithmetic, sets its speed".to_string()
             }
             Some(d) if d.near_roof() => format!("yet here {}", d.why()),
             Some(d) => format!(
-                "yet it reached only {:.0} % of its {} roof: on this adapter its kernel's instructions, not memory \
+                "yet it reached only {:.0} % of {}: on this adapter its kernel's instructions, not memory \
                  bandwidth, limit it",
                 d.percent_of_roofline,
-                d.bound.name()
+                d.bound.phrase().replacen("the ", "its ", 1)
             ),
             None => "so a memory roof is close for it; whether memory or its kernel's instructions limited it here \
                      needs the adapter's ceilings (`convflops peak`)"
@@ -331,6 +376,13 @@ pub fn run(
         names[2].clone(),
         format!("{} + {}", names[1], names[2]),
     ];
+    let count = |job: &ConvJob| u32::try_from(job.dispatch_count()).unwrap_or(u32::MAX);
+    let dispatches = [
+        count(&standard),
+        count(&depthwise),
+        count(&pointwise),
+        count(&depthwise).saturating_add(count(&pointwise)),
+    ];
     let chains: [(ConvKind, Vec<&ConvJob>); 4] = [
         (ConvKind::Standard, vec![&standard]),
         (ConvKind::Depthwise, vec![&depthwise]),
@@ -406,6 +458,7 @@ pub fn run(
                 check: measure::require("separable (fused)", check, indices.len())?,
                 checked_outputs: indices.len(),
                 kernel: format!("{} ({})", crate::gpu::fused::FUSED_NAME, FUSED_TILE),
+                dispatches: 1,
             })
         } else {
             None
@@ -415,15 +468,19 @@ pub fn run(
         .into_iter()
         .zip(checks)
         .zip(kernel_names)
-        .map(|(((kind, measurement), (check, checked_outputs)), kernel)| ConvResult {
-            kind,
-            cost: *cost.get(kind),
-            timer: timer.kind(),
-            measurement,
-            check,
-            checked_outputs,
-            kernel,
-        })
+        .zip(dispatches)
+        .map(
+            |((((kind, measurement), (check, checked_outputs)), kernel), dispatches)| ConvResult {
+                kind,
+                cost: *cost.get(kind),
+                timer: timer.kind(),
+                measurement,
+                check,
+                checked_outputs,
+                kernel,
+                dispatches,
+            },
+        )
         .collect();
     Ok(Comparison {
         adapter: ctx.summary.clone(),
@@ -468,6 +525,7 @@ mod tests {
                     check: Agreement::default(),
                     checked_outputs: 512,
                     kernel: "conv2d-vec4 (4px×8ch/wg64)".into(),
+                    dispatches: if kind == ConvKind::Separable { 2 } else { 1 },
                 }
             })
             .collect();
@@ -523,6 +581,7 @@ mod tests {
             bandwidth_variants: Vec::new(),
             bandwidth_buffer_bytes: 1 << 28,
             timer: "timestamp".into(),
+            launch: None,
         }
     }
 
@@ -576,6 +635,71 @@ mod tests {
         let lesson = c.lesson().join("\n");
         assert!(!lesson.contains("sets its speed"), "{lesson}");
         assert!(lesson.contains("needs the adapter's ceilings"), "{lesson}");
+    }
+
+    /// The same lavapipe figures with a launch latency of 51.9 µs: the default layer's convs take milliseconds, so
+    /// the lesson is word for word the same. A tiny layer (8 → 8 channels on 4×4) whose convs take 60–90 µs gets the
+    /// launch clause for each conv, and no roof or instructions as their cause.
+    #[test]
+    fn the_launch_clause_only_where_the_times_sit_on_the_launch_floor() {
+        let launch = crate::ceilings::LaunchLatency {
+            dispatch_s: 51.9e-6,
+            single_s: 82.4e-6,
+            dispatches_per_sample: 86,
+            timer: "timestamp".into(),
+        };
+        let flops = |kind: ConvKind| *LayerCost::of(&ConvLayer::default()).unwrap().get(kind);
+        let t = |kind, rate: f64| flops(kind).flops as f64 / rate;
+        let (standard, depthwise, pointwise) = (
+            t(ConvKind::Standard, 5.2e9),
+            t(ConvKind::Depthwise, 1.3e9),
+            t(ConvKind::Pointwise, 8.0e9),
+        );
+        let mut c = fake([standard, depthwise, pointwise, depthwise + pointwise], true);
+        c.ceilings = Some(ceilings(161e9, 10.5e9));
+        let without = c.lesson();
+        c.ceilings.as_mut().unwrap().launch = Some(launch.clone());
+        assert_eq!(c.lesson(), without);
+        assert!(c.all_results().all(|r| !c.roofline(r).unwrap().launch_limited));
+
+        let mut tiny = fake([90e-6, 60e-6, 62e-6, 125e-6], true);
+        tiny.layer = ConvLayer {
+            in_channels: 8,
+            out_channels: 8,
+            height: 4,
+            width: 4,
+            ..ConvLayer::default()
+        };
+        tiny.cost = LayerCost::of(&tiny.layer).unwrap();
+        for r in &mut tiny.results {
+            r.cost = *tiny.cost.get(r.kind);
+        }
+        tiny.ceilings = Some(Ceilings {
+            launch: Some(launch),
+            ..ceilings(161e9, 10.5e9)
+        });
+        let lesson = tiny.lesson().join("\n");
+        assert!(
+            lesson.contains("yet here its 60.0 µs is 1.2× an empty dispatch's 51.9 µs: launch overhead"),
+            "{lesson}"
+        );
+        assert!(
+            lesson.contains("Roofline, standard: its 90.0 µs is 1.7× an empty dispatch's"),
+            "{lesson}"
+        );
+        assert!(lesson.contains("Roofline, pointwise: its 62.0 µs is 1.2×"), "{lesson}");
+        for line in tiny.lesson().iter().filter(|l| l.starts_with("Roofline")) {
+            assert!(!line.contains("roof ") && !line.contains("instructions"), "{line}");
+        }
+        // The pair is 2 dispatches: 125 µs is 1.2× their 104 µs floor.
+        let pair = tiny.roofline(tiny.get(ConvKind::Separable).unwrap()).unwrap();
+        assert!(pair.launch_limited);
+        assert!((pair.launch_floor_s.unwrap() - 2.0 * 51.9e-6).abs() < 1e-12);
+        let table = crate::export::table::compare(&tiny);
+        assert!(
+            table.contains("launch †") && table.contains("† launch-bound"),
+            "{table}"
+        );
     }
 
     #[test]

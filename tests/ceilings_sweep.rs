@@ -36,6 +36,34 @@ fn peak_is_cached_and_feeds_the_roofline() {
     assert_eq!(again["cached"], true);
     assert_eq!(again["fma_flops_per_s"], peak["fma_flops_per_s"]);
 
+    // The launch latency: positive, below a generous second, with its timer; the same from the cache.
+    let launch = &peak["launch"];
+    for key in ["dispatch_s", "single_s"] {
+        let s = launch[key].as_f64().unwrap();
+        assert!(s > 0.0 && s < 1.0, "{key}: {launch}");
+    }
+    assert!(launch["dispatches_per_sample"].as_u64().unwrap() >= 1, "{launch}");
+    let timer = launch["timer"].as_str().unwrap();
+    assert!(timer == "timestamp" || timer == "wall", "{launch}");
+    assert_eq!(peak["launch_factor"], 2.0);
+    assert_eq!(again["launch"], peak["launch"]);
+    let text = String::from_utf8(convflops(cache, &["peak", "--backend", "vulkan"]).stdout).unwrap();
+    assert!(text.contains("launch latency (dependent)"), "{text}");
+
+    // An entry cached before the launch latency existed still serves: peak measures the launch latency alone,
+    // keeps the other ceilings and writes the entry back with it.
+    let file = cache.join("ceilings.json");
+    let mut entries: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    for entry in entries.as_object_mut().unwrap().values_mut() {
+        entry.as_object_mut().unwrap().remove("launch");
+    }
+    std::fs::write(&file, serde_json::to_string(&entries).unwrap()).unwrap();
+    let old = json_of(cache, &["peak", "--json", "--backend", "vulkan"]);
+    assert_eq!(old["cached"], true);
+    assert_eq!(old["fma_flops_per_s"], peak["fma_flops_per_s"]);
+    assert!(old["launch"]["dispatch_s"].as_f64().unwrap() > 0.0, "{old}");
+    assert!(std::fs::read_to_string(&file).unwrap().contains("dispatch_s"));
+
     // compare picks the cached ceilings up and places each conv on the roofline.
     let svg = cache.join("roof.svg");
     let svg_arg = svg.to_string_lossy().into_owned();
@@ -56,8 +84,21 @@ fn peak_is_cached_and_feeds_the_roofline() {
     for r in compare["results"].as_array().unwrap() {
         let rate = r["flops_per_s"].as_f64().unwrap();
         let intensity = r["arithmetic_intensity"].as_f64().unwrap();
-        let bound = (bw * intensity).min(fma);
-        let kind = if bw * intensity < fma { "memory" } else { "compute" };
+        // The bound is FLOPs over the longest of the launch floor, FLOPs at the peak and bytes at the bandwidth.
+        let flops = r["flops"].as_f64().unwrap();
+        let launch = flops / r["launch_floor_s"].as_f64().unwrap();
+        let roof = (bw * intensity).min(fma);
+        let bound = roof.min(launch);
+        let kind = if launch < roof {
+            "launch"
+        } else if bw * intensity < fma {
+            "memory"
+        } else {
+            "compute"
+        };
+        let time = r["gpu_time_s"]["median"].as_f64().unwrap();
+        let floor = r["launch_floor_s"].as_f64().unwrap();
+        assert_eq!(r["launch_bound"], time <= 2.0 * floor, "{r}");
         assert_eq!(r["bound"], kind, "{r}");
         assert!(
             (r["percent_of_peak"].as_f64().unwrap() - 100.0 * rate / fma).abs() < 1e-6,

@@ -44,6 +44,7 @@ fn comparison(name: &str, software: bool, times: [f64; 4], timer: TimerKind) -> 
                 },
                 checked_outputs: 512,
                 kernel: "conv2d-vec4 (4px×8ch/wg64)".into(),
+                dispatches: 1,
             }
         })
         .collect();

@@ -60,7 +60,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
         let ceilings = if args.ceilings {
             Some(super::peak::ceilings_for(ctx, true, talk)?.0)
         } else {
-            convflops::ceilings::cached(&ctx.summary)
+            super::peak::cached_ceilings(ctx, &settings, talk)
         };
         for variant in &variants {
             if talk && variants.len() > 1 {

@@ -139,7 +139,7 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
         let note = convflops::tune::AutoKernels::load(&ctx.summary).note(&ctx.summary, &layers);
         eprint!("{}", convflops::export::table::wrap(&format!("{note}\n")));
     }
-    let ceilings = convflops::ceilings::cached(&ctx.summary);
+    let ceilings = super::peak::cached_ceilings(&ctx, &settings, talk);
 
     // One step per layer, one for the whole network and one for the check, per network.
     let steps: usize = networks.iter().map(|n| n.layers.len() + 2).sum();

@@ -71,7 +71,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
     let ceilings = if args.ceilings {
         Some(super::peak::ceilings_for(&ctx, true, talk)?.0)
     } else {
-        convflops::ceilings::cached(&ctx.summary)
+        super::peak::cached_ceilings(&ctx, &settings, talk)
     };
     let bar = ProgressBar::new(args.vary.values.len() as u64);
     bar.set_style(

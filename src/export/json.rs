@@ -110,8 +110,13 @@ pub struct ResultJson {
     pub percent_of_peak: Option<f64>,
     /// Achieved FLOP/s as a percentage of this conv's roofline bound (null without ceilings).
     pub percent_of_roofline: Option<f64>,
-    /// "compute" or "memory": the roof that bounds this conv (null without ceilings).
+    /// "compute", "memory" or "launch": what bounds this conv, min(peak, bandwidth × FLOPs/byte, FLOPs ÷ launch
+    /// floor) (null without ceilings).
     pub bound: Option<crate::ceilings::Bound>,
+    /// Its dispatches × the adapter's launch latency, seconds (null when that is not known).
+    pub launch_floor_s: Option<f64>,
+    /// Its median time is within the launch factor (2×) of its launch floor (null without ceilings).
+    pub launch_bound: Option<bool>,
 }
 
 /// The ceilings as the compare JSON prints them.
@@ -120,6 +125,8 @@ pub struct CeilingsJson {
     pub fma_flops_per_s: f64,
     pub bandwidth_bytes_per_s: f64,
     pub ridge_flops_per_byte: f64,
+    /// Seconds per dependent one-invocation dispatch (null when not measured).
+    pub launch_dispatch_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,6 +174,8 @@ fn result_json(c: &crate::compare::Comparison, r: &crate::compare::ConvResult) -
         percent_of_peak: roof.map(|p| p.percent_of_peak),
         percent_of_roofline: roof.map(|p| p.percent_of_roofline),
         bound: roof.map(|p| p.bound),
+        launch_floor_s: roof.and_then(|p| p.launch_floor_s),
+        launch_bound: roof.map(|p| p.launch_limited),
     }
 }
 
@@ -186,6 +195,7 @@ impl From<&crate::compare::Comparison> for CompareJson {
                 fma_flops_per_s: k.fma_flops_per_s,
                 bandwidth_bytes_per_s: k.bandwidth_bytes_per_s,
                 ridge_flops_per_byte: k.ridge_flops_per_byte(),
+                launch_dispatch_s: k.launch.as_ref().map(|l| l.dispatch_s),
             }),
             compile_s: c.compile_s.iter().cloned().collect(),
         }
@@ -277,7 +287,12 @@ pub struct LayerRunJson {
     pub time_share: f64,
     pub percent_of_peak: Option<f64>,
     pub percent_of_roofline: Option<f64>,
+    /// "compute", "memory" or "launch" (see the compare JSON).
     pub bound: Option<Bound>,
+    /// The layer's dispatches × the adapter's launch latency, seconds.
+    pub launch_floor_s: Option<f64>,
+    /// Its median time is within the launch factor (2×) of its launch floor.
+    pub launch_bound: Option<bool>,
     pub checked_outputs: usize,
     pub max_abs_error: f64,
 }
@@ -388,6 +403,8 @@ impl From<&NetworkRun> for RunJson {
                         percent_of_peak: roof.map(|p| p.percent_of_peak),
                         percent_of_roofline: roof.map(|p| p.percent_of_roofline),
                         bound: roof.map(|p| p.bound),
+                        launch_floor_s: roof.and_then(|p| p.launch_floor_s),
+                        launch_bound: roof.map(|p| p.launch_limited),
                         checked_outputs: l.checked_outputs,
                         max_abs_error: l.check.max_abs_error,
                     }
@@ -443,6 +460,7 @@ impl From<&NetworkRun> for RunJson {
                 fma_flops_per_s: k.fma_flops_per_s,
                 bandwidth_bytes_per_s: k.bandwidth_bytes_per_s,
                 ridge_flops_per_byte: k.ridge_flops_per_byte(),
+                launch_dispatch_s: k.launch.as_ref().map(|l| l.dispatch_s),
             }),
         }
     }

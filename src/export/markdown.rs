@@ -36,7 +36,7 @@ pub fn to_string(comparisons: &[Comparison]) -> String {
                 r.measurement.repetitions,
                 flops_rate(r.flops_per_s()),
                 r.cost.arithmetic_intensity(),
-                roof.map_or("—".to_string(), |p| p.bound.name().to_string()),
+                roof.map_or("—".to_string(), |p| p.bound_cell()),
                 percent(roof.map(|p| p.percent_of_peak)),
                 percent(roof.map(|p| p.percent_of_roofline)),
             ));
@@ -49,6 +49,10 @@ pub fn to_string(comparisons: &[Comparison]) -> String {
                 crate::units::si(k.bandwidth_bytes_per_s, "B/s"),
                 k.ridge_flops_per_byte()
             ));
+        }
+        if let Some(legend) = crate::export::table::launch_legend_if_marked(c) {
+            out.push_str(&legend);
+            out.push_str("\n\n");
         }
         for line in c.lesson() {
             out.push_str(&line);
@@ -124,7 +128,7 @@ pub fn model_runs_to_string(runs: &[&crate::models::NetworkRun], comparison: Opt
                 100.0 * t.rel_stddev,
                 flops_rate(l.flops_per_s()),
                 roof.map_or("—".to_string(), |p| format!("{:.1} %", p.percent_of_peak)),
-                roof.map_or("—".to_string(), |p| p.bound.name().to_string()),
+                roof.map_or("—".to_string(), |p| p.bound_cell()),
                 run.flops_share(l),
                 run.time_share(l),
             ));

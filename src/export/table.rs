@@ -206,6 +206,14 @@ pub fn count(layer: &ConvLayer, cost: &LayerCost) -> String {
     wrap(&text)
 }
 
+/// The legend of the launch-bound mark, when some result of `c` carries it.
+pub fn launch_legend_if_marked(c: &Comparison) -> Option<String> {
+    let marked = c.all_results().any(|r| c.roofline(r).is_some_and(|p| p.launch_limited));
+    marked
+        .then(|| crate::compare::launch_legend(c.ceilings.as_ref()?))
+        .flatten()
+}
+
 /// `convflops compare`: the adapter line, one row per conv, notes on timing, then the lesson.
 pub fn compare(c: &Comparison) -> String {
     let time_header = if c.uses_wall_time() {
@@ -243,7 +251,7 @@ pub fn compare(c: &Comparison) -> String {
             r.measurement.repetitions.to_string(),
             flops_rate(r.flops_per_s()),
             format!("{:.2}", r.cost.arithmetic_intensity()),
-            roof.map_or("—".to_string(), |p| p.bound.name().to_string()),
+            roof.map_or("—".to_string(), |p| p.bound_cell()),
             percent(roof.map(|p| p.percent_of_peak)),
             percent(roof.map(|p| p.percent_of_roofline)),
         ]);
@@ -309,6 +317,10 @@ pub fn compare(c: &Comparison) -> String {
         None => text.push_str(
             "No ceilings known for this adapter: run `convflops peak` (cached) or `compare --ceilings` for the roofline columns.\n",
         ),
+    }
+    if let Some(legend) = launch_legend_if_marked(c) {
+        text.push_str(&legend);
+        text.push('\n');
     }
     if c.uses_wall_time() {
         text.push_str("This adapter has no timestamp queries: times are wall-clock, submit to completion.\n");
@@ -474,7 +486,7 @@ pub fn network_run(run: &NetworkRun) -> String {
             l.measurement.repetitions.to_string(),
             flops_rate(l.flops_per_s()),
             roof.map_or("—".to_string(), |p| format!("{:.1} %", p.percent_of_peak)),
-            roof.map_or("—".to_string(), |p| p.bound.name().to_string()),
+            roof.map_or("—".to_string(), |p| p.bound_cell()),
             format!("{:.2} %", run.flops_share(l)),
             format!("{:.1} %", run.time_share(l)),
         ]);

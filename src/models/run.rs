@@ -140,6 +140,8 @@ pub struct LayerRun {
     pub measurement: Measurement,
     pub check: Agreement,
     pub checked_outputs: usize,
+    /// The dispatches its job issues (a generated GEMM's pack and K slices count each).
+    pub dispatches: u32,
 }
 
 impl LayerRun {
@@ -425,6 +427,7 @@ pub fn run(
                 measurement,
                 check,
                 checked_outputs,
+                dispatches: u32::try_from(job.dispatch_count()).unwrap_or(u32::MAX),
             }),
             Err(error) => fail(&mut failed, index, error),
         }
@@ -571,13 +574,12 @@ impl NetworkRun {
     /// The roofline placement of `layer`, when the ceilings are known.
     pub fn roofline(&self, layer: &LayerRun) -> Option<RooflinePoint> {
         let ceilings = self.ceilings.as_ref()?;
-        let (bound_flops_per_s, bound) = ceilings.bound(layer.cost.arithmetic_intensity());
-        Some(RooflinePoint {
-            bound_flops_per_s,
-            bound,
-            percent_of_peak: 100.0 * layer.flops_per_s() / ceilings.fma_flops_per_s,
-            percent_of_roofline: 100.0 * layer.flops_per_s() / bound_flops_per_s,
-        })
+        Some(RooflinePoint::of(
+            ceilings,
+            &layer.cost,
+            layer.time_s(),
+            layer.dispatches,
+        ))
     }
 
     /// The layers that read random data because their input shape is not the previous layer's output shape, each
@@ -632,8 +634,33 @@ impl NetworkRun {
         }
         if let Some(ceilings) = &self.ceilings {
             for k in &kinds {
-                let d = ceilings.diagnose(k.cost.flops, k.cost.bytes, k.time_s);
+                // The kind's launch floor is every dispatch of its layers, each timed on its own.
+                let dispatches: u64 = self
+                    .layers
+                    .iter()
+                    .filter(|l| l.layer.kind == k.kind)
+                    .map(|l| u64::from(l.dispatches))
+                    .sum();
+                let d = ceilings.diagnose(k.cost.flops, k.cost.bytes, k.time_s, dispatches);
                 lines.push(format!("Roofline, {} together: {}.", plural(k.kind), d.why()));
+            }
+            let launch_bound: Vec<&LayerRun> = self
+                .layers
+                .iter()
+                .filter(|l| self.roofline(l).is_some_and(|p| p.launch_limited))
+                .collect();
+            if !launch_bound.is_empty() {
+                let time: f64 = launch_bound.iter().map(|l| l.time_s()).sum();
+                let flops: u64 = launch_bound.iter().map(|l| l.cost.flops).sum();
+                lines.push(format!(
+                    "{} of {} layers are launch-bound ({}): {:.2} % of the FLOPs and {:.1} % of the time, set by \
+                     launch overhead, not their arithmetic or memory.",
+                    launch_bound.len(),
+                    self.layers.len(),
+                    crate::compare::LAUNCH_MARK,
+                    100.0 * ratio(flops, self.measured.totals.flops),
+                    100.0 * time / self.layer_time_s(),
+                ));
             }
         }
         lines.push(format!(
@@ -707,11 +734,24 @@ impl NetworkRun {
              values."
         ));
         match &self.ceilings {
-            Some(k) => notes.push(format!(
-                "Ceilings of this adapter: peak {} (FMA), bandwidth {} (copy); lower roof = the smaller of peak and bandwidth × FLOPs/byte.",
-                flops_rate(k.fma_flops_per_s),
-                crate::units::si(k.bandwidth_bytes_per_s, "B/s"),
-            )),
+            Some(k) => {
+                notes.push(format!(
+                    "Ceilings of this adapter: peak {} (FMA), bandwidth {} (copy); lower roof = the smaller of peak and bandwidth × FLOPs/byte{}.",
+                    flops_rate(k.fma_flops_per_s),
+                    crate::units::si(k.bandwidth_bytes_per_s, "B/s"),
+                    if k.launch.is_some() {
+                        ", or \"launch\" where the layer's dispatches take longer than either"
+                    } else {
+                        ""
+                    },
+                ));
+                match crate::compare::launch_legend(k) {
+                    Some(legend) => notes.push(legend),
+                    None => notes.push(
+                        "The launch latency of this adapter is not known: `convflops peak` measures it.".to_string(),
+                    ),
+                }
+            }
             None => notes.push(
                 "No ceilings known for this adapter: run `convflops peak` (cached) for the % of peak and bound columns."
                     .to_string(),
@@ -869,6 +909,7 @@ mod tests {
                 measurement: measured(time(l)),
                 check: Agreement::default(),
                 checked_outputs: 512,
+                dispatches: 1,
             })
             .collect();
         NetworkRun {
@@ -939,6 +980,84 @@ mod tests {
         for (_, layer) in unchained {
             assert!(random[0].contains(&layer.layer.name), "{}", layer.layer.name);
         }
+    }
+
+    /// EfficientNet-B0 with a lavapipe-like cost model per layer (55 µs of fixed cost plus its FLOPs at 10 GFLOP/s)
+    /// beside lavapipe's ceilings with a 51.9 µs launch latency: the squeeze-excitation convs (a few thousand FLOPs on a
+    /// 1×1 input) are launch-bound and marked, every big conv is not, and each mark agrees with the times beside it.
+    #[test]
+    fn launch_bound_layers_are_marked_where_the_times_say_so() {
+        let net = crate::models::efficientnet_b0(1);
+        let time = |l: &NetworkLayer| 55e-6 + Cost::of_layer(&l.layer).unwrap().flops as f64 / 10e9;
+        let mut run = fake(&net, time, 0.1);
+        let launch = 51.9e-6;
+        run.ceilings = Some(Ceilings {
+            method: crate::ceilings::METHOD,
+            fma_flops_per_s: 43.0e9,
+            bandwidth_bytes_per_s: 16.3e9,
+            read_bytes_per_s: 1.84e9,
+            fma_variant: "recorded".into(),
+            bandwidth_variant: "recorded".into(),
+            read_variant: "recorded".into(),
+            fma_variants: Vec::new(),
+            bandwidth_variants: Vec::new(),
+            bandwidth_buffer_bytes: 1 << 27,
+            timer: "timestamp".into(),
+            launch: Some(crate::ceilings::LaunchLatency {
+                dispatch_s: launch,
+                single_s: 82.4e-6,
+                dispatches_per_sample: 86,
+                timer: "timestamp".into(),
+            }),
+        });
+        let mut marked = 0;
+        for l in &run.layers {
+            let p = run.roofline(l).unwrap();
+            assert_eq!(p.launch_limited, l.time_s() <= 2.0 * launch, "{}", l.layer.name);
+            if l.layer.name.contains(".fc") {
+                assert!(p.launch_limited, "{} {}", l.layer.name, l.time_s());
+            }
+            if l.cost.flops > 1_000_000 {
+                assert!(!p.launch_limited, "{}", l.layer.name);
+            }
+            marked += usize::from(p.launch_limited);
+        }
+        // 16 blocks, each with an SE fc1 and fc2.
+        assert_eq!(marked, 32);
+        let text = crate::export::table::network_run(&run);
+        assert!(text.contains("launch †"), "{text}");
+        assert!(
+            text.contains("† launch-bound: its median time is at most 2× its launch floor"),
+            "{text}"
+        );
+        let lesson = run.lesson().join("\n");
+        assert!(
+            lesson.contains(&format!("32 of {} layers are launch-bound (†)", run.layers.len())),
+            "{lesson}"
+        );
+        // A kind's line calls it launch-bound exactly when its summed time is within 2× of its layers' floors (here
+        // the fc kind: the SE convs and the classifier), and never names a roof then.
+        let lines = run.lesson();
+        for k in run.by_kind() {
+            let line = lines
+                .iter()
+                .find(|l| l.starts_with(&format!("Roofline, {} together", plural(k.kind))))
+                .unwrap();
+            let layers = run.layers.iter().filter(|l| l.layer.kind == k.kind).count();
+            let bound = k.time_s <= 2.0 * launch * layers as f64;
+            assert_eq!(line.contains("launch overhead"), bound, "{line}");
+            assert_eq!(line.contains("roof"), !bound, "{line}");
+        }
+        let markdown = crate::export::markdown::model_runs_to_string(&[&run], None);
+        assert!(markdown.contains("| launch † |"), "{markdown}");
+        let json = serde_json::to_value(crate::export::json::RunJson::from(&run)).unwrap();
+        let bound = json["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["launch_bound"] == true)
+            .count();
+        assert_eq!(bound, 32);
     }
 
     #[test]
