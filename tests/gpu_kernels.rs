@@ -576,6 +576,8 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
         (conv(40, 12, 1, 1, 1, 3).pointwise(), ShaderKind::PointwiseCpu),
         (conv(300, 9, 5, 1, 1, 1).pointwise(), ShaderKind::PointwiseCpu),
         (conv(16, 24, 14, 1, 1, 1).pointwise(), ShaderKind::PointwiseCpu),
+        // 4×4 planes (whole vec4s), batch 2, 20 output channels (a partial block), K = 300 in 3 slices padded to 384.
+        (conv(300, 20, 4, 1, 1, 2).pointwise(), ShaderKind::PointwiseCpu),
         (conv(16, 24, 14, 3, 1, 2), ShaderKind::Conv2dCpu),
         (conv(20, 8, 15, 3, 2, 1), ShaderKind::Conv2dCpu),
         (conv(6, 10, 17, 5, 2, 1), ShaderKind::Conv2dCpu),
