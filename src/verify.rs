@@ -38,6 +38,11 @@ pub fn random_layer(rng: &mut SplitMix64) -> ConvLayer {
                 layer.kernel = [1, 1];
                 layer.stride = [1, 1];
                 layer.padding = [0, 0];
+                // Most of them on a 1×1 (a fully connected layer) or a 2×2 plane (one vec4 group): the GEMV's shapes.
+                if rng.chance(85) {
+                    layer.height = rng.range(1, 2);
+                    layer.width = layer.height;
+                }
             }
             // The shapes of the vec4 kernels: 3 wide with stride 1 ("same" along x, any height, padding and
             // dilation along y), and depthwise 3×3; H·W a multiple of 4, made so through H or through W.
@@ -198,5 +203,29 @@ mod tests {
             seen.extend(ShaderKind::applicable(&layer));
         }
         assert_eq!(seen.len(), ShaderKind::ALL.len());
+    }
+
+    /// What tests/gpu_kernels.rs asserts on the adapters, checked here without one: with its seeds, every kernel
+    /// applies to more than 3 of the cases that run the generated kernels, and to more than 10 cases overall.
+    #[test]
+    fn the_seeds_of_the_gpu_tests_reach_every_kernel_often_enough() {
+        for seed in [1, 2] {
+            let mut rng = SplitMix64::new(seed);
+            let mut counts: BTreeMap<ShaderKind, u32> = BTreeMap::new();
+            for case in 0..200 {
+                let layer = random_layer(&mut rng);
+                let _ = random_tensors(&layer, &mut rng);
+                for shader in ShaderKind::applicable(&layer) {
+                    if !shader.is_generated() || case % GENERATED_EVERY == GENERATED_EVERY - 1 {
+                        *counts.entry(shader).or_default() += 1;
+                    }
+                }
+            }
+            for kind in ShaderKind::ALL {
+                let least = if kind.is_generated() { 3 } else { 10 };
+                let count = counts.get(&kind).copied().unwrap_or(0);
+                assert!(count > least, "seed {seed}: {} in {count} cases", kind.name());
+            }
+        }
     }
 }
