@@ -38,6 +38,12 @@ pub fn random_layer(rng: &mut SplitMix64) -> ConvLayer {
                 layer.kernel = [1, 1];
                 layer.stride = [1, 1];
                 layer.padding = [0, 0];
+                // Two in five of them on a 1×1 (a fully connected layer) or a 2×2 plane (one vec4 group): the GEMV's
+                // shapes; the rest keep planes up to 40×40 for the GEMM kernels.
+                if rng.chance(40) {
+                    layer.height = rng.range(1, 2);
+                    layer.width = layer.height;
+                }
             }
             // The shapes of the vec4 kernels: 3 wide with stride 1 ("same" along x, any height, padding and
             // dilation along y), and depthwise 3×3; H·W a multiple of 4, made so through H or through W.
@@ -243,5 +249,37 @@ mod tests {
         assert!((0..10).all(|case| all.runs(case, 2)) && !all.runs(0, 3));
         // every = 0 is read as 1, not a division by zero.
         assert!(GeneratedShare { every: 0, at_most: 1 }.runs(7, 0));
+    }
+
+    /// What tests/gpu_kernels.rs asserts on the adapters, checked here without one: with its seeds and caps
+    /// (200 cases; seed 1 on Vulkan and 2 on GL, each generated kernel on its first 6 and 4 cases), every generated
+    /// kernel reaches its cap and every fixed kernel runs more than 10 cases; and `convflops verify`'s default
+    /// share runs every generated kernel in 200 cases.
+    #[test]
+    fn the_seeds_of_the_gpu_tests_reach_every_kernel_often_enough() {
+        let capped = |at_most| GeneratedShare { every: 1, at_most };
+        for (seed, share) in [(1, capped(6)), (2, capped(4)), (1, GeneratedShare::DEFAULT)] {
+            let mut rng = SplitMix64::new(seed);
+            let mut counts: BTreeMap<ShaderKind, u32> = BTreeMap::new();
+            for case in 0..200 {
+                let layer = random_layer(&mut rng);
+                let _ = random_tensors(&layer, &mut rng);
+                for shader in ShaderKind::applicable(&layer) {
+                    let count = counts.entry(shader).or_default();
+                    if !shader.is_generated() || share.runs(case, *count) {
+                        *count += 1;
+                    }
+                }
+            }
+            for kind in ShaderKind::ALL {
+                let count = counts.get(&kind).copied().unwrap_or(0);
+                let enough = match (kind.is_generated(), share.at_most) {
+                    (true, u32::MAX) => count > 0,
+                    (true, cap) => count == cap,
+                    (false, _) => count > 10,
+                };
+                assert!(enough, "seed {seed}, {share:?}: {} in {count} cases", kind.name());
+            }
+        }
     }
 }

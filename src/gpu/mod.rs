@@ -4,6 +4,7 @@ pub mod context;
 pub mod conv;
 pub mod cpu;
 pub mod fused;
+pub mod gemv;
 pub mod kernel;
 pub mod kernels;
 pub mod timer;

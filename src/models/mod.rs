@@ -232,6 +232,37 @@ fn field_label(field: Option<&str>) -> String {
 mod tests {
     use super::*;
 
+    /// Every fc layer of the built-in networks (the classifiers and EfficientNet-B0's 32 squeeze-excitation convs)
+    /// runs on the cpu family's GEMV, at batch 1 and 16; at batch 17 they go to the GEMM.
+    #[test]
+    fn the_fc_layers_of_every_builtin_network_run_on_the_gemv() {
+        use crate::gpu::{ShaderKind, Variant};
+        for batch in [1, 16, 17] {
+            let mut fc = 0;
+            for name in BUILTIN_NAMES {
+                for layer in builtin(name, batch).unwrap().layers {
+                    if layer.kind != LayerKind::Fc {
+                        continue;
+                    }
+                    fc += 1;
+                    let want = if batch <= 16 {
+                        ShaderKind::GemvCpu
+                    } else {
+                        ShaderKind::PointwiseCpu
+                    };
+                    assert_eq!(
+                        Variant::Cpu.shader_for(&layer.layer),
+                        want,
+                        "{name} {} at batch {batch}",
+                        layer.name
+                    );
+                }
+            }
+            // The classifiers of the five networks and EfficientNet-B0's 16 fc1 and 16 fc2.
+            assert_eq!(fc, 5 + 32);
+        }
+    }
+
     #[test]
     fn a_padded_1x1_conv_on_a_1x1_input_is_not_fc() {
         let fc = ConvLayer {

@@ -49,6 +49,7 @@ mod depthwise_tiled;
 mod depthwise_vec4;
 mod gemm_cpu;
 pub mod gemm_gpu;
+mod gemv_cpu;
 mod pointwise;
 mod pointwise_vec4;
 
@@ -270,6 +271,9 @@ registry! {
     PointwiseVec4 => pointwise_vec4::PointwiseVec4,
     /// Generated for CPU adapters ([`crate::gpu::cpu::depthwise_source`]): depthwise up to 7×7, any shape.
     DepthwiseCpu => depthwise_cpu::DepthwiseCpu,
+    /// Generated for CPU adapters ([`crate::gpu::gemv::gemv_source`]): the pointwise conv with few GEMM columns
+    /// (fc layers, SE convs) as a GEMV, lanes over output channels.
+    GemvCpu => gemv_cpu::GemvCpu,
     /// Generated for CPU adapters ([`crate::gpu::cpu::gemm_source`]): the pointwise conv as a texture-fed GEMM.
     PointwiseCpu => gemm_cpu::POINTWISE,
     /// Generated for CPU adapters: the standard conv (one group) as the same GEMM on im2col(input).

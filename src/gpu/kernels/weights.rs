@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use crate::gpu::cpu::{self, GemmShape};
+use crate::gpu::gemv::{self, GemvShape};
 use crate::layer::ConvLayer;
 
 /// The weight layout a kernel reads.
@@ -14,6 +15,9 @@ pub enum WeightLayout {
     PackedKMajor,
     /// OIHW with each row zero-padded to whole K slices ([`cpu::pad_weights`]): the generated GEMM.
     PaddedK,
+    /// Per K slice, blocks of 8 output channels whose rows are interleaved by 4 K steps ([`gemv::gemv_weights`]):
+    /// the generated GEMV, each lane reading its own channel's weights as `vec4`s.
+    Gemv,
 }
 
 impl WeightLayout {
@@ -25,6 +29,7 @@ impl WeightLayout {
             WeightLayout::PaddedK => {
                 u64::from(layer.out_channels).checked_mul(u64::from(GemmShape::for_layer(layer).k_padded()))
             }
+            WeightLayout::Gemv => Some(GemvShape::for_layer(layer).weight_len(layer)),
         }
     }
 
@@ -34,6 +39,7 @@ impl WeightLayout {
             WeightLayout::Oihw => Cow::Borrowed(weight),
             WeightLayout::PackedKMajor => Cow::Owned(pack_weights(layer, weight)),
             WeightLayout::PaddedK => Cow::Owned(cpu::pad_weights(layer, weight)),
+            WeightLayout::Gemv => Cow::Owned(gemv::gemv_weights(layer, weight)),
         }
     }
 }
@@ -96,7 +102,12 @@ mod tests {
             ..ConvLayer::default()
         };
         let weight = vec![1.0; layer.weight_len().unwrap() as usize];
-        for layout in [WeightLayout::Oihw, WeightLayout::PackedKMajor, WeightLayout::PaddedK] {
+        for layout in [
+            WeightLayout::Oihw,
+            WeightLayout::PackedKMajor,
+            WeightLayout::PaddedK,
+            WeightLayout::Gemv,
+        ] {
             assert_eq!(
                 layout.prepare(&layer, &weight).len() as u64,
                 layout.len(&layer).unwrap(),

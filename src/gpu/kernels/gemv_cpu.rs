@@ -1,0 +1,138 @@
+//! `gemv-cpu`: a pointwise conv with few GEMM columns (N = batch·H_out·W_out ≤ [`gemv::GEMV_MAX_COLUMNS`]: fully
+//! connected layers, squeeze-excitation convs) as a GEMV generated per layer for CPU adapters, lanes over output
+//! channels, the input at compile-time-constant addresses, each lane's weights as `vec4`s; K in slices of one
+//! dispatch each. The generator, the [`GemvShape`] rule and the weight layout live in [`crate::gpu::gemv`].
+
+use crate::gpu::conv::{ConvKernels, JobPlan};
+use crate::gpu::cpu::SLICE_RECORD_BYTES;
+use crate::gpu::gemv::{self, GemvShape};
+use crate::gpu::kernels::CONV_BINDINGS;
+use crate::gpu::kernels::{rules, Bound, ConvKernel, Dispatch, JobBuffers, Role, Source, Tile, Variant, WeightLayout};
+use crate::gpu::{GpuContext, GpuError};
+use crate::layer::ConvLayer;
+
+pub struct GemvCpu;
+
+impl ConvKernel for GemvCpu {
+    fn name(&self) -> &'static str {
+        "gemv-cpu"
+    }
+    fn summary(&self) -> &'static str {
+        "The 1×1 conv with few columns (batch·H_out·W_out ≤ 16: fc layers, SE convs) as a GEMV generated for CPU \
+         adapters, lanes over output channels."
+    }
+    fn family(&self) -> Variant {
+        Variant::Cpu
+    }
+    fn role(&self) -> Role {
+        Role::Pointwise
+    }
+    fn source(&self) -> Source {
+        Source::Generated
+    }
+    fn applies(&self, layer: &ConvLayer) -> Result<(), String> {
+        rules::pointwise_only(layer)?;
+        gemv::gemv_fits(layer)
+    }
+    fn grid(&self, layer: &ConvLayer, _tile: Option<Tile>, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
+        let shape = GemvShape::for_layer(layer);
+        rules::within_limit(
+            self.name(),
+            [u64::from(layer.out_channels).div_ceil(u64::from(shape.workgroup)), 1, 1],
+            ["output-channel blocks", "-", "-"],
+            max_per_dimension,
+        )
+    }
+    fn loop_steps(&self, _layer: &ConvLayer) -> u64 {
+        // Straight-line code, one dispatch per K slice.
+        1
+    }
+    fn weights(&self) -> WeightLayout {
+        WeightLayout::Gemv
+    }
+    fn workgroup_size(&self, layer: &ConvLayer, _tile: Option<Tile>) -> u32 {
+        GemvShape::for_layer(layer).workgroup
+    }
+    /// One dispatch per K slice: the slice's record, its input channels and its weight block bound at their offsets
+    /// (the last slice, when shorter, with its own program).
+    fn bind(
+        &self,
+        ctx: &GpuContext,
+        kernels: &ConvKernels,
+        plan: &JobPlan,
+        buffers: &JobBuffers<'_>,
+    ) -> Result<Bound, GpuError> {
+        let layer = &plan.layer;
+        let shape = GemvShape::for_layer(layer);
+        let body = kernels.generated(
+            ctx,
+            self.name(),
+            gemv::gemv_source(layer, shape.slice),
+            &CONV_BINDINGS,
+            shape.workgroup,
+        )?;
+        let tail = if shape.tail == shape.slice {
+            body.clone()
+        } else {
+            kernels.generated(
+                ctx,
+                self.name(),
+                gemv::gemv_source(layer, shape.tail),
+                &CONV_BINDINGS,
+                shape.workgroup,
+            )?
+        };
+        let records = ctx.scoped("allocating the slice records", || {
+            let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("gemv slices"),
+                size: u64::from(shape.slices) * SLICE_RECORD_BYTES,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let words = (SLICE_RECORD_BYTES / 4) as usize;
+            let mut data = vec![0u32; shape.slices as usize * words];
+            data[0] = 1;
+            ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
+            buffer
+        })?;
+        let plane = u64::from(layer.out_height()) * u64::from(layer.out_width());
+        let (input, weight) = (buffers.input, buffers.weight);
+        let mut dispatches = Vec::new();
+        for slice in 0..shape.slices {
+            let input_offset = u64::from(slice) * u64::from(shape.slice) * plane * 4;
+            let weight_offset = shape.weight_offset(layer, slice) * 4;
+            let kernel = if slice + 1 == shape.slices { &tail } else { &body };
+            let bind_group = kernel.kernel.bind_resources(
+                ctx,
+                &[
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &records,
+                        offset: u64::from(slice) * SLICE_RECORD_BYTES,
+                        size: wgpu::BufferSize::new(16),
+                    }),
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: input,
+                        offset: input_offset,
+                        size: wgpu::BufferSize::new(input.size() - input_offset),
+                    }),
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: weight,
+                        offset: weight_offset,
+                        size: wgpu::BufferSize::new(weight.size() - weight_offset),
+                    }),
+                    buffers.bias.as_entire_binding(),
+                    buffers.output.as_entire_binding(),
+                ],
+            )?;
+            dispatches.push(Dispatch {
+                kernel: kernel.clone(),
+                bind_group,
+                grid: plan.grid,
+            });
+        }
+        Ok(Bound {
+            dispatches,
+            texture: None,
+        })
+    }
+}
