@@ -252,13 +252,13 @@ mod tests {
     }
 
     /// What tests/gpu_kernels.rs asserts on the adapters, checked here without one: with its seeds and caps
-    /// (200 cases; seed 1 on Vulkan and 2 on GL, each generated kernel on its first 6 and 4 cases), every generated
+    /// (200 cases; seed 1 on Vulkan, each generated kernel on its first 6 cases; seed 2 on GL, none), every generated
     /// kernel reaches its cap and every fixed kernel runs more than 10 cases; and `convflops verify`'s default
     /// share runs every generated kernel in 200 cases.
     #[test]
     fn the_seeds_of_the_gpu_tests_reach_every_kernel_often_enough() {
         let capped = |at_most| GeneratedShare { every: 1, at_most };
-        for (seed, share) in [(1, capped(6)), (2, capped(4)), (1, GeneratedShare::DEFAULT)] {
+        for (seed, share) in [(1, capped(6)), (2, capped(0)), (1, GeneratedShare::DEFAULT)] {
             let mut rng = SplitMix64::new(seed);
             let mut counts: BTreeMap<ShaderKind, u32> = BTreeMap::new();
             for case in 0..200 {
