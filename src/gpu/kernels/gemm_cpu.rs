@@ -175,17 +175,9 @@ impl ConvKernel for GemmCpu {
             let bind_group = gemm.kernel.bind_resources(
                 ctx,
                 &[
-                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &records,
-                        offset: u64::from(slice) * cpu::SLICE_RECORD_BYTES,
-                        size: wgpu::BufferSize::new(16),
-                    }),
+                    super::slice_record(&records, slice, cpu::SLICE_RECORD_BYTES),
                     wgpu::BindingResource::TextureView(&whole),
-                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: weight,
-                        offset: weight_offset,
-                        size: wgpu::BufferSize::new(weight.size() - weight_offset),
-                    }),
+                    super::binding_from(weight, weight_offset),
                     buffers.bias.as_entire_binding(),
                     buffers.output.as_entire_binding(),
                 ],

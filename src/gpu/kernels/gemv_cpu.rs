@@ -105,21 +105,9 @@ impl ConvKernel for GemvCpu {
             let bind_group = kernel.kernel.bind_resources(
                 ctx,
                 &[
-                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &records,
-                        offset: u64::from(slice) * SLICE_RECORD_BYTES,
-                        size: wgpu::BufferSize::new(16),
-                    }),
-                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: input,
-                        offset: input_offset,
-                        size: wgpu::BufferSize::new(input.size() - input_offset),
-                    }),
-                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: weight,
-                        offset: weight_offset,
-                        size: wgpu::BufferSize::new(weight.size() - weight_offset),
-                    }),
+                    super::slice_record(&records, slice, SLICE_RECORD_BYTES),
+                    super::binding_from(input, input_offset),
+                    super::binding_from(weight, weight_offset),
                     buffers.bias.as_entire_binding(),
                     buffers.output.as_entire_binding(),
                 ],

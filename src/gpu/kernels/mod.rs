@@ -207,6 +207,24 @@ pub trait ConvKernel: Sync {
     }
 }
 
+/// The binding of `buffer` from `offset` to its end (a K slice's inputs or weights).
+pub(crate) fn binding_from(buffer: &wgpu::Buffer, offset: u64) -> wgpu::BindingResource<'_> {
+    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+        buffer,
+        offset,
+        size: wgpu::BufferSize::new(buffer.size() - offset),
+    })
+}
+
+/// The 16-byte record of K slice `slice` in a buffer of records `stride` bytes apart.
+pub(crate) fn slice_record(records: &wgpu::Buffer, slice: u32, stride: u64) -> wgpu::BindingResource<'_> {
+    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+        buffer: records,
+        offset: u64::from(slice) * stride,
+        size: wgpu::BufferSize::new(16),
+    })
+}
+
 /// Compiles a fixed kernel's program with `tile` (its [`Source::Wgsl`], [`ConvKernel::overrides`] and the
 /// [`CONV_BINDINGS`]).
 pub(crate) fn build_fixed(ctx: &GpuContext, kernel: &dyn ConvKernel, tile: Option<Tile>) -> Result<Kernel, GpuError> {
