@@ -126,6 +126,47 @@ fn csv_round_trips_with_quoting() {
 }
 
 #[test]
+fn csv_carries_each_convs_launch_floor_and_whether_it_sat_near_it() {
+    let mut c = comparison("llvmpipe", true, [4e-3, 1e-4, 6e-4, 30e-6], TimerKind::Timestamp);
+    let empty = csv_export::to_string(std::slice::from_ref(&c)).unwrap();
+    let column = |text: &str, name: &str| -> Vec<String> {
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let at = reader.headers().unwrap().iter().position(|h| h == name).unwrap();
+        reader.records().map(|r| r.unwrap()[at].to_string()).collect()
+    };
+    // Without ceilings the columns are empty, not zero.
+    assert!(column(&empty, "launch_floor_s").iter().all(String::is_empty));
+    assert!(column(&empty, "launch_bound").iter().all(String::is_empty));
+    c.ceilings = Some(convflops::ceilings::Ceilings {
+        method: 0,
+        fma_flops_per_s: 100e9,
+        bandwidth_bytes_per_s: 10e9,
+        read_bytes_per_s: 10e9,
+        fma_variant: String::new(),
+        bandwidth_variant: String::new(),
+        read_variant: String::new(),
+        fma_variants: Vec::new(),
+        bandwidth_variants: Vec::new(),
+        bandwidth_buffer_bytes: 0,
+        timer: "timestamp".into(),
+        launch: Some(convflops::ceilings::LaunchLatency {
+            dispatch_s: 20e-6,
+            single_s: 40e-6,
+            dispatches_per_sample: 64,
+            timer: "timestamp".into(),
+        }),
+    });
+    let text = csv_export::to_string(std::slice::from_ref(&c)).unwrap();
+    // One dispatch each: a 20 µs floor; the separable conv's 30 µs median is within 2× of it, the others are not.
+    let floors: Vec<f64> = column(&text, "launch_floor_s")
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(floors.iter().all(|f| (f - 20e-6).abs() < 1e-12), "{floors:?}");
+    assert_eq!(column(&text, "launch_bound"), ["false", "false", "false", "true"]);
+}
+
+#[test]
 fn markdown_and_table_name_rates_and_counts_apart() {
     let c = comparison("Card", false, [4e-3, 1e-4, 6e-4, 8e-4], TimerKind::Timestamp);
     let md = markdown::to_string(std::slice::from_ref(&c));

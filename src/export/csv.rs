@@ -1,10 +1,10 @@
 //! CSV export of comparisons: one row per adapter and conv, times in seconds, rates in FLOP/s; the roofline columns
-//! (bound, % of peak, % of roofline) are empty when the adapter's ceilings are unknown; the layer-shape columns
-//! describe the compared layer.
+//! (bound, % of peak, % of roofline, the launch floor and whether the conv sat within the launch factor of it) are
+//! empty when the adapter's ceilings are unknown; the layer-shape columns describe the compared layer.
 
 use crate::compare::Comparison;
 
-pub const HEADER: [&str; 38] = [
+pub const HEADER: [&str; 40] = [
     "adapter",
     "backend",
     "device_type",
@@ -32,6 +32,8 @@ pub const HEADER: [&str; 38] = [
     "bound",
     "percent_of_peak",
     "percent_of_roofline",
+    "launch_floor_s",
+    "launch_bound",
     "batch",
     "in_channels",
     "out_channels",
@@ -80,6 +82,9 @@ fn rows(c: &Comparison) -> Vec<Vec<String>> {
                 roof.map_or(String::new(), |p| p.bound.name().to_string()),
                 roof.map_or(String::new(), |p| p.percent_of_peak.to_string()),
                 roof.map_or(String::new(), |p| p.percent_of_roofline.to_string()),
+                roof.and_then(|p| p.launch_floor_s)
+                    .map_or(String::new(), |s| s.to_string()),
+                roof.map_or(String::new(), |p| p.launch_limited.to_string()),
                 l.batch.to_string(),
                 l.in_channels.to_string(),
                 l.out_channels.to_string(),
@@ -128,7 +133,7 @@ pub fn sweep_to_string(vary: &str, points: &[crate::sweep::SweepPoint]) -> Resul
 }
 
 /// The columns of `model --run --export-csv`.
-pub const MODEL_HEADER: [&str; 43] = [
+pub const MODEL_HEADER: [&str; 45] = [
     "model",
     "adapter",
     "backend",
@@ -158,6 +163,8 @@ pub const MODEL_HEADER: [&str; 43] = [
     "time_share",
     "percent_of_peak",
     "bound",
+    "launch_floor_s",
+    "launch_bound",
     "arithmetic_intensity",
     "in_channels",
     "out_channels",
@@ -240,6 +247,9 @@ pub fn model_runs_to_string(runs: &[&crate::models::NetworkRun]) -> Result<Strin
                 run.time_share(l).to_string(),
                 roof.map_or(String::new(), |p| p.percent_of_peak.to_string()),
                 roof.map_or(String::new(), |p| p.bound.name().to_string()),
+                roof.and_then(|p| p.launch_floor_s)
+                    .map_or(String::new(), |s| s.to_string()),
+                roof.map_or(String::new(), |p| p.launch_limited.to_string()),
             ]);
             row.extend(shape(&l.cost, &l.layer.layer));
             row.push(String::new());
@@ -254,7 +264,7 @@ pub fn model_runs_to_string(runs: &[&crate::models::NetworkRun]) -> Result<Strin
                 cost.flops.to_string(),
                 cost.bytes.to_string(),
             ]);
-            row.extend(std::iter::repeat_n(String::new(), 14));
+            row.extend(std::iter::repeat_n(String::new(), 16));
             row.extend(shape(&cost, &f.layer.layer));
             row.push(f.message());
             (f.index, row)
@@ -264,8 +274,8 @@ pub fn model_runs_to_string(runs: &[&crate::models::NetworkRun]) -> Result<Strin
         let layers = layers.into_iter().map(|(_, row)| row);
         let mut whole = common("whole network", "network", "", "");
         whole.extend(timing(&run.whole_cost, &run.whole, run.timer));
-        // No shares, % of peak or bound for the whole network; its FLOPs per byte; no single shape.
-        whole.extend(std::iter::repeat_n(String::new(), 4));
+        // No shares, % of peak, bound or launch floor for the whole network; its FLOPs per byte; no single shape.
+        whole.extend(std::iter::repeat_n(String::new(), 6));
         whole.push(run.whole_cost.arithmetic_intensity().to_string());
         whole.extend(std::iter::repeat_n(String::new(), 13));
         layers.chain(std::iter::once(whole))

@@ -46,6 +46,10 @@ pub struct RooflineMark {
     pub label: String,
     pub flops_per_byte: f64,
     pub flops_per_s: f64,
+    /// Its launch cap, FLOPs ÷ (its dispatches × the adapter's launch latency), when that latency is known: the
+    /// rate no kernel of as many dispatches can pass on this adapter. Drawn as a dash of the conv's colour where it
+    /// lies below the roof.
+    pub launch_cap_flops_per_s: Option<f64>,
 }
 
 impl RooflineMark {
@@ -59,6 +63,10 @@ impl RooflineMark {
                 label: point.to_string(),
                 flops_per_byte: r.cost.arithmetic_intensity(),
                 flops_per_s: r.flops_per_s(),
+                launch_cap_flops_per_s: c
+                    .roofline(r)
+                    .and_then(|p| p.launch_floor_s)
+                    .map(|floor| r.cost.flops as f64 / floor),
             })
             .collect()
     }
@@ -322,7 +330,17 @@ pub fn roofline(path: &Path, title: &str, ceilings: &Ceilings, marks: &[Roofline
     }
     let ridge = ceilings.ridge_flops_per_byte();
     let xs = marks.iter().map(|m| m.flops_per_byte).chain([ridge]);
-    let ys = marks.iter().map(|m| m.flops_per_s).chain([ceilings.fma_flops_per_s]);
+    // The launch caps that lie below the roof, drawn as dashes: (mark, cap).
+    let caps: Vec<(&RooflineMark, f64)> = marks
+        .iter()
+        .filter_map(|m| m.launch_cap_flops_per_s.map(|cap| (m, cap)))
+        .filter(|&(m, cap)| cap.is_finite() && cap > 0.0 && cap < ceilings.bound(m.flops_per_byte).0)
+        .collect();
+    let ys = marks
+        .iter()
+        .map(|m| m.flops_per_s)
+        .chain(caps.iter().map(|&(_, cap)| cap))
+        .chain([ceilings.fma_flops_per_s]);
     let (Some(x_range), Some(y_range)) = (log_range(xs), log_range(ys)) else {
         return Err(PlotError::Empty {
             flag,
@@ -388,6 +406,12 @@ pub fn roofline(path: &Path, title: &str, ceilings: &Ceilings, marks: &[Roofline
                 .map(|x| (x, ceilings.bound(x).0))
                 .collect();
             chart.draw_series(LineSeries::new(roof, BLACK.stroke_width(2)))?;
+            // Each launch cap under the roof: a dash across the conv's point, in its colour.
+            for &(m, cap) in &caps {
+                let color = conv_color(&m.conv);
+                let (x0, x1) = (m.flops_per_byte / 1.6, m.flops_per_byte * 1.6);
+                chart.draw_series(LineSeries::new([(x0, cap), (x1, cap)], color.stroke_width(3)))?;
+            }
             for key in &series {
                 let color = conv_color(&key.0);
                 let points: Vec<(f64, f64)> = marks
@@ -439,6 +463,14 @@ pub fn roofline(path: &Path, title: &str, ceilings: &Ceilings, marks: &[Roofline
                 ),
                 format!("ridge {:.1} FLOPs/byte", ridge),
             ];
+            let launch_lines = match (&ceilings.launch, caps.is_empty()) {
+                (Some(launch), false) => vec![
+                    "launch cap (dash), a conv's".to_string(),
+                    format!("FLOPs ÷ (dispatches × {})", crate::units::seconds(launch.dispatch_s)),
+                ],
+                _ => Vec::new(),
+            };
+            let roof_lines: Vec<String> = roof_lines.into_iter().chain(launch_lines).collect();
             for line in &roof_lines {
                 right.draw(&Text::new(line.clone(), (38, y), text.clone()))?;
                 y += 18;
@@ -619,6 +651,51 @@ mod tests {
         let style = TextStyle::from(("sans-serif", size).into_font());
         assert!(root.estimate_text_size(long, &style).unwrap().0 <= SIZE.0 - 24);
         assert_eq!(title_size(&root, "short", 22), 22);
+    }
+
+    #[test]
+    fn the_roofline_draws_a_launch_cap_only_where_it_is_under_the_roof() {
+        let ceilings = Ceilings {
+            method: 0,
+            fma_flops_per_s: 100e9,
+            bandwidth_bytes_per_s: 10e9,
+            read_bytes_per_s: 10e9,
+            fma_variant: String::new(),
+            bandwidth_variant: String::new(),
+            read_variant: String::new(),
+            fma_variants: Vec::new(),
+            bandwidth_variants: Vec::new(),
+            bandwidth_buffer_bytes: 0,
+            timer: "timestamp".into(),
+            launch: Some(crate::ceilings::LaunchLatency {
+                dispatch_s: 20e-6,
+                single_s: 40e-6,
+                dispatches_per_sample: 64,
+                timer: "timestamp".into(),
+            }),
+        };
+        let mark = |cap: f64| RooflineMark {
+            conv: "pointwise".into(),
+            variant: None,
+            label: String::new(),
+            flops_per_byte: 2.0,
+            flops_per_s: 1e9,
+            launch_cap_flops_per_s: Some(cap),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let draw = |cap: f64| {
+            let path = dir.path().join("roof.svg");
+            roofline(&path, "t", &ceilings, &[mark(cap)]).unwrap();
+            std::fs::read_to_string(&path).unwrap()
+        };
+        // The memory roof at 2 FLOPs/byte is 20 GFLOP/s: a 5 GFLOP/s cap lies under it and is drawn and named.
+        let under = draw(5e9);
+        assert!(under.contains("launch cap (dash)"), "{under}");
+        assert!(under.contains("20.0 µs"), "{under}");
+        // A 50 GFLOP/s cap is above the roof there: it bounds nothing, and the chart says nothing of it.
+        let above = draw(50e9);
+        assert!(!above.contains("launch cap"), "{above}");
+        assert!(under.matches("<polyline").count() > above.matches("<polyline").count());
     }
 
     #[test]
