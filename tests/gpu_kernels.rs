@@ -637,6 +637,30 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
     ] {
         cases.push((dw(c, hw, k, s, batch), ShaderKind::DepthwiseCpu));
     }
+    // The pack by input channel (W_out a multiple of 4, as for (20, 8, 15, 3, 2) and (3, 8, 32, 7, 2) above):
+    // K = 360 padded to 384, so the pack's last channel row writes 6 of its 9 taps (zeros) and guards 3; a dilated
+    // 3×3 (padding 2) at batch 2. Appended last so that GL's every-4th selection of the cases above stays the same.
+    cases.push((conv(40, 12, 8, 3, 1, 1), ShaderKind::Conv2dCpu));
+    cases.push((
+        ConvLayer {
+            dilation: [2, 2],
+            padding: [2, 2],
+            ..conv(8, 8, 12, 3, 1, 2)
+        },
+        ShaderKind::Conv2dCpu,
+    ));
+    // A 3×5 kernel at stride 2×1 on 12×8 (pack by channel: 8 columns, 3 rows at stride 2).
+    cases.push((
+        ConvLayer {
+            height: 12,
+            width: 8,
+            kernel: [3, 5],
+            stride: [2, 1],
+            padding: [1, 2],
+            ..conv(5, 8, 8, 3, 1, 1)
+        },
+        ShaderKind::Conv2dCpu,
+    ));
     for (layer, shader) in cases.into_iter().step_by(every) {
         assert_eq!(Variant::Cpu.shader_for(&layer), shader, "{}", layer.describe());
         let (input, weight, bias) = verify::random_tensors(&layer, &mut rng);

@@ -15,7 +15,10 @@
 //!   its first use; zero padding by `select` on clamped indices; no loops. See [`DepthwiseTile::for_layer`].
 //! - [`pack_source`] + [`gemm_source`]: the pointwise and the standard conv as one GEMM, M = C_out,
 //!   N = N·H_out·W_out, K = C_in·KH·KW. The pack kernel writes B (im2col: for each tap k and vec4 group of 4 output
-//!   pixels, the 4 input values) into an rgba32float 2-D array texture; the GEMM kernel gives each invocation
+//!   pixels, the 4 input values) into an rgba32float 2-D array texture — one invocation per texel, or, where a
+//!   group's 4 pixels share an output row ([`packs_by_channel`]), one per input channel and group writing all KH·KW
+//!   taps from input values loaded once (a 3×3 conv: 18 loads for 9 texels instead of 36; the 56²×128 pack went from
+//!   14 to 6 ms of CPU time); the GEMM kernel gives each invocation
 //!   [`GEMM_CHANNELS`] output channels × 4 pixels, lanes over pixel groups, reads B with one `textureLoad` per K
 //!   step and the channel block's weights from workgroup memory at constant indices. K runs in slices of at most
 //!   [`MAX_GEMM_UNROLL`] / channels unrolled steps, one dispatch of the same pipeline per slice, so compile time
@@ -629,8 +632,30 @@ pub fn pad_weights(layer: &ConvLayer, weight: &[f32]) -> Vec<f32> {
     out
 }
 
+/// Whether the pack kernel of `layer` gathers by input channel ([`pack_by_channel_source`]): a kernel larger than
+/// 1×1 and output rows of whole pixel groups (W_out a multiple of 4), so one group's 4 pixels share an output row
+/// and, tap after tap, most of their input values.
+pub fn packs_by_channel(layer: &ConvLayer) -> bool {
+    layer.kernel != [1, 1] && layer.out_width().is_multiple_of(4)
+}
+
+/// Invocations of the pack kernel of `layer`: one per texel of B, or one per input channel (and K's zero padding
+/// past the last channel) and pixel group when [`packs_by_channel`].
+pub fn pack_invocations(layer: &ConvLayer) -> u64 {
+    let shape = GemmShape::for_layer(layer);
+    if packs_by_channel(layer) {
+        let taps = layer.kernel[0] * layer.kernel[1];
+        shape.pixel_groups(layer) * u64::from(shape.k_padded().div_ceil(taps))
+    } else {
+        shape.pixel_groups(layer) * u64::from(shape.k_padded())
+    }
+}
+
 /// The pack kernel of `layer`: B = im2col(input) into the rgba32float texture the GEMM reads.
 pub fn pack_source(layer: &ConvLayer) -> String {
+    if packs_by_channel(layer) {
+        return pack_by_channel_source(layer);
+    }
     let shape = GemmShape::for_layer(layer);
     let (c, h, w) = (layer.in_channels, layer.height, layer.width);
     let (oh, ow) = (layer.out_height(), layer.out_width());
@@ -724,6 +749,113 @@ pub fn pack_source(layer: &ConvLayer) -> String {
         "    textureStore(b_out, vec2<u32>(g, k % {ks}u), (k / {ks}u) * {batch}u + n, vec4<f32>({}));",
         values.join(", ")
     );
+    emit!(s, "}}");
+    s
+}
+
+/// The pack kernel of `layer` when [`packs_by_channel`]: the same texels as the per-texel pack, written by one
+/// invocation per (image, input channel, pixel group) for all KH·KW taps of that channel. Its 4 pixels lie in one
+/// output row, so each input value the taps share is loaded once: a 3×3 kernel at stride 1 loads 3 rows × 6 columns
+/// (18 per-lane loads) for its 9 texels instead of 36.
+pub fn pack_by_channel_source(layer: &ConvLayer) -> String {
+    let shape = GemmShape::for_layer(layer);
+    let (c, h, w) = (layer.in_channels, layer.height, layer.width);
+    let (oh, ow) = (layer.out_height(), layer.out_width());
+    let [kh, kw] = layer.kernel;
+    let [sh, sw] = layer.stride;
+    let [ph, pw] = layer.padding;
+    let [dh, dw] = layer.dilation;
+    let (g, k, kp, ks, batch) = (shape.groups, shape.k, shape.k_padded(), shape.slice, layer.batch);
+    let taps = kh * kw;
+    let channel_rows = kp.div_ceil(taps);
+    let total = pack_invocations(layer);
+    // The input columns the group reads, relative to its first pixel's x·stride: j·sw − pw + kx·dw.
+    let offset = |j: u32, kx: u32| i64::from(j * sw + kx * dw) - i64::from(pw);
+    let mut columns: Vec<i64> = (0..4).flat_map(|j| (0..kw).map(move |kx| offset(j, kx))).collect();
+    columns.sort_unstable();
+    columns.dedup();
+    let name = |col: i64| {
+        if col < 0 {
+            format!("m{}", -col)
+        } else {
+            format!("p{col}")
+        }
+    };
+    let mut s = String::new();
+    emit!(s, "// gemm-cpu pack by channel (generated) — B of the conv as a GEMM: for tap k = (ci·{kh} + ky)·{kw} + kx < K = {k}");
+    emit!(
+        s,
+        "// and the 4 output pixels p = 4g..4g+3 of image n (one output row: W_out = {ow} is a multiple of 4), texel"
+    );
+    emit!(s, "// (g, k % {ks}) of layer (k / {ks})·N + n holds in[n, ci, {sh}·oy − {ph} + {dh}·ky, {sw}·ox − {pw} + {dw}·kx] (0 outside the");
+    emit!(s, "// image, and for k ≥ K up to {kp}: K padded to {} slice(s) of {ks}). N = {batch}, C_in = {c}, {h}×{w} → {oh}×{ow}.", shape.slices);
+    emit!(
+        s,
+        "// Layout: input [N, C_in, H, W] f32; B an rgba32float 2-D array texture {g} × {ks} × ({}·N) layers.",
+        shape.slices
+    );
+    emit!(s, "// Dispatch: workgroups of {CPU_WORKGROUP} on a 2-D grid, one invocation per (n, ci, g), flat index i < {total}:");
+    emit!(s, "// g = i % {g} (lanes along pixel groups), then ci < {channel_rows} (the rows past C_in write K's zero padding),");
+    emit!(
+        s,
+        "// then n. Each invocation loads its {kh} × {} input values once and writes its {taps} texels. No loops.",
+        columns.len()
+    );
+    emit!(s);
+    emit!(s, "@group(0) @binding(1) var<storage, read> input: array<f32>;");
+    emit!(
+        s,
+        "@group(0) @binding(2) var b_out: texture_storage_2d_array<rgba32float, write>;"
+    );
+    emit!(s);
+    entry_point(&mut s, total);
+    emit!(s, "    let g = index % {g}u;");
+    emit!(s, "    let rest = index / {g}u;");
+    emit!(s, "    let ci = rest % {channel_rows}u;");
+    emit!(s, "    let n = rest / {channel_rows}u;");
+    emit!(s, "    let real = ci < {c}u;");
+    emit!(s, "    let plane = (n * {c}u + min(ci, {}u)) * {}u;", c - 1, h * w);
+    emit!(s, "    let oy = (4u * g) / {ow}u;");
+    emit!(s, "    let x0 = i32((4u * g) % {ow}u) * {sw};");
+    emit!(s, "    let top = i32(oy) * {sh} - {ph};");
+    for col in &columns {
+        let n = name(*col);
+        emit!(s, "    let x_{n} = x0 + {col};");
+        emit!(s, "    let okx_{n} = real && x_{n} >= 0 && x_{n} < {w};");
+        emit!(s, "    let cx_{n} = u32(clamp(x_{n}, 0, {}));", w - 1);
+    }
+    for ky in 0..kh {
+        emit!(s, "    let y{ky} = top + {};", ky * dh);
+        emit!(s, "    let oky{ky} = y{ky} >= 0 && y{ky} < {h};");
+        emit!(s, "    let row{ky} = plane + u32(clamp(y{ky}, 0, {})) * {w}u;", h - 1);
+        for col in &columns {
+            let n = name(*col);
+            emit!(
+                s,
+                "    let v{ky}_{n} = select(0.0, input[row{ky} + cx_{n}], oky{ky} && okx_{n});"
+            );
+        }
+    }
+    for ky in 0..kh {
+        for kx in 0..kw {
+            let tap = ky * kw + kx;
+            let texel: Vec<String> = (0..4).map(|j| format!("v{ky}_{}", name(offset(j, kx)))).collect();
+            emit!(s, "    {{");
+            emit!(s, "        let k = ci * {taps}u + {tap}u;");
+            // The last channel row may run past K's padding when KH·KW does not divide it.
+            let guard = !kp.is_multiple_of(taps) && (channel_rows - 1) * taps + tap >= kp;
+            let store = format!(
+                "textureStore(b_out, vec2<u32>(g, k % {ks}u), (k / {ks}u) * {batch}u + n, vec4<f32>({}));",
+                texel.join(", ")
+            );
+            if guard {
+                emit!(s, "        if (k < {kp}u) {{ {store} }}");
+            } else {
+                emit!(s, "        {store}");
+            }
+            emit!(s, "    }}");
+        }
+    }
     emit!(s, "}}");
     s
 }
@@ -955,6 +1087,52 @@ mod tests {
             GemmShape::for_layer(&ConvLayer::default()),
         );
         assert_eq!((p.slice, p.slices, s.slice, s.slices), (128, 4, 128, 36));
+    }
+
+    #[test]
+    fn the_pack_gathers_by_channel_where_a_group_is_one_output_row() {
+        let conv = |c: u32, hw: u32, k: u32, s: u32| ConvLayer {
+            in_channels: c,
+            out_channels: 12,
+            height: hw,
+            width: hw,
+            kernel: [k, k],
+            stride: [s, s],
+            padding: [k / 2, k / 2],
+            ..ConvLayer::default()
+        };
+        // 56 wide at stride 1: by channel, 18 loads (3 rows × 6 columns) for the 9 texels, one invocation per
+        // (channel, pixel group); K = 1 152 is 9 slices of 128, a whole number of channel rows.
+        let layer = conv(128, 56, 3, 1);
+        assert!(packs_by_channel(&layer));
+        assert_eq!(pack_invocations(&layer), 784 * 128);
+        let source = pack_source(&layer);
+        assert!(source.contains("pack by channel"), "{source}");
+        assert_eq!(source.matches("input[").count(), 18, "{source}");
+        assert_eq!(source.matches("textureStore(").count(), 9);
+        assert!(
+            !source.contains("if (k < "),
+            "no channel row runs past the padding: {source}"
+        );
+        // K = 360 padded to 384: 43 channel rows, the last one's taps 6..8 (k = 384..386) guarded.
+        let padded = conv(40, 8, 3, 1);
+        assert_eq!(GemmShape::for_layer(&padded).k_padded(), 384);
+        assert_eq!(pack_invocations(&padded), 16 * 43);
+        assert_eq!(pack_source(&padded).matches("if (k < 384u)").count(), 3);
+        // 7×7 at stride 2 on 32 → 16 wide: columns 2j − 3 + kx, 13 of them, 7 rows.
+        let seven = conv(3, 32, 7, 2);
+        assert!(packs_by_channel(&seven));
+        assert_eq!(pack_source(&seven).matches("input[").count(), 7 * 13);
+        // 14 wide (a group crosses rows) and the pointwise conv: one invocation per texel.
+        for layer in [conv(16, 14, 3, 1), conv(16, 56, 1, 1)] {
+            assert!(!packs_by_channel(&layer));
+            let shape = GemmShape::for_layer(&layer);
+            assert_eq!(
+                pack_invocations(&layer),
+                shape.pixel_groups(&layer) * u64::from(shape.k_padded())
+            );
+            assert!(!pack_source(&layer).contains("pack by channel"));
+        }
     }
 
     #[test]

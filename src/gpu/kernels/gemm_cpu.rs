@@ -136,12 +136,7 @@ impl ConvKernel for GemmCpu {
                 wgpu::BindingResource::TextureView(&whole),
             ],
         )?;
-        let pack_grid = kernel::grid(
-            shape.pixel_groups(layer) * u64::from(shape.k_padded()),
-            cpu::CPU_WORKGROUP,
-            max,
-            "gemm-cpu pack",
-        )?;
+        let pack_grid = kernel::grid(cpu::pack_invocations(layer), cpu::CPU_WORKGROUP, max, "gemm-cpu pack")?;
         let mut dispatches = vec![Dispatch {
             kernel: pack,
             bind_group: pack_bind,
