@@ -13,6 +13,7 @@
 //!
 //! Usage: `cargo run --release --example lanes_probe -- SIZE C P KS MODE [REPS]` (MODE `tex` or `ssbo`, C_in =
 //! C_out = C, H·W and P multiples of 4, KS a multiple of 4 dividing C), e.g. `14 512 28 64 tex 15`.
+//! `LANES_DUMP=1` prints the generated WGSL. Measured in BENCHMARKS.md (2026-12-02, the lanes probe).
 use std::fmt::Write as _;
 use std::time::Instant;
 
