@@ -60,20 +60,22 @@ macro_rules! emit {
 /// The WGSL of one K slice (the same program for every slice; `slice.k0` is the slice's first K step).
 fn lanes_source(layer: &ConvLayer, sh: Shape) -> String {
     let (m, k) = (layer.out_channels, layer.in_channels);
-    let hw4 = layer.height * layer.width / 4;
+    let hw = layer.height * layer.width;
+    let hw4 = hw.div_ceil(4);
+    let aligned = hw.is_multiple_of(4);
+    let elem = if aligned { "vec4<f32>" } else { "f32" };
     let (p4, ks, wg) = (sh.p / 4, sh.ks, sh.wg);
     let tile = ks * p4;
     let mut s = String::new();
     emit!(s, "// lanes probe — pointwise GEMM, lanes over output channels: out[co, p] = Σ_k weight[co, k] · in[k, p] (+ bias).");
     emit!(
         s,
-        "// M = {m}, K = {k}, H·W = {}; slice of {ks} K steps; workgroup: {} pixels × {wg} channels.",
-        hw4 * 4,
+        "// M = {m}, K = {k}, H·W = {hw}; slice of {ks} K steps; workgroup: {} pixels × {wg} channels.",
         sh.p
     );
     emit!(s, "struct Slice {{ k0: u32, first: u32, _a: u32, _b: u32 }}");
     emit!(s, "@group(0) @binding(0) var<uniform> slice: Slice;");
-    emit!(s, "@group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;");
+    emit!(s, "@group(0) @binding(1) var<storage, read> input: array<{elem}>;");
     if sh.tex {
         emit!(s, "@group(0) @binding(2) var w_tex: texture_2d<f32>;");
     } else {
@@ -82,7 +84,7 @@ fn lanes_source(layer: &ConvLayer, sh: Shape) -> String {
     emit!(s, "@group(0) @binding(3) var<storage, read> bias: array<f32>;");
     emit!(
         s,
-        "@group(0) @binding(4) var<storage, read_write> output: array<vec4<f32>>;"
+        "@group(0) @binding(4) var<storage, read_write> output: array<{elem}>;"
     );
     emit!(s, "var<workgroup> b_tile: array<vec4<f32>, {tile}>;");
     emit!(s, "@compute @workgroup_size({wg})");
@@ -101,10 +103,20 @@ fn lanes_source(layer: &ConvLayer, sh: Shape) -> String {
     for j in 0..tile.div_ceil(wg) {
         emit!(s, "    {{");
         emit!(s, "        let i = local + {}u;", j * wg);
-        let body = format!(
-            "let g = g0 + i % {p4}u; b_tile[i] = select(vec4<f32>(), input[(k0 + i / {p4}u) * {hw4}u + min(g, {}u)], g < {hw4}u);",
-            hw4 - 1
-        );
+        let body = if aligned {
+            format!(
+                "let g = g0 + i % {p4}u; b_tile[i] = select(vec4<f32>(), input[(k0 + i / {p4}u) * {hw4}u + min(g, {}u)], g < {hw4}u);",
+                hw4 - 1
+            )
+        } else {
+            let parts: Vec<String> = (0..4)
+                .map(|j| format!("select(0.0, input[row + min(4u * g + {j}u, {}u)], 4u * g + {j}u < {hw}u)", hw - 1))
+                .collect();
+            format!(
+                "let g = g0 + i % {p4}u; let row = (k0 + i / {p4}u) * {hw}u; b_tile[i] = vec4<f32>({});",
+                parts.join(", ")
+            )
+        };
         if (j + 1) * wg > tile {
             emit!(s, "        if (i < {tile}u) {{ {body} }}");
         } else {
@@ -147,6 +159,13 @@ fn lanes_source(layer: &ConvLayer, sh: Shape) -> String {
     emit!(s, "    let b = {b};");
     emit!(s, "    let first = slice.first != 0u;");
     for q in 0..p4 {
+        if !aligned {
+            for j in 0..4 {
+                let c = comps[j as usize];
+                emit!(s, "    if (4u * (g0 + {q}u) + {j}u < {hw}u) {{ let at = co * {hw}u + 4u * (g0 + {q}u) + {j}u; if (first) {{ output[at] = acc{q}.{c} + b; }} else {{ output[at] += acc{q}.{c}; }} }}");
+            }
+            continue;
+        }
         let st = format!(
             "let at = co * {hw4}u + g0 + {q}u; if (first) {{ output[at] = acc{q} + b; }} else {{ output[at] += acc{q}; }}"
         );
@@ -280,7 +299,7 @@ impl Lanes {
         Lanes {
             pipeline,
             groups,
-            grid: [(hw / 4).div_ceil(sh.p / 4), m.div_ceil(sh.wg)],
+            grid: [hw.div_ceil(4).div_ceil(sh.p / 4), m.div_ceil(sh.wg)],
             output,
         }
     }
@@ -306,20 +325,20 @@ impl Lanes {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() < 5 {
-        anyhow::bail!("usage: lanes_probe SIZE C P KS tex|ssbo [REPS]");
+    if args.len() < 6 {
+        anyhow::bail!("usage: lanes_probe SIZE C_IN C_OUT P KS tex|ssbo [REPS]");
     }
     let num = |i: usize| {
         args[i]
             .parse::<u32>()
             .map_err(|e| anyhow::anyhow!("argument '{}': {e}", args[i]))
     };
-    let (size, c, p, ks) = (num(0)?, num(1)?, num(2)?, num(3)?);
-    let tex = args[4] == "tex";
-    let reps = if args.len() > 5 { num(5)? } else { 15 };
+    let (size, c, co, p, ks) = (num(0)?, num(1)?, num(2)?, num(3)?, num(4)?);
+    let tex = args[5] == "tex";
+    let reps = if args.len() > 6 { num(6)? } else { 15 };
     let layer = ConvLayer {
         in_channels: c,
-        out_channels: c,
+        out_channels: co,
         height: size,
         width: size,
         kernel: [1, 1],
@@ -329,13 +348,13 @@ fn main() -> anyhow::Result<()> {
     };
     let hw = size * size;
     anyhow::ensure!(
-        hw.is_multiple_of(4) && p.is_multiple_of(4) && ks.is_multiple_of(4) && c.is_multiple_of(ks),
-        "needs H·W, P, KS multiples of 4, KS dividing C"
+        p.is_multiple_of(4) && ks.is_multiple_of(4) && c.is_multiple_of(ks),
+        "needs P, KS multiples of 4, KS dividing C_in"
     );
     let sh = Shape {
         p,
         ks,
-        wg: c.min(256).next_multiple_of(8),
+        wg: co.min(256).next_multiple_of(8),
         tex,
     };
     let ctx = GpuContext::new(&AdapterChoice {
@@ -347,12 +366,14 @@ fn main() -> anyhow::Result<()> {
     let mut rng = convflops::rng::SplitMix64::new(7);
     let mut random = |n: u32| -> Vec<f32> { (0..n).map(|_| (rng.next_u64() % 2001) as f32 / 1000.0 - 1.0).collect() };
     let input = random(c * hw);
-    let weight = random(c * c);
-    let bias = random(c);
-    let flops = 2.0 * f64::from(c) * f64::from(c) * f64::from(hw);
+    let weight = random(co * c);
+    let bias = random(co);
+    let flops = 2.0 * f64::from(c) * f64::from(co) * f64::from(hw);
 
     let mut jobs = Vec::new();
-    for shader in [ShaderKind::PointwiseVec4, ShaderKind::PointwiseCpu] {
+    // The vec4 family's kernel for the layer (conv2d-tiled where H·W is not a multiple of 4), and pointwise-cpu.
+    let vec4 = convflops::gpu::Variant::Vec4.shader_for(&layer);
+    for shader in [vec4, ShaderKind::PointwiseCpu] {
         let t = Instant::now();
         let job = ConvJob::new(&ctx, &kernels, &layer, shader, None)?;
         job.upload(&ctx, Some(&input), &weight, Some(&bias))?;
@@ -376,7 +397,7 @@ fn main() -> anyhow::Result<()> {
         lanes.grid,
         if tex { "texture" } else { "ssbo" }
     );
-    let got = convflops::gpu::conv::read_buffer(&ctx, &lanes.output, u64::from(c * hw) * 4)?;
+    let got = convflops::gpu::conv::read_buffer(&ctx, &lanes.output, u64::from(co * hw) * 4)?;
     let want = reference::conv2d(&layer, &input, &weight, Some(&bias))?;
     let agreement = reference::compare(&layer, &got, &want);
     println!(
@@ -401,7 +422,7 @@ fn main() -> anyhow::Result<()> {
         v[v.len() / 2]
     };
     let m: Vec<f64> = samples.iter_mut().map(median).collect();
-    for (i, name) in ["pointwise-vec4", "pointwise-cpu", "lanes"].iter().enumerate() {
+    for (i, name) in [vec4.name(), "pointwise-cpu", "lanes"].iter().enumerate() {
         println!(
             "{name:>14}: cpu {:.3} ms/run ({:.1} GFLOP per cpu-s)",
             m[i] * 1e3,
