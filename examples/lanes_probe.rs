@@ -110,7 +110,12 @@ fn lanes_source(layer: &ConvLayer, sh: Shape) -> String {
             )
         } else {
             let parts: Vec<String> = (0..4)
-                .map(|j| format!("select(0.0, input[row + min(4u * g + {j}u, {}u)], 4u * g + {j}u < {hw}u)", hw - 1))
+                .map(|j| {
+                    format!(
+                        "select(0.0, input[row + min(4u * g + {j}u, {}u)], 4u * g + {j}u < {hw}u)",
+                        hw - 1
+                    )
+                })
                 .collect();
             format!(
                 "let g = g0 + i % {p4}u; let row = (k0 + i / {p4}u) * {hw}u; b_tile[i] = vec4<f32>({});",

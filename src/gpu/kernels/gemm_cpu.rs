@@ -191,6 +191,7 @@ impl ConvKernel for GemmCpu {
         Ok(Bound {
             dispatches,
             texture: Some(texture),
+            weight_texture: None,
         })
     }
 }
