@@ -667,7 +667,7 @@ mod tests {
                 ShaderKind::DepthwiseVec4,
                 ShaderKind::DepthwiseCpu,
                 ShaderKind::PointwiseVec4,
-                ShaderKind::PointwiseCpu
+                ShaderKind::PointwiseLanes
             ]
         );
         // 12 + 24 + 24 tiles and one candidate per generated kernel.
@@ -725,7 +725,7 @@ mod tests {
                 tuning(
                     ConvKind::Pointwise,
                     layer.pointwise(),
-                    ShaderKind::PointwiseCpu,
+                    ShaderKind::PointwiseLanes,
                     vec![candidate(None, 1.0)],
                 ),
             ],
@@ -828,7 +828,7 @@ mod tests {
         // A family named explicitly is not overridden by the tuned choice.
         assert_eq!(
             auto.shader_for(Variant::Cpu, &layer.pointwise()),
-            ShaderKind::PointwiseCpu
+            ShaderKind::PointwiseLanes
         );
         let note = auto.note(&lavapipe(), &[layer, layer.pointwise()]);
         assert!(note.contains("cpu family") && note.contains("1 of 2 convs"), "{note}");

@@ -880,7 +880,8 @@ fn a_64_gib_request_is_refused_by_name() {
             "--max-memory 4.00 MiB (4,194,304 bytes)",
         ],
     );
-    // The cpu family's GEMMs also hold their B textures (49 × 128 texels × 36 slices for the standard conv).
+    // The cpu family's kernels also hold their textures (the standard conv's GEMM its B, 49 × 128 texels × 36
+    // slices; pointwise-lanes its weight, 128 × 512 texels).
     refused_quickly(
         &[
             "compare",
@@ -892,7 +893,7 @@ fn a_64_gib_request_is_refused_by_name() {
             "4MiB",
         ],
         &[
-            "needs 15.8 MiB (16,525,564 bytes) of device memory",
+            "needs 16.4 MiB (17,172,732 bytes) of device memory",
             "--max-memory 4.00 MiB (4,194,304 bytes)",
         ],
     );

@@ -553,8 +553,8 @@ fn explain_command_reproduces_the_article() {
 }
 
 /// The kernels generated for CPU adapters on the shapes of real networks: depthwise 3×3, 5×5 and 7×7 at stride 1
-/// and 2 on 7…112 planes, pointwise on 7×7 planes (the GEMM) and on 1×1, 2×2 and 4×4 ones (the GEMV) with batch > 1
-/// and K in several slices, the
+/// and 2 on 7…112 planes, pointwise on 7×7 and 16×16 planes (the GEMM), on 1×1, 2×2 and 4×4 ones (the GEMV) and on
+/// 2×2, 6×6 and 14×14 ones (pointwise-lanes) with batch > 1 and K in several slices, the
 /// standard conv as an implicit GEMM at stride 1 and 2 with 3×3, 5×5 and 7×7 kernels.
 fn cpu_family(ctx: &GpuContext, every: usize) {
     let kernels = ConvKernels::new(ctx).unwrap();
@@ -610,9 +610,10 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
         ),
         (conv(20, 9, 4, 1, 1, 1).pointwise(), ShaderKind::GemvCpu),
         (conv(300, 9, 5, 1, 1, 1).pointwise(), ShaderKind::PointwiseCpu),
-        (conv(16, 24, 14, 1, 1, 1).pointwise(), ShaderKind::PointwiseCpu),
-        // 4×4 planes (whole vec4s), batch 2, 20 output channels (a partial block), K = 300 in 3 slices padded to 384.
-        (conv(300, 20, 4, 1, 1, 2).pointwise(), ShaderKind::PointwiseCpu),
+        // 16×16 planes (whole vec4s; planes up to 14×14 go to pointwise-lanes), the second one at batch 2 with 20
+        // output channels (a partial block) and K = 300 in 3 slices padded to 384.
+        (conv(16, 24, 16, 1, 1, 1).pointwise(), ShaderKind::PointwiseCpu),
+        (conv(300, 20, 16, 1, 1, 2).pointwise(), ShaderKind::PointwiseCpu),
         (conv(16, 24, 14, 3, 1, 2), ShaderKind::Conv2dCpu),
         (conv(20, 8, 15, 3, 2, 1), ShaderKind::Conv2dCpu),
         (conv(6, 10, 17, 5, 2, 1), ShaderKind::Conv2dCpu),
@@ -661,6 +662,20 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
         },
         ShaderKind::Conv2dCpu,
     ));
+    // pointwise-lanes (planes of a multiple of 4 pixels up to 14×14), appended so that GL's every-4th selection of
+    // the cases above stays the same: a 2×2 plane at batch 5 (20 columns, past the GEMV's
+    // 16), K = 64 in one slice; a 14×14 plane without bias, K = 130 in 3 slices (the last one 2 steps, zero past K),
+    // 300 output channels (2 channel blocks of 152, the second partial); a 6×6 plane at batch 2 (9 pixel groups in
+    // blocks of 5, the second partial), K = 100 in 2 slices, 20 output channels (a partial lane block of 8).
+    cases.push((conv(64, 8, 2, 1, 1, 5).pointwise(), ShaderKind::PointwiseLanes));
+    cases.push((
+        ConvLayer {
+            bias: false,
+            ..conv(130, 300, 14, 1, 1, 1).pointwise()
+        },
+        ShaderKind::PointwiseLanes,
+    ));
+    cases.push((conv(100, 20, 6, 1, 1, 2).pointwise(), ShaderKind::PointwiseLanes));
     for (layer, shader) in cases.into_iter().step_by(every) {
         assert_eq!(Variant::Cpu.shader_for(&layer), shader, "{}", layer.describe());
         let (input, weight, bias) = verify::random_tensors(&layer, &mut rng);
@@ -685,42 +700,56 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
     assert!(!kernels.compile_times().is_empty());
 }
 
-/// The GEMV with K in slices (the last one shorter, its own program) at batch 3: an Inf at image 1's last input
-/// channel and a NaN at image 2's first reach every output of their own image and none of another's (a slice
-/// reading past K would multiply the next image's values into the sum).
-#[test]
-fn gemv_slices_keep_the_images_apart() {
-    let Some(ctx) = common::vulkan() else { return };
-    let kernels = ConvKernels::new(&ctx).unwrap();
-    let layer = ConvLayer {
-        batch: 3,
-        in_channels: 300,
-        out_channels: 20,
-        height: 1,
-        width: 1,
-        bias: true,
-        ..ConvLayer::default()
-    }
-    .pointwise();
-    assert_eq!(Variant::Cpu.shader_for(&layer), ShaderKind::GemvCpu);
+/// K in slices at batch 3: an Inf in every pixel of image 1's last input channel and a NaN in every pixel of image
+/// 2's first reach every output of their own image and none of another's (a slice reading past K would multiply the
+/// next image's values into the sum).
+fn slices_keep_the_images_apart(ctx: &GpuContext, layer: ConvLayer, shader: ShaderKind) {
+    let kernels = ConvKernels::new(ctx).unwrap();
+    assert_eq!(Variant::Cpu.shader_for(&layer), shader);
     let mut rng = SplitMix64::new(21);
     let (mut input, weight, bias) = verify::random_tensors(&layer, &mut rng);
-    input[300 + 299] = f32::INFINITY;
-    input[600] = f32::NAN;
+    let (c, hw) = (layer.in_channels as usize, (layer.height * layer.width) as usize);
+    for p in 0..hw {
+        input[(c + c - 1) * hw + p] = f32::INFINITY;
+        input[2 * c * hw + p] = f32::NAN;
+    }
     let expected = reference::conv2d(&layer, &input, &weight, bias.as_deref()).unwrap();
-    let job = ConvJob::new(&ctx, &kernels, &layer, ShaderKind::GemvCpu, None).unwrap();
-    job.upload(&ctx, Some(&input), &weight, bias.as_deref()).unwrap();
-    job.run(&ctx, &kernels).unwrap();
-    let output = job.read_output(&ctx).unwrap();
+    let job = ConvJob::new(ctx, &kernels, &layer, shader, None).unwrap();
+    job.upload(ctx, Some(&input), &weight, bias.as_deref()).unwrap();
+    job.run(ctx, &kernels).unwrap();
+    let output = job.read_output(ctx).unwrap();
+    let image = layer.out_channels as usize * hw;
     assert!(
-        output[..20].iter().all(|v| v.is_finite()),
-        "image 0: {:?}",
-        &output[..20]
+        output[..image].iter().all(|v| v.is_finite()),
+        "{}, image 0: {:?}",
+        shader.name(),
+        &output[..image]
     );
-    assert!(output[20..].iter().all(|v| !v.is_finite()));
+    assert!(output[image..].iter().all(|v| !v.is_finite()), "{}", shader.name());
     let agreement = reference::compare(&layer, &output, &expected);
-    assert!(agreement.passed(), "{agreement:?}");
-    assert_eq!(agreement.non_finite, 40);
+    assert!(agreement.passed(), "{}: {agreement:?}", shader.name());
+    assert_eq!(agreement.non_finite, 2 * image as u64, "{}", shader.name());
+}
+
+/// The GEMV (K = 300 in slices of 64, the last one shorter and its own program) and pointwise-lanes (K = 100 in 2
+/// slices of 64, the second reading zeros past K) on 1×1 and 4×4 planes at batch 3.
+#[test]
+fn k_slices_keep_the_images_apart() {
+    let Some(ctx) = common::vulkan() else { return };
+    let pw = |c_in: u32, size: u32| {
+        ConvLayer {
+            batch: 3,
+            in_channels: c_in,
+            out_channels: 20,
+            height: size,
+            width: size,
+            bias: true,
+            ..ConvLayer::default()
+        }
+        .pointwise()
+    };
+    slices_keep_the_images_apart(&ctx, pw(300, 1), ShaderKind::GemvCpu);
+    slices_keep_the_images_apart(&ctx, pw(100, 4), ShaderKind::PointwiseLanes);
 }
 
 #[test]

@@ -40,7 +40,7 @@ fn tune_times_every_tile_and_caches_the_fastest() {
             "depthwise-vec4",
             "depthwise-cpu",
             "pointwise-vec4",
-            "pointwise-cpu"
+            "pointwise-lanes"
         ]
     );
     for k in kernels {

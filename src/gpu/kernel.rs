@@ -30,6 +30,8 @@ pub enum Binding {
     Storage(Access),
     /// A sampled (`textureLoad`) 2-D array texture of non-filterable floats.
     TextureArray,
+    /// A sampled (`textureLoad`) 2-D texture of non-filterable floats.
+    Texture,
     /// A write-only rgba32float 2-D array storage texture.
     StorageTextureArray,
 }
@@ -52,6 +54,11 @@ impl Binding {
             Binding::TextureArray => wgpu::BindingType::Texture {
                 sample_type: wgpu::TextureSampleType::Float { filterable: false },
                 view_dimension: wgpu::TextureViewDimension::D2Array,
+                multisampled: false,
+            },
+            Binding::Texture => wgpu::BindingType::Texture {
+                sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                view_dimension: wgpu::TextureViewDimension::D2,
                 multisampled: false,
             },
             Binding::StorageTextureArray => wgpu::BindingType::StorageTexture {

@@ -7,6 +7,7 @@ pub mod fused;
 pub mod gemv;
 pub mod kernel;
 pub mod kernels;
+pub mod lanes;
 pub mod timer;
 
 use thiserror::Error;

@@ -26,6 +26,8 @@ pub struct ConvJob {
     dispatches: Vec<Dispatch>,
     /// The B texture of a generated GEMM, held for its bind groups.
     _texture: Option<wgpu::Texture>,
+    /// The texture a kernel reads its weights from, filled by [`ConvJob::upload`].
+    weight_texture: Option<wgpu::Texture>,
     /// The job's buffers in the context's memory budget, given back when the job is dropped.
     reservation: Reservation,
     /// Seconds its generated kernels took to compile at their first dispatch, when this job compiled them (a job
@@ -99,6 +101,7 @@ impl ConvJob {
                 output_len,
                 dispatches: bound.dispatches,
                 _texture: bound.texture,
+                weight_texture: bound.weight_texture,
                 reservation,
                 compile_s: None,
             };
@@ -177,6 +180,26 @@ impl ConvJob {
         expect("weight", weight, self.layer.weight_len())?;
         let prepared = self.shader.spec().weights().prepare(&self.layer, weight);
         ctx.queue.write_buffer(&self.weight, 0, bytemuck::cast_slice(&prepared));
+        if let Some(texture) = &self.weight_texture {
+            // The texture's rows are the prepared weight's rows (rgba32float: 16 bytes a texel), filled once here,
+            // outside every timed run.
+            let size = texture.size();
+            ctx.queue.write_texture(
+                wgpu::TexelCopyTextureInfo {
+                    texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d::ZERO,
+                    aspect: wgpu::TextureAspect::All,
+                },
+                bytemuck::cast_slice(&prepared),
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(size.width * 16),
+                    rows_per_image: Some(size.height),
+                },
+                size,
+            );
+        }
         match (self.layer.bias, bias) {
             (true, Some(bias)) => {
                 expect("bias", bias, Some(self.layer.bias_len()))?;

@@ -46,11 +46,14 @@ pub struct Dispatch {
     pub grid: [u32; 3],
 }
 
-/// A kernel bound to a job: its dispatches, in order, and the texture a generated GEMM keeps for them.
+/// A kernel bound to a job: its dispatches, in order, the texture a generated GEMM keeps for them, and the weight
+/// texture a kernel reads its weights from ([`crate::gpu::ConvJob::upload`] fills it from the weight in the
+/// kernel's [`crate::gpu::kernels::WeightLayout`], rows of `width` × 16 bytes).
 #[derive(Debug)]
 pub struct Bound {
     pub dispatches: Vec<Dispatch>,
     pub texture: Option<wgpu::Texture>,
+    pub weight_texture: Option<wgpu::Texture>,
 }
 
 impl Bound {
@@ -63,6 +66,7 @@ impl Bound {
                 grid,
             }],
             texture: None,
+            weight_texture: None,
         }
     }
 }

@@ -262,6 +262,7 @@ impl ConvKernel for DepthwiseGpu {
                 grid: plan.grid,
             }],
             texture: None,
+            weight_texture: None,
         })
     }
 }

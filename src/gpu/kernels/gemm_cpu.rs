@@ -186,6 +186,7 @@ impl ConvKernel for GemmCpu {
         Ok(Bound {
             dispatches,
             texture: Some(texture),
+            weight_texture: None,
         })
     }
 }

@@ -121,6 +121,7 @@ impl ConvKernel for GemvCpu {
         Ok(Bound {
             dispatches,
             texture: None,
+            weight_texture: None,
         })
     }
 }

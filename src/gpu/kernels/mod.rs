@@ -50,6 +50,7 @@ mod depthwise_vec4;
 mod gemm_cpu;
 pub mod gemm_gpu;
 mod gemv_cpu;
+mod lanes_cpu;
 mod pointwise;
 mod pointwise_vec4;
 
@@ -292,6 +293,9 @@ registry! {
     /// Generated for CPU adapters ([`crate::gpu::gemv::gemv_source`]): the pointwise conv with few GEMM columns
     /// (fc layers, SE convs) as a GEMV, lanes over output channels.
     GemvCpu => gemv_cpu::GemvCpu,
+    /// Generated for CPU adapters ([`crate::gpu::lanes::lanes_source`]): the pointwise conv on small planes
+    /// (H_out·W_out ≤ 196, a multiple of 4) as a GEMM with lanes over output channels, no pack pass.
+    PointwiseLanes => lanes_cpu::LanesCpu,
     /// Generated for CPU adapters ([`crate::gpu::cpu::gemm_source`]): the pointwise conv as a texture-fed GEMM.
     PointwiseCpu => gemm_cpu::POINTWISE,
     /// Generated for CPU adapters: the standard conv (one group) as the same GEMM on im2col(input).
@@ -569,6 +573,53 @@ mod tests {
             ..layer
         };
         assert_eq!(Variant::Naive.shader_for(&one), ShaderKind::Depthwise);
+    }
+
+    /// The cpu family's pointwise rule: the GEMV up to 16 columns, pointwise-lanes on planes of a multiple of 4
+    /// pixels up to 14×14 (where it beat pointwise-cpu: BENCHMARKS.md, 2026-12-02) whose weight texture fits,
+    /// pointwise-cpu elsewhere.
+    #[test]
+    fn the_cpu_family_runs_small_pointwise_planes_on_lanes() {
+        let pw = |size: u32, c_in: u32, c_out: u32, batch: u32| {
+            ConvLayer {
+                batch,
+                in_channels: c_in,
+                out_channels: c_out,
+                height: size,
+                width: size,
+                ..ConvLayer::default()
+            }
+            .pointwise()
+        };
+        for (layer, want) in [
+            (pw(14, 512, 512, 1), ShaderKind::PointwiseLanes),
+            (pw(14, 672, 112, 1), ShaderKind::PointwiseLanes),
+            (pw(14, 512, 512, 16), ShaderKind::PointwiseLanes),
+            (pw(8, 512, 512, 1), ShaderKind::PointwiseLanes),
+            // 2×2 at batch 5: 20 columns, past the GEMV's 16; at batch 4 the GEMV's.
+            (pw(2, 64, 64, 5), ShaderKind::PointwiseLanes),
+            (pw(2, 64, 64, 4), ShaderKind::GemvCpu),
+            (pw(1, 1024, 1000, 1), ShaderKind::GemvCpu),
+            // 7×7 (49 pixels, not whole vec4s: it tied there), 15×15, 16×16 and 28×28 (past 196): the GEMM.
+            (pw(7, 512, 1024, 1), ShaderKind::PointwiseCpu),
+            (pw(15, 64, 64, 1), ShaderKind::PointwiseCpu),
+            (pw(16, 64, 64, 1), ShaderKind::PointwiseCpu),
+            (pw(28, 256, 256, 1), ShaderKind::PointwiseCpu),
+            // A weight texture past 8 192 texels a side (C_out rows): the GEMM.
+            (pw(14, 64, 8_193, 1), ShaderKind::PointwiseCpu),
+        ] {
+            assert_eq!(Variant::Cpu.shader_for(&layer), want, "{}", layer.describe());
+        }
+        let error = ShaderKind::PointwiseLanes
+            .check(&pw(14, 64, 8_193, 1))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("8192 texels a side"), "{error}");
+        // Other families never pick it.
+        assert_eq!(
+            Variant::Vec4.shader_for(&pw(14, 512, 512, 1)),
+            ShaderKind::PointwiseVec4
+        );
     }
 
     #[test]

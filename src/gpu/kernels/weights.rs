@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use crate::gpu::cpu::{self, GemmShape};
 use crate::gpu::gemv::{self, GemvShape};
+use crate::gpu::lanes::{self, LanesShape};
 use crate::layer::ConvLayer;
 
 /// The weight layout a kernel reads.
@@ -18,6 +19,9 @@ pub enum WeightLayout {
     /// Per K slice, blocks of 8 output channels whose rows are interleaved by 4 K steps ([`gemv::gemv_weights`]):
     /// the generated GEMV, each lane reading its own channel's weights as `vec4`s.
     Gemv,
+    /// OIHW `[C_out, C_in]` with each row zero-padded to whole slices of 64 K steps ([`lanes::lanes_weights`]):
+    /// the rows of the rgba32float texture `pointwise-lanes` reads (texel (k/4, co) = weight[co, k..k+3]).
+    LanesTexture,
 }
 
 impl WeightLayout {
@@ -30,6 +34,9 @@ impl WeightLayout {
                 u64::from(layer.out_channels).checked_mul(u64::from(GemmShape::for_layer(layer).k_padded()))
             }
             WeightLayout::Gemv => Some(GemvShape::for_layer(layer).weight_len(layer)),
+            WeightLayout::LanesTexture => {
+                u64::from(layer.out_channels).checked_mul(u64::from(LanesShape::for_layer(layer).k_padded()))
+            }
         }
     }
 
@@ -40,6 +47,7 @@ impl WeightLayout {
             WeightLayout::PackedKMajor => Cow::Owned(pack_weights(layer, weight)),
             WeightLayout::PaddedK => Cow::Owned(cpu::pad_weights(layer, weight)),
             WeightLayout::Gemv => Cow::Owned(gemv::gemv_weights(layer, weight)),
+            WeightLayout::LanesTexture => Cow::Owned(lanes::lanes_weights(layer, weight)),
         }
     }
 }
@@ -107,6 +115,7 @@ mod tests {
             WeightLayout::PackedKMajor,
             WeightLayout::PaddedK,
             WeightLayout::Gemv,
+            WeightLayout::LanesTexture,
         ] {
             assert_eq!(
                 layout.prepare(&layer, &weight).len() as u64,

@@ -1,0 +1,139 @@
+//! `pointwise-lanes`: the pointwise conv on small planes (H_out·W_out ≤ 196, a multiple of 4) as a GEMM generated
+//! per layer for CPU adapters, lanes over output channels, B staged in workgroup memory straight from the input
+//! (no pack pass), each lane's weights from an rgba32float texture filled once at upload; K in slices of one
+//! dispatch each. The generator, the [`LanesShape`] rule and the weight layout live in [`crate::gpu::lanes`].
+
+use crate::gpu::conv::{ConvKernels, JobPlan};
+use crate::gpu::cpu::SLICE_RECORD_BYTES;
+use crate::gpu::kernel::Binding;
+use crate::gpu::kernels::CONV_BINDINGS;
+use crate::gpu::kernels::{rules, Bound, ConvKernel, Dispatch, JobBuffers, Role, Source, Tile, Variant, WeightLayout};
+use crate::gpu::lanes::{self, LanesShape, LANES_SLICE};
+use crate::gpu::{GpuContext, GpuError};
+use crate::layer::ConvLayer;
+
+pub struct LanesCpu;
+
+impl ConvKernel for LanesCpu {
+    fn name(&self) -> &'static str {
+        "pointwise-lanes"
+    }
+    fn summary(&self) -> &'static str {
+        "The 1×1 conv on small planes (H_out·W_out ≤ 196, a multiple of 4) as a GEMM generated for CPU adapters, \
+         lanes over output channels, no pack pass."
+    }
+    fn family(&self) -> Variant {
+        Variant::Cpu
+    }
+    fn role(&self) -> Role {
+        Role::Pointwise
+    }
+    fn source(&self) -> Source {
+        Source::Generated
+    }
+    fn applies(&self, layer: &ConvLayer) -> Result<(), String> {
+        rules::pointwise_only(layer)?;
+        lanes::lanes_fits(layer)
+    }
+    fn grid(&self, layer: &ConvLayer, _tile: Option<Tile>, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
+        let shape = LanesShape::for_layer(layer);
+        rules::within_limit(
+            self.name(),
+            [
+                u64::from(shape.blocks),
+                u64::from(shape.channel_blocks),
+                u64::from(layer.batch),
+            ],
+            ["pixel blocks", "channel blocks", "images"],
+            max_per_dimension,
+        )
+    }
+    fn loop_steps(&self, _layer: &ConvLayer) -> u64 {
+        // Straight-line code, one dispatch per K slice.
+        1
+    }
+    fn weights(&self) -> WeightLayout {
+        WeightLayout::LanesTexture
+    }
+    fn workgroup_size(&self, layer: &ConvLayer, _tile: Option<Tile>) -> u32 {
+        LanesShape::for_layer(layer).workgroup
+    }
+    fn workgroup_storage_bytes(&self, layer: &ConvLayer) -> u64 {
+        LanesShape::for_layer(layer).tile_bytes()
+    }
+    fn texture_bytes(&self, layer: &ConvLayer) -> u64 {
+        LanesShape::for_layer(layer).texture_bytes(layer)
+    }
+    /// One dispatch per K slice, each with its slice record; the weight texture is returned for
+    /// [`crate::gpu::ConvJob::upload`] to fill.
+    fn bind(
+        &self,
+        ctx: &GpuContext,
+        kernels: &ConvKernels,
+        plan: &JobPlan,
+        buffers: &JobBuffers<'_>,
+    ) -> Result<Bound, GpuError> {
+        let layer = &plan.layer;
+        let shape = LanesShape::for_layer(layer);
+        let texture = ctx.scoped("allocating the weight texture", || {
+            ctx.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("pointwise-lanes weight"),
+                size: wgpu::Extent3d {
+                    width: shape.k_padded() / 4,
+                    height: layer.out_channels,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba32Float,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            })
+        })?;
+        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        let mut bindings = CONV_BINDINGS;
+        bindings[2] = Binding::Texture;
+        let kernel = kernels.generated(ctx, self.name(), lanes::lanes_source(layer), &bindings, shape.workgroup)?;
+        let records = ctx.scoped("allocating the slice records", || {
+            let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("pointwise-lanes slices"),
+                size: u64::from(shape.slices) * SLICE_RECORD_BYTES,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            // Per record: k0 (the slice's first K step), first (1 for slice 0).
+            let words = (SLICE_RECORD_BYTES / 4) as usize;
+            let mut data = vec![0u32; shape.slices as usize * words];
+            for (slice, record) in data.chunks_exact_mut(words).enumerate() {
+                record[0] = slice as u32 * LANES_SLICE;
+                record[1] = u32::from(slice == 0);
+            }
+            ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
+            buffer
+        })?;
+        let mut dispatches = Vec::new();
+        for slice in 0..shape.slices {
+            let bind_group = kernel.kernel.bind_resources(
+                ctx,
+                &[
+                    super::slice_record(&records, slice, SLICE_RECORD_BYTES),
+                    buffers.input.as_entire_binding(),
+                    wgpu::BindingResource::TextureView(&view),
+                    buffers.bias.as_entire_binding(),
+                    buffers.output.as_entire_binding(),
+                ],
+            )?;
+            dispatches.push(Dispatch {
+                kernel: kernel.clone(),
+                bind_group,
+                grid: plan.grid,
+            });
+        }
+        Ok(Bound {
+            dispatches,
+            texture: None,
+            weight_texture: Some(texture),
+        })
+    }
+}

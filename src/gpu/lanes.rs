@@ -1,0 +1,385 @@
+//! `pointwise-lanes`: the cpu family's pointwise conv on small planes (H_out·W_out ≤ [`LANES_MAX_PLANE`], a
+//! multiple of 4), a GEMM with **lanes over output channels** and no pack pass, generated per layer for llvmpipe
+//! (Mesa 25.0.7):
+//!
+//! - a workgroup owns up to [`LANES_MAX_GROUPS`] groups of 4 output pixels of one image and up to
+//!   [`MAX_LANES_WORKGROUP`] output channels, one per lane;
+//! - per K slice of [`LANES_SLICE`] steps (one dispatch each, the same program for every slice) its lanes copy the
+//!   slice's B tile (the slice's input channels × the workgroup's pixels, `vec4` loads straight from the input
+//!   `[N, C_in, H·W]`, zero past the plane and past K) into workgroup memory, then each lane reads B at
+//!   compile-time-constant indices (llvmpipe folds them into its multiplies as a broadcast from memory) and its own
+//!   channel's weights 4 K steps at a time, one `textureLoad` of an rgba32float texture (texel (k/4, co) =
+//!   weight[co, k..k+3]) that [`crate::gpu::ConvJob::upload`] fills once from the weight;
+//! - one `vec4` accumulator per pixel group; the first slice stores acc + bias, the later ones add to the output.
+//!
+//! Against the texture-fed GEMM of [`crate::gpu::cpu`] (lanes over pixel groups, which wastes lanes and pays a
+//! pack pass on small planes) it was 1.17–1.65× faster in CPU time on the 8², 12² and 14² pointwise convs of
+//! MobileNet v1/v2 and EfficientNet-B0 and tied (0.96–1.05×) on 7² planes (49 pixels, read and written by scalars),
+//! 28² and 56²; BENCHMARKS.md (2026-12-02) has the runs. Its slices (64 K steps × at most 28 pixels) compile in
+//! 0.5–2 s on a cold cache, so the unroll cap is the slice itself.
+
+use std::fmt::Write as _;
+
+use crate::gpu::cpu::{MAX_TEXTURE_SIDE, SLICE_ALIGN};
+use crate::layer::ConvLayer;
+
+/// The largest output plane (H_out·W_out) the kernel takes: 14×14, the largest measured where it beat
+/// `pointwise-cpu` (28×28 and 56×56 tied).
+pub const LANES_MAX_PLANE: u64 = 196;
+
+/// K steps per slice (one dispatch each, fully unrolled): 64 ran faster than 128, 256 and 512 on 14²×512 and
+/// compiles in about a second. The weight texture's rows are padded to whole slices: 256 bytes, the row alignment
+/// of a texture copy.
+pub const LANES_SLICE: u32 = SLICE_ALIGN;
+
+/// The most groups of 4 pixels per workgroup (28 pixels: one `vec4` accumulator each per lane). 16 and 56 pixels
+/// ran slower than 28–32.
+pub const LANES_MAX_GROUPS: u32 = 7;
+
+/// The most lanes (output channels) per workgroup: WebGPU's default `max_compute_invocations_per_workgroup`.
+pub const MAX_LANES_WORKGROUP: u32 = 256;
+
+/// The kernel's view of a pointwise conv.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LanesShape {
+    /// Groups of 4 output pixels per image: H_out·W_out / 4.
+    pub groups: u32,
+    /// Pixel groups per workgroup (the last pixel block may be shorter).
+    pub per_block: u32,
+    /// Pixel blocks per image (grid x).
+    pub blocks: u32,
+    /// K = C_in.
+    pub k: u32,
+    /// Slices of [`LANES_SLICE`] K steps: K is zero-padded to `slices · LANES_SLICE`.
+    pub slices: u32,
+    /// Lanes (output channels) per workgroup, a multiple of 8.
+    pub workgroup: u32,
+    /// Channel blocks (grid y).
+    pub channel_blocks: u32,
+}
+
+impl LanesShape {
+    /// The documented rule: pixel blocks of at most [`LANES_MAX_GROUPS`] groups, as even as they go; channel
+    /// blocks of at most [`MAX_LANES_WORKGROUP`] lanes, as even as they go, rounded up to llvmpipe's SIMD width of 8.
+    pub fn for_layer(layer: &ConvLayer) -> LanesShape {
+        // Saturated: callers may ask about a layer before it is validated (its plan then refuses it).
+        let plane = u64::from(layer.out_height()) * u64::from(layer.out_width());
+        let groups = u32::try_from(plane.div_ceil(4).max(1)).unwrap_or(u32::MAX);
+        let blocks = groups.div_ceil(LANES_MAX_GROUPS);
+        let per_block = groups.div_ceil(blocks);
+        let k = layer.in_channels.max(1);
+        let channels = layer.out_channels.max(1);
+        let channel_blocks = channels.div_ceil(MAX_LANES_WORKGROUP);
+        let workgroup = channels.div_ceil(channel_blocks).next_multiple_of(8);
+        LanesShape {
+            groups,
+            per_block,
+            blocks,
+            k,
+            slices: k.div_ceil(LANES_SLICE),
+            workgroup,
+            channel_blocks,
+        }
+    }
+
+    /// K zero-padded to whole slices (the weight texture's width is a quarter of it).
+    pub fn k_padded(&self) -> u32 {
+        self.slices * LANES_SLICE
+    }
+
+    /// Bytes of the weight texture: C_out rows of [`LanesShape::k_padded`] f32.
+    pub fn texture_bytes(&self, layer: &ConvLayer) -> u64 {
+        u64::from(layer.out_channels) * u64::from(self.k_padded()) * 4
+    }
+
+    /// Bytes of one workgroup's B tile: slice × pixels of the block, f32.
+    pub fn tile_bytes(&self) -> u64 {
+        u64::from(LANES_SLICE) * u64::from(self.per_block) * 16
+    }
+}
+
+/// Ok when the kernel takes the (pointwise) `layer`: H_out·W_out a multiple of 4 and at most [`LANES_MAX_PLANE`],
+/// the weight texture within the 8 192 texels a side every adapter offers.
+pub fn lanes_fits(layer: &ConvLayer) -> Result<(), String> {
+    let plane = u64::from(layer.out_height()) * u64::from(layer.out_width());
+    if plane > LANES_MAX_PLANE || !plane.is_multiple_of(4) {
+        return Err(format!(
+            "it takes output planes of a multiple of 4 pixels up to {LANES_MAX_PLANE} (14×14), got {}×{} = {plane}; \
+             the texture-fed GEMM runs as fast on larger planes",
+            layer.out_height(),
+            layer.out_width()
+        ));
+    }
+    let shape = LanesShape::for_layer(layer);
+    let width = u64::from(shape.k_padded()) / 4;
+    if width > MAX_TEXTURE_SIDE || u64::from(layer.out_channels) > MAX_TEXTURE_SIDE {
+        return Err(format!(
+            "its weight texture needs C_in/4 = {width} texels across (C_in padded to {}) and C_out = {} rows, \
+             beyond the {MAX_TEXTURE_SIDE} texels a side every adapter offers",
+            shape.k_padded(),
+            layer.out_channels
+        ));
+    }
+    Ok(())
+}
+
+/// The weight as the texture holds it: OIHW `[C_out, C_in]` rows zero-padded to [`LanesShape::k_padded`] (texel
+/// (k/4, co) = weight[co, k..k+3]).
+pub fn lanes_weights(layer: &ConvLayer, weight: &[f32]) -> Vec<f32> {
+    let shape = LanesShape::for_layer(layer);
+    let (k, padded) = (shape.k as usize, shape.k_padded() as usize);
+    let mut out = vec![0.0; layer.out_channels as usize * padded];
+    for (row, chunk) in out.chunks_exact_mut(padded).zip(weight.chunks_exact(k)) {
+        row[..k].copy_from_slice(chunk);
+    }
+    out
+}
+
+macro_rules! emit {
+    ($out:expr) => {
+        $out.push('\n')
+    };
+    ($out:expr, $($arg:tt)*) => {{
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
+/// The program of one K slice of `layer` (the same for every slice; the slice record says which).
+pub fn lanes_source(layer: &ConvLayer) -> String {
+    let sh = LanesShape::for_layer(layer);
+    let (m, k, kp, batch) = (layer.out_channels, sh.k, sh.k_padded(), layer.batch);
+    let (g, p4, wg, ks) = (sh.groups, sh.per_block, sh.workgroup, LANES_SLICE);
+    let hw = 4 * g;
+    let tile = ks * p4;
+    let mut s = String::new();
+    emit!(
+        s,
+        "// pointwise-lanes (generated) — the pointwise conv as a GEMM, lanes over output channels:"
+    );
+    emit!(s, "// out[n, co, p] = Σ_{{k<{k}}} weight[co, k] · in[n, k, p] (+ bias[co]); C_out = {m}, C_in = {k}, H·W = {hw}, N = {batch}.");
+    emit!(s, "// K runs in {} slice(s) of {ks} steps (zero-padded to {kp}), one dispatch each; this program computes one slice,", sh.slices);
+    emit!(s, "// binding 0 its record: k0 (its first K step), first = 1 for the first slice (store acc + bias), 0 after (add).");
+    emit!(
+        s,
+        "// Layout: input [N, C_in, H·W] and output [N, C_out, H·W] as vec4<f32> (H·W a multiple of 4); weight an"
+    );
+    emit!(s, "// rgba32float texture {} × {m}, texel (k/4, co) = weight[co, k..k+3] (zero past K); bias [C_out] (a dummy without).", kp / 4);
+    emit!(s, "// Dispatch: workgroups of {wg} lanes (one output channel each) on a grid x = {} pixel blocks of {p4} groups of 4", sh.blocks);
+    emit!(
+        s,
+        "// pixels, y = {} channel blocks, z = N images. The lanes copy the slice's B tile ({ks} K steps × {p4} pixel",
+        sh.channel_blocks
+    );
+    emit!(
+        s,
+        "// groups, zero past the plane and past K) into workgroup memory (one barrier); then {} unrolled steps of 4 K",
+        ks / 4
+    );
+    emit!(s, "// steps, each one textureLoad of the lane's weights and 4 × {p4} multiply-adds with B read at constant indices.");
+    emit!(
+        s,
+        "// Lanes past C_out compute a clamped copy and store nothing. No loops."
+    );
+    emit!(s);
+    emit!(s, "struct Slice {{ k0: u32, first: u32, _pad0: u32, _pad1: u32 }}");
+    emit!(s, "@group(0) @binding(0) var<uniform> slice: Slice;");
+    emit!(s, "@group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;");
+    emit!(s, "@group(0) @binding(2) var w_tex: texture_2d<f32>;");
+    emit!(s, "@group(0) @binding(3) var<storage, read> bias: array<f32>;");
+    emit!(
+        s,
+        "@group(0) @binding(4) var<storage, read_write> output: array<vec4<f32>>;"
+    );
+    emit!(s);
+    emit!(s, "var<workgroup> b_tile: array<vec4<f32>, {tile}>;");
+    emit!(s);
+    emit!(s, "@compute @workgroup_size({wg})");
+    // `local_invocation_id.x`, not `local_invocation_index`: with the latter, llvmpipe recomputed the lane's channel
+    // (8 scalar `divl`, one per lane) before every `textureLoad` call (GALLIVM_DEBUG=asm, Mesa 25.0.7).
+    emit!(
+        s,
+        "fn main(@builtin(workgroup_id) wgid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{"
+    );
+    emit!(s, "    let local = lid.x;");
+    emit!(s, "    let g0 = wgid.x * {p4}u;");
+    emit!(s, "    let co_raw = wgid.y * {wg}u + local;");
+    emit!(s, "    let co = min(co_raw, {}u);", m - 1);
+    emit!(s, "    let k0 = slice.k0;");
+    // One image: no image offsets (the code measured at batch 1).
+    let (image_in, image_out) = if batch == 1 {
+        (String::new(), String::new())
+    } else {
+        emit!(s, "    let image_in = wgid.z * {}u;", k * g);
+        emit!(s, "    let image_out = wgid.z * {}u;", m * g);
+        ("image_in + ".to_string(), "image_out + ".to_string())
+    };
+    // The B tile, slice × p4 vec4s, staged by the lanes (per-lane loads).
+    let partial_block = !g.is_multiple_of(p4);
+    let partial_k = !k.is_multiple_of(ks);
+    for j in 0..tile.div_ceil(wg) {
+        emit!(s, "    {{");
+        emit!(s, "        let i = local + {}u;", j * wg);
+        let mut ok = Vec::new();
+        let pixel = if partial_block {
+            ok.push("g < ".to_string() + &format!("{g}u"));
+            format!("min(g, {}u)", g - 1)
+        } else {
+            "g".to_string()
+        };
+        let step = if partial_k {
+            ok.push(format!("kk < {k}u"));
+            format!("min(kk, {}u)", k - 1)
+        } else {
+            "kk".to_string()
+        };
+        let load = format!("input[{image_in}{step} * {g}u + {pixel}]");
+        let value = if ok.is_empty() {
+            load
+        } else {
+            format!("select(vec4<f32>(), {load}, {})", ok.join(" && "))
+        };
+        let body = format!("let g = g0 + i % {p4}u; let kk = k0 + i / {p4}u; b_tile[i] = {value};");
+        if (j + 1) * wg > tile {
+            emit!(s, "        if (i < {tile}u) {{ {body} }}");
+        } else {
+            emit!(s, "        {body}");
+        }
+        emit!(s, "    }}");
+    }
+    emit!(s, "    workgroupBarrier();");
+    for q in 0..p4 {
+        emit!(s, "    var acc{q} = vec4<f32>();");
+    }
+    let comps = ["x", "y", "z", "w"];
+    for kg in 0..ks / 4 {
+        emit!(s, "    {{");
+        emit!(
+            s,
+            "        let w = textureLoad(w_tex, vec2<u32>(k0 / 4u + {kg}u, co), 0);"
+        );
+        for (c, comp) in comps.iter().enumerate() {
+            for q in 0..p4 {
+                emit!(
+                    s,
+                    "        acc{q} += w.{comp} * b_tile[{}];",
+                    (4 * kg + c as u32) * p4 + q
+                );
+            }
+        }
+        emit!(s, "    }}");
+    }
+    emit!(s, "    if (co_raw >= {m}u) {{ return; }}");
+    let b = if layer.bias { "bias[co]" } else { "0.0" };
+    emit!(s, "    let b = {b};");
+    emit!(s, "    let first = slice.first != 0u;");
+    for q in 0..p4 {
+        let store = format!(
+            "let at = {image_out}co * {g}u + g0 + {q}u; if (first) {{ output[at] = acc{q} + b; }} else {{ output[at] += acc{q}; }}"
+        );
+        if partial_block {
+            emit!(s, "    if (g0 + {q}u < {g}u) {{ {store} }}");
+        } else {
+            emit!(s, "    {{ {store} }}");
+        }
+    }
+    emit!(s, "}}");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pw(size: u32, c_in: u32, c_out: u32) -> ConvLayer {
+        ConvLayer {
+            in_channels: c_in,
+            out_channels: c_out,
+            height: size,
+            width: size,
+            ..ConvLayer::default()
+        }
+        .pointwise()
+    }
+
+    #[test]
+    fn shapes_follow_the_rule() {
+        // 14²: 49 pixel groups in 7 blocks of 7; 512 channels in 2 blocks of 256; K 512 in 8 slices.
+        let s = LanesShape::for_layer(&pw(14, 512, 512));
+        assert_eq!((s.groups, s.per_block, s.blocks), (49, 7, 7));
+        assert_eq!(
+            (s.workgroup, s.channel_blocks, s.slices, s.k_padded()),
+            (256, 2, 8, 512)
+        );
+        // 6²: 9 groups in 2 blocks of 5 (the last one partial); 300 channels in 2 blocks of 152; K 100 → 128.
+        let s = LanesShape::for_layer(&pw(6, 100, 300));
+        assert_eq!((s.groups, s.per_block, s.blocks), (9, 5, 2));
+        assert_eq!(
+            (s.workgroup, s.channel_blocks, s.slices, s.k_padded()),
+            (152, 2, 2, 128)
+        );
+        for size in [2u32, 4, 6, 8, 10, 12, 14] {
+            for c in [1u32, 7, 8, 64, 112, 257, 1024, 8192] {
+                let layer = pw(size, c, c);
+                let s = LanesShape::for_layer(&layer);
+                assert!(s.per_block <= LANES_MAX_GROUPS && s.per_block * s.blocks >= s.groups);
+                assert!(
+                    (s.blocks - 1) * s.per_block < s.groups,
+                    "no empty pixel block: {size} {c}"
+                );
+                assert!(s.workgroup.is_multiple_of(8) && s.workgroup <= MAX_LANES_WORKGROUP);
+                assert!(s.workgroup * s.channel_blocks >= c && (s.channel_blocks - 1) * s.workgroup < c);
+                assert!(s.k_padded() >= c && s.k_padded() - c < LANES_SLICE);
+                // Texture rows are whole 256-byte copy rows; the tile fits WebGPU's 16 KiB of workgroup memory.
+                assert!((s.k_padded() * 4).is_multiple_of(256));
+                assert!(s.tile_bytes() <= 16_384);
+            }
+        }
+    }
+
+    #[test]
+    fn it_takes_small_planes_of_whole_vec4s_within_the_texture_limits() {
+        assert!(lanes_fits(&pw(14, 512, 512)).is_ok());
+        assert!(lanes_fits(&pw(2, 8, 8)).is_ok());
+        assert!(lanes_fits(&pw(14, 8192, 8192)).is_ok());
+        for (layer, needle) in [
+            (pw(28, 256, 256), "got 28×28 = 784"),
+            (pw(7, 512, 1024), "got 7×7 = 49"),
+            (pw(14, 32_772, 8), "weight texture"),
+            (pw(14, 8, 8193), "weight texture"),
+        ] {
+            let error = lanes_fits(&layer).unwrap_err();
+            assert!(error.contains(needle), "{error}");
+        }
+    }
+
+    #[test]
+    fn weights_are_rows_padded_to_whole_slices() {
+        let layer = pw(4, 3, 2);
+        let weight: Vec<f32> = (1..=6).map(|v| v as f32).collect();
+        let padded = lanes_weights(&layer, &weight);
+        assert_eq!(padded.len(), 2 * 64);
+        assert_eq!(&padded[..4], &[1.0, 2.0, 3.0, 0.0]);
+        assert_eq!(&padded[64..68], &[4.0, 5.0, 6.0, 0.0]);
+        assert!(padded[68..].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn the_source_states_its_shape_and_guards_only_what_needs_it() {
+        let source = lanes_source(&pw(14, 512, 512));
+        assert!(source.contains("@compute @workgroup_size(256)"));
+        assert!(source.contains("x = 7 pixel blocks of 7 groups"), "{source}");
+        assert!(!source.contains("select("), "no partial block, K a multiple of 64");
+        assert!(!source.contains("image_in"), "batch 1");
+        assert_eq!(source.matches("textureLoad(w_tex").count(), 16);
+        let odd = ConvLayer {
+            batch: 2,
+            bias: false,
+            ..pw(6, 100, 300)
+        };
+        let source = lanes_source(&odd);
+        assert!(source.contains("g < 9u && kk < 100u"), "{source}");
+        assert!(source.contains("let image_in = wgid.z * 900u;"), "{source}");
+        assert!(source.contains("if (g0 + 4u < 9u)"), "{source}");
+        assert!(source.contains("let b = 0.0;"));
+    }
+}
