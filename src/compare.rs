@@ -312,18 +312,22 @@ impl std::fmt::Display for Step {
 
 /// Times the four convs of `layer` on `ctx` with the `variant` kernels. `progress` hears each step before it is
 /// timed.
-pub fn run(
-    ctx: &GpuContext,
-    layer: &ConvLayer,
-    variant: Variant,
-    settings: &BenchSettings,
-    mut progress: impl FnMut(Step),
-) -> Result<Comparison, GpuError> {
+/// A comparison's three jobs planned on `ctx`: the layer validated, its cost, the tiles, the plans.
+struct Plans {
+    layer: ConvLayer,
+    cost: LayerCost,
+    tiles: crate::gpu::kernels::TileTable,
+    standard: JobPlan,
+    depthwise: JobPlan,
+    pointwise: JobPlan,
+}
+
+/// Plans the three jobs of a comparison of `layer` with `variant`'s kernels and checks every limit and the memory
+/// budget (the three jobs, depthwise and pointwise reading the buffers before them, plus the largest readback),
+/// before any kernel is built or buffer allocated.
+fn plans(ctx: &GpuContext, layer: &ConvLayer, variant: Variant) -> Result<Plans, GpuError> {
     let layer = layer.validated()?;
     let cost = LayerCost::of(&layer)?;
-    let (dw_layer, pw_layer) = (layer.depthwise(), layer.pointwise());
-    // Every limit and the memory budget are checked before any kernel is built or buffer allocated: the three jobs
-    // below (depthwise and pointwise read the buffers before them) plus the largest readback.
     // The vec4 kernels get the tiles `convflops tune` cached for these shapes on this adapter, else the defaults.
     let tiles = crate::tune::tiles_for(&ctx.summary, &layer);
     // `auto` runs each conv on the kernel `tune` chose for its class, else on the adapter's default family.
@@ -332,14 +336,47 @@ pub fn run(
         let shader = auto.shader_for(variant, l);
         JobPlan::with_tile(&ctx.summary, l, shader, tiles.get(shader))
     };
-    let (standard_plan, dw_plan, pw_plan) = (plan(&layer)?, plan(&dw_layer)?, plan(&pw_layer)?);
-    let readback = [standard_plan, dw_plan, pw_plan].map(|p| p.readback_bytes());
-    let device_bytes = standard_plan.buffer_bytes(false)
-        + dw_plan.buffer_bytes(true)
-        + pw_plan.buffer_bytes(true)
+    let (standard, depthwise, pointwise) = (plan(&layer)?, plan(&layer.depthwise())?, plan(&layer.pointwise())?);
+    let readback = [standard, depthwise, pointwise].map(|p| p.readback_bytes());
+    let device_bytes = standard.buffer_bytes(false)
+        + depthwise.buffer_bytes(true)
+        + pointwise.buffer_bytes(true)
         + readback.into_iter().max().unwrap_or(0);
     ctx.memory
         .check(&format!("comparing {}", layer.describe()), device_bytes)?;
+    Ok(Plans {
+        layer,
+        cost,
+        tiles,
+        standard,
+        depthwise,
+        pointwise,
+    })
+}
+
+/// Whether [`run`] would refuse `layer` with `variant`'s kernels on `ctx` (a limit or the memory budget), checked
+/// without building a kernel or allocating a buffer: for callers that do other long work (measuring ceilings,
+/// tuning) before the run, so that a bad layer is refused first.
+pub fn check(ctx: &GpuContext, layer: &ConvLayer, variant: Variant) -> Result<(), GpuError> {
+    plans(ctx, layer, variant).map(|_| ())
+}
+
+pub fn run(
+    ctx: &GpuContext,
+    layer: &ConvLayer,
+    variant: Variant,
+    settings: &BenchSettings,
+    mut progress: impl FnMut(Step),
+) -> Result<Comparison, GpuError> {
+    let Plans {
+        layer,
+        cost,
+        tiles,
+        standard: standard_plan,
+        depthwise: dw_plan,
+        pointwise: pw_plan,
+    } = plans(ctx, layer, variant)?;
+    let (dw_layer, pw_layer) = (layer.depthwise(), layer.pointwise());
     let kernels = ConvKernels::with_tiles(ctx, tiles)?;
     let timer = PassTimer::new(ctx)?;
 

@@ -835,6 +835,8 @@ fn refused_quickly(args: &[&str], needles: &[&str]) -> String {
     for needle in needles {
         assert!(errors[0].contains(needle), "{needle:?} not in {}", errors[0]);
     }
+    // Refused before any long work: no ceilings (the launch latency) measured first.
+    assert!(!outcome.stderr.contains("measuring"), "{}", outcome.stderr);
     assert!(
         outcome.elapsed < Duration::from_secs(1),
         "convflops {args:?} took {:.2} s to refuse",
@@ -910,6 +912,27 @@ fn a_64_gib_request_is_refused_by_name() {
             "64",
         ],
         &["the input buffer needs", "max_storage_buffer_binding_size"],
+    );
+}
+
+#[test]
+fn a_network_beyond_the_memory_budget_is_refused_before_any_measurement() {
+    refused_quickly(
+        &[
+            "model",
+            "mobilenet-v1",
+            "--run",
+            "--batch",
+            "64",
+            "--max-memory",
+            "1MiB",
+            "--backend",
+            "vulkan",
+        ],
+        &[
+            "running mobilenet-v1 (batch 64) layer by layer needs",
+            "above --max-memory 1.00 MiB (1,048,576 bytes)",
+        ],
     );
 }
 

@@ -53,6 +53,11 @@ pub fn run(args: CompareArgs) -> Result<()> {
             let note = auto.note(&ctx.summary, &[layer, layer.depthwise(), layer.pointwise()]);
             eprint!("{}", convflops::export::table::wrap(&format!("{note}\n")));
         }
+        // A layer that a limit or the memory budget refuses is refused before any tuning or ceiling measurement.
+        for variant in &variants {
+            compare::check(ctx, &layer, *variant)
+                .with_context(|| format!("comparing on {} ({} kernels)", ctx.summary.name, variant.name()))?;
+        }
         if args.tune {
             let tune_settings = BenchSettings::new(1, 3, 0.2).map_err(anyhow::Error::msg)?;
             super::tune::tune_and_store(ctx, &layer, &tune_settings, true, talk)?;

@@ -139,6 +139,19 @@ fn run_on_gpu(args: &ModelArgs) -> Result<()> {
         let note = convflops::tune::AutoKernels::load(&ctx.summary).note(&ctx.summary, &layers);
         eprint!("{}", convflops::export::table::wrap(&format!("{note}\n")));
     }
+    // A run that cannot fit (the memory budget) is refused before the ceilings are measured; with two networks the
+    // other one still runs, and the refused one is reported by name below.
+    let refusals: Vec<String> = networks
+        .iter()
+        .filter_map(|network| {
+            let error = run::check(&ctx, network, variant).err()?;
+            let error = anyhow::Error::new(error).context(format!("running {} on {}", network.name, ctx.summary.name));
+            Some(format!("{error:#}"))
+        })
+        .collect();
+    if refusals.len() == networks.len() {
+        anyhow::bail!("{}", refusals.join("; "));
+    }
     let ceilings = super::peak::cached_ceilings(&ctx, &settings, talk);
 
     // One step per layer, one for the whole network and one for the check, per network.

@@ -251,31 +251,24 @@ fn layer_data(index: usize, layer: &ConvLayer, input: LayerInput) -> LayerData {
     LayerData { input, weight, bias }
 }
 
-/// Runs every layer of `network` on `ctx` with the `variant` kernels: chained buffers, each layer timed on its own,
-/// the whole network timed in one submission, every output checked. `progress` hears each step.
-///
-/// A layer that fails (a limit, a kernel that refuses it, a failed measurement or read-back, an output that
-/// disagrees with the CPU reference) becomes a [`LayerFailure`] of the run and the others go on; a layer that read
-/// a layer that could not be run reads its own random data instead. Only what concerns the whole network (the
-/// memory budget, the timer, the whole-network pass) or a network where no layer ran is an error.
-pub fn run(
-    ctx: &GpuContext,
-    network: &Network,
-    variant: Variant,
-    settings: &BenchSettings,
-    mut progress: impl FnMut(Step<'_>),
-) -> Result<NetworkRun, RunError> {
+/// A network's layers planned for a run: each layer's kernel and tiles, its plan (None when a limit refused it, the
+/// failure recorded), and what each layer reads.
+struct Planned {
+    shaders: Vec<(ConvLayer, ShaderKind)>,
+    layer_tiles: Vec<TileTable>,
+    plans: Vec<Option<JobPlan>>,
+    failed: Vec<LayerFailure>,
+    inputs: Vec<LayerInput>,
+}
+
+/// Plans every layer of `network` with `variant`'s kernels and checks the memory budget of the whole run, before any
+/// kernel is built or buffer allocated. A layer that a limit refuses is recorded as failed; the budget refuses the run.
+fn plan(ctx: &GpuContext, network: &Network, variant: Variant) -> Result<Planned, RunError> {
     let model = network.name.clone();
-    if network.layers.is_empty() {
-        return Err(RunError::Empty { model });
-    }
-    let report = Report::of(network)?;
     let gpu_error = |source: GpuError| RunError::Gpu {
         model: model.clone(),
         source: Box::new(source),
     };
-    progress(Step::Preparing);
-
     // Each layer's vec4 kernel gets the tile `convflops tune` cached for its shape class, else the built-in one.
     // `auto`: each layer on the kernel `tune` chose for its class, else on the adapter's default family.
     let auto = crate::tune::AutoKernels::load(&ctx.summary);
@@ -323,6 +316,68 @@ pub fn run(
     ctx.memory
         .check(&format!("running {model} (batch {batch}) layer by layer"), device_bytes)
         .map_err(gpu_error)?;
+    Ok(Planned {
+        shaders,
+        layer_tiles,
+        plans,
+        failed,
+        inputs,
+    })
+}
+
+/// Whether [`run`] would refuse `network` on `ctx` (no layers, a count overflow, or the memory budget), checked
+/// without building a kernel or allocating a buffer: for callers that do other long work (measuring ceilings)
+/// before the run, so that a run that cannot fit is refused first.
+pub fn check(ctx: &GpuContext, network: &Network, variant: Variant) -> Result<(), RunError> {
+    if network.layers.is_empty() {
+        return Err(RunError::Empty {
+            model: network.name.clone(),
+        });
+    }
+    Report::of(network)?;
+    plan(ctx, network, variant).map(|_| ())
+}
+
+/// Runs every layer of `network` on `ctx` with the `variant` kernels: chained buffers, each layer timed on its own,
+/// the whole network timed in one submission, every output checked. `progress` hears each step.
+///
+/// A layer that fails (a limit, a kernel that refuses it, a failed measurement or read-back, an output that
+/// disagrees with the CPU reference) becomes a [`LayerFailure`] of the run and the others go on; a layer that read
+/// a layer that could not be run reads its own random data instead. Only what concerns the whole network (the
+/// memory budget, the timer, the whole-network pass) or a network where no layer ran is an error.
+pub fn run(
+    ctx: &GpuContext,
+    network: &Network,
+    variant: Variant,
+    settings: &BenchSettings,
+    mut progress: impl FnMut(Step<'_>),
+) -> Result<NetworkRun, RunError> {
+    let model = network.name.clone();
+    if network.layers.is_empty() {
+        return Err(RunError::Empty { model });
+    }
+    let report = Report::of(network)?;
+    let gpu_error = |source: GpuError| RunError::Gpu {
+        model: model.clone(),
+        source: Box::new(source),
+    };
+    progress(Step::Preparing);
+
+    let Planned {
+        shaders,
+        layer_tiles,
+        plans,
+        mut failed,
+        mut inputs,
+    } = plan(ctx, network, variant)?;
+    let fail = |failed: &mut Vec<LayerFailure>, index: usize, error: GpuError| {
+        failed.push(LayerFailure {
+            index,
+            layer: network.layers[index].clone(),
+            shader: shaders[index].1.name(),
+            error: Arc::new(error),
+        });
+    };
     let timer = PassTimer::new(ctx).map_err(gpu_error)?;
 
     // One set of pipelines per distinct tile table; a table whose pipelines cannot be built fails its layers.
