@@ -46,7 +46,8 @@ pub struct Dispatch {
     pub grid: [u32; 3],
 }
 
-/// A kernel bound to a job: its dispatches, in order, and the texture a generated GEMM keeps for them.
+/// A kernel bound to a job: its dispatches, in order, and the texture a generated kernel binds (the GEMM's B, the
+/// GEMV's weight).
 #[derive(Debug)]
 pub struct Bound {
     pub dispatches: Vec<Dispatch>,

@@ -1,4 +1,5 @@
-//! How a kernel reads the weight: as given (OIHW), or repacked by the host before upload.
+//! How a kernel reads the weight: as given (OIHW), or repacked by the host before upload, into the weight buffer or
+//! (the GEMV) into a texture the kernel binds.
 
 use std::borrow::Cow;
 
@@ -15,9 +16,10 @@ pub enum WeightLayout {
     PackedKMajor,
     /// OIHW with each row zero-padded to whole K slices ([`cpu::pad_weights`]): the generated GEMM.
     PaddedK,
-    /// Per K slice, blocks of 8 output channels whose rows are interleaved by 4 K steps ([`gemv::gemv_weights`]):
-    /// the generated GEMV, each lane reading its own channel's weights as `vec4`s.
-    Gemv,
+    /// The texels of the generated GEMV's rgba32float weight texture ([`gemv::gemv_weights`]): per K slice and
+    /// block of output channels a layer, texel (co, g) holding 4 consecutive K steps of row co. The job writes them
+    /// into the texture its kernel bound; its weight buffer is a 1-element dummy.
+    GemvTexture,
 }
 
 impl WeightLayout {
@@ -29,7 +31,27 @@ impl WeightLayout {
             WeightLayout::PaddedK => {
                 u64::from(layer.out_channels).checked_mul(u64::from(GemmShape::for_layer(layer).k_padded()))
             }
-            WeightLayout::Gemv => Some(GemvShape::for_layer(layer).weight_len(layer)),
+            WeightLayout::GemvTexture => {
+                let shape = GemvShape::for_layer(layer);
+                Some(shape.texture(layer).values())
+            }
+        }
+    }
+
+    /// Elements of the weight buffer: [`WeightLayout::len`], or 1 (a dummy) when the weight goes to a texture.
+    pub fn buffer_len(self, layer: &ConvLayer) -> Option<u64> {
+        match self.texture(layer) {
+            Some(_) => Some(1),
+            None => self.len(layer),
+        }
+    }
+
+    /// The extent of the rgba32float texture the prepared weight is written into, or `None` when it goes to the
+    /// weight buffer.
+    pub fn texture(self, layer: &ConvLayer) -> Option<wgpu::Extent3d> {
+        match self {
+            WeightLayout::GemvTexture => Some(GemvShape::for_layer(layer).texture(layer).extent()),
+            _ => None,
         }
     }
 
@@ -39,7 +61,7 @@ impl WeightLayout {
             WeightLayout::Oihw => Cow::Borrowed(weight),
             WeightLayout::PackedKMajor => Cow::Owned(pack_weights(layer, weight)),
             WeightLayout::PaddedK => Cow::Owned(cpu::pad_weights(layer, weight)),
-            WeightLayout::Gemv => Cow::Owned(gemv::gemv_weights(layer, weight)),
+            WeightLayout::GemvTexture => Cow::Owned(gemv::gemv_weights(layer, weight)),
         }
     }
 }
@@ -106,13 +128,19 @@ mod tests {
             WeightLayout::Oihw,
             WeightLayout::PackedKMajor,
             WeightLayout::PaddedK,
-            WeightLayout::Gemv,
+            WeightLayout::GemvTexture,
         ] {
-            assert_eq!(
-                layout.prepare(&layer, &weight).len() as u64,
-                layout.len(&layer).unwrap(),
-                "{layout:?}"
-            );
+            let prepared = layout.prepare(&layer, &weight).len() as u64;
+            assert_eq!(prepared, layout.len(&layer).unwrap(), "{layout:?}");
+            // A texture layout: 4 values per texel of its extent, a dummy buffer; the others fill their buffer.
+            match layout.texture(&layer) {
+                Some(e) => {
+                    let texels = u64::from(e.width) * u64::from(e.height) * u64::from(e.depth_or_array_layers);
+                    assert_eq!(prepared, texels * 4, "{layout:?}");
+                    assert_eq!(layout.buffer_len(&layer), Some(1));
+                }
+                None => assert_eq!(layout.buffer_len(&layer), Some(prepared), "{layout:?}"),
+            }
         }
     }
 }
