@@ -598,7 +598,7 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
         ),
         (conv(24, 20, 7, 1, 1, 2).pointwise(), ShaderKind::PointwiseCpu),
         (conv(40, 12, 1, 1, 1, 3).pointwise(), ShaderKind::GemvCpu),
-        // The GEMV: K = 300 in 5 slices of 64 steps (the last 44, its own program) at batch 3; a 2×2 plane at batch
+        // The GEMV: K = 300 in 2 slices of 192 steps (the last 108, its own program) at batch 3; a 2×2 plane at batch
         // 2 (8 columns) without bias, K = 70 in slices of 64 and 6; a 4×4 plane (16 columns, the rule's limit).
         (conv(300, 20, 1, 1, 1, 3).pointwise(), ShaderKind::GemvCpu),
         (
@@ -750,6 +750,51 @@ fn k_slices_keep_the_images_apart() {
     };
     slices_keep_the_images_apart(&ctx, pw(300, 1), ShaderKind::GemvCpu);
     slices_keep_the_images_apart(&ctx, pw(100, 4), ShaderKind::PointwiseLanes);
+}
+
+/// The GEMV on more output channels than a texture row holds (8 200: two blocks of 8 192 texture columns, each
+/// slice's weight in two layers) with K = 130 in 3 slices (64, 64, 2) at batch 16: every output against the CPU
+/// reference.
+fn gemv_wide(ctx: &GpuContext) {
+    let kernels = ConvKernels::new(ctx).unwrap();
+    let layer = ConvLayer {
+        batch: 16,
+        in_channels: 130,
+        out_channels: 8200,
+        height: 1,
+        width: 1,
+        bias: true,
+        ..ConvLayer::default()
+    }
+    .pointwise();
+    assert_eq!(Variant::Cpu.shader_for(&layer), ShaderKind::GemvCpu);
+    let mut rng = SplitMix64::new(34);
+    let (input, weight, bias) = verify::random_tensors(&layer, &mut rng);
+    let expected = reference::conv2d(&layer, &input, &weight, bias.as_deref()).unwrap();
+    let agreement = verify::check_layer(
+        ctx,
+        &kernels,
+        &layer,
+        ShaderKind::GemvCpu,
+        (&input, &weight, bias.as_deref()),
+        &expected,
+    )
+    .unwrap();
+    assert!(agreement.passed(), "{agreement:?}");
+}
+
+#[test]
+fn gemv_takes_more_channels_than_a_texture_row_on_vulkan() {
+    if let Some(ctx) = common::vulkan() {
+        gemv_wide(&ctx);
+    }
+}
+
+#[test]
+fn gemv_takes_more_channels_than_a_texture_row_on_gl() {
+    if let Some(ctx) = common::gl() {
+        gemv_wide(&ctx);
+    }
 }
 
 #[test]

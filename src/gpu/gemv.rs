@@ -8,36 +8,40 @@
 //! - **the input at compile-time-constant addresses**: every input value a step reads, in[n, k, p], sits at
 //!   `(n·C_in + k)·H·W + p` relative to the slice's binding, a constant of the generated code, so llvmpipe loads it
 //!   once and broadcasts it to the lanes;
-//! - **each lane's own weights as `vec4`s**: the weight is repacked ([`gemv_weights`]) so lane `co` reads 4
-//!   consecutive K steps of its own row in one 16-byte access, and the 8 lanes of a SIMD vector read 128
-//!   consecutive bytes (rows interleaved in blocks of 8 channels): one per-lane access (about 10 instructions per
-//!   lane) brings 4 weights, each used N times;
+//! - **each lane's weights from an rgba32float texture**: the weight is written at upload, before any timing, into a
+//!   2-D array texture ([`gemv_weights`], [`GemvShape::texture`]) whose texel (co, g) of the slice's layer holds
+//!   weight[co, 4g .. 4g+4] of the slice, so one `textureLoad` brings a lane its 4 weights for 4 K steps, each used
+//!   N times. On llvmpipe that fetch costs about 5 instructions per value per lane against about 9 for the same
+//!   `vec4` read from a storage buffer (4 bounds-checked scalar loads per lane, GALLIVM_DEBUG=asm), and the program
+//!   compiles several times faster; measured in BENCHMARKS.md (2026-12-02);
 //! - **K in unrolled slices**: at most [`MAX_GEMV_UNROLL`] multiply-adds (K steps × N columns) per invocation per
-//!   slice, one dispatch per slice, the input and weight bound at the slice's offset (both 256-byte aligned: slices
-//!   are multiples of [`SLICE_ALIGN`] steps); the first slice stores acc + bias, the later ones add to the output.
-//!   The last slice, when shorter, is its own program (so no read goes past K: no padding values multiply Inf or
-//!   NaN of the next image into the result).
+//!   slice, one dispatch per slice, the input bound at the slice's offset (256-byte aligned: slices are multiples
+//!   of [`SLICE_ALIGN`] steps) and the slice's texture layer given by its slice record; the first slice stores
+//!   acc + bias, the later ones add to the output. The last slice, when shorter, is its own program (so no read goes
+//!   past K: no padding values multiply Inf or NaN of the next image into the result).
 //!
-//! Every weight is read once: 2 FLOPs per 4 bytes, so its roof is memory bandwidth.
+//! Every weight is read once: 2 FLOPs per 4 bytes at batch 1, so its roof is memory bandwidth.
 
 use std::fmt::Write as _;
 
-use crate::gpu::cpu::SLICE_ALIGN;
+use crate::gpu::cpu::{MAX_TEXTURE_LAYERS, MAX_TEXTURE_SIDE, SLICE_ALIGN};
 use crate::layer::ConvLayer;
 
 /// The most GEMM columns (N = batch·H_out·W_out) the GEMV takes. Per 4 K steps and SIMD vector its cost is one
-/// per-lane `vec4` weight access (GALLIVM_DEBUG=asm, Mesa 25.0.7: 4 bounds-checked scalar loads per lane, about 36
-/// instructions per lane) plus 4·N broadcast input values and 4·N multiply-adds, so more columns share the weight
-/// access; the GEMM (lanes over 4-pixel groups) fills its 8 lanes only from N = 32. Measured in BENCHMARKS.md
-/// (2026-12-02): at N = 16 (the classifiers at batch 16) the GEMV against the GEMM.
+/// weight fetch per lane (a `textureLoad`, about 5 instructions per value per lane on Mesa 25.0.7) plus 4·N
+/// broadcast input values and 4·N multiply-adds, so more columns share the weight fetch; the GEMM (lanes over
+/// 4-pixel groups) fills its 8 lanes only from N = 32. Measured in BENCHMARKS.md (2026-12-02), with the weights
+/// then read from a storage buffer (about 9 instructions per value per lane): at N = 16 (the classifiers at batch
+/// 16) the GEMV 1.05–1.28× the GEMM.
 pub const GEMV_MAX_COLUMNS: u64 = 16;
 
 /// The most multiply-adds (K steps × N columns) one GEMV invocation unrolls per slice. llvmpipe compiles at the
-/// first dispatch in time that grows faster than linearly with the code's length: on Mesa 25.0.7 (2-core machine,
-/// 2026-12-02) slices of 1 024 steps made the three classifiers (K = 1 024, 1 280, 512) compile for about 5 minutes
-/// and ran no faster than slices of 64, 128 or 256 (0.7–0.95 GFLOP/s each, within the machine's noise), whose
-/// compile is seconds.
-pub const MAX_GEMV_UNROLL: u32 = 256;
+/// first dispatch in time that grows faster than linearly with the code's length; with the weights in a texture,
+/// on Mesa 25.0.7 (2-core machine, 2026-12-02, Mesa's shader cache off) one slice of 1 024 steps compiled in 6.0 s,
+/// two of 640 in 1.7 s, slices of 512 in 0.7–1.8 s, while fewer, longer slices ran the three classifiers and the
+/// large squeeze-excitation convs 1.05–1.4× faster than slices of 256 (fewer dispatches); 768 keeps every program
+/// in the few-second range.
+pub const MAX_GEMV_UNROLL: u32 = 768;
 
 /// The most invocations per GEMV workgroup.
 pub const MAX_GEMV_WORKGROUP: u32 = 64;
@@ -46,7 +50,7 @@ pub const MAX_GEMV_WORKGROUP: u32 = 64;
 /// llvmpipe threads, and more, get work.
 pub const MIN_GEMV_WORKGROUPS: u32 = 8;
 
-/// Channels whose weight rows are interleaved (one SIMD vector of llvmpipe's 8 lanes).
+/// llvmpipe's SIMD width in f32 lanes (256-bit vectors): GEMV workgroups are whole multiples of it.
 pub const GEMV_LANES: u32 = 8;
 
 /// The GEMV view of a pointwise conv: N columns, K steps in slices, the workgroup over output channels.
@@ -97,11 +101,6 @@ impl GemvShape {
         }
     }
 
-    /// Output channels padded to whole blocks of [`GEMV_LANES`] (the weight's interleave).
-    pub fn channels_padded(layer: &ConvLayer) -> u64 {
-        u64::from(layer.out_channels).div_ceil(u64::from(GEMV_LANES)) * u64::from(GEMV_LANES)
-    }
-
     /// K steps of slice `s`.
     pub fn slice_len(&self, s: u32) -> u32 {
         if s + 1 == self.slices {
@@ -111,15 +110,53 @@ impl GemvShape {
         }
     }
 
-    /// f32 elements of the repacked weight: per slice, the padded channels × its K steps rounded up to 4.
-    pub fn weight_len(&self, layer: &ConvLayer) -> u64 {
-        let body = u64::from(self.slices - 1) * u64::from(self.slice);
-        Self::channels_padded(layer) * (body + u64::from(self.tail.next_multiple_of(4)))
+    /// The weight texture of `layer` (see [`GemvTexture`]).
+    pub fn texture(&self, layer: &ConvLayer) -> GemvTexture {
+        let side = MAX_TEXTURE_SIDE as u32;
+        let channels = layer.out_channels.max(1);
+        let column_blocks = channels.div_ceil(side);
+        GemvTexture {
+            width: channels.min(side),
+            height: self.slice.div_ceil(4),
+            column_blocks,
+            layers: self.slices.saturating_mul(column_blocks).max(2),
+        }
+    }
+}
+
+/// The weight texture of a GEMV (rgba32float, 2-D array): texel (x, y) of layer `slice·column_blocks + co / width`
+/// holds weight[co, k .. k+4] for co = x + (layer % column_blocks)·width and k = slice·`slice` + 4y.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GemvTexture {
+    /// Texels across: output channels, at most [`MAX_TEXTURE_SIDE`].
+    pub width: u32,
+    /// Rows: groups of 4 K steps of the longest slice.
+    pub height: u32,
+    /// Blocks of `width` output channels (one layer each per slice).
+    pub column_blocks: u32,
+    /// slices · column_blocks, at least 2 (wgpu's GL backend makes a 1-layer texture a plain 2-D one, which cannot
+    /// be bound as an array).
+    pub layers: u32,
+}
+
+impl GemvTexture {
+    /// The texture's extent.
+    pub fn extent(&self) -> wgpu::Extent3d {
+        wgpu::Extent3d {
+            width: self.width,
+            height: self.height,
+            depth_or_array_layers: self.layers,
+        }
     }
 
-    /// Where slice `s` starts in the repacked weight, in f32.
-    pub fn weight_offset(&self, layer: &ConvLayer, s: u32) -> u64 {
-        Self::channels_padded(layer) * u64::from(s) * u64::from(self.slice)
+    /// f32 values of the texture's data (4 per texel).
+    pub fn values(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height) * u64::from(self.layers) * 4
+    }
+
+    /// Bytes of the texture (16 per texel).
+    pub fn bytes(&self) -> u64 {
+        self.values() * 4
     }
 }
 
@@ -146,26 +183,41 @@ pub fn gemv_fits(layer: &ConvLayer) -> Result<(), String> {
             layer.out_width()
         ));
     }
+    let shape = GemvShape::for_layer(layer);
+    let texture = shape.texture(layer);
+    let layers = u64::from(shape.slices) * u64::from(texture.column_blocks);
+    if layers > MAX_TEXTURE_LAYERS {
+        return Err(format!(
+            "its weight texture needs {} slices of K × {} blocks of {MAX_TEXTURE_SIDE} output channels = {layers} \
+             layers, beyond the {MAX_TEXTURE_LAYERS} layers every adapter offers",
+            shape.slices, texture.column_blocks
+        ));
+    }
     Ok(())
 }
 
-/// The OIHW weight `[C_out, C_in]` of a pointwise `layer` as the GEMV reads it: per slice (K steps
-/// `s·slice ..`, its length L rounded up to 4 with zeros), per block of 8 output channels (padded with zero
-/// rows), per group of 4 K steps, the 8 channels' 4 weights: f32 index
-/// `slice_offset + ((co / 8)·(L₄/4) + k/4)·32 + (co % 8)·4 + k % 4`.
+/// The OIHW weight `[C_out, C_in]` of a pointwise `layer` as the GEMV's texture holds it ([`GemvTexture`]), texels
+/// in layer-major, row-major order: f32 index `((l·height + y)·width + x)·4 + c` holds weight[co, k] for
+/// k = s·slice + 4y + c, co = b·width + x, l = s·column_blocks + b; texels past C_out or past a slice's K steps are
+/// zero.
 pub fn gemv_weights(layer: &ConvLayer, weight: &[f32]) -> Vec<f32> {
     let shape = GemvShape::for_layer(layer);
-    let mut out = vec![0.0; usize::try_from(shape.weight_len(layer)).unwrap_or(0)];
+    let texture = shape.texture(layer);
+    let mut out = vec![0.0; usize::try_from(texture.values()).unwrap_or(0)];
     let (co_n, k) = (layer.out_channels as usize, shape.k as usize);
-    let lanes = GEMV_LANES as usize;
-    for s in 0..shape.slices {
-        let base = shape.weight_offset(layer, s) as usize;
-        let len = shape.slice_len(s) as usize;
-        let groups = len.div_ceil(4);
-        let start = (s * shape.slice) as usize;
+    let (width, height, blocks) = (
+        texture.width as usize,
+        texture.height as usize,
+        texture.column_blocks as usize,
+    );
+    for s in 0..shape.slices as usize {
+        let start = s * shape.slice as usize;
+        let len = shape.slice_len(s as u32) as usize;
         for co in 0..co_n {
+            let (b, x) = (co / width, co % width);
+            let plane = (s * blocks + b) * height;
             for kk in 0..len {
-                let at = base + ((co / lanes) * groups + kk / 4) * 4 * lanes + (co % lanes) * 4 + kk % 4;
+                let at = ((plane + kk / 4) * width + x) * 4 + kk % 4;
                 if let (Some(slot), Some(&value)) = (out.get_mut(at), weight.get(co * k + start + kk)) {
                     *slot = value;
                 }
@@ -192,7 +244,6 @@ pub fn gemv_source(layer: &ConvLayer, len: u32) -> String {
     let (m, k, n_cols, wg) = (layer.out_channels, shape.k, shape.columns, shape.workgroup);
     let hw = layer.out_height() * layer.out_width();
     let groups = len.div_ceil(4);
-    let lanes = GEMV_LANES;
     // One vec4 accumulator per column (4 independent addition chains) when there are too few columns to hide the
     // latency of one chain; else one scalar per column.
     let vec_acc = n_cols <= 2;
@@ -204,22 +255,27 @@ pub fn gemv_source(layer: &ConvLayer, len: u32) -> String {
         layer.batch
     );
     emit!(s, "// K runs in {} slice(s) of {} steps (the last {}), one dispatch each; this program computes a slice of {len} steps.", shape.slices, shape.slice, shape.tail);
+    let texture = shape.texture(layer);
+    let (width, blocks) = (texture.width, texture.column_blocks);
     emit!(
         s,
         "// Layout: input [N, C_in, H·W] f32 bound at the slice's first channel (addresses below are constants);"
     );
-    emit!(s, "// weight repacked per slice: blocks of {lanes} channels (rows past C_out zero), per 4 K steps the {lanes} channels' vec4s");
-    emit!(s, "// (vec4 index ((co / {lanes})·{groups} + k/4)·{lanes} + co % {lanes}), bound at the slice's block; bias [C_out] (a 1-element");
-    emit!(s, "// dummy without bias); output [N, C_out, H_out·W_out] f32; binding 0 the slice record: first = 1 for the first slice");
-    emit!(s, "// (store acc + bias), 0 after (add to the output).");
+    emit!(s, "// weight: an rgba32float 2-D array texture written at upload, {width} texels across × {} rows × {} layers: texel", texture.height, texture.layers);
+    emit!(s, "// (co % {width}, g) of layer slice·{blocks} + co / {width} holds weight[co, 4g .. 4g+4] of the slice (zero past K);");
+    emit!(s, "// bias [C_out] (a 1-element dummy without bias); output [N, C_out, H_out·W_out] f32; binding 0 the slice record:");
+    emit!(
+        s,
+        "// first = 1 for the first slice (store acc + bias), 0 after (add to the output); layer = slice·{blocks}."
+    );
     emit!(s, "// Dispatch: workgroups of {wg} on a grid x = ceil({m} / {wg}); lanes over output channels, co = invocation index");
-    emit!(s, "// (clamped to {} for reading; past it nothing is stored). One invocation: {groups} vec4 weight loads of its own row, each", m - 1);
-    emit!(s, "// feeding 4 K steps × {n_cols} columns of multiply-adds with input values read at constant addresses. No loops.");
+    emit!(s, "// (clamped to {} for reading; past it nothing is stored). One invocation: {groups} textureLoads of its own 4 weights,", m - 1);
+    emit!(s, "// each feeding 4 K steps × {n_cols} columns of multiply-adds with input values read at constant addresses. No loops.");
     emit!(s);
-    emit!(s, "struct Slice {{ first: u32, _pad0: u32, _pad1: u32, _pad2: u32 }}");
+    emit!(s, "struct Slice {{ first: u32, layer: u32, _pad1: u32, _pad2: u32 }}");
     emit!(s, "@group(0) @binding(0) var<uniform> slice: Slice;");
     emit!(s, "@group(0) @binding(1) var<storage, read> input: array<f32>;");
-    emit!(s, "@group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;");
+    emit!(s, "@group(0) @binding(2) var weight: texture_2d_array<f32>;");
     emit!(s, "@group(0) @binding(3) var<storage, read> bias: array<f32>;");
     emit!(s, "@group(0) @binding(4) var<storage, read_write> output: array<f32>;");
     emit!(s);
@@ -230,11 +286,13 @@ pub fn gemv_source(layer: &ConvLayer, len: u32) -> String {
     );
     emit!(s, "    let raw = wg.x * {wg}u + local;");
     emit!(s, "    let co = min(raw, {}u);", m - 1);
-    emit!(
-        s,
-        "    let row = (co / {lanes}u) * {}u + co % {lanes}u;",
-        groups * lanes
-    );
+    if blocks == 1 {
+        emit!(s, "    let x = co;");
+        emit!(s, "    let layer = slice.layer;");
+    } else {
+        emit!(s, "    let x = co % {width}u;");
+        emit!(s, "    let layer = slice.layer + co / {width}u;");
+    }
     let columns: Vec<(u32, u32)> = (0..layer.batch).flat_map(|n| (0..hw).map(move |p| (n, p))).collect();
     for j in 0..columns.len() {
         if vec_acc {
@@ -247,7 +305,7 @@ pub fn gemv_source(layer: &ConvLayer, len: u32) -> String {
     let comps = ["x", "y", "z", "w"];
     for g in 0..groups {
         emit!(s, "    {{");
-        emit!(s, "        let w = weight[row + {}u];", g * lanes);
+        emit!(s, "        let w = textureLoad(weight, vec2<u32>(x, {g}u), layer, 0);");
         let steps = (len - 4 * g).min(4);
         for (j, &(n, p)) in columns.iter().enumerate() {
             if vec_acc {
@@ -350,21 +408,40 @@ mod tests {
                 );
                 assert!(s.tail >= 1 && s.tail <= s.slice);
                 assert_eq!((s.slices - 1) * s.slice + s.tail, c);
+                // Every slice's input starts on a 256-byte boundary.
                 assert!(s.slices == 1 || s.slice.is_multiple_of(SLICE_ALIGN));
-                // Every slice's weight block starts on a 256-byte boundary.
-                for i in 0..s.slices {
-                    assert!((s.weight_offset(&layer, i) * 4).is_multiple_of(256));
-                }
+                // The texture: one layer per slice (at least 2), rows for the longest slice.
+                let t = s.texture(&layer);
+                assert_eq!((t.width, t.column_blocks), (10, 1));
+                assert_eq!(t.layers, s.slices.max(2));
+                assert_eq!(t.height, s.slice.div_ceil(4));
             }
         }
-        // The three classifiers: slices of 256 steps.
+        // The three classifiers: K = 1 280 in two slices of 640, 1 024 in two of 512, 512 in one.
         let s = GemvShape::for_layer(&fc(1280, 1000, 1));
-        assert_eq!((s.slice, s.slices, s.tail), (256, 5, 256));
-        assert_eq!(GemvShape::for_layer(&fc(512, 1000, 1)).slices, 2);
-        // K = 1000 at batch 2: 8 slices of 128, the last 104 steps; one slice of 48 (an SE conv).
+        assert_eq!((s.slice, s.slices, s.tail), (640, 2, 640));
+        assert_eq!(GemvShape::for_layer(&fc(1024, 1000, 1)).slices, 2);
+        assert_eq!(GemvShape::for_layer(&fc(512, 1000, 1)).slices, 1);
+        // K = 1000 at batch 2: 3 slices of 384, the last 232 steps; one slice of 48 (an SE conv).
         let s = GemvShape::for_layer(&fc(1000, 10, 2));
-        assert_eq!((s.slice, s.slices, s.tail), (128, 8, 104));
+        assert_eq!((s.slice, s.slices, s.tail), (384, 3, 232));
         assert_eq!(GemvShape::for_layer(&fc(48, 1152, 1)).slices, 1);
+    }
+
+    #[test]
+    fn wide_layers_take_blocks_of_texture_columns_within_the_layer_limit() {
+        // 20 000 output channels: 3 blocks of 8 192 texels; K = 4 096 in 6 slices: 18 layers.
+        let layer = fc(4096, 20_000, 1);
+        let s = GemvShape::for_layer(&layer);
+        let t = s.texture(&layer);
+        assert_eq!((t.width, t.column_blocks, t.layers), (8192, 3, 3 * s.slices));
+        assert!(gemv_fits(&layer).is_ok());
+        // K = 65 536 at batch 16 (slices of 64): 1 024 layers, refused with the limit named.
+        let error = gemv_fits(&fc(65_536, 10, 16)).unwrap_err();
+        assert!(
+            error.contains("1024 layers") && error.contains("256 layers every adapter offers"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -381,45 +458,54 @@ mod tests {
     }
 
     #[test]
-    fn the_weight_is_repacked_per_slice_in_lane_blocks() {
-        // C_out 10 (two blocks of 8), K = 1000 at batch 2: 7 slices of 128 and one of 104.
+    fn the_weight_fills_the_texture_per_slice_and_column_block() {
+        // C_out 10, K = 1000 at batch 2: 2 slices of 384 and one of 232; 96 rows, 3 layers.
         let layer = fc(1000, 10, 2);
         let s = GemvShape::for_layer(&layer);
+        let t = s.texture(&layer);
+        assert_eq!((t.width, t.height, t.layers), (10, 96, 3));
         let weight: Vec<f32> = (0..10_000).map(|v| v as f32 + 1.0).collect();
-        let packed = gemv_weights(&layer, &weight);
-        assert_eq!(packed.len() as u64, s.weight_len(&layer));
-        assert_eq!(packed.len(), 16 * 1000);
+        let texels = gemv_weights(&layer, &weight);
+        assert_eq!(texels.len() as u64, t.values());
         for co in 0..10usize {
             for k in 0..1000usize {
-                let (slice, kk) = (k / 128, k % 128);
-                let groups = s.slice_len(slice as u32).div_ceil(4) as usize;
-                let at = s.weight_offset(&layer, slice as u32) as usize
-                    + ((co / 8) * groups + kk / 4) * 32
-                    + (co % 8) * 4
-                    + kk % 4;
-                assert_eq!(packed[at], weight[co * 1000 + k], "co {co} k {k}");
+                let (slice, kk) = (k / 384, k % 384);
+                let at = ((slice * 96 + kk / 4) * 10 + co) * 4 + kk % 4;
+                assert_eq!(texels[at], weight[co * 1000 + k], "co {co} k {k}");
             }
         }
-        // Every weight once; the padding rows are zero.
-        assert_eq!(packed.iter().filter(|&&v| v != 0.0).count(), 10_000);
+        // Every weight once; the rest (the short slice's rows past K) is zero.
+        assert_eq!(texels.iter().filter(|&&v| v != 0.0).count(), 10_000);
+        // Two column blocks: channel 8 192 + x of slice 0 sits in layer 1 at x.
+        let layer = fc(8, 8200, 1);
+        let t = GemvShape::for_layer(&layer).texture(&layer);
+        assert_eq!((t.width, t.height, t.column_blocks, t.layers), (8192, 2, 2, 2));
+        let weight: Vec<f32> = (0..8 * 8200).map(|v| v as f32).collect();
+        let texels = gemv_weights(&layer, &weight);
+        let at = |l: usize, y: usize, x: usize, c: usize| ((l * 2 + y) * 8192 + x) * 4 + c;
+        assert_eq!(texels[at(1, 1, 3, 2)], weight[(8192 + 3) * 8 + 6]);
+        assert_eq!(texels[at(0, 0, 5, 1)], weight[5 * 8 + 1]);
     }
 
     #[test]
     fn the_source_states_its_shape_and_reads_the_input_at_constants() {
         let layer = fc(1280, 1000, 1);
-        let source = gemv_source(&layer, 256);
+        let source = gemv_source(&layer, 640);
         assert!(
             source.starts_with("// gemv-cpu (generated) — a pointwise conv as a GEMV"),
             "{source}"
         );
         assert!(source.contains("M = C_out = 1000, K = C_in = 1280, N = batch·H_out·W_out = 1 · 1 = 1 columns"));
-        assert!(source.contains("K runs in 5 slice(s) of 256 steps (the last 256)"));
+        assert!(source.contains("K runs in 2 slice(s) of 640 steps (the last 640)"));
+        assert!(source.contains("1000 texels across × 160 rows × 2 layers"));
         assert!(source.contains("Dispatch: workgroups of 64 on a grid x = ceil(1000 / 64)"));
         assert!(source.contains("@compute @workgroup_size(64)"));
-        // 64 vec4 weight loads, each with its 4 input values at constant addresses; one vec4 accumulator.
-        assert_eq!(source.matches("let w = weight[row + ").count(), 64);
-        assert!(source.contains("acc0 += w * vec4<f32>(input[252u], input[253u], input[254u], input[255u]);"));
-        assert!(!source.contains("input[256u]"));
+        // 160 weight fetches, each with its 4 input values at constant addresses; one vec4 accumulator.
+        assert_eq!(source.matches("textureLoad(weight, ").count(), 160);
+        assert!(source.contains("let w = textureLoad(weight, vec2<u32>(x, 159u), layer, 0);"));
+        assert!(source.contains("acc0 += w * vec4<f32>(input[636u], input[637u], input[638u], input[639u]);"));
+        assert!(!source.contains("input[640u]"));
+        assert!(source.contains("let x = co;") && source.contains("let layer = slice.layer;"));
         // Batch 3 of a 1×1 input: scalar accumulators, image n's values at n·C_in + k; a 5-step tail reads 5.
         let layer = fc(5, 7, 3);
         let source = gemv_source(&layer, 5);
@@ -427,5 +513,8 @@ mod tests {
         assert!(!source.contains("input[15u]"));
         assert!(source.contains("let at = 14u + co * 1u;"));
         assert!(source.contains("if (raw >= 7u) { return; }"));
+        // More than 8 192 output channels: the lane's column and layer follow its channel block.
+        let source = gemv_source(&fc(8, 8200, 1), 8);
+        assert!(source.contains("let x = co % 8192u;") && source.contains("let layer = slice.layer + co / 8192u;"));
     }
 }

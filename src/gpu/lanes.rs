@@ -123,6 +123,15 @@ pub fn lanes_fits(layer: &ConvLayer) -> Result<(), String> {
     Ok(())
 }
 
+/// The extent of the weight texture of `layer`: C_in padded to whole slices / 4 texels across, C_out rows, 1 layer.
+pub fn weight_extent(layer: &ConvLayer) -> wgpu::Extent3d {
+    wgpu::Extent3d {
+        width: LanesShape::for_layer(layer).k_padded() / 4,
+        height: layer.out_channels,
+        depth_or_array_layers: 1,
+    }
+}
+
 /// The weight as the texture holds it: OIHW `[C_out, C_in]` rows zero-padded to [`LanesShape::k_padded`] (texel
 /// (k/4, co) = weight[co, k..k+3]).
 pub fn lanes_weights(layer: &ConvLayer, weight: &[f32]) -> Vec<f32> {

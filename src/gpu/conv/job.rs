@@ -24,10 +24,8 @@ pub struct ConvJob {
     output_len: u64,
     /// The kernel's dispatches, in order (one, or a generated GEMM's pack and K slices).
     dispatches: Vec<Dispatch>,
-    /// The B texture of a generated GEMM, held for its bind groups.
-    _texture: Option<wgpu::Texture>,
-    /// The texture a kernel reads its weights from, filled by [`ConvJob::upload`].
-    weight_texture: Option<wgpu::Texture>,
+    /// The texture a generated kernel binds (the GEMM's B; the GEMV's weight, written by [`ConvJob::upload`]).
+    texture: Option<wgpu::Texture>,
     /// The job's buffers in the context's memory budget, given back when the job is dropped.
     reservation: Reservation,
     /// Seconds its generated kernels took to compile at their first dispatch, when this job compiled them (a job
@@ -100,8 +98,7 @@ impl ConvJob {
                 grid,
                 output_len,
                 dispatches: bound.dispatches,
-                _texture: bound.texture,
-                weight_texture: bound.weight_texture,
+                texture: bound.texture,
                 reservation,
                 compile_s: None,
             };
@@ -178,13 +175,11 @@ impl ConvJob {
             ctx.queue.write_buffer(&self.input, 0, bytemuck::cast_slice(input));
         }
         expect("weight", weight, self.layer.weight_len())?;
-        let prepared = self.shader.spec().weights().prepare(&self.layer, weight);
-        ctx.queue.write_buffer(&self.weight, 0, bytemuck::cast_slice(&prepared));
-        if let Some(texture) = &self.weight_texture {
-            // The texture's rows are the prepared weight's rows (rgba32float: 16 bytes a texel), filled once here,
-            // outside every timed run.
-            let size = texture.size();
-            ctx.queue.write_texture(
+        let layout = self.shader.spec().weights();
+        let prepared = layout.prepare(&self.layer, weight);
+        match (layout.texture(&self.layer), &self.texture) {
+            (None, _) => ctx.queue.write_buffer(&self.weight, 0, bytemuck::cast_slice(&prepared)),
+            (Some(extent), Some(texture)) => ctx.queue.write_texture(
                 wgpu::TexelCopyTextureInfo {
                     texture,
                     mip_level: 0,
@@ -194,11 +189,17 @@ impl ConvJob {
                 bytemuck::cast_slice(&prepared),
                 wgpu::TexelCopyBufferLayout {
                     offset: 0,
-                    bytes_per_row: Some(size.width * 16),
-                    rows_per_image: Some(size.height),
+                    bytes_per_row: Some(extent.width * 16),
+                    rows_per_image: Some(extent.height),
                 },
-                size,
-            );
+                extent,
+            ),
+            (Some(_), None) => {
+                return Err(GpuError::Validation {
+                    during: "uploading the weight".into(),
+                    message: format!("the {} kernel bound no weight texture", self.shader.name()),
+                })
+            }
         }
         match (self.layer.bias, bias) {
             (true, Some(bias)) => {

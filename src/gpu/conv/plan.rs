@@ -128,7 +128,7 @@ pub struct JobPlan {
     pub total: u32,
     /// The tile of a tunable kernel.
     pub tile: Option<Tile>,
-    /// Bytes of the B texture of a generated GEMM kernel (0 for the others).
+    /// Bytes of the texture a generated kernel binds (the GEMM's B, the GEMV's weight; 0 for the others).
     pub texture_bytes: u64,
 }
 
@@ -167,7 +167,7 @@ impl JobPlan {
         }
         let spec = shader.spec();
         let input_bytes = checked_buffer_bytes(limits, "input", layer.input_len())?;
-        let weight_bytes = checked_buffer_bytes(limits, "weight", spec.weights().len(&layer))?;
+        let weight_bytes = checked_buffer_bytes(limits, "weight", spec.weights().buffer_len(&layer))?;
         let bias_bytes = checked_buffer_bytes(limits, "bias", Some(layer.bias_len()))?;
         let (output_bytes, total) = output_plan(limits, &layer)?;
         let tile = match tile {

@@ -46,14 +46,13 @@ pub struct Dispatch {
     pub grid: [u32; 3],
 }
 
-/// A kernel bound to a job: its dispatches, in order, the texture a generated GEMM keeps for them, and the weight
-/// texture a kernel reads its weights from ([`crate::gpu::ConvJob::upload`] fills it from the weight in the
-/// kernel's [`crate::gpu::kernels::WeightLayout`], rows of `width` × 16 bytes).
+/// A kernel bound to a job: its dispatches, in order, and the texture a generated kernel binds (the GEMM's B; the
+/// weight of gemv-cpu and pointwise-lanes, which [`crate::gpu::ConvJob::upload`] writes from the kernel's
+/// [`crate::gpu::kernels::WeightLayout`]).
 #[derive(Debug)]
 pub struct Bound {
     pub dispatches: Vec<Dispatch>,
     pub texture: Option<wgpu::Texture>,
-    pub weight_texture: Option<wgpu::Texture>,
 }
 
 impl Bound {
@@ -66,7 +65,6 @@ impl Bound {
                 grid,
             }],
             texture: None,
-            weight_texture: None,
         }
     }
 }

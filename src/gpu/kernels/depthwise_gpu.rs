@@ -262,7 +262,6 @@ impl ConvKernel for DepthwiseGpu {
                 grid: plan.grid,
             }],
             texture: None,
-            weight_texture: None,
         })
     }
 }

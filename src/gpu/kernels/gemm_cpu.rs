@@ -186,7 +186,6 @@ impl ConvKernel for GemmCpu {
         Ok(Bound {
             dispatches,
             texture: Some(texture),
-            weight_texture: None,
         })
     }
 }

@@ -394,7 +394,6 @@ impl ConvKernel for GemmGpu {
                     grid: plan.grid,
                 }],
                 texture: None,
-                weight_texture: None,
             });
         }
         // The scratch buffer is counted in the job's memory budget (`texture_bytes`); the bind groups keep it.
@@ -439,7 +438,6 @@ impl ConvKernel for GemmGpu {
                 },
             ],
             texture: None,
-            weight_texture: None,
         })
     }
 }

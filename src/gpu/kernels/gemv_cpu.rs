@@ -1,11 +1,13 @@
 //! `gemv-cpu`: a pointwise conv with few GEMM columns (N = batch·H_out·W_out ≤ [`gemv::GEMV_MAX_COLUMNS`]: fully
 //! connected layers, squeeze-excitation convs) as a GEMV generated per layer for CPU adapters, lanes over output
-//! channels, the input at compile-time-constant addresses, each lane's weights as `vec4`s; K in slices of one
-//! dispatch each. The generator, the [`GemvShape`] rule and the weight layout live in [`crate::gpu::gemv`].
+//! channels, the input at compile-time-constant addresses, each lane's 4 weights per `textureLoad` from an
+//! rgba32float texture written at upload; K in slices of one dispatch each. The generator, the [`GemvShape`] rule
+//! and the texture's layout live in [`crate::gpu::gemv`].
 
 use crate::gpu::conv::{ConvKernels, JobPlan};
 use crate::gpu::cpu::SLICE_RECORD_BYTES;
 use crate::gpu::gemv::{self, GemvShape};
+use crate::gpu::kernel::Binding;
 use crate::gpu::kernels::CONV_BINDINGS;
 use crate::gpu::kernels::{rules, Bound, ConvKernel, Dispatch, JobBuffers, Role, Source, Tile, Variant, WeightLayout};
 use crate::gpu::{GpuContext, GpuError};
@@ -48,13 +50,17 @@ impl ConvKernel for GemvCpu {
         1
     }
     fn weights(&self) -> WeightLayout {
-        WeightLayout::Gemv
+        WeightLayout::GemvTexture
+    }
+    fn texture_bytes(&self, layer: &ConvLayer) -> u64 {
+        let shape = GemvShape::for_layer(layer);
+        shape.texture(layer).bytes()
     }
     fn workgroup_size(&self, layer: &ConvLayer, _tile: Option<Tile>) -> u32 {
         GemvShape::for_layer(layer).workgroup
     }
-    /// One dispatch per K slice: the slice's record, its input channels and its weight block bound at their offsets
-    /// (the last slice, when shorter, with its own program).
+    /// One dispatch per K slice: the slice's record, its input channels bound at their offset, the weight texture
+    /// (returned: the job writes the weight into it at upload); the last slice, when shorter, with its own program.
     fn bind(
         &self,
         ctx: &GpuContext,
@@ -64,24 +70,41 @@ impl ConvKernel for GemvCpu {
     ) -> Result<Bound, GpuError> {
         let layer = &plan.layer;
         let shape = GemvShape::for_layer(layer);
-        let body = kernels.generated(
-            ctx,
-            self.name(),
-            gemv::gemv_source(layer, shape.slice),
-            &CONV_BINDINGS,
-            shape.workgroup,
-        )?;
-        let tail = if shape.tail == shape.slice {
-            body.clone()
-        } else {
+        let mut bindings = CONV_BINDINGS;
+        bindings[2] = Binding::TextureArray;
+        let program = |len: u32| {
             kernels.generated(
                 ctx,
                 self.name(),
-                gemv::gemv_source(layer, shape.tail),
-                &CONV_BINDINGS,
+                gemv::gemv_source(layer, len),
+                &bindings,
                 shape.workgroup,
-            )?
+            )
         };
+        let body = program(shape.slice)?;
+        let tail = if shape.tail == shape.slice {
+            body.clone()
+        } else {
+            program(shape.tail)?
+        };
+        let geometry = shape.texture(layer);
+        let texture = ctx.scoped("allocating the weight texture", || {
+            ctx.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("gemv weight"),
+                size: geometry.extent(),
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba32Float,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            })
+        })?;
+        let view = texture.create_view(&wgpu::TextureViewDescriptor {
+            dimension: Some(wgpu::TextureViewDimension::D2Array),
+            ..Default::default()
+        });
+        // Per record: first (1 for slice 0), then the slice's first texture layer.
         let records = ctx.scoped("allocating the slice records", || {
             let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("gemv slices"),
@@ -91,23 +114,25 @@ impl ConvKernel for GemvCpu {
             });
             let words = (SLICE_RECORD_BYTES / 4) as usize;
             let mut data = vec![0u32; shape.slices as usize * words];
-            data[0] = 1;
+            for (slice, record) in data.chunks_exact_mut(words).enumerate() {
+                record[0] = u32::from(slice == 0);
+                record[1] = slice as u32 * geometry.column_blocks;
+            }
             ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
             buffer
         })?;
         let plane = u64::from(layer.out_height()) * u64::from(layer.out_width());
-        let (input, weight) = (buffers.input, buffers.weight);
+        let input = buffers.input;
         let mut dispatches = Vec::new();
         for slice in 0..shape.slices {
             let input_offset = u64::from(slice) * u64::from(shape.slice) * plane * 4;
-            let weight_offset = shape.weight_offset(layer, slice) * 4;
             let kernel = if slice + 1 == shape.slices { &tail } else { &body };
             let bind_group = kernel.kernel.bind_resources(
                 ctx,
                 &[
                     super::slice_record(&records, slice, SLICE_RECORD_BYTES),
                     super::binding_from(input, input_offset),
-                    super::binding_from(weight, weight_offset),
+                    wgpu::BindingResource::TextureView(&view),
                     buffers.bias.as_entire_binding(),
                     buffers.output.as_entire_binding(),
                 ],
@@ -120,8 +145,7 @@ impl ConvKernel for GemvCpu {
         }
         Ok(Bound {
             dispatches,
-            texture: None,
-            weight_texture: None,
+            texture: Some(texture),
         })
     }
 }

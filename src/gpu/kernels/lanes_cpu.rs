@@ -78,11 +78,7 @@ impl ConvKernel for LanesCpu {
         let texture = ctx.scoped("allocating the weight texture", || {
             ctx.device.create_texture(&wgpu::TextureDescriptor {
                 label: Some("pointwise-lanes weight"),
-                size: wgpu::Extent3d {
-                    width: shape.k_padded() / 4,
-                    height: layer.out_channels,
-                    depth_or_array_layers: 1,
-                },
+                size: lanes::weight_extent(layer),
                 mip_level_count: 1,
                 sample_count: 1,
                 dimension: wgpu::TextureDimension::D2,
@@ -132,8 +128,7 @@ impl ConvKernel for LanesCpu {
         }
         Ok(Bound {
             dispatches,
-            texture: None,
-            weight_texture: Some(texture),
+            texture: Some(texture),
         })
     }
 }

@@ -1,4 +1,5 @@
-//! How a kernel reads the weight: as given (OIHW), or repacked by the host before upload.
+//! How a kernel reads the weight: as given (OIHW), or repacked by the host before upload, into the weight buffer or
+//! (the GEMV) into a texture the kernel binds.
 
 use std::borrow::Cow;
 
@@ -16,11 +17,13 @@ pub enum WeightLayout {
     PackedKMajor,
     /// OIHW with each row zero-padded to whole K slices ([`cpu::pad_weights`]): the generated GEMM.
     PaddedK,
-    /// Per K slice, blocks of 8 output channels whose rows are interleaved by 4 K steps ([`gemv::gemv_weights`]):
-    /// the generated GEMV, each lane reading its own channel's weights as `vec4`s.
-    Gemv,
+    /// The texels of the generated GEMV's rgba32float weight texture ([`gemv::gemv_weights`]): per K slice and
+    /// block of output channels a layer, texel (co, g) holding 4 consecutive K steps of row co. The job writes them
+    /// into the texture its kernel bound; its weight buffer is a 1-element dummy.
+    GemvTexture,
     /// OIHW `[C_out, C_in]` with each row zero-padded to whole slices of 64 K steps ([`lanes::lanes_weights`]):
-    /// the rows of the rgba32float texture `pointwise-lanes` reads (texel (k/4, co) = weight[co, k..k+3]).
+    /// the rows of the rgba32float texture `pointwise-lanes` reads (texel (k/4, co) = weight[co, k..k+3]); the job
+    /// writes them into the texture its kernel bound, its weight buffer a 1-element dummy.
     LanesTexture,
 }
 
@@ -33,10 +36,31 @@ impl WeightLayout {
             WeightLayout::PaddedK => {
                 u64::from(layer.out_channels).checked_mul(u64::from(GemmShape::for_layer(layer).k_padded()))
             }
-            WeightLayout::Gemv => Some(GemvShape::for_layer(layer).weight_len(layer)),
+            WeightLayout::GemvTexture => {
+                let shape = GemvShape::for_layer(layer);
+                Some(shape.texture(layer).values())
+            }
             WeightLayout::LanesTexture => {
                 u64::from(layer.out_channels).checked_mul(u64::from(LanesShape::for_layer(layer).k_padded()))
             }
+        }
+    }
+
+    /// Elements of the weight buffer: [`WeightLayout::len`], or 1 (a dummy) when the weight goes to a texture.
+    pub fn buffer_len(self, layer: &ConvLayer) -> Option<u64> {
+        match self.texture(layer) {
+            Some(_) => Some(1),
+            None => self.len(layer),
+        }
+    }
+
+    /// The extent of the rgba32float texture the prepared weight is written into, or `None` when it goes to the
+    /// weight buffer.
+    pub fn texture(self, layer: &ConvLayer) -> Option<wgpu::Extent3d> {
+        match self {
+            WeightLayout::GemvTexture => Some(GemvShape::for_layer(layer).texture(layer).extent()),
+            WeightLayout::LanesTexture => Some(lanes::weight_extent(layer)),
+            _ => None,
         }
     }
 
@@ -46,7 +70,7 @@ impl WeightLayout {
             WeightLayout::Oihw => Cow::Borrowed(weight),
             WeightLayout::PackedKMajor => Cow::Owned(pack_weights(layer, weight)),
             WeightLayout::PaddedK => Cow::Owned(cpu::pad_weights(layer, weight)),
-            WeightLayout::Gemv => Cow::Owned(gemv::gemv_weights(layer, weight)),
+            WeightLayout::GemvTexture => Cow::Owned(gemv::gemv_weights(layer, weight)),
             WeightLayout::LanesTexture => Cow::Owned(lanes::lanes_weights(layer, weight)),
         }
     }
@@ -114,14 +138,20 @@ mod tests {
             WeightLayout::Oihw,
             WeightLayout::PackedKMajor,
             WeightLayout::PaddedK,
-            WeightLayout::Gemv,
+            WeightLayout::GemvTexture,
             WeightLayout::LanesTexture,
         ] {
-            assert_eq!(
-                layout.prepare(&layer, &weight).len() as u64,
-                layout.len(&layer).unwrap(),
-                "{layout:?}"
-            );
+            let prepared = layout.prepare(&layer, &weight).len() as u64;
+            assert_eq!(prepared, layout.len(&layer).unwrap(), "{layout:?}");
+            // A texture layout: 4 values per texel of its extent, a dummy buffer; the others fill their buffer.
+            match layout.texture(&layer) {
+                Some(e) => {
+                    let texels = u64::from(e.width) * u64::from(e.height) * u64::from(e.depth_or_array_layers);
+                    assert_eq!(prepared, texels * 4, "{layout:?}");
+                    assert_eq!(layout.buffer_len(&layer), Some(1));
+                }
+                None => assert_eq!(layout.buffer_len(&layer), Some(prepared), "{layout:?}"),
+            }
         }
     }
 }
