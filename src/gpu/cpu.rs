@@ -651,6 +651,21 @@ pub fn pack_invocations(layer: &ConvLayer) -> u64 {
     }
 }
 
+/// A pack kernel's bindings (the input, B as a storage texture) and entry point up to its pixel group
+/// `g = index % groups` (lanes along pixel groups) and `rest = index / groups`.
+fn pack_entry_point(s: &mut String, total: u64, groups: u32) {
+    emit!(s);
+    emit!(s, "@group(0) @binding(1) var<storage, read> input: array<f32>;");
+    emit!(
+        s,
+        "@group(0) @binding(2) var b_out: texture_storage_2d_array<rgba32float, write>;"
+    );
+    emit!(s);
+    entry_point(s, total);
+    emit!(s, "    let g = index % {groups}u;");
+    emit!(s, "    let rest = index / {groups}u;");
+}
+
 /// The pack kernel of `layer`: B = im2col(input) into the rgba32float texture the GEMM reads.
 pub fn pack_source(layer: &ConvLayer) -> String {
     if packs_by_channel(layer) {
@@ -690,16 +705,7 @@ pub fn pack_source(layer: &ConvLayer) -> String {
         s,
         "// g = i % {g} (lanes along pixel groups), then k, then n. No loops."
     );
-    emit!(s);
-    emit!(s, "@group(0) @binding(1) var<storage, read> input: array<f32>;");
-    emit!(
-        s,
-        "@group(0) @binding(2) var b_out: texture_storage_2d_array<rgba32float, write>;"
-    );
-    emit!(s);
-    entry_point(&mut s, total);
-    emit!(s, "    let g = index % {g}u;");
-    emit!(s, "    let rest = index / {g}u;");
+    pack_entry_point(&mut s, total, g);
     emit!(s, "    let k = rest % {kp}u;");
     emit!(s, "    let n = rest / {kp}u;");
     emit!(s, "    let tap = min(k, {}u);", k - 1);
@@ -801,16 +807,7 @@ pub fn pack_by_channel_source(layer: &ConvLayer) -> String {
         "// then n. Each invocation loads its {kh} × {} input values once and writes its {taps} texels. No loops.",
         columns.len()
     );
-    emit!(s);
-    emit!(s, "@group(0) @binding(1) var<storage, read> input: array<f32>;");
-    emit!(
-        s,
-        "@group(0) @binding(2) var b_out: texture_storage_2d_array<rgba32float, write>;"
-    );
-    emit!(s);
-    entry_point(&mut s, total);
-    emit!(s, "    let g = index % {g}u;");
-    emit!(s, "    let rest = index / {g}u;");
+    pack_entry_point(&mut s, total, g);
     emit!(s, "    let ci = rest % {channel_rows}u;");
     emit!(s, "    let n = rest / {channel_rows}u;");
     emit!(s, "    let real = ci < {c}u;");

@@ -146,22 +146,9 @@ impl ConvKernel for GemmCpu {
         gemm_bindings[1] = Binding::TextureArray;
         let gemm = kernels.generated(ctx, self.name, cpu::gemm_source(layer), &gemm_bindings, shape.workgroup)?;
         // One 256-byte record per slice: `first` = 1 for slice 0.
-        let records = ctx.scoped("allocating the slice records", || {
-            let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("gemm slices"),
-                size: u64::from(shape.slices) * cpu::SLICE_RECORD_BYTES,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            // Per record: first (1 for slice 0), then the slice's first texture layer.
-            let words = (cpu::SLICE_RECORD_BYTES / 4) as usize;
-            let mut data = vec![0u32; shape.slices as usize * words];
-            for (slice, record) in data.chunks_exact_mut(words).enumerate() {
-                record[0] = u32::from(slice == 0);
-                record[1] = slice as u32 * layer.batch;
-            }
-            ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
-            buffer
+        // Per record: first (1 for slice 0), then the slice's first texture layer.
+        let records = super::slice_records(ctx, "gemm slices", shape.slices, |slice| {
+            [u32::from(slice == 0), slice * layer.batch]
         })?;
         let slice_bytes = u64::from(shape.slice) * 4;
         let weight = buffers.weight;

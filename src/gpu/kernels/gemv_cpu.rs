@@ -88,38 +88,14 @@ impl ConvKernel for GemvCpu {
             program(shape.tail)?
         };
         let geometry = shape.texture(layer);
-        let texture = ctx.scoped("allocating the weight texture", || {
-            ctx.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("gemv weight"),
-                size: geometry.extent(),
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba32Float,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                view_formats: &[],
-            })
-        })?;
+        let texture = super::weight_texture(ctx, "gemv weight", geometry.extent())?;
         let view = texture.create_view(&wgpu::TextureViewDescriptor {
             dimension: Some(wgpu::TextureViewDimension::D2Array),
             ..Default::default()
         });
         // Per record: first (1 for slice 0), then the slice's first texture layer.
-        let records = ctx.scoped("allocating the slice records", || {
-            let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("gemv slices"),
-                size: u64::from(shape.slices) * SLICE_RECORD_BYTES,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            let words = (SLICE_RECORD_BYTES / 4) as usize;
-            let mut data = vec![0u32; shape.slices as usize * words];
-            for (slice, record) in data.chunks_exact_mut(words).enumerate() {
-                record[0] = u32::from(slice == 0);
-                record[1] = slice as u32 * geometry.column_blocks;
-            }
-            ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
-            buffer
+        let records = super::slice_records(ctx, "gemv slices", shape.slices, |slice| {
+            [u32::from(slice == 0), slice * geometry.column_blocks]
         })?;
         let plane = u64::from(layer.out_height()) * u64::from(layer.out_width());
         let input = buffers.input;

@@ -75,38 +75,14 @@ impl ConvKernel for LanesCpu {
     ) -> Result<Bound, GpuError> {
         let layer = &plan.layer;
         let shape = LanesShape::for_layer(layer);
-        let texture = ctx.scoped("allocating the weight texture", || {
-            ctx.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("pointwise-lanes weight"),
-                size: lanes::weight_extent(layer),
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba32Float,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                view_formats: &[],
-            })
-        })?;
+        let texture = super::weight_texture(ctx, "pointwise-lanes weight", lanes::weight_extent(layer))?;
         let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
         let mut bindings = CONV_BINDINGS;
         bindings[2] = Binding::Texture;
         let kernel = kernels.generated(ctx, self.name(), lanes::lanes_source(layer), &bindings, shape.workgroup)?;
-        let records = ctx.scoped("allocating the slice records", || {
-            let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("pointwise-lanes slices"),
-                size: u64::from(shape.slices) * SLICE_RECORD_BYTES,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            // Per record: k0 (the slice's first K step), first (1 for slice 0).
-            let words = (SLICE_RECORD_BYTES / 4) as usize;
-            let mut data = vec![0u32; shape.slices as usize * words];
-            for (slice, record) in data.chunks_exact_mut(words).enumerate() {
-                record[0] = slice as u32 * LANES_SLICE;
-                record[1] = u32::from(slice == 0);
-            }
-            ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
-            buffer
+        // Per record: k0 (the slice's first K step), first (1 for slice 0).
+        let records = super::slice_records(ctx, "pointwise-lanes slices", shape.slices, |slice| {
+            [slice * LANES_SLICE, u32::from(slice == 0)]
         })?;
         let mut dispatches = Vec::new();
         for slice in 0..shape.slices {

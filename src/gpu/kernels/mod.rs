@@ -217,6 +217,53 @@ pub(crate) fn binding_from(buffer: &wgpu::Buffer, offset: u64) -> wgpu::BindingR
     })
 }
 
+/// The uniform buffer of a sliced kernel's per-slice records, [`crate::gpu::cpu::SLICE_RECORD_BYTES`] apart (every
+/// adapter's uniform offset alignment), record `slice` starting with the two words `words(slice)`.
+pub(crate) fn slice_records(
+    ctx: &GpuContext,
+    label: &'static str,
+    slices: u32,
+    words: impl Fn(u32) -> [u32; 2],
+) -> Result<wgpu::Buffer, GpuError> {
+    let stride = crate::gpu::cpu::SLICE_RECORD_BYTES;
+    ctx.scoped("allocating the slice records", || {
+        let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: u64::from(slices) * stride,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let per_record = (stride / 4) as usize;
+        let mut data = vec![0u32; slices as usize * per_record];
+        for (slice, record) in (0u32..).zip(data.chunks_exact_mut(per_record)) {
+            record[..2].copy_from_slice(&words(slice));
+        }
+        ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
+        buffer
+    })
+}
+
+/// An rgba32float 2-D texture of `extent` holding a kernel's weights, written by [`crate::gpu::ConvJob::upload`]
+/// from the kernel's [`WeightLayout`] and bound with `textureLoad`.
+pub(crate) fn weight_texture(
+    ctx: &GpuContext,
+    label: &'static str,
+    extent: wgpu::Extent3d,
+) -> Result<wgpu::Texture, GpuError> {
+    ctx.scoped("allocating the weight texture", || {
+        ctx.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size: extent,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        })
+    })
+}
+
 /// The 16-byte record of K slice `slice` in a buffer of records `stride` bytes apart.
 pub(crate) fn slice_record(records: &wgpu::Buffer, slice: u32, stride: u64) -> wgpu::BindingResource<'_> {
     wgpu::BindingResource::Buffer(wgpu::BufferBinding {
