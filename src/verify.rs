@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::gpu::{ConvJob, ConvKernels, GpuContext, GpuError, ShaderKind};
+use crate::gpu::{ConvKernels, GpuContext, GpuError, ShaderKind};
 use crate::layer::{output_size, ConvLayer};
+use crate::measure;
 use crate::reference::{self, Agreement};
 use crate::rng::SplitMix64;
 
@@ -126,8 +127,7 @@ pub fn check_layer(
     expected: &reference::Reference,
 ) -> Result<Agreement, GpuError> {
     let (input, weight, bias) = data;
-    let job = ConvJob::new(ctx, kernels, layer, shader, None)?;
-    job.upload(ctx, Some(input), weight, bias)?;
+    let job = measure::prepare(ctx, kernels, layer, shader, measure::Input::Data(input), weight, bias)?;
     job.run(ctx, kernels)?;
     let output = job.read_output(ctx)?;
     Ok(reference::compare(layer, &output, expected))

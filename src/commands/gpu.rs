@@ -7,8 +7,9 @@ use convflops::cost::Cost;
 use convflops::error::Field;
 use convflops::explain::{example_layer, EXAMPLE_INPUT, EXAMPLE_KERNEL, EXAMPLE_OUTPUT};
 use convflops::export::{json, table::new_table};
-use convflops::gpu::{context, ConvJob, ConvKernels, GpuContext, ShaderKind, Variant};
+use convflops::gpu::{context, ConvKernels, GpuContext, ShaderKind, Variant};
 use convflops::layer::ConvLayer;
+use convflops::measure::{self, Input};
 use convflops::units::{bytes, group_digits};
 use convflops::{npy, reference, verify as check};
 
@@ -133,10 +134,12 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     shader.check(&layer).context("--shader")?;
     let kernels = ConvKernels::new(&ctx)?;
-    let job = ConvJob::new(&ctx, &kernels, &layer, shader, None)?;
-    job.upload(
+    let job = measure::prepare(
         &ctx,
-        Some(&input.data),
+        &kernels,
+        &layer,
+        shader,
+        Input::Data(&input.data),
         &weight.data,
         bias.as_ref().map(|b| b.data.as_slice()),
     )?;
@@ -224,8 +227,15 @@ pub fn explain(args: GpuArgs) -> Result<()> {
     let layer = example_layer();
     let input: Vec<f32> = EXAMPLE_INPUT.iter().flatten().copied().collect();
     let kernel: Vec<f32> = EXAMPLE_KERNEL.iter().flatten().copied().collect();
-    let job = ConvJob::new(&ctx, &kernels, &layer, ShaderKind::Conv2d, None)?;
-    job.upload(&ctx, Some(&input), &kernel, None)?;
+    let job = measure::prepare(
+        &ctx,
+        &kernels,
+        &layer,
+        ShaderKind::Conv2d,
+        Input::Data(&input),
+        &kernel,
+        None,
+    )?;
     job.run(&ctx, &kernels)?;
     let output = job.read_output(&ctx)?;
     let rows: Vec<[f32; 3]> = output.chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
