@@ -1,5 +1,5 @@
 //! The one measure-and-check path of `compare` (and so `sweep`), `tune` and `model --run`: a conv's job is built
-//! and its data uploaded ([`prepare`]), its dispatches timed in one pass per sample ([`time`]), its output read
+//! and its data uploaded ([`prepare`], also the way `verify`, `run` and `explain` build theirs), its dispatches timed in one pass per sample ([`time`]), its output read
 //! back and checked against the CPU reference on sampled values ([`read_and_check`]), and a disagreement becomes
 //! [`GpuError::WrongResult`] ([`Checked::passed`]), so a broken kernel cannot report a speed.
 
