@@ -625,23 +625,19 @@ pub fn network_comparison(c: &NetworkComparison) -> String {
     ))
 }
 
-/// What set the shape of the kernels that ran (a result's kernel is `name (tile)`, two joined by " + " for a pair):
-/// a tile, tuned or built-in, or generation for the layer's shape.
-fn kernel_origin<'a>(kernels: impl Iterator<Item = &'a str>) -> &'static str {
-    let kinds: Vec<crate::gpu::ShaderKind> = kernels
-        .flat_map(|k| k.split(" + "))
-        .filter_map(|k| crate::gpu::ShaderKind::from_name(k.split(" (").next().unwrap_or(k)))
-        .collect();
-    let tiled = kinds.iter().any(|k| k.is_tunable());
-    let generated = kinds.iter().any(|k| k.is_generated());
-    match (tiled, generated) {
-        (true, true) => {
-            " (tiles from `convflops tune` when cached for these shapes, else built-in; the generated kernels are \
-             written for this layer's shape)"
-        }
-        (true, false) => " (tiles from `convflops tune` when cached for these shapes, else built-in)",
-        (false, true) => " (generated for this layer's shape)",
-        (false, false) => "",
+/// Where the tiles of the kernels that ran came from (a result's kernel is `name (tile)`, two joined by " + " for a
+/// pair), when one of them is tiled; a generated kernel's own description already says "(generated per layer)"
+/// (`ConvKernels::describe`).
+fn kernel_origin<'a>(mut kernels: impl Iterator<Item = &'a str>) -> &'static str {
+    let tiled = kernels.any(|k| {
+        k.split(" + ")
+            .filter_map(|k| crate::gpu::ShaderKind::from_name(k.split(" (").next().unwrap_or(k)))
+            .any(|k| k.is_tunable())
+    });
+    if tiled {
+        " (tiles from `convflops tune` when cached for these shapes, else built-in)"
+    } else {
+        ""
     }
 }
 
@@ -697,13 +693,14 @@ mod tests {
     #[test]
     fn kernel_origin_names_tiles_only_for_tiled_kernels() {
         let origin = |k: &[&str]| kernel_origin(k.iter().copied());
+        // Generated kernels are named so by their own description: nothing to add.
         assert_eq!(
-            origin(&["conv2d-cpu", "depthwise-cpu + pointwise-cpu"]),
-            " (generated for this layer's shape)"
+            origin(&["conv2d-cpu (generated per layer)", "depthwise-cpu + pointwise-cpu"]),
+            ""
         );
         assert!(origin(&["conv2d-vec4 (4px×8ch/wg64)"]).contains("tiles from"));
-        let both = origin(&["conv2d-vec4 (4px×8ch/wg64)", "depthwise-cpu"]);
-        assert!(both.contains("tiles from") && both.contains("generated"));
+        let both = origin(&["conv2d-vec4 (4px×8ch/wg64)", "depthwise-cpu (generated per layer)"]);
+        assert!(both.contains("tiles from") && !both.contains("generated"));
         assert_eq!(origin(&["conv2d", "depthwise"]), "");
     }
 }
