@@ -123,22 +123,33 @@ pub fn lanes_fits(layer: &ConvLayer) -> Result<(), String> {
     Ok(())
 }
 
-/// The extent of the weight texture of `layer`: C_in padded to whole slices / 4 texels across, C_out rows, 1 layer.
+/// The f32 in a row of the weight texture of `layer` (one output channel's weights, zero-padded): C_in padded to
+/// whole slices of [`LANES_SLICE`] for a pointwise layer (`pointwise-lanes`), C_in·KH·KW padded to whole slices of
+/// [`ConvLanesShape`] otherwise (`conv2d-lanes`).
+pub fn texture_row(layer: &ConvLayer) -> u32 {
+    if layer.kernel == [1, 1] {
+        LanesShape::for_layer(layer).k_padded()
+    } else {
+        ConvLanesShape::for_layer(layer).map_or(0, |shape| shape.k_padded())
+    }
+}
+
+/// The extent of the weight texture of `layer`: [`texture_row`] / 4 texels across, C_out rows, 1 layer.
 pub fn weight_extent(layer: &ConvLayer) -> wgpu::Extent3d {
     wgpu::Extent3d {
-        width: LanesShape::for_layer(layer).k_padded() / 4,
+        width: texture_row(layer) / 4,
         height: layer.out_channels,
         depth_or_array_layers: 1,
     }
 }
 
-/// The weight as the texture holds it: OIHW `[C_out, C_in]` rows zero-padded to [`LanesShape::k_padded`] (texel
+/// The weight as the texture holds it: OIHW rows `[C_out, C_in·KH·KW]` zero-padded to [`texture_row`] (texel
 /// (k/4, co) = weight[co, k..k+3]).
 pub fn lanes_weights(layer: &ConvLayer, weight: &[f32]) -> Vec<f32> {
-    let shape = LanesShape::for_layer(layer);
-    let (k, padded) = (shape.k as usize, shape.k_padded() as usize);
+    let k = weight.len() / (layer.out_channels.max(1) as usize);
+    let padded = (texture_row(layer) as usize).max(k);
     let mut out = vec![0.0; layer.out_channels as usize * padded];
-    for (row, chunk) in out.chunks_exact_mut(padded).zip(weight.chunks_exact(k)) {
+    for (row, chunk) in out.chunks_exact_mut(padded).zip(weight.chunks_exact(k.max(1))) {
         row[..k].copy_from_slice(chunk);
     }
     out
@@ -290,6 +301,257 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
         } else {
             emit!(s, "    {{ {store} }}");
         }
+    }
+    emit!(s, "}}");
+    s
+}
+
+/// Input channels per K slice of `conv2d-lanes` (a slice is these channels × the KH·KW taps; 8 keeps a slice's K
+/// steps a multiple of 4, one texel per 4).
+pub const CONV_LANES_CHANNELS: u32 = 8;
+
+/// The most output pixels a `conv2d-lanes` workgroup owns (one accumulator each per lane), as for
+/// `pointwise-lanes`.
+pub const CONV_LANES_MAX_PIXELS: u32 = 4 * LANES_MAX_GROUPS;
+
+/// The largest kernel side `conv2d-lanes` takes (its slices unroll channels × KH·KW × pixels multiply-adds).
+pub const CONV_LANES_MAX_KERNEL: u32 = 3;
+
+/// `conv2d-lanes`' view of a standard conv (stride 1, one group): a workgroup owns a block of `rows` × `cols`
+/// output pixels (whole rows when `cols` = W_out, else a segment of one row) and up to 256 output channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvLanesShape {
+    /// Output rows per pixel block.
+    pub rows: u32,
+    /// Output columns per pixel block.
+    pub cols: u32,
+    /// Pixel blocks across an output row (W_out / cols).
+    pub segments: u32,
+    /// Pixel blocks per image (grid x): H_out/rows · segments.
+    pub blocks: u32,
+    /// K steps per slice: [`CONV_LANES_CHANNELS`] · KH · KW.
+    pub slice: u32,
+    /// Slices: C_in in blocks of [`CONV_LANES_CHANNELS`] (zero-padded).
+    pub slices: u32,
+    /// Lanes (output channels) per workgroup, a multiple of 8.
+    pub workgroup: u32,
+    /// Channel blocks (grid y).
+    pub channel_blocks: u32,
+}
+
+impl ConvLanesShape {
+    /// The documented rule: planes at most [`CONV_LANES_MAX_PIXELS`] wide take blocks of the most whole rows that
+    /// fit, divide H_out and hold a multiple of 4 pixels; wider ones segments of one row, the widest multiple of 4
+    /// up to [`CONV_LANES_MAX_PIXELS`] that divides W_out. `None` when neither exists. Channel blocks as for
+    /// [`LanesShape`].
+    pub fn for_layer(layer: &ConvLayer) -> Option<ConvLanesShape> {
+        let (h, w) = (layer.out_height(), layer.out_width());
+        if h == 0 || w == 0 {
+            return None;
+        }
+        let (rows, cols) = if w <= CONV_LANES_MAX_PIXELS {
+            let rows = (1..=CONV_LANES_MAX_PIXELS / w)
+                .rev()
+                .find(|&r| h.is_multiple_of(r) && (r * w).is_multiple_of(4))?;
+            (rows, w)
+        } else {
+            let cols = (1..=CONV_LANES_MAX_PIXELS / 4)
+                .rev()
+                .map(|g| 4 * g)
+                .find(|&c| w.is_multiple_of(c))?;
+            (1, cols)
+        };
+        let segments = w / cols;
+        let channels = layer.out_channels.max(1);
+        let channel_blocks = channels.div_ceil(MAX_LANES_WORKGROUP);
+        Some(ConvLanesShape {
+            rows,
+            cols,
+            segments,
+            blocks: (h / rows).saturating_mul(segments),
+            slice: CONV_LANES_CHANNELS * layer.kernel[0] * layer.kernel[1],
+            slices: layer.in_channels.max(1).div_ceil(CONV_LANES_CHANNELS),
+            workgroup: channels.div_ceil(channel_blocks).next_multiple_of(8),
+            channel_blocks,
+        })
+    }
+
+    /// K = C_in·KH·KW zero-padded to whole slices.
+    pub fn k_padded(&self) -> u32 {
+        self.slices.saturating_mul(self.slice)
+    }
+
+    /// The staged input window of a block: (rows + KH − 1) × (cols + KW − 1).
+    fn window(&self, layer: &ConvLayer) -> (u32, u32) {
+        (self.rows + layer.kernel[0] - 1, self.cols + layer.kernel[1] - 1)
+    }
+
+    /// Bytes of one workgroup's staged input: [`CONV_LANES_CHANNELS`] × its window, f32.
+    pub fn tile_bytes(&self, layer: &ConvLayer) -> u64 {
+        let (r, c) = self.window(layer);
+        u64::from(CONV_LANES_CHANNELS) * u64::from(r) * u64::from(c) * 4
+    }
+}
+
+/// Ok when `conv2d-lanes` takes `layer`: one group, stride 1, dilation 1, kernels up to
+/// [`CONV_LANES_MAX_KERNEL`] a side (not 1×1), padding below the kernel, a pixel block by [`ConvLanesShape`]'s rule,
+/// the weight texture within 8 192 texels a side.
+pub fn conv_lanes_fits(layer: &ConvLayer) -> Result<(), String> {
+    let [kh, kw] = layer.kernel;
+    if layer.groups != 1 || layer.stride != [1, 1] || layer.dilation != [1, 1] {
+        return Err(format!(
+            "it takes one group, stride 1 and dilation 1, got groups {}, stride {}×{}, dilation {}×{}",
+            layer.groups, layer.stride[0], layer.stride[1], layer.dilation[0], layer.dilation[1]
+        ));
+    }
+    if kh > CONV_LANES_MAX_KERNEL || kw > CONV_LANES_MAX_KERNEL || kh * kw < 2 {
+        return Err(format!(
+            "it takes kernels from 1×2 up to {CONV_LANES_MAX_KERNEL}×{CONV_LANES_MAX_KERNEL}, got {kh}×{kw}"
+        ));
+    }
+    if layer.padding[0] >= kh || layer.padding[1] >= kw {
+        return Err(format!(
+            "it takes padding below the kernel size, got {}×{} for a {kh}×{kw} kernel",
+            layer.padding[0], layer.padding[1]
+        ));
+    }
+    let Some(shape) = ConvLanesShape::for_layer(layer) else {
+        return Err(format!(
+            "it needs the output plane in blocks of at most {CONV_LANES_MAX_PIXELS} pixels, a multiple of 4: whole \
+             rows dividing H_out, or row segments dividing W_out; got {}×{}",
+            layer.out_height(),
+            layer.out_width()
+        ));
+    };
+    let width = u64::from(shape.k_padded()) / 4;
+    if width > MAX_TEXTURE_SIDE || u64::from(layer.out_channels) > MAX_TEXTURE_SIDE {
+        return Err(format!(
+            "its weight texture needs C_in·KH·KW/4 = {width} texels across and C_out = {} rows, beyond the \
+             {MAX_TEXTURE_SIDE} texels a side every adapter offers",
+            layer.out_channels
+        ));
+    }
+    Ok(())
+}
+
+/// The program of one K slice of `conv2d-lanes` (the same for every slice; the slice record says which). `layer`
+/// must pass [`conv_lanes_fits`].
+pub fn conv_lanes_source(layer: &ConvLayer) -> String {
+    let Some(sh) = ConvLanesShape::for_layer(layer) else {
+        return String::new();
+    };
+    let (m, cin, batch) = (layer.out_channels, layer.in_channels, layer.batch);
+    let [kh, kw] = layer.kernel;
+    let [ph, pw] = layer.padding;
+    let (h, w) = (layer.height, layer.width);
+    let (ho, wo) = (layer.out_height(), layer.out_width());
+    let (rows, cols, wg, cs) = (sh.rows, sh.cols, sh.workgroup, CONV_LANES_CHANNELS);
+    let (sr, sw) = sh.window(layer);
+    let tile = cs * sr * sw;
+    let pixels = rows * cols;
+    let mut s = String::new();
+    emit!(s, "// conv2d-lanes (generated) — the standard conv as an implicit GEMM, lanes over output channels, no pack:");
+    emit!(s, "// out[n, co, y, x] = Σ_{{ci<{cin}, ky<{kh}, kx<{kw}}} weight[co, ci, ky, kx] · in[n, ci, y+ky−{ph}, x+kx−{pw}] (+ bias[co]);");
+    emit!(s, "// C_out = {m}, input {h}×{w}, output {ho}×{wo}, stride 1, N = {batch}. K = C_in·KH·KW in {} slice(s) of {cs}", sh.slices);
+    emit!(s, "// input channels × {} taps = {} K steps (C_in zero-padded), one dispatch each; binding 0 the slice record:", kh * kw, sh.slice);
+    emit!(s, "// c0 (its first input channel), k0 (its first K step), first = 1 for slice 0 (store acc + bias), 0 after (add).");
+    emit!(s, "// Layout: input [N, C_in, H, W] f32, output [N, C_out, H_out·W_out] as vec4<f32>; weight an rgba32float texture");
+    emit!(s, "// {} × {m}, texel (k/4, co) = weight[co, k..k+3] with k = (ci·KH + ky)·KW + kx (zero past C_in); bias [C_out].", sh.k_padded() / 4);
+    emit!(s, "// Dispatch: workgroups of {wg} lanes (one output channel each) on a grid x = {} pixel blocks of {rows} row(s) ×", sh.blocks);
+    emit!(s, "// {cols} columns ({} per row), y = {} channel blocks, z = N. The lanes stage the slice's input window ({cs} channels", sh.segments, sh.channel_blocks);
+    emit!(s, "// × {sr} rows × {sw} columns, zero outside the input and past C_in) in workgroup memory (one barrier); then");
+    emit!(s, "// {} steps of 4 K steps, each one textureLoad of the lane's weights and 4 × {pixels} multiply-adds with the", sh.slice / 4);
+    emit!(s, "// window read at constant indices. Lanes past C_out compute a clamped copy and store nothing. No loops.");
+    emit!(s);
+    emit!(s, "struct Slice {{ c0: u32, k0: u32, first: u32, _pad: u32 }}");
+    emit!(s, "@group(0) @binding(0) var<uniform> slice: Slice;");
+    emit!(s, "@group(0) @binding(1) var<storage, read> input: array<f32>;");
+    emit!(s, "@group(0) @binding(2) var w_tex: texture_2d<f32>;");
+    emit!(s, "@group(0) @binding(3) var<storage, read> bias: array<f32>;");
+    emit!(s, "@group(0) @binding(4) var<storage, read_write> output: array<vec4<f32>>;");
+    emit!(s);
+    emit!(s, "var<workgroup> window: array<f32, {tile}>;");
+    emit!(s);
+    emit!(s, "@compute @workgroup_size({wg})");
+    emit!(s, "fn main(@builtin(workgroup_id) wgid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{");
+    emit!(s, "    let local = lid.x;");
+    emit!(s, "    let y0 = (wgid.x / {}u) * {rows}u;", sh.segments);
+    emit!(s, "    let x0 = (wgid.x % {}u) * {cols}u;", sh.segments);
+    emit!(s, "    let co_raw = wgid.y * {wg}u + local;");
+    emit!(s, "    let co = min(co_raw, {}u);", m - 1);
+    emit!(s, "    let c0 = slice.c0;");
+    emit!(s, "    let k0 = slice.k0;");
+    let (image_in, image_out) = if batch == 1 {
+        (String::new(), String::new())
+    } else {
+        emit!(s, "    let image_in = wgid.z * {}u;", cin * h * w);
+        emit!(s, "    let image_out = wgid.z * {}u;", m * ho * wo / 4);
+        ("image_in + ".to_string(), "image_out + ".to_string())
+    };
+    let partial_c = !cin.is_multiple_of(cs);
+    for j in 0..tile.div_ceil(wg) {
+        emit!(s, "    {{");
+        emit!(s, "        let i = local + {}u;", j * wg);
+        emit!(s, "        let c = c0 + i / {}u;", sr * sw);
+        emit!(s, "        let r = i % {}u;", sr * sw);
+        // Signed: the window starts `padding` above and left of the block.
+        emit!(s, "        let y = i32(y0 + r / {sw}u) - {ph};");
+        emit!(s, "        let x = i32(x0 + r % {sw}u) - {pw};");
+        let mut ok = vec![format!("y >= 0 && y < {h} && x >= 0 && x < {w}")];
+        if partial_c {
+            ok.push(format!("c < {cin}u"));
+        }
+        let at = format!(
+            "{image_in}min(c, {}u) * {}u + u32(clamp(y, 0, {})) * {w}u + u32(clamp(x, 0, {}))",
+            cin - 1,
+            h * w,
+            h - 1,
+            w - 1
+        );
+        let body = format!("window[i] = select(0.0, input[{at}], {});", ok.join(" && "));
+        if (j + 1) * wg > tile {
+            emit!(s, "        if (i < {tile}u) {{ {body} }}");
+        } else {
+            emit!(s, "        {body}");
+        }
+        emit!(s, "    }}");
+    }
+    emit!(s, "    workgroupBarrier();");
+    for p in 0..pixels {
+        emit!(s, "    var a{p} = 0.0;");
+    }
+    let comps = ["x", "y", "z", "w"];
+    for kg in 0..sh.slice / 4 {
+        emit!(s, "    {{");
+        emit!(s, "        let w = textureLoad(w_tex, vec2<u32>(k0 / 4u + {kg}u, co), 0);");
+        for (c, comp) in comps.iter().enumerate() {
+            let k = 4 * kg + c as u32;
+            let (ci, tap) = (k / (kh * kw), k % (kh * kw));
+            let (ky, kx) = (tap / kw, tap % kw);
+            for r in 0..rows {
+                for x in 0..cols {
+                    emit!(
+                        s,
+                        "        a{} += w.{comp} * window[{}];",
+                        r * cols + x,
+                        ci * sr * sw + (r + ky) * sw + x + kx
+                    );
+                }
+            }
+        }
+        emit!(s, "    }}");
+    }
+    emit!(s, "    if (co_raw >= {m}u) {{ return; }}");
+    let b = if layer.bias { "bias[co]" } else { "0.0" };
+    emit!(s, "    let b = vec4<f32>({b});");
+    emit!(s, "    let first = slice.first != 0u;");
+    emit!(s, "    let base = {image_out}co * {}u + (y0 * {wo}u + x0) / 4u;", ho * wo / 4);
+    for q in 0..pixels / 4 {
+        let v = format!("vec4<f32>(a{}, a{}, a{}, a{})", 4 * q, 4 * q + 1, 4 * q + 2, 4 * q + 3);
+        emit!(
+            s,
+            "    {{ let at = base + {q}u; if (first) {{ output[at] = {v} + b; }} else {{ output[at] += {v}; }} }}"
+        );
     }
     emit!(s, "}}");
     s

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use crate::gpu::cpu::{self, GemmShape};
 use crate::gpu::gemv::{self, GemvShape};
-use crate::gpu::lanes::{self, LanesShape};
+use crate::gpu::lanes;
 use crate::layer::ConvLayer;
 
 /// The weight layout a kernel reads.
@@ -41,7 +41,7 @@ impl WeightLayout {
                 Some(shape.texture(layer).values())
             }
             WeightLayout::LanesTexture => {
-                u64::from(layer.out_channels).checked_mul(u64::from(LanesShape::for_layer(layer).k_padded()))
+                u64::from(layer.out_channels).checked_mul(u64::from(lanes::texture_row(layer)))
             }
         }
     }
