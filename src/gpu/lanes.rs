@@ -21,6 +21,7 @@
 use std::fmt::Write as _;
 
 use crate::gpu::cpu::{MAX_TEXTURE_SIDE, SLICE_ALIGN};
+use crate::gpu::kernels::rules;
 use crate::layer::ConvLayer;
 
 /// The largest output plane (H_out·W_out) the kernel takes: 14×14, the largest measured where it beat
@@ -306,16 +307,14 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
     s
 }
 
-/// Input channels per K slice of `conv2d-lanes` (a slice is these channels × the KH·KW taps; 8 keeps a slice's K
-/// steps a multiple of 4, one texel per 4).
-pub const CONV_LANES_CHANNELS: u32 = 8;
+/// Input channels per K slice of `conv2d-lanes` (a slice is these channels × the 9 taps = 144 K steps, one
+/// dispatch each). On lavapipe (2026-12-02, 56²×128→128 and 14²×512→512) 16 ran 1.2–1.3× faster than 8 (more
+/// dispatches, each adding to the output) and 4–6 % slower than 32, whose slices took 3 s to compile against 1.3 s.
+pub const CONV_LANES_CHANNELS: u32 = 16;
 
 /// The most output pixels a `conv2d-lanes` workgroup owns (one accumulator each per lane), as for
 /// `pointwise-lanes`.
 pub const CONV_LANES_MAX_PIXELS: u32 = 4 * LANES_MAX_GROUPS;
-
-/// The largest kernel side `conv2d-lanes` takes (its slices unroll channels × KH·KW × pixels multiply-adds).
-pub const CONV_LANES_MAX_KERNEL: u32 = 3;
 
 /// `conv2d-lanes`' view of a standard conv (stride 1, one group): a workgroup owns a block of `rows` × `cols`
 /// output pixels (whole rows when `cols` = W_out, else a segment of one row) and up to 256 output channels.
@@ -393,26 +392,27 @@ impl ConvLanesShape {
     }
 }
 
-/// Ok when `conv2d-lanes` takes `layer`: one group, stride 1, dilation 1, kernels up to
-/// [`CONV_LANES_MAX_KERNEL`] a side (not 1×1), padding below the kernel, a pixel block by [`ConvLanesShape`]'s rule,
-/// the weight texture within 8 192 texels a side.
+/// Ok when `conv2d-lanes` takes `layer`: a 3×3 kernel, one group, stride 1, dilation 1, padding below 3, C_in at
+/// least [`CONV_LANES_CHANNELS`] (one whole slice: with 3 input channels it ran 0.53× `conv2d-cpu`, most of its
+/// slice being zeros), a pixel block by [`ConvLanesShape`]'s rule, the weight texture within 8 192 texels a side.
 pub fn conv_lanes_fits(layer: &ConvLayer) -> Result<(), String> {
-    let [kh, kw] = layer.kernel;
-    if layer.groups != 1 || layer.stride != [1, 1] || layer.dilation != [1, 1] {
+    if layer.kernel != [3, 3] || layer.groups != 1 || layer.stride != [1, 1] || layer.dilation != [1, 1] {
         return Err(format!(
-            "it takes one group, stride 1 and dilation 1, got groups {}, stride {}×{}, dilation {}×{}",
-            layer.groups, layer.stride[0], layer.stride[1], layer.dilation[0], layer.dilation[1]
+            "it takes 3×3 kernels with one group, stride 1 and dilation 1, got {}",
+            rules::geometry(layer)
         ));
     }
-    if kh > CONV_LANES_MAX_KERNEL || kw > CONV_LANES_MAX_KERNEL || kh * kw < 2 {
+    if layer.padding[0] > 2 || layer.padding[1] > 2 {
         return Err(format!(
-            "it takes kernels from 1×2 up to {CONV_LANES_MAX_KERNEL}×{CONV_LANES_MAX_KERNEL}, got {kh}×{kw}"
-        ));
-    }
-    if layer.padding[0] >= kh || layer.padding[1] >= kw {
-        return Err(format!(
-            "it takes padding below the kernel size, got {}×{} for a {kh}×{kw} kernel",
+            "it takes padding up to 2, got {}×{}",
             layer.padding[0], layer.padding[1]
+        ));
+    }
+    if layer.in_channels < CONV_LANES_CHANNELS {
+        return Err(format!(
+            "it takes at least {CONV_LANES_CHANNELS} input channels (one K slice), got {}; conv2d-cpu runs fewer \
+             faster",
+            layer.in_channels
         ));
     }
     let Some(shape) = ConvLanesShape::for_layer(layer) else {
@@ -652,5 +652,115 @@ mod tests {
         assert!(source.contains("let image_in = wgid.z * 900u;"), "{source}");
         assert!(source.contains("if (g0 + 4u < 9u)"), "{source}");
         assert!(source.contains("let b = 0.0;"));
+    }
+
+    fn conv3(size: u32, c_in: u32, c_out: u32) -> ConvLayer {
+        ConvLayer {
+            in_channels: c_in,
+            out_channels: c_out,
+            height: size,
+            width: size,
+            ..ConvLayer::default()
+        }
+    }
+
+    #[test]
+    fn conv_shapes_follow_the_rule() {
+        // 14 wide: blocks of 2 whole rows (28 pixels), 7 per image; 512 channels in 2 blocks of 256; K 4608 in 32
+        // slices of 16 channels × 9 taps.
+        let s = ConvLanesShape::for_layer(&conv3(14, 512, 512)).unwrap();
+        assert_eq!((s.rows, s.cols, s.segments, s.blocks), (2, 14, 1, 7));
+        assert_eq!((s.slice, s.slices, s.k_padded()), (144, 32, 4608));
+        assert_eq!((s.workgroup, s.channel_blocks), (256, 2));
+        // 56 wide: segments of 28 of one row, 2 per row; 7 wide: no block of whole rows divides 7 in a multiple of 4.
+        let s = ConvLanesShape::for_layer(&conv3(56, 128, 128)).unwrap();
+        assert_eq!((s.rows, s.cols, s.segments, s.blocks), (1, 28, 2, 112));
+        assert_eq!((s.workgroup, s.channel_blocks, s.slices), (128, 1, 8));
+        assert_eq!(ConvLanesShape::for_layer(&conv3(7, 64, 64)), None);
+        // 12 wide: 2 rows (24 pixels); 40 wide: segments of 20; C_in 20 → 2 slices (K padded to 288).
+        let s = ConvLanesShape::for_layer(&conv3(12, 20, 300)).unwrap();
+        assert_eq!((s.rows, s.cols, s.blocks, s.k_padded()), (2, 12, 6, 288));
+        assert_eq!((s.workgroup, s.channel_blocks), (152, 2));
+        let s = ConvLanesShape::for_layer(&conv3(40, 16, 16)).unwrap();
+        assert_eq!((s.rows, s.cols, s.segments), (1, 20, 2));
+        for size in [4u32, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 56, 112, 224] {
+            let layer = conv3(size, 64, 64);
+            let s = ConvLanesShape::for_layer(&layer).unwrap();
+            assert!((s.rows * s.cols).is_multiple_of(4) && s.rows * s.cols <= CONV_LANES_MAX_PIXELS);
+            assert!(s.rows == 1 || s.cols == size, "whole rows or a segment of one: {size}");
+            assert_eq!(s.blocks * s.rows * s.cols, size * size, "the blocks tile the plane: {size}");
+            assert!(s.tile_bytes(&layer) <= 16_384, "{size}");
+        }
+    }
+
+    #[test]
+    fn conv_lanes_takes_3x3_stride_1_with_a_whole_slice_of_channels() {
+        assert!(conv_lanes_fits(&conv3(14, 512, 512)).is_ok());
+        assert!(conv_lanes_fits(&conv3(56, 16, 8)).is_ok());
+        let valid = ConvLayer {
+            padding: [0, 0],
+            ..conv3(30, 33, 12)
+        };
+        assert!(conv_lanes_fits(&valid).is_ok(), "28×28 output");
+        for (layer, needle) in [
+            (conv3(14, 8, 8), "at least 16 input channels"),
+            (conv3(7, 64, 64), "got 7×7"),
+            (
+                ConvLayer {
+                    stride: [2, 2],
+                    ..conv3(14, 64, 64)
+                },
+                "stride 2×2",
+            ),
+            (
+                ConvLayer {
+                    kernel: [5, 5],
+                    padding: [2, 2],
+                    ..conv3(14, 64, 64)
+                },
+                "kernel 5×5",
+            ),
+            (conv3(14, 64, 64).pointwise(), "kernel 1×1"),
+            (conv3(14, 4000, 8), "weight texture"),
+        ] {
+            let error = conv_lanes_fits(&layer).unwrap_err();
+            assert!(error.contains(needle), "{error}");
+        }
+    }
+
+    #[test]
+    fn conv_weights_are_oihw_rows_padded_to_whole_slices() {
+        let layer = conv3(4, 20, 2);
+        assert_eq!(texture_row(&layer), 288);
+        assert_eq!(weight_extent(&layer).width, 72);
+        let weight: Vec<f32> = (0..2 * 180).map(|v| v as f32 + 1.0).collect();
+        let padded = lanes_weights(&layer, &weight);
+        assert_eq!(padded.len(), 2 * 288);
+        assert_eq!(&padded[..180], &weight[..180]);
+        assert!(padded[180..288].iter().all(|&v| v == 0.0));
+        assert_eq!(&padded[288..468], &weight[180..]);
+        // pointwise-lanes' rows are unchanged: C_in padded to slices of 64.
+        assert_eq!(texture_row(&conv3(4, 100, 2).pointwise()), 128);
+    }
+
+    #[test]
+    fn the_conv_source_states_its_shape_and_guards_only_what_needs_it() {
+        let source = conv_lanes_source(&conv3(14, 512, 512));
+        assert!(source.contains("@compute @workgroup_size(256)"));
+        assert!(source.contains("x = 7 pixel blocks of 2 row(s) ×"), "{source}");
+        assert!(!source.contains("c < 512u"), "C_in a multiple of 16");
+        assert!(!source.contains("image_in"), "batch 1");
+        assert_eq!(source.matches("textureLoad(w_tex").count(), 36);
+        assert_eq!(source.matches("+= w.").count(), 144 * 28);
+        let odd = ConvLayer {
+            batch: 2,
+            bias: false,
+            ..conv3(12, 20, 300)
+        };
+        let source = conv_lanes_source(&odd);
+        assert!(source.contains("&& c < 20u"), "{source}");
+        assert!(source.contains("let image_in = wgid.z * 2880u;"), "{source}");
+        assert!(source.contains("vec4<f32>(0.0)"));
+        assert!(source.contains("if (i < 896u)"), "16 × 4 × 14 staged by 152 lanes: {source}");
     }
 }
