@@ -17,6 +17,13 @@
 //! MobileNet v1/v2 and EfficientNet-B0 and tied (0.96–1.05×) on 7² planes (49 pixels, read and written by scalars),
 //! 28² and 56²; BENCHMARKS.md (2026-12-02) has the runs. Its slices (64 K steps × at most 28 pixels) compile in
 //! 0.5–2 s on a cold cache, so the unroll cap is the slice itself.
+//!
+//! `conv2d-lanes` ([`conv_lanes_source`], [`ConvLanesShape`]): the same scheme for the standard conv (3×3, stride 1,
+//! one group, C_in ≥ 16) with no im2col pack: per K slice of [`CONV_LANES_CHANNELS`] input channels × 9 taps the
+//! lanes stage the input window of the workgroup's pixel block (its output rows and columns plus the halo, zero
+//! padding filled there) in workgroup memory, and each lane reads the taps at constant indices and its weights from
+//! the same texture layout (OIHW rows, K = C_in·9, zero-padded to whole slices). 1.19× conv2d-cpu on 56²×128→128
+//! and 1.63× on 14²×512→512 in CPU time (BENCHMARKS.md, 2026-12-02); its slices compile in about 1.3 s.
 
 use std::fmt::Write as _;
 
@@ -450,30 +457,58 @@ pub fn conv_lanes_source(layer: &ConvLayer) -> String {
     let tile = cs * sr * sw;
     let pixels = rows * cols;
     let mut s = String::new();
-    emit!(s, "// conv2d-lanes (generated) — the standard conv as an implicit GEMM, lanes over output channels, no pack:");
+    emit!(
+        s,
+        "// conv2d-lanes (generated) — the standard conv as an implicit GEMM, lanes over output channels, no pack:"
+    );
     emit!(s, "// out[n, co, y, x] = Σ_{{ci<{cin}, ky<{kh}, kx<{kw}}} weight[co, ci, ky, kx] · in[n, ci, y+ky−{ph}, x+kx−{pw}] (+ bias[co]);");
-    emit!(s, "// C_out = {m}, input {h}×{w}, output {ho}×{wo}, stride 1, N = {batch}. K = C_in·KH·KW in {} slice(s) of {cs}", sh.slices);
-    emit!(s, "// input channels × {} taps = {} K steps (C_in zero-padded), one dispatch each; binding 0 the slice record:", kh * kw, sh.slice);
+    emit!(
+        s,
+        "// C_out = {m}, input {h}×{w}, output {ho}×{wo}, stride 1, N = {batch}. K = C_in·KH·KW in {} slice(s) of {cs}",
+        sh.slices
+    );
+    emit!(
+        s,
+        "// input channels × {} taps = {} K steps (C_in zero-padded), one dispatch each; binding 0 the slice record:",
+        kh * kw,
+        sh.slice
+    );
     emit!(s, "// c0 (its first input channel), k0 (its first K step), first = 1 for slice 0 (store acc + bias), 0 after (add).");
     emit!(s, "// Layout: input [N, C_in, H, W] f32, output [N, C_out, H_out·W_out] as vec4<f32>; weight an rgba32float texture");
     emit!(s, "// {} × {m}, texel (k/4, co) = weight[co, k..k+3] with k = (ci·KH + ky)·KW + kx (zero past C_in); bias [C_out].", sh.k_padded() / 4);
     emit!(s, "// Dispatch: workgroups of {wg} lanes (one output channel each) on a grid x = {} pixel blocks of {rows} row(s) ×", sh.blocks);
     emit!(s, "// {cols} columns ({} per row), y = {} channel blocks, z = N. The lanes stage the slice's input window ({cs} channels", sh.segments, sh.channel_blocks);
-    emit!(s, "// × {sr} rows × {sw} columns, zero outside the input and past C_in) in workgroup memory (one barrier); then");
-    emit!(s, "// {} steps of 4 K steps, each one textureLoad of the lane's weights and 4 × {pixels} multiply-adds with the", sh.slice / 4);
-    emit!(s, "// window read at constant indices. Lanes past C_out compute a clamped copy and store nothing. No loops.");
+    emit!(
+        s,
+        "// × {sr} rows × {sw} columns, zero outside the input and past C_in) in workgroup memory (one barrier); then"
+    );
+    emit!(
+        s,
+        "// {} steps of 4 K steps, each one textureLoad of the lane's weights and 4 × {pixels} multiply-adds with the",
+        sh.slice / 4
+    );
+    emit!(
+        s,
+        "// window read at constant indices. Lanes past C_out compute a clamped copy and store nothing. No loops."
+    );
     emit!(s);
     emit!(s, "struct Slice {{ c0: u32, k0: u32, first: u32, _pad: u32 }}");
     emit!(s, "@group(0) @binding(0) var<uniform> slice: Slice;");
     emit!(s, "@group(0) @binding(1) var<storage, read> input: array<f32>;");
     emit!(s, "@group(0) @binding(2) var w_tex: texture_2d<f32>;");
     emit!(s, "@group(0) @binding(3) var<storage, read> bias: array<f32>;");
-    emit!(s, "@group(0) @binding(4) var<storage, read_write> output: array<vec4<f32>>;");
+    emit!(
+        s,
+        "@group(0) @binding(4) var<storage, read_write> output: array<vec4<f32>>;"
+    );
     emit!(s);
     emit!(s, "var<workgroup> window: array<f32, {tile}>;");
     emit!(s);
     emit!(s, "@compute @workgroup_size({wg})");
-    emit!(s, "fn main(@builtin(workgroup_id) wgid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{");
+    emit!(
+        s,
+        "fn main(@builtin(workgroup_id) wgid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{"
+    );
     emit!(s, "    let local = lid.x;");
     emit!(s, "    let y0 = (wgid.x / {}u) * {rows}u;", sh.segments);
     emit!(s, "    let x0 = (wgid.x % {}u) * {cols}u;", sh.segments);
@@ -523,7 +558,10 @@ pub fn conv_lanes_source(layer: &ConvLayer) -> String {
     let comps = ["x", "y", "z", "w"];
     for kg in 0..sh.slice / 4 {
         emit!(s, "    {{");
-        emit!(s, "        let w = textureLoad(w_tex, vec2<u32>(k0 / 4u + {kg}u, co), 0);");
+        emit!(
+            s,
+            "        let w = textureLoad(w_tex, vec2<u32>(k0 / 4u + {kg}u, co), 0);"
+        );
         for (c, comp) in comps.iter().enumerate() {
             let k = 4 * kg + c as u32;
             let (ci, tap) = (k / (kh * kw), k % (kh * kw));
@@ -545,7 +583,11 @@ pub fn conv_lanes_source(layer: &ConvLayer) -> String {
     let b = if layer.bias { "bias[co]" } else { "0.0" };
     emit!(s, "    let b = vec4<f32>({b});");
     emit!(s, "    let first = slice.first != 0u;");
-    emit!(s, "    let base = {image_out}co * {}u + (y0 * {wo}u + x0) / 4u;", ho * wo / 4);
+    emit!(
+        s,
+        "    let base = {image_out}co * {}u + (y0 * {wo}u + x0) / 4u;",
+        ho * wo / 4
+    );
     for q in 0..pixels / 4 {
         let v = format!("vec4<f32>(a{}, a{}, a{}, a{})", 4 * q, 4 * q + 1, 4 * q + 2, 4 * q + 3);
         emit!(
@@ -688,7 +730,11 @@ mod tests {
             let s = ConvLanesShape::for_layer(&layer).unwrap();
             assert!((s.rows * s.cols).is_multiple_of(4) && s.rows * s.cols <= CONV_LANES_MAX_PIXELS);
             assert!(s.rows == 1 || s.cols == size, "whole rows or a segment of one: {size}");
-            assert_eq!(s.blocks * s.rows * s.cols, size * size, "the blocks tile the plane: {size}");
+            assert_eq!(
+                s.blocks * s.rows * s.cols,
+                size * size,
+                "the blocks tile the plane: {size}"
+            );
             assert!(s.tile_bytes(&layer) <= 16_384, "{size}");
         }
     }
@@ -761,6 +807,9 @@ mod tests {
         assert!(source.contains("&& c < 20u"), "{source}");
         assert!(source.contains("let image_in = wgid.z * 2880u;"), "{source}");
         assert!(source.contains("vec4<f32>(0.0)"));
-        assert!(source.contains("if (i < 896u)"), "16 × 4 × 14 staged by 152 lanes: {source}");
+        assert!(
+            source.contains("if (i < 896u)"),
+            "16 × 4 × 14 staged by 152 lanes: {source}"
+        );
     }
 }

@@ -21,9 +21,10 @@ pub enum WeightLayout {
     /// block of output channels a layer, texel (co, g) holding 4 consecutive K steps of row co. The job writes them
     /// into the texture its kernel bound; its weight buffer is a 1-element dummy.
     GemvTexture,
-    /// OIHW `[C_out, C_in]` with each row zero-padded to whole slices of 64 K steps ([`lanes::lanes_weights`]):
-    /// the rows of the rgba32float texture `pointwise-lanes` reads (texel (k/4, co) = weight[co, k..k+3]); the job
-    /// writes them into the texture its kernel bound, its weight buffer a 1-element dummy.
+    /// OIHW `[C_out, C_in·KH·KW]` with each row zero-padded to whole K slices ([`lanes::lanes_weights`],
+    /// [`lanes::texture_row`]: 64 K steps for `pointwise-lanes`, 16 input channels × 9 taps for `conv2d-lanes`): the
+    /// rows of the rgba32float texture those kernels read (texel (k/4, co) = weight[co, k..k+3]); the job writes
+    /// them into the texture its kernel bound, its weight buffer a 1-element dummy.
     LanesTexture,
 }
 
