@@ -287,11 +287,11 @@ fn wrong_kernel_for_the_shape_is_refused() {
         message.contains("stride 1") && message.contains("stride 2×2"),
         "{message}"
     );
-    // Every kernel takes the default pointwise conv but the depthwise ones, the vec4 standard conv (3 wide only)
-    // and the GEMV (at most 16 output pixels; this one has 196).
+    // Every kernel takes the default pointwise conv but the depthwise ones, the vec4 standard conv (3 wide only),
+    // conv2d-lanes (3×3 only) and the GEMV (at most 16 output pixels; this one has 196).
     for shader in ShaderKind::ALL {
-        let refused =
-            shader.name().starts_with("depthwise") || shader == ShaderKind::Conv2dVec4 || shader == ShaderKind::GemvCpu;
+        let refused = shader.name().starts_with("depthwise")
+            || [ShaderKind::Conv2dVec4, ShaderKind::Conv2dLanes, ShaderKind::GemvCpu].contains(&shader);
         assert_eq!(
             ShaderKind::applicable(&layer.pointwise()).contains(&shader),
             !refused,
