@@ -375,7 +375,10 @@ impl ConvLanesShape {
             cols,
             segments,
             blocks: (h / rows).saturating_mul(segments),
-            slice: CONV_LANES_CHANNELS * layer.kernel[0] * layer.kernel[1],
+            // Saturated: callers may ask about a layer before it is validated (its plan then refuses it).
+            slice: CONV_LANES_CHANNELS
+                .saturating_mul(layer.kernel[0])
+                .saturating_mul(layer.kernel[1]),
             slices: layer.in_channels.max(1).div_ceil(CONV_LANES_CHANNELS),
             workgroup: channels.div_ceil(channel_blocks).next_multiple_of(8),
             channel_blocks,
@@ -389,7 +392,10 @@ impl ConvLanesShape {
 
     /// The staged input window of a block: (rows + KH − 1) × (cols + KW − 1).
     fn window(&self, layer: &ConvLayer) -> (u32, u32) {
-        (self.rows + layer.kernel[0] - 1, self.cols + layer.kernel[1] - 1)
+        (
+            self.rows.saturating_add(layer.kernel[0]).saturating_sub(1),
+            self.cols.saturating_add(layer.kernel[1]).saturating_sub(1),
+        )
     }
 
     /// Bytes of one workgroup's staged input: [`CONV_LANES_CHANNELS`] × its window, f32.
@@ -771,6 +777,15 @@ mod tests {
         ] {
             let error = conv_lanes_fits(&layer).unwrap_err();
             assert!(error.contains(needle), "{error}");
+        }
+        // Layers not yet validated: no overflow on the way to the refusal.
+        for kernel in [[u32::MAX, u32::MAX], [0, 3], [3, 0]] {
+            let layer = ConvLayer {
+                kernel,
+                ..conv3(u32::MAX, u32::MAX, u32::MAX)
+            };
+            assert!(conv_lanes_fits(&layer).is_err());
+            let _ = (texture_row(&layer), ConvLanesShape::for_layer(&layer));
         }
     }
 
