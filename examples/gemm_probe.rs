@@ -1,6 +1,7 @@
-//! Probe for the cpu family's GEMM on lavapipe: the process CPU time per run of the vec4 kernel and of the cpu
-//! kernel on one layer (interleaved, medians: CPU time, unlike wall time, stays comparable on a busy 2-core
-//! machine), then the cpu kernel's time per dispatch (the pack kernel, then each K slice of the GEMM).
+//! Probe for the cpu family's GEMM on lavapipe: the process CPU time per run of the vec4 kernel, of the cpu GEMM and
+//! (a 3×3 conv it takes) of conv2d-lanes on one layer (interleaved, medians: CPU time, unlike wall time, stays
+//! comparable on a busy 2-core machine), each output first checked against the CPU reference; then the cpu GEMM's
+//! time per dispatch (the pack kernel, then each K slice of the GEMM).
 //! Usage: `cargo run --release --example gemm_probe -- SIZE C_IN C_OUT KERNEL [REPS]`, e.g. `14 512 512 1`.
 //! A measuring aid, not a benchmark: `convflops compare` gives the figures.
 use std::time::Instant;
@@ -54,25 +55,38 @@ fn main() -> anyhow::Result<()> {
     })?;
     let kernels = ConvKernels::new(&ctx)?;
     let flops = 2.0 * f64::from(cin) * f64::from(cout) * f64::from(size * size) * f64::from(k * k);
-    let kinds = if k == 1 {
-        [ShaderKind::PointwiseVec4, ShaderKind::PointwiseCpu]
+    let mut kinds = if k == 1 {
+        vec![ShaderKind::PointwiseVec4, ShaderKind::PointwiseCpu]
     } else {
-        [ShaderKind::Conv2dVec4, ShaderKind::Conv2dCpu]
+        vec![ShaderKind::Conv2dVec4, ShaderKind::Conv2dCpu]
     };
+    if k != 1 && ShaderKind::Conv2dLanes.check(&layer).is_ok() {
+        kinds.push(ShaderKind::Conv2dLanes);
+    }
+    let mut rng = convflops::rng::SplitMix64::new(7);
+    let (input, weight, bias) = convflops::verify::random_tensors(&layer, &mut rng);
+    let reference = convflops::reference::conv2d(&layer, &input, &weight, bias.as_deref())?;
     let mut jobs = Vec::new();
-    for shader in kinds {
+    for &shader in &kinds {
         let t = Instant::now();
         let job = ConvJob::new(&ctx, &kernels, &layer, shader, None)?;
-        println!(
-            "{:>14}: setup+compile {:.2} s",
-            shader.name(),
-            t.elapsed().as_secs_f64()
-        );
+        job.upload(&ctx, Some(&input), &weight, bias.as_deref())?;
         job.run(&ctx, &kernels)?;
+        let agreement = convflops::reference::compare(&layer, &job.read_output(&ctx)?, &reference);
+        println!(
+            "{:>14}: setup+compile+first run {:.2} s, {} of {} outputs outside the reference's tolerance",
+            shader.name(),
+            t.elapsed().as_secs_f64(),
+            agreement.mismatches,
+            reference.values.len()
+        );
+        if !agreement.passed() {
+            anyhow::bail!("{} disagrees with the CPU reference: {agreement:?}", shader.name());
+        }
         jobs.push(job);
     }
-    // Interleaved: a load change hits both kernels alike; medians of process CPU time per run.
-    let mut samples = [Vec::new(), Vec::new()];
+    // Interleaved: a load change hits every kernel alike; medians of process CPU time per run.
+    let mut samples = vec![Vec::new(); kinds.len()];
     for _ in 0..reps {
         for (i, job) in jobs.iter().enumerate() {
             let c0 = cpu_seconds();
@@ -106,5 +120,12 @@ fn main() -> anyhow::Result<()> {
     }
     println!("   dispatches (cpu ms): {parts:?}");
     println!("ratio vec4/cpu (cpu time) = {:.2}", m[0] / m[1]);
+    if let Some(lanes) = m.get(2) {
+        println!(
+            "ratio vec4/conv2d-lanes = {:.2}, conv2d-cpu/conv2d-lanes = {:.2} (cpu time)",
+            m[0] / lanes,
+            m[1] / lanes
+        );
+    }
     Ok(())
 }

@@ -663,7 +663,7 @@ mod tests {
             kinds,
             [
                 ShaderKind::Conv2dVec4,
-                ShaderKind::Conv2dCpu,
+                ShaderKind::Conv2dLanes,
                 ShaderKind::DepthwiseVec4,
                 ShaderKind::DepthwiseCpu,
                 ShaderKind::PointwiseVec4,
@@ -713,7 +713,7 @@ mod tests {
                 tuning(
                     ConvKind::Standard,
                     layer,
-                    ShaderKind::Conv2dCpu,
+                    ShaderKind::Conv2dLanes,
                     vec![candidate(None, 1.0)],
                 ),
                 tuning(
@@ -732,10 +732,10 @@ mod tests {
         };
         let choices = tuned.choices();
         assert_eq!(choices.len(), 2);
-        assert_eq!((choices[0].kernel, choices[0].tile), (ShaderKind::Conv2dCpu, None));
+        assert_eq!((choices[0].kernel, choices[0].tile), (ShaderKind::Conv2dLanes, None));
         assert_eq!(
             choices[0].default_kernel,
-            ShaderKind::Conv2dCpu,
+            ShaderKind::Conv2dLanes,
             "the default on a CPU adapter"
         );
         assert_eq!(choices[0].default_median_s, Some(1.0));
@@ -808,7 +808,7 @@ mod tests {
             default: Variant::for_adapter(&lavapipe()),
             tuned: BTreeMap::new(),
         };
-        assert_eq!(auto.shader_for(Variant::Auto, &layer), ShaderKind::Conv2dCpu);
+        assert_eq!(auto.shader_for(Variant::Auto, &layer), ShaderKind::Conv2dLanes);
         assert_eq!(auto.shader_for(Variant::Vec4, &layer), ShaderKind::Conv2dVec4);
         let mut tuned = BTreeMap::new();
         tuned.insert(

@@ -62,6 +62,15 @@ pub fn random_layer(rng: &mut SplitMix64) -> ConvLayer {
                 } else if rng.chance(50) {
                     layer.kernel[0] = 2 * rng.range(0, 3) + 1;
                     layer.padding[0] = layer.dilation[0] * (layer.kernel[0] - 1) / 2;
+                } else if rng.chance(70) {
+                    // conv2d-lanes' shapes: 3×3 undilated, at least 16 input channels, W a multiple of 4, planes
+                    // small enough for the work bound below.
+                    layer.kernel[0] = 3;
+                    layer.padding[0] = layer.padding[0].min(2);
+                    layer.dilation[0] = 1;
+                    layer.in_channels = layer.in_channels.max(16);
+                    layer.height = layer.height.min(12);
+                    layer.width = layer.width.min(12).next_multiple_of(4);
                 }
                 if !(layer.height * layer.width).is_multiple_of(4) {
                     if rng.chance(50) {

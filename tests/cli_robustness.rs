@@ -882,8 +882,8 @@ fn a_64_gib_request_is_refused_by_name() {
             "--max-memory 4.00 MiB (4,194,304 bytes)",
         ],
     );
-    // The cpu family's kernels also hold their textures (the standard conv's GEMM its B, 49 × 128 texels × 36
-    // slices; pointwise-lanes its weight, 128 × 512 texels, in place of its weight buffer, a 1-element dummy).
+    // The cpu family's kernels also hold their textures (conv2d-lanes its weight, 1 152 × 512 texels, and
+    // pointwise-lanes its weight, 128 × 512 texels, each in place of its weight buffer, a 1-element dummy).
     refused_quickly(
         &[
             "compare",
@@ -895,7 +895,7 @@ fn a_64_gib_request_is_refused_by_name() {
             "4MiB",
         ],
         &[
-            "needs 15.4 MiB (16,124,160 bytes) of device memory",
+            "needs 11.9 MiB (12,511,492 bytes) of device memory",
             "--max-memory 4.00 MiB (4,194,304 bytes)",
         ],
     );

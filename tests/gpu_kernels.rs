@@ -287,11 +287,11 @@ fn wrong_kernel_for_the_shape_is_refused() {
         message.contains("stride 1") && message.contains("stride 2×2"),
         "{message}"
     );
-    // Every kernel takes the default pointwise conv but the depthwise ones, the vec4 standard conv (3 wide only)
-    // and the GEMV (at most 16 output pixels; this one has 196).
+    // Every kernel takes the default pointwise conv but the depthwise ones, the vec4 standard conv (3 wide only),
+    // conv2d-lanes (3×3 only) and the GEMV (at most 16 output pixels; this one has 196).
     for shader in ShaderKind::ALL {
-        let refused =
-            shader.name().starts_with("depthwise") || shader == ShaderKind::Conv2dVec4 || shader == ShaderKind::GemvCpu;
+        let refused = shader.name().starts_with("depthwise")
+            || [ShaderKind::Conv2dVec4, ShaderKind::Conv2dLanes, ShaderKind::GemvCpu].contains(&shader);
         assert_eq!(
             ShaderKind::applicable(&layer.pointwise()).contains(&shader),
             !refused,
@@ -676,8 +676,44 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
         ShaderKind::PointwiseLanes,
     ));
     cases.push((conv(100, 20, 6, 1, 1, 2).pointwise(), ShaderKind::PointwiseLanes));
+    // conv2d-lanes (3×3, stride 1, C_in ≥ 16), appended likewise: 2-row blocks of a 14×14 plane at batch 2 without
+    // bias, C_in = 20 in 2 slices of 16 (the second reading zeros past C_in), 300 output channels (2 blocks of
+    // 152, the second partial); row segments of 28 on a 56×56 plane, 8 output channels; a "valid" 3×3 (padding 0,
+    // 30×30 → 28×28) with C_in = 33 in 3 slices; padding 2 at batch 3 (12×12 in, 14×14 out in 2-row blocks),
+    // C_in = 24.
+    cases.push((
+        ConvLayer {
+            bias: false,
+            ..conv(20, 300, 14, 3, 1, 2)
+        },
+        ShaderKind::Conv2dLanes,
+    ));
+    cases.push((conv(16, 8, 56, 3, 1, 1), ShaderKind::Conv2dLanes));
+    cases.push((
+        ConvLayer {
+            height: 30,
+            width: 30,
+            padding: [0, 0],
+            ..conv(33, 12, 30, 3, 1, 1)
+        },
+        ShaderKind::Conv2dLanes,
+    ));
+    cases.push((
+        ConvLayer {
+            padding: [2, 2],
+            ..conv(24, 20, 12, 3, 1, 3)
+        },
+        ShaderKind::Conv2dLanes,
+    ));
     for (layer, shader) in cases.into_iter().step_by(every) {
-        assert_eq!(Variant::Cpu.shader_for(&layer), shader, "{}", layer.describe());
+        // conv2d-cpu's stride-1 3×3 cases with C_in ≥ 16 on planes conv2d-lanes blocks: the family picks
+        // conv2d-lanes for them, and they still run conv2d-cpu (its pack paths).
+        let picked = if shader == ShaderKind::Conv2dCpu && ShaderKind::Conv2dLanes.check(&layer).is_ok() {
+            ShaderKind::Conv2dLanes
+        } else {
+            shader
+        };
+        assert_eq!(Variant::Cpu.shader_for(&layer), picked, "{}", layer.describe());
         let (input, weight, bias) = verify::random_tensors(&layer, &mut rng);
         let expected = reference::conv2d(&layer, &input, &weight, bias.as_deref()).unwrap();
         let agreement = verify::check_layer(
@@ -732,7 +768,8 @@ fn slices_keep_the_images_apart(ctx: &GpuContext, layer: ConvLayer, shader: Shad
 }
 
 /// The GEMV (K = 300 in slices of 64, the last one shorter and its own program) and pointwise-lanes (K = 100 in 2
-/// slices of 64, the second reading zeros past K) on 1×1 and 4×4 planes at batch 3.
+/// slices of 64, the second reading zeros past K) on 1×1 and 4×4 planes at batch 3, and conv2d-lanes (a 3×3, C_in
+/// = 20 in 2 slices) on a 6×6 plane at batch 3.
 #[test]
 fn k_slices_keep_the_images_apart() {
     let Some(ctx) = common::vulkan() else { return };
@@ -750,6 +787,17 @@ fn k_slices_keep_the_images_apart() {
     };
     slices_keep_the_images_apart(&ctx, pw(300, 1), ShaderKind::GemvCpu);
     slices_keep_the_images_apart(&ctx, pw(100, 4), ShaderKind::PointwiseLanes);
+    // conv2d-lanes: a 3×3 on a 6×6 plane, C_in = 20 in 2 slices of 16 (the second staging zeros past C_in).
+    let conv = ConvLayer {
+        batch: 3,
+        in_channels: 20,
+        out_channels: 20,
+        height: 6,
+        width: 6,
+        bias: true,
+        ..ConvLayer::default()
+    };
+    slices_keep_the_images_apart(&ctx, conv, ShaderKind::Conv2dLanes);
 }
 
 /// The GEMV on more output channels than a texture row holds (8 200: two blocks of 8 192 texture columns, each

@@ -17,10 +17,18 @@
 //! MobileNet v1/v2 and EfficientNet-B0 and tied (0.96–1.05×) on 7² planes (49 pixels, read and written by scalars),
 //! 28² and 56²; BENCHMARKS.md (2026-12-02) has the runs. Its slices (64 K steps × at most 28 pixels) compile in
 //! 0.5–2 s on a cold cache, so the unroll cap is the slice itself.
+//!
+//! `conv2d-lanes` ([`conv_lanes_source`], [`ConvLanesShape`]): the same scheme for the standard conv (3×3, stride 1,
+//! one group, C_in ≥ 16) with no im2col pack: per K slice of [`CONV_LANES_CHANNELS`] input channels × 9 taps the
+//! lanes stage the input window of the workgroup's pixel block (its output rows and columns plus the halo, zero
+//! padding filled there) in workgroup memory, and each lane reads the taps at constant indices and its weights from
+//! the same texture layout (OIHW rows, K = C_in·9, zero-padded to whole slices). 1.19× conv2d-cpu on 56²×128→128
+//! and 1.63× on 14²×512→512 in CPU time (BENCHMARKS.md, 2026-12-02); its slices compile in about 1.3 s.
 
 use std::fmt::Write as _;
 
 use crate::gpu::cpu::{MAX_TEXTURE_SIDE, SLICE_ALIGN};
+use crate::gpu::kernels::rules;
 use crate::layer::ConvLayer;
 
 /// The largest output plane (H_out·W_out) the kernel takes: 14×14, the largest measured where it beat
@@ -123,22 +131,33 @@ pub fn lanes_fits(layer: &ConvLayer) -> Result<(), String> {
     Ok(())
 }
 
-/// The extent of the weight texture of `layer`: C_in padded to whole slices / 4 texels across, C_out rows, 1 layer.
+/// The f32 in a row of the weight texture of `layer` (one output channel's weights, zero-padded): C_in padded to
+/// whole slices of [`LANES_SLICE`] for a pointwise layer (`pointwise-lanes`), C_in·KH·KW padded to whole slices of
+/// [`ConvLanesShape`] otherwise (`conv2d-lanes`).
+pub fn texture_row(layer: &ConvLayer) -> u32 {
+    if layer.kernel == [1, 1] {
+        LanesShape::for_layer(layer).k_padded()
+    } else {
+        ConvLanesShape::for_layer(layer).map_or(0, |shape| shape.k_padded())
+    }
+}
+
+/// The extent of the weight texture of `layer`: [`texture_row`] / 4 texels across, C_out rows, 1 layer.
 pub fn weight_extent(layer: &ConvLayer) -> wgpu::Extent3d {
     wgpu::Extent3d {
-        width: LanesShape::for_layer(layer).k_padded() / 4,
+        width: texture_row(layer) / 4,
         height: layer.out_channels,
         depth_or_array_layers: 1,
     }
 }
 
-/// The weight as the texture holds it: OIHW `[C_out, C_in]` rows zero-padded to [`LanesShape::k_padded`] (texel
+/// The weight as the texture holds it: OIHW rows `[C_out, C_in·KH·KW]` zero-padded to [`texture_row`] (texel
 /// (k/4, co) = weight[co, k..k+3]).
 pub fn lanes_weights(layer: &ConvLayer, weight: &[f32]) -> Vec<f32> {
-    let shape = LanesShape::for_layer(layer);
-    let (k, padded) = (shape.k as usize, shape.k_padded() as usize);
+    let k = weight.len() / (layer.out_channels.max(1) as usize);
+    let padded = (texture_row(layer) as usize).max(k);
     let mut out = vec![0.0; layer.out_channels as usize * padded];
-    for (row, chunk) in out.chunks_exact_mut(padded).zip(weight.chunks_exact(k)) {
+    for (row, chunk) in out.chunks_exact_mut(padded).zip(weight.chunks_exact(k.max(1))) {
         row[..k].copy_from_slice(chunk);
     }
     out
@@ -295,6 +314,297 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
     s
 }
 
+/// Input channels per K slice of `conv2d-lanes` (a slice is these channels × the 9 taps = 144 K steps, one
+/// dispatch each). On lavapipe (2026-12-02, 56²×128→128 and 14²×512→512) 16 ran 1.2–1.3× faster than 8 (more
+/// dispatches, each adding to the output) and 4–6 % slower than 32, whose slices took 3 s to compile against 1.3 s.
+pub const CONV_LANES_CHANNELS: u32 = 16;
+
+/// The most output pixels a `conv2d-lanes` workgroup owns (one accumulator each per lane), as for
+/// `pointwise-lanes`.
+pub const CONV_LANES_MAX_PIXELS: u32 = 4 * LANES_MAX_GROUPS;
+
+/// `conv2d-lanes`' view of a standard conv (stride 1, one group): a workgroup owns a block of `rows` × `cols`
+/// output pixels (whole rows when `cols` = W_out, else a segment of one row) and up to 256 output channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvLanesShape {
+    /// Output rows per pixel block.
+    pub rows: u32,
+    /// Output columns per pixel block.
+    pub cols: u32,
+    /// Pixel blocks across an output row (W_out / cols).
+    pub segments: u32,
+    /// Pixel blocks per image (grid x): H_out/rows · segments.
+    pub blocks: u32,
+    /// K steps per slice: [`CONV_LANES_CHANNELS`] · KH · KW.
+    pub slice: u32,
+    /// Slices: C_in in blocks of [`CONV_LANES_CHANNELS`] (zero-padded).
+    pub slices: u32,
+    /// Lanes (output channels) per workgroup, a multiple of 8.
+    pub workgroup: u32,
+    /// Channel blocks (grid y).
+    pub channel_blocks: u32,
+}
+
+impl ConvLanesShape {
+    /// The documented rule: planes at most [`CONV_LANES_MAX_PIXELS`] wide take blocks of the most whole rows that
+    /// fit, divide H_out and hold a multiple of 4 pixels; wider ones segments of one row, the widest multiple of 4
+    /// up to [`CONV_LANES_MAX_PIXELS`] that divides W_out. `None` when neither exists. Channel blocks as for
+    /// [`LanesShape`].
+    pub fn for_layer(layer: &ConvLayer) -> Option<ConvLanesShape> {
+        let (h, w) = (layer.out_height(), layer.out_width());
+        if h == 0 || w == 0 {
+            return None;
+        }
+        let (rows, cols) = if w <= CONV_LANES_MAX_PIXELS {
+            let rows = (1..=CONV_LANES_MAX_PIXELS / w)
+                .rev()
+                .find(|&r| h.is_multiple_of(r) && (r * w).is_multiple_of(4))?;
+            (rows, w)
+        } else {
+            let cols = (1..=CONV_LANES_MAX_PIXELS / 4)
+                .rev()
+                .map(|g| 4 * g)
+                .find(|&c| w.is_multiple_of(c))?;
+            (1, cols)
+        };
+        let segments = w / cols;
+        let channels = layer.out_channels.max(1);
+        let channel_blocks = channels.div_ceil(MAX_LANES_WORKGROUP);
+        Some(ConvLanesShape {
+            rows,
+            cols,
+            segments,
+            blocks: (h / rows).saturating_mul(segments),
+            // Saturated: callers may ask about a layer before it is validated (its plan then refuses it).
+            slice: CONV_LANES_CHANNELS
+                .saturating_mul(layer.kernel[0])
+                .saturating_mul(layer.kernel[1]),
+            slices: layer.in_channels.max(1).div_ceil(CONV_LANES_CHANNELS),
+            workgroup: channels.div_ceil(channel_blocks).next_multiple_of(8),
+            channel_blocks,
+        })
+    }
+
+    /// K = C_in·KH·KW zero-padded to whole slices.
+    pub fn k_padded(&self) -> u32 {
+        self.slices.saturating_mul(self.slice)
+    }
+
+    /// The staged input window of a block: (rows + KH − 1) × (cols + KW − 1).
+    fn window(&self, layer: &ConvLayer) -> (u32, u32) {
+        (
+            self.rows.saturating_add(layer.kernel[0]).saturating_sub(1),
+            self.cols.saturating_add(layer.kernel[1]).saturating_sub(1),
+        )
+    }
+
+    /// Bytes of one workgroup's staged input: [`CONV_LANES_CHANNELS`] × its window, f32.
+    pub fn tile_bytes(&self, layer: &ConvLayer) -> u64 {
+        let (r, c) = self.window(layer);
+        u64::from(CONV_LANES_CHANNELS) * u64::from(r) * u64::from(c) * 4
+    }
+}
+
+/// Ok when `conv2d-lanes` takes `layer`: a 3×3 kernel, one group, stride 1, dilation 1, padding below 3, C_in at
+/// least [`CONV_LANES_CHANNELS`] (one whole slice: with 3 input channels it ran 0.53× `conv2d-cpu`, most of its
+/// slice being zeros), a pixel block by [`ConvLanesShape`]'s rule, the weight texture within 8 192 texels a side.
+pub fn conv_lanes_fits(layer: &ConvLayer) -> Result<(), String> {
+    if layer.kernel != [3, 3] || layer.groups != 1 || layer.stride != [1, 1] || layer.dilation != [1, 1] {
+        return Err(format!(
+            "it takes 3×3 kernels with one group, stride 1 and dilation 1, got {}",
+            rules::geometry(layer)
+        ));
+    }
+    if layer.padding[0] > 2 || layer.padding[1] > 2 {
+        return Err(format!(
+            "it takes padding up to 2, got {}×{}",
+            layer.padding[0], layer.padding[1]
+        ));
+    }
+    if layer.in_channels < CONV_LANES_CHANNELS {
+        return Err(format!(
+            "it takes at least {CONV_LANES_CHANNELS} input channels (one K slice), got {}; conv2d-cpu runs fewer \
+             faster",
+            layer.in_channels
+        ));
+    }
+    let Some(shape) = ConvLanesShape::for_layer(layer) else {
+        return Err(format!(
+            "it needs the output plane in blocks of at most {CONV_LANES_MAX_PIXELS} pixels, a multiple of 4: whole \
+             rows dividing H_out, or row segments dividing W_out; got {}×{}",
+            layer.out_height(),
+            layer.out_width()
+        ));
+    };
+    let width = u64::from(shape.k_padded()) / 4;
+    if width > MAX_TEXTURE_SIDE || u64::from(layer.out_channels) > MAX_TEXTURE_SIDE {
+        return Err(format!(
+            "its weight texture needs C_in·KH·KW/4 = {width} texels across and C_out = {} rows, beyond the \
+             {MAX_TEXTURE_SIDE} texels a side every adapter offers",
+            layer.out_channels
+        ));
+    }
+    Ok(())
+}
+
+/// The program of one K slice of `conv2d-lanes` (the same for every slice; the slice record says which). `layer`
+/// must pass [`conv_lanes_fits`].
+pub fn conv_lanes_source(layer: &ConvLayer) -> String {
+    let Some(sh) = ConvLanesShape::for_layer(layer) else {
+        return String::new();
+    };
+    let (m, cin, batch) = (layer.out_channels, layer.in_channels, layer.batch);
+    let [kh, kw] = layer.kernel;
+    let [ph, pw] = layer.padding;
+    let (h, w) = (layer.height, layer.width);
+    let (ho, wo) = (layer.out_height(), layer.out_width());
+    let (rows, cols, wg, cs) = (sh.rows, sh.cols, sh.workgroup, CONV_LANES_CHANNELS);
+    let (sr, sw) = sh.window(layer);
+    let tile = cs * sr * sw;
+    let pixels = rows * cols;
+    let mut s = String::new();
+    emit!(
+        s,
+        "// conv2d-lanes (generated) — the standard conv as an implicit GEMM, lanes over output channels, no pack:"
+    );
+    emit!(s, "// out[n, co, y, x] = Σ_{{ci<{cin}, ky<{kh}, kx<{kw}}} weight[co, ci, ky, kx] · in[n, ci, y+ky−{ph}, x+kx−{pw}] (+ bias[co]);");
+    emit!(
+        s,
+        "// C_out = {m}, input {h}×{w}, output {ho}×{wo}, stride 1, N = {batch}. K = C_in·KH·KW in {} slice(s) of {cs}",
+        sh.slices
+    );
+    emit!(
+        s,
+        "// input channels × {} taps = {} K steps (C_in zero-padded), one dispatch each; binding 0 the slice record:",
+        kh * kw,
+        sh.slice
+    );
+    emit!(s, "// c0 (its first input channel), k0 (its first K step), first = 1 for slice 0 (store acc + bias), 0 after (add).");
+    emit!(s, "// Layout: input [N, C_in, H, W] f32, output [N, C_out, H_out·W_out] as vec4<f32>; weight an rgba32float texture");
+    emit!(s, "// {} × {m}, texel (k/4, co) = weight[co, k..k+3] with k = (ci·KH + ky)·KW + kx (zero past C_in); bias [C_out].", sh.k_padded() / 4);
+    emit!(s, "// Dispatch: workgroups of {wg} lanes (one output channel each) on a grid x = {} pixel blocks of {rows} row(s) ×", sh.blocks);
+    emit!(s, "// {cols} columns ({} per row), y = {} channel blocks, z = N. The lanes stage the slice's input window ({cs} channels", sh.segments, sh.channel_blocks);
+    emit!(
+        s,
+        "// × {sr} rows × {sw} columns, zero outside the input and past C_in) in workgroup memory (one barrier); then"
+    );
+    emit!(
+        s,
+        "// {} steps of 4 K steps, each one textureLoad of the lane's weights and 4 × {pixels} multiply-adds with the",
+        sh.slice / 4
+    );
+    emit!(
+        s,
+        "// window read at constant indices. Lanes past C_out compute a clamped copy and store nothing. No loops."
+    );
+    emit!(s);
+    emit!(s, "struct Slice {{ c0: u32, k0: u32, first: u32, _pad: u32 }}");
+    emit!(s, "@group(0) @binding(0) var<uniform> slice: Slice;");
+    emit!(s, "@group(0) @binding(1) var<storage, read> input: array<f32>;");
+    emit!(s, "@group(0) @binding(2) var w_tex: texture_2d<f32>;");
+    emit!(s, "@group(0) @binding(3) var<storage, read> bias: array<f32>;");
+    emit!(
+        s,
+        "@group(0) @binding(4) var<storage, read_write> output: array<vec4<f32>>;"
+    );
+    emit!(s);
+    emit!(s, "var<workgroup> window: array<f32, {tile}>;");
+    emit!(s);
+    emit!(s, "@compute @workgroup_size({wg})");
+    emit!(
+        s,
+        "fn main(@builtin(workgroup_id) wgid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{"
+    );
+    emit!(s, "    let local = lid.x;");
+    emit!(s, "    let y0 = (wgid.x / {}u) * {rows}u;", sh.segments);
+    emit!(s, "    let x0 = (wgid.x % {}u) * {cols}u;", sh.segments);
+    emit!(s, "    let co_raw = wgid.y * {wg}u + local;");
+    emit!(s, "    let co = min(co_raw, {}u);", m - 1);
+    emit!(s, "    let c0 = slice.c0;");
+    emit!(s, "    let k0 = slice.k0;");
+    let (image_in, image_out) = if batch == 1 {
+        (String::new(), String::new())
+    } else {
+        emit!(s, "    let image_in = wgid.z * {}u;", cin * h * w);
+        emit!(s, "    let image_out = wgid.z * {}u;", m * ho * wo / 4);
+        ("image_in + ".to_string(), "image_out + ".to_string())
+    };
+    let partial_c = !cin.is_multiple_of(cs);
+    for j in 0..tile.div_ceil(wg) {
+        emit!(s, "    {{");
+        emit!(s, "        let i = local + {}u;", j * wg);
+        emit!(s, "        let c = c0 + i / {}u;", sr * sw);
+        emit!(s, "        let r = i % {}u;", sr * sw);
+        // Signed: the window starts `padding` above and left of the block.
+        emit!(s, "        let y = i32(y0 + r / {sw}u) - {ph};");
+        emit!(s, "        let x = i32(x0 + r % {sw}u) - {pw};");
+        let mut ok = vec![format!("y >= 0 && y < {h} && x >= 0 && x < {w}")];
+        if partial_c {
+            ok.push(format!("c < {cin}u"));
+        }
+        let at = format!(
+            "{image_in}min(c, {}u) * {}u + u32(clamp(y, 0, {})) * {w}u + u32(clamp(x, 0, {}))",
+            cin - 1,
+            h * w,
+            h - 1,
+            w - 1
+        );
+        let body = format!("window[i] = select(0.0, input[{at}], {});", ok.join(" && "));
+        if (j + 1) * wg > tile {
+            emit!(s, "        if (i < {tile}u) {{ {body} }}");
+        } else {
+            emit!(s, "        {body}");
+        }
+        emit!(s, "    }}");
+    }
+    emit!(s, "    workgroupBarrier();");
+    for p in 0..pixels {
+        emit!(s, "    var a{p} = 0.0;");
+    }
+    let comps = ["x", "y", "z", "w"];
+    for kg in 0..sh.slice / 4 {
+        emit!(s, "    {{");
+        emit!(
+            s,
+            "        let w = textureLoad(w_tex, vec2<u32>(k0 / 4u + {kg}u, co), 0);"
+        );
+        for (c, comp) in comps.iter().enumerate() {
+            let k = 4 * kg + c as u32;
+            let (ci, tap) = (k / (kh * kw), k % (kh * kw));
+            let (ky, kx) = (tap / kw, tap % kw);
+            for r in 0..rows {
+                for x in 0..cols {
+                    emit!(
+                        s,
+                        "        a{} += w.{comp} * window[{}];",
+                        r * cols + x,
+                        ci * sr * sw + (r + ky) * sw + x + kx
+                    );
+                }
+            }
+        }
+        emit!(s, "    }}");
+    }
+    emit!(s, "    if (co_raw >= {m}u) {{ return; }}");
+    let b = if layer.bias { "bias[co]" } else { "0.0" };
+    emit!(s, "    let b = vec4<f32>({b});");
+    emit!(s, "    let first = slice.first != 0u;");
+    emit!(
+        s,
+        "    let base = {image_out}co * {}u + (y0 * {wo}u + x0) / 4u;",
+        ho * wo / 4
+    );
+    for q in 0..pixels / 4 {
+        let v = format!("vec4<f32>(a{}, a{}, a{}, a{})", 4 * q, 4 * q + 1, 4 * q + 2, 4 * q + 3);
+        emit!(
+            s,
+            "    {{ let at = base + {q}u; if (first) {{ output[at] = {v} + b; }} else {{ output[at] += {v}; }} }}"
+        );
+    }
+    emit!(s, "}}");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,5 +700,131 @@ mod tests {
         assert!(source.contains("let image_in = wgid.z * 900u;"), "{source}");
         assert!(source.contains("if (g0 + 4u < 9u)"), "{source}");
         assert!(source.contains("let b = 0.0;"));
+    }
+
+    fn conv3(size: u32, c_in: u32, c_out: u32) -> ConvLayer {
+        ConvLayer {
+            in_channels: c_in,
+            out_channels: c_out,
+            height: size,
+            width: size,
+            ..ConvLayer::default()
+        }
+    }
+
+    #[test]
+    fn conv_shapes_follow_the_rule() {
+        // 14 wide: blocks of 2 whole rows (28 pixels), 7 per image; 512 channels in 2 blocks of 256; K 4608 in 32
+        // slices of 16 channels × 9 taps.
+        let s = ConvLanesShape::for_layer(&conv3(14, 512, 512)).unwrap();
+        assert_eq!((s.rows, s.cols, s.segments, s.blocks), (2, 14, 1, 7));
+        assert_eq!((s.slice, s.slices, s.k_padded()), (144, 32, 4608));
+        assert_eq!((s.workgroup, s.channel_blocks), (256, 2));
+        // 56 wide: segments of 28 of one row, 2 per row; 7 wide: no block of whole rows divides 7 in a multiple of 4.
+        let s = ConvLanesShape::for_layer(&conv3(56, 128, 128)).unwrap();
+        assert_eq!((s.rows, s.cols, s.segments, s.blocks), (1, 28, 2, 112));
+        assert_eq!((s.workgroup, s.channel_blocks, s.slices), (128, 1, 8));
+        assert_eq!(ConvLanesShape::for_layer(&conv3(7, 64, 64)), None);
+        // 12 wide: 2 rows (24 pixels); 40 wide: segments of 20; C_in 20 → 2 slices (K padded to 288).
+        let s = ConvLanesShape::for_layer(&conv3(12, 20, 300)).unwrap();
+        assert_eq!((s.rows, s.cols, s.blocks, s.k_padded()), (2, 12, 6, 288));
+        assert_eq!((s.workgroup, s.channel_blocks), (152, 2));
+        let s = ConvLanesShape::for_layer(&conv3(40, 16, 16)).unwrap();
+        assert_eq!((s.rows, s.cols, s.segments), (1, 20, 2));
+        for size in [4u32, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 56, 112, 224] {
+            let layer = conv3(size, 64, 64);
+            let s = ConvLanesShape::for_layer(&layer).unwrap();
+            assert!((s.rows * s.cols).is_multiple_of(4) && s.rows * s.cols <= CONV_LANES_MAX_PIXELS);
+            assert!(s.rows == 1 || s.cols == size, "whole rows or a segment of one: {size}");
+            assert_eq!(
+                s.blocks * s.rows * s.cols,
+                size * size,
+                "the blocks tile the plane: {size}"
+            );
+            assert!(s.tile_bytes(&layer) <= 16_384, "{size}");
+        }
+    }
+
+    #[test]
+    fn conv_lanes_takes_3x3_stride_1_with_a_whole_slice_of_channels() {
+        assert!(conv_lanes_fits(&conv3(14, 512, 512)).is_ok());
+        assert!(conv_lanes_fits(&conv3(56, 16, 8)).is_ok());
+        let valid = ConvLayer {
+            padding: [0, 0],
+            ..conv3(30, 33, 12)
+        };
+        assert!(conv_lanes_fits(&valid).is_ok(), "28×28 output");
+        for (layer, needle) in [
+            (conv3(14, 8, 8), "at least 16 input channels"),
+            (conv3(7, 64, 64), "got 7×7"),
+            (
+                ConvLayer {
+                    stride: [2, 2],
+                    ..conv3(14, 64, 64)
+                },
+                "stride 2×2",
+            ),
+            (
+                ConvLayer {
+                    kernel: [5, 5],
+                    padding: [2, 2],
+                    ..conv3(14, 64, 64)
+                },
+                "kernel 5×5",
+            ),
+            (conv3(14, 64, 64).pointwise(), "kernel 1×1"),
+            (conv3(14, 4000, 8), "weight texture"),
+        ] {
+            let error = conv_lanes_fits(&layer).unwrap_err();
+            assert!(error.contains(needle), "{error}");
+        }
+        // Layers not yet validated: no overflow on the way to the refusal.
+        for kernel in [[u32::MAX, u32::MAX], [0, 3], [3, 0]] {
+            let layer = ConvLayer {
+                kernel,
+                ..conv3(u32::MAX, u32::MAX, u32::MAX)
+            };
+            assert!(conv_lanes_fits(&layer).is_err());
+            let _ = (texture_row(&layer), ConvLanesShape::for_layer(&layer));
+        }
+    }
+
+    #[test]
+    fn conv_weights_are_oihw_rows_padded_to_whole_slices() {
+        let layer = conv3(4, 20, 2);
+        assert_eq!(texture_row(&layer), 288);
+        assert_eq!(weight_extent(&layer).width, 72);
+        let weight: Vec<f32> = (0..2 * 180).map(|v| v as f32 + 1.0).collect();
+        let padded = lanes_weights(&layer, &weight);
+        assert_eq!(padded.len(), 2 * 288);
+        assert_eq!(&padded[..180], &weight[..180]);
+        assert!(padded[180..288].iter().all(|&v| v == 0.0));
+        assert_eq!(&padded[288..468], &weight[180..]);
+        // pointwise-lanes' rows are unchanged: C_in padded to slices of 64.
+        assert_eq!(texture_row(&conv3(4, 100, 2).pointwise()), 128);
+    }
+
+    #[test]
+    fn the_conv_source_states_its_shape_and_guards_only_what_needs_it() {
+        let source = conv_lanes_source(&conv3(14, 512, 512));
+        assert!(source.contains("@compute @workgroup_size(256)"));
+        assert!(source.contains("x = 7 pixel blocks of 2 row(s) ×"), "{source}");
+        assert!(!source.contains("c < 512u"), "C_in a multiple of 16");
+        assert!(!source.contains("image_in"), "batch 1");
+        assert_eq!(source.matches("textureLoad(w_tex").count(), 36);
+        assert_eq!(source.matches("+= w.").count(), 144 * 28);
+        let odd = ConvLayer {
+            batch: 2,
+            bias: false,
+            ..conv3(12, 20, 300)
+        };
+        let source = conv_lanes_source(&odd);
+        assert!(source.contains("&& c < 20u"), "{source}");
+        assert!(source.contains("let image_in = wgid.z * 2880u;"), "{source}");
+        assert!(source.contains("vec4<f32>(0.0)"));
+        assert!(
+            source.contains("if (i < 896u)"),
+            "16 × 4 × 14 staged by 152 lanes: {source}"
+        );
     }
 }

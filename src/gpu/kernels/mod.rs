@@ -42,6 +42,7 @@ pub mod weights;
 mod conv2d;
 mod conv2d_tiled;
 mod conv2d_vec4;
+mod conv_lanes_cpu;
 mod depthwise;
 mod depthwise_cpu;
 pub mod depthwise_gpu;
@@ -343,6 +344,9 @@ registry! {
     /// Generated for CPU adapters ([`crate::gpu::lanes::lanes_source`]): the pointwise conv on small planes
     /// (H_out·W_out ≤ 196, a multiple of 4) as a GEMM with lanes over output channels, no pack pass.
     PointwiseLanes => lanes_cpu::LanesCpu,
+    /// Generated for CPU adapters ([`crate::gpu::lanes::conv_lanes_source`]): the standard conv (stride 1, one
+    /// group, up to 3×3) as an implicit GEMM with lanes over output channels, no im2col pack.
+    Conv2dLanes => conv_lanes_cpu::ConvLanesCpu,
     /// Generated for CPU adapters ([`crate::gpu::cpu::gemm_source`]): the pointwise conv as a texture-fed GEMM.
     PointwiseCpu => gemm_cpu::POINTWISE,
     /// Generated for CPU adapters: the standard conv (one group) as the same GEMM on im2col(input).

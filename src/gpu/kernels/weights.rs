@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use crate::gpu::cpu::{self, GemmShape};
 use crate::gpu::gemv::{self, GemvShape};
-use crate::gpu::lanes::{self, LanesShape};
+use crate::gpu::lanes;
 use crate::layer::ConvLayer;
 
 /// The weight layout a kernel reads.
@@ -21,9 +21,10 @@ pub enum WeightLayout {
     /// block of output channels a layer, texel (co, g) holding 4 consecutive K steps of row co. The job writes them
     /// into the texture its kernel bound; its weight buffer is a 1-element dummy.
     GemvTexture,
-    /// OIHW `[C_out, C_in]` with each row zero-padded to whole slices of 64 K steps ([`lanes::lanes_weights`]):
-    /// the rows of the rgba32float texture `pointwise-lanes` reads (texel (k/4, co) = weight[co, k..k+3]); the job
-    /// writes them into the texture its kernel bound, its weight buffer a 1-element dummy.
+    /// OIHW `[C_out, C_in·KH·KW]` with each row zero-padded to whole K slices ([`lanes::lanes_weights`],
+    /// [`lanes::texture_row`]: 64 K steps for `pointwise-lanes`, 16 input channels × 9 taps for `conv2d-lanes`): the
+    /// rows of the rgba32float texture those kernels read (texel (k/4, co) = weight[co, k..k+3]); the job writes
+    /// them into the texture its kernel bound, its weight buffer a 1-element dummy.
     LanesTexture,
 }
 
@@ -41,7 +42,7 @@ impl WeightLayout {
                 Some(shape.texture(layer).values())
             }
             WeightLayout::LanesTexture => {
-                u64::from(layer.out_channels).checked_mul(u64::from(LanesShape::for_layer(layer).k_padded()))
+                u64::from(layer.out_channels).checked_mul(u64::from(lanes::texture_row(layer)))
             }
         }
     }
