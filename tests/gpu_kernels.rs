@@ -707,9 +707,12 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
     ));
     for (layer, shader) in cases.into_iter().step_by(every) {
         // conv2d-cpu's stride-1 3×3 cases with C_in ≥ 16 on planes conv2d-lanes blocks: the family picks
-        // conv2d-lanes for them, and they still run conv2d-cpu (its pack paths).
+        // conv2d-lanes for them, and they still run conv2d-cpu (its pack paths). Likewise pointwise-cpu's narrow
+        // cases (C_out < 64 on a plane pointwise-vec4 takes): the family leaves them to vec4.
         let picked = if shader == ShaderKind::Conv2dCpu && ShaderKind::Conv2dLanes.check(&layer).is_ok() {
             ShaderKind::Conv2dLanes
+        } else if shader == ShaderKind::PointwiseCpu && !shader.spec().chosen_for(&layer) {
+            ShaderKind::PointwiseVec4
         } else {
             shader
         };

@@ -9,8 +9,18 @@ use crate::gpu::cpu::{self, GemmShape};
 use crate::gpu::kernel::{self, Binding};
 use crate::gpu::kernels::CONV_BINDINGS;
 use crate::gpu::kernels::{rules, Bound, ConvKernel, Dispatch, JobBuffers, Role, Source, Tile, Variant, WeightLayout};
-use crate::gpu::{GpuContext, GpuError};
+use crate::gpu::{GpuContext, GpuError, ShaderKind};
 use crate::layer::ConvLayer;
+
+/// The least C_out, and the least C_in·C_out, at which the cpu family runs a pointwise conv on this GEMM where
+/// pointwise-vec4 also applies (where it does not, e.g. 7×7 planes, the vec4 family falls back to the scalar tiled
+/// kernel, and the GEMM is kept). Below either, the pack pass (one texel per K step and pixel group, whatever C_out)
+/// outweighs a GEMM of few channel blocks. Measured on lavapipe (Mesa 25.0.7, BENCHMARKS.md 2026-12-02,
+/// `gemm_probe S C_IN C_OUT 1 15`, CPU time, vec4 / cpu): 112²×32→16 0.52, 112²×16→96 0.81, 112²×32→64 0.82,
+/// 56²×144→24 0.36, 56²×96→24 0.61, 28²×240→40 0.75 (vec4 faster), against 56²×24→144 1.03, 56²×64→128 1.10,
+/// 28²×40→240 1.38, 56²×128→128 1.40, 28²×128→256 1.58, 28²×256→256 1.71.
+pub const MIN_POINTWISE_OUT: u32 = 64;
+pub const MIN_POINTWISE_PRODUCT: u64 = 4_096;
 
 /// One of the two GEMM kernels: they differ in name and in the convs they take.
 pub struct GemmCpu {
@@ -54,6 +64,15 @@ impl ConvKernel for GemmCpu {
             rules::pointwise_only(layer)?;
         }
         cpu::gemm_fits(layer)
+    }
+    /// Not for a pointwise conv that pointwise-vec4 takes with fewer than [`MIN_POINTWISE_OUT`] output channels or a
+    /// C_in·C_out below [`MIN_POINTWISE_PRODUCT`]: there the pack pass outweighs a GEMM of few channel blocks, and
+    /// the family's fallback (vec4) runs it faster.
+    fn chosen_for(&self, layer: &ConvLayer) -> bool {
+        !layer.is_pointwise()
+            || ShaderKind::PointwiseVec4.check(layer).is_err()
+            || (layer.out_channels >= MIN_POINTWISE_OUT
+                && u64::from(layer.in_channels) * u64::from(layer.out_channels) >= MIN_POINTWISE_PRODUCT)
     }
     fn grid(&self, layer: &ConvLayer, _tile: Option<Tile>, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {
         // x: blocks of pixel groups; y: blocks of `shape.channels` output channels.

@@ -142,6 +142,11 @@ pub trait ConvKernel: Sync {
     fn source(&self) -> Source;
     /// Ok when it computes the (valid) layer correctly, else the reason it does not apply.
     fn applies(&self, layer: &ConvLayer) -> Result<(), String>;
+    /// Whether its family picks it for `layer` when it applies: `false` where a measured rule says the family's
+    /// fallback runs the layer faster (the kernel can still be asked for by name).
+    fn chosen_for(&self, _layer: &ConvLayer) -> bool {
+        true
+    }
     /// The workgroup grid of one dispatch on `layer` (with `tile`, for a tiled kernel), each dimension within
     /// `max_per_dimension` workgroups.
     fn grid(&self, layer: &ConvLayer, tile: Option<Tile>, max_per_dimension: u32) -> Result<[u32; 3], GpuError>;
@@ -524,7 +529,7 @@ impl Variant {
     pub fn reason_for_adapter(summary: &AdapterSummary) -> &'static str {
         if summary.software {
             "a CPU adapter: the kernels generated for llvmpipe ran faster than vec4 on lavapipe (docs/kernels.md); \
-             vec4 where they do not apply"
+             vec4 where they do not apply or ran slower (pointwise convs with few output channels)"
         } else {
             "a GPU: the vec4 kernels with their register tiles; tiled where they do not apply"
         }
@@ -555,7 +560,7 @@ impl Variant {
         for role in roles {
             if let Some(kind) = self
                 .kernels()
-                .find(|k| k.spec().role() == *role && k.check(layer).is_ok())
+                .find(|k| k.spec().role() == *role && k.check(layer).is_ok() && k.spec().chosen_for(layer))
             {
                 return kind;
             }
@@ -629,6 +634,54 @@ mod tests {
     /// The cpu family's pointwise rule: the GEMV up to 16 columns, pointwise-lanes on planes of a multiple of 4
     /// pixels up to 14×14 (where it beat pointwise-cpu: BENCHMARKS.md, 2026-12-02) whose weight texture fits,
     /// pointwise-cpu elsewhere.
+    #[test]
+    fn the_cpu_family_leaves_narrow_pointwise_convs_to_vec4() {
+        let pw = |size: u32, c_in: u32, c_out: u32| {
+            ConvLayer {
+                in_channels: c_in,
+                out_channels: c_out,
+                height: size,
+                width: size,
+                ..ConvLayer::default()
+            }
+            .pointwise()
+        };
+        // Few output channels or a small C_in·C_out on a plane pointwise-vec4 takes: the fallback (vec4).
+        for layer in [
+            pw(112, 32, 16),
+            pw(112, 16, 96),
+            pw(112, 32, 64),
+            pw(56, 144, 24),
+            pw(28, 240, 40),
+        ] {
+            assert_eq!(
+                Variant::Cpu.shader_for(&layer),
+                ShaderKind::PointwiseVec4,
+                "{}",
+                layer.describe()
+            );
+            // Still there by name.
+            assert!(ShaderKind::PointwiseCpu.check(&layer).is_ok());
+        }
+        // At or above both bars: the GEMM; at 7×7 (pointwise-vec4 does not apply) the GEMM whatever the channels.
+        for layer in [
+            pw(56, 64, 128),
+            pw(28, 40, 240),
+            pw(56, 128, 128),
+            pw(7, 1152, 192),
+            pw(7, 96, 24),
+        ] {
+            assert_eq!(
+                Variant::Cpu.shader_for(&layer),
+                ShaderKind::PointwiseCpu,
+                "{}",
+                layer.describe()
+            );
+        }
+        // The 14×14 planes stay on pointwise-lanes, which comes first.
+        assert_eq!(Variant::Cpu.shader_for(&pw(14, 480, 40)), ShaderKind::PointwiseLanes);
+    }
+
     #[test]
     fn the_cpu_family_runs_small_pointwise_planes_on_lanes() {
         let pw = |size: u32, c_in: u32, c_out: u32, batch: u32| {
