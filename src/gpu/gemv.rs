@@ -173,7 +173,10 @@ pub fn gemv_workgroup(out_channels: u32) -> u32 {
 
 /// Ok when the GEMV takes the (pointwise) `layer`: N = batch·H_out·W_out ≤ [`GEMV_MAX_COLUMNS`].
 pub fn gemv_fits(layer: &ConvLayer) -> Result<(), String> {
-    let columns = u64::from(layer.batch) * u64::from(layer.out_height()) * u64::from(layer.out_width());
+    // Saturating: a layer may be asked about before it is validated.
+    let columns = u64::from(layer.batch)
+        .saturating_mul(u64::from(layer.out_height()))
+        .saturating_mul(u64::from(layer.out_width()));
     if columns > GEMV_MAX_COLUMNS {
         return Err(format!(
             "it takes GEMMs of at most {GEMV_MAX_COLUMNS} columns (batch · H_out · W_out), got {} · {} · {} = \

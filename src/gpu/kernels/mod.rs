@@ -635,6 +635,37 @@ mod tests {
     /// pixels up to 14×14 (where it beat pointwise-cpu: BENCHMARKS.md, 2026-12-02) whose weight texture fits,
     /// pointwise-cpu elsewhere.
     #[test]
+    fn every_kernel_answers_for_any_layer_without_overflow() {
+        // Callers ask before a layer is validated (the family's choice, `applies`, `chosen_for`): extreme sizes get
+        // an answer, never an arithmetic overflow.
+        let extremes = [0, 1, 3, 4, 7, 16, 64, 196, 65_535, 1 << 20, u32::MAX / 2, u32::MAX];
+        for &big in &extremes {
+            for (kernel, stride) in [([1, 1], [1, 1]), ([3, 3], [1, 1]), ([3, 3], [2, 2]), ([7, 7], [2, 2])] {
+                let layer = ConvLayer {
+                    batch: big.max(1),
+                    in_channels: big,
+                    out_channels: big,
+                    height: big,
+                    width: big,
+                    kernel,
+                    stride,
+                    padding: [kernel[0] / 2, kernel[1] / 2],
+                    ..ConvLayer::default()
+                };
+                for l in [layer, layer.depthwise(), layer.pointwise()] {
+                    for kind in ShaderKind::ALL {
+                        let _ = kind.spec().applies(&l);
+                        let _ = kind.spec().chosen_for(&l);
+                    }
+                    for variant in [Variant::Cpu, Variant::Vec4, Variant::Gpu, Variant::Tiled] {
+                        let _ = variant.shader_for(&l);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_cpu_family_leaves_narrow_pointwise_convs_to_vec4() {
         let pw = |size: u32, c_in: u32, c_out: u32| {
             ConvLayer {
