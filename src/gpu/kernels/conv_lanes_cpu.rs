@@ -5,10 +5,7 @@
 //! The generator and the [`ConvLanesShape`] rule live in [`crate::gpu::lanes`].
 
 use crate::gpu::conv::{ConvKernels, JobPlan};
-use crate::gpu::cpu::SLICE_RECORD_BYTES;
-use crate::gpu::kernel::Binding;
-use crate::gpu::kernels::CONV_BINDINGS;
-use crate::gpu::kernels::{rules, Bound, ConvKernel, Dispatch, JobBuffers, Role, Source, Tile, Variant, WeightLayout};
+use crate::gpu::kernels::{rules, Bound, ConvKernel, JobBuffers, Role, Source, Tile, Variant, WeightLayout};
 use crate::gpu::lanes::{self, ConvLanesShape, CONV_LANES_CHANNELS};
 use crate::gpu::{GpuContext, GpuError};
 use crate::layer::ConvLayer;
@@ -89,67 +86,25 @@ impl ConvKernel for ConvLanesCpu {
     ) -> Result<Bound, GpuError> {
         let layer = &plan.layer;
         let shape = shape(layer);
-        let texture = ctx.scoped("allocating the weight texture", || {
-            ctx.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("conv2d-lanes weight"),
-                size: lanes::weight_extent(layer),
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba32Float,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                view_formats: &[],
-            })
-        })?;
-        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
-        let mut bindings = CONV_BINDINGS;
-        bindings[2] = Binding::Texture;
-        let kernel = kernels.generated(
+        let program = kernels.generated(
             ctx,
             self.name(),
             lanes::conv_lanes_source(layer),
-            &bindings,
+            &super::lanes_cpu::LANES_BINDINGS,
             shape.workgroup,
         )?;
-        let records = ctx.scoped("allocating the slice records", || {
-            let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("conv2d-lanes slices"),
-                size: u64::from(shape.slices) * SLICE_RECORD_BYTES,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            // Per record: c0 (the slice's first input channel), k0 (its first K step), first (1 for slice 0).
-            let words = (SLICE_RECORD_BYTES / 4) as usize;
-            let mut data = vec![0u32; shape.slices as usize * words];
-            for (slice, record) in data.chunks_exact_mut(words).enumerate() {
-                record[0] = slice as u32 * CONV_LANES_CHANNELS;
-                record[1] = slice as u32 * shape.slice;
-                record[2] = u32::from(slice == 0);
-            }
-            ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
-            buffer
+        // Per record: c0 (the slice's first input channel), k0 (its first K step), first (1 for slice 0).
+        let records = super::slice_records(ctx, "conv2d-lanes slices", shape.slices, |slice| {
+            [slice * CONV_LANES_CHANNELS, slice * shape.slice, u32::from(slice == 0)]
         })?;
-        let mut dispatches = Vec::new();
-        for slice in 0..shape.slices {
-            let bind_group = kernel.kernel.bind_resources(
-                ctx,
-                &[
-                    super::slice_record(&records, slice, SLICE_RECORD_BYTES),
-                    buffers.input.as_entire_binding(),
-                    wgpu::BindingResource::TextureView(&view),
-                    buffers.bias.as_entire_binding(),
-                    buffers.output.as_entire_binding(),
-                ],
-            )?;
-            dispatches.push(Dispatch {
-                kernel: kernel.clone(),
-                bind_group,
-                grid: plan.grid,
-            });
-        }
-        Ok(Bound {
-            dispatches,
-            texture: Some(texture),
-        })
+        super::lanes_cpu::bind_slices(
+            ctx,
+            plan,
+            buffers,
+            "conv2d-lanes weight",
+            program,
+            &records,
+            shape.slices,
+        )
     }
 }

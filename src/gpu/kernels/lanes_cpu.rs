@@ -3,11 +3,15 @@
 //! (no pack pass), each lane's weights from an rgba32float texture filled once at upload; K in slices of one
 //! dispatch each. The generator, the [`LanesShape`] rule and the weight layout live in [`crate::gpu::lanes`].
 
+use std::sync::Arc;
+
 use crate::gpu::conv::{ConvKernels, JobPlan};
 use crate::gpu::cpu::SLICE_RECORD_BYTES;
 use crate::gpu::kernel::Binding;
 use crate::gpu::kernels::CONV_BINDINGS;
-use crate::gpu::kernels::{rules, Bound, ConvKernel, Dispatch, JobBuffers, Role, Source, Tile, Variant, WeightLayout};
+use crate::gpu::kernels::{
+    rules, Bound, ConvKernel, Dispatch, JobBuffers, PipelineRecord, Role, Source, Tile, Variant, WeightLayout,
+};
 use crate::gpu::lanes::{self, LanesShape, LANES_SLICE};
 use crate::gpu::{GpuContext, GpuError};
 use crate::layer::ConvLayer;
@@ -75,36 +79,70 @@ impl ConvKernel for LanesCpu {
     ) -> Result<Bound, GpuError> {
         let layer = &plan.layer;
         let shape = LanesShape::for_layer(layer);
-        let texture = super::weight_texture(ctx, "pointwise-lanes weight", lanes::weight_extent(layer))?;
-        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
-        let mut bindings = CONV_BINDINGS;
-        bindings[2] = Binding::Texture;
-        let kernel = kernels.generated(ctx, self.name(), lanes::lanes_source(layer), &bindings, shape.workgroup)?;
+        let program = kernels.generated(
+            ctx,
+            self.name(),
+            lanes::lanes_source(layer),
+            &LANES_BINDINGS,
+            shape.workgroup,
+        )?;
         // Per record: k0 (the slice's first K step), first (1 for slice 0).
         let records = super::slice_records(ctx, "pointwise-lanes slices", shape.slices, |slice| {
             [slice * LANES_SLICE, u32::from(slice == 0)]
         })?;
-        let mut dispatches = Vec::new();
-        for slice in 0..shape.slices {
-            let bind_group = kernel.kernel.bind_resources(
-                ctx,
-                &[
-                    super::slice_record(&records, slice, SLICE_RECORD_BYTES),
-                    buffers.input.as_entire_binding(),
-                    wgpu::BindingResource::TextureView(&view),
-                    buffers.bias.as_entire_binding(),
-                    buffers.output.as_entire_binding(),
-                ],
-            )?;
-            dispatches.push(Dispatch {
-                kernel: kernel.clone(),
-                bind_group,
-                grid: plan.grid,
-            });
-        }
-        Ok(Bound {
-            dispatches,
-            texture: Some(texture),
-        })
+        bind_slices(
+            ctx,
+            plan,
+            buffers,
+            "pointwise-lanes weight",
+            program,
+            &records,
+            shape.slices,
+        )
     }
+}
+
+/// The bindings of both lanes kernels: [`CONV_BINDINGS`] with the weight as a 2-D texture.
+pub(super) const LANES_BINDINGS: [Binding; 5] = {
+    let mut bindings = CONV_BINDINGS;
+    bindings[2] = Binding::Texture;
+    bindings
+};
+
+/// The dispatches of a lanes kernel (pointwise-lanes, conv2d-lanes): its weight texture (returned in the
+/// [`Bound`] for [`crate::gpu::ConvJob::upload`] to fill), then one dispatch of `program` per K slice, each with its
+/// record of `records`.
+pub(super) fn bind_slices(
+    ctx: &GpuContext,
+    plan: &JobPlan,
+    buffers: &JobBuffers<'_>,
+    label: &'static str,
+    program: Arc<PipelineRecord>,
+    records: &wgpu::Buffer,
+    slices: u32,
+) -> Result<Bound, GpuError> {
+    let texture = super::weight_texture(ctx, label, lanes::weight_extent(&plan.layer))?;
+    let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+    let mut dispatches = Vec::new();
+    for slice in 0..slices {
+        let bind_group = program.kernel.bind_resources(
+            ctx,
+            &[
+                super::slice_record(records, slice, SLICE_RECORD_BYTES),
+                buffers.input.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&view),
+                buffers.bias.as_entire_binding(),
+                buffers.output.as_entire_binding(),
+            ],
+        )?;
+        dispatches.push(Dispatch {
+            kernel: program.clone(),
+            bind_group,
+            grid: plan.grid,
+        });
+    }
+    Ok(Bound {
+        dispatches,
+        texture: Some(texture),
+    })
 }

@@ -224,12 +224,12 @@ pub(crate) fn binding_from(buffer: &wgpu::Buffer, offset: u64) -> wgpu::BindingR
 }
 
 /// The uniform buffer of a sliced kernel's per-slice records, [`crate::gpu::cpu::SLICE_RECORD_BYTES`] apart (every
-/// adapter's uniform offset alignment), record `slice` starting with the two words `words(slice)`.
-pub(crate) fn slice_records(
+/// adapter's uniform offset alignment), record `slice` starting with the words `words(slice)`.
+pub(crate) fn slice_records<const N: usize>(
     ctx: &GpuContext,
     label: &'static str,
     slices: u32,
-    words: impl Fn(u32) -> [u32; 2],
+    words: impl Fn(u32) -> [u32; N],
 ) -> Result<wgpu::Buffer, GpuError> {
     let stride = crate::gpu::cpu::SLICE_RECORD_BYTES;
     ctx.scoped("allocating the slice records", || {
@@ -242,7 +242,7 @@ pub(crate) fn slice_records(
         let per_record = (stride / 4) as usize;
         let mut data = vec![0u32; slices as usize * per_record];
         for (slice, record) in (0u32..).zip(data.chunks_exact_mut(per_record)) {
-            record[..2].copy_from_slice(&words(slice));
+            record[..N].copy_from_slice(&words(slice));
         }
         ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
         buffer
