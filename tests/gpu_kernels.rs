@@ -245,6 +245,64 @@ fn nan_and_inf_propagate_through_every_kernel() {
     }
 }
 
+/// The cpu family's generated kernels (each on a layer it takes): a NaN, two infinities meeting (∞ − ∞ = NaN) and an
+/// infinity in another image's corner reach exactly the outputs the CPU reference makes non-finite, and no others.
+#[test]
+fn nan_and_inf_propagate_through_the_cpu_family() {
+    let Some(ctx) = common::vulkan() else { return };
+    let kernels = ConvKernels::new(&ctx).unwrap();
+    let conv = |c_in: u32, c_out: u32, size: u32, k: u32| ConvLayer {
+        batch: 2,
+        in_channels: c_in,
+        out_channels: c_out,
+        height: size,
+        width: size,
+        kernel: [k, k],
+        padding: [k / 2, k / 2],
+        bias: true,
+        ..ConvLayer::default()
+    };
+    let cases = [
+        (conv(16, 24, 8, 3), ShaderKind::Conv2dLanes),
+        (conv(3, 8, 8, 3), ShaderKind::Conv2dCpu),
+        (conv(8, 8, 8, 3).depthwise(), ShaderKind::DepthwiseCpu),
+        (conv(16, 72, 6, 1), ShaderKind::PointwiseLanes),
+        (conv(16, 72, 7, 1), ShaderKind::PointwiseCpu),
+        (conv(32, 12, 1, 1), ShaderKind::GemvCpu),
+    ];
+    for (layer, shader) in cases {
+        assert_eq!(Variant::Cpu.shader_for(&layer), shader, "{}", layer.describe());
+        let (w, plane) = (layer.width as usize, (layer.height * layer.width) as usize);
+        let c = layer.in_channels as usize;
+        let mut rng = SplitMix64::new(9);
+        let (mut input, weight, bias) = verify::random_tensors(&layer, &mut rng);
+        input[0] = f32::NAN; // image 0, channel 0, top-left corner
+        let inner = if plane > 1 { plane + (w + 1).min(plane - 2) } else { 1 };
+        input[inner] = f32::INFINITY; // image 0, channel 1
+        input[inner + 1] = f32::NEG_INFINITY; // its neighbour: ∞ − ∞ = NaN where both meet
+        input[c * plane + plane - 1] = f32::INFINITY; // image 1, channel 0, last pixel
+        let expected = reference::conv2d(&layer, &input, &weight, bias.as_deref()).unwrap();
+        let agreement = verify::check_layer(
+            &ctx,
+            &kernels,
+            &layer,
+            shader,
+            (&input, &weight, bias.as_deref()),
+            &expected,
+        )
+        .unwrap();
+        assert!(
+            agreement.passed(),
+            "{} on {}: {agreement:?}",
+            shader.name(),
+            layer.describe()
+        );
+        let reference_non_finite = expected.values.iter().filter(|v| !v.is_finite()).count() as u64;
+        assert!(reference_non_finite > 0, "{}", shader.name());
+        assert_eq!(agreement.non_finite, reference_non_finite, "{}", shader.name());
+    }
+}
+
 #[test]
 fn wrong_kernel_for_the_shape_is_refused() {
     let layer = ConvLayer::default();
