@@ -191,25 +191,8 @@ fn nan_and_inf_propagate_through_every_kernel() {
         input[plane + 4 * layer.width as usize + 4] = f32::INFINITY; // image 0, channel 1, interior
         input[plane + 4 * layer.width as usize + 5] = f32::NEG_INFINITY; // its neighbour: ∞ − ∞ = NaN where both meet
         input[3 * plane + plane - 1] = f32::INFINITY; // image 1, channel 0, bottom-right corner
-        let expected = reference::conv2d(&layer, &input, &weight, bias.as_deref()).unwrap();
-        let agreement = verify::check_layer(
-            &ctx,
-            &kernels,
-            &layer,
-            shader,
-            (&input, &weight, bias.as_deref()),
-            &expected,
-        )
-        .unwrap();
-        assert!(
-            agreement.passed(),
-            "{} on {}: {agreement:?}",
-            shader.name(),
-            layer.describe()
-        );
+        let (agreement, expected) = non_finite_agree(&ctx, &kernels, &layer, shader, &input, &weight, bias.as_deref());
         assert!(agreement.non_finite > 0, "{}: no non-finite output", shader.name());
-        let reference_non_finite = expected.values.iter().filter(|v| !v.is_finite()).count() as u64;
-        assert_eq!(agreement.non_finite, reference_non_finite, "{}", shader.name());
         assert!(
             (agreement.non_finite as usize) < expected.values.len() / 2,
             "{}: the non-finite values spread beyond their windows",
@@ -281,26 +264,33 @@ fn nan_and_inf_propagate_through_the_cpu_family() {
         input[inner] = f32::INFINITY; // image 0, channel 1
         input[inner + 1] = f32::NEG_INFINITY; // its neighbour: ∞ − ∞ = NaN where both meet
         input[c * plane + plane - 1] = f32::INFINITY; // image 1, channel 0, last pixel
-        let expected = reference::conv2d(&layer, &input, &weight, bias.as_deref()).unwrap();
-        let agreement = verify::check_layer(
-            &ctx,
-            &kernels,
-            &layer,
-            shader,
-            (&input, &weight, bias.as_deref()),
-            &expected,
-        )
-        .unwrap();
-        assert!(
-            agreement.passed(),
-            "{} on {}: {agreement:?}",
-            shader.name(),
-            layer.describe()
-        );
-        let reference_non_finite = expected.values.iter().filter(|v| !v.is_finite()).count() as u64;
-        assert!(reference_non_finite > 0, "{}", shader.name());
-        assert_eq!(agreement.non_finite, reference_non_finite, "{}", shader.name());
+        let (agreement, _) = non_finite_agree(&ctx, &kernels, &layer, shader, &input, &weight, bias.as_deref());
+        assert!(agreement.non_finite > 0, "{}", shader.name());
     }
+}
+
+/// Runs `shader` on `layer` with these tensors and checks it against the CPU reference: it passes, and it has
+/// exactly as many non-finite outputs as the reference. Returns its agreement and the reference.
+fn non_finite_agree(
+    ctx: &GpuContext,
+    kernels: &ConvKernels,
+    layer: &ConvLayer,
+    shader: ShaderKind,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+) -> (convflops::reference::Agreement, reference::Reference) {
+    let expected = reference::conv2d(layer, input, weight, bias).unwrap();
+    let agreement = verify::check_layer(ctx, kernels, layer, shader, (input, weight, bias), &expected).unwrap();
+    assert!(
+        agreement.passed(),
+        "{} on {}: {agreement:?}",
+        shader.name(),
+        layer.describe()
+    );
+    let reference_non_finite = expected.values.iter().filter(|v| !v.is_finite()).count() as u64;
+    assert_eq!(agreement.non_finite, reference_non_finite, "{}", shader.name());
+    (agreement, expected)
 }
 
 #[test]

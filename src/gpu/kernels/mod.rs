@@ -463,7 +463,7 @@ const FAMILIES: [FamilySpec; 5] = [
     FamilySpec {
         variant: Variant::Cpu,
         name: "cpu",
-        summary: "WGSL generated per layer for CPU adapters; vec4 where it does not apply.",
+        summary: "WGSL generated per layer for CPU adapters; vec4 where it does not apply or runs faster (narrow pointwise convs).",
         fallback: Some(Variant::Vec4),
         tuned: true,
     },
@@ -634,6 +634,19 @@ mod tests {
     /// The cpu family's pointwise rule: the GEMV up to 16 columns, pointwise-lanes on planes of a multiple of 4
     /// pixels up to 14×14 (where it beat pointwise-cpu: BENCHMARKS.md, 2026-12-02) whose weight texture fits,
     /// pointwise-cpu elsewhere.
+    /// A 1×1 conv of `c_in` → `c_out` channels on `size`² planes, `batch` images.
+    fn pointwise(size: u32, c_in: u32, c_out: u32, batch: u32) -> ConvLayer {
+        ConvLayer {
+            batch,
+            in_channels: c_in,
+            out_channels: c_out,
+            height: size,
+            width: size,
+            ..ConvLayer::default()
+        }
+        .pointwise()
+    }
+
     #[test]
     fn every_kernel_answers_for_any_layer_without_overflow() {
         // Callers ask before a layer is validated (the family's choice, `applies`, `chosen_for`): extreme sizes get
@@ -667,16 +680,7 @@ mod tests {
 
     #[test]
     fn the_cpu_family_leaves_narrow_pointwise_convs_to_vec4() {
-        let pw = |size: u32, c_in: u32, c_out: u32| {
-            ConvLayer {
-                in_channels: c_in,
-                out_channels: c_out,
-                height: size,
-                width: size,
-                ..ConvLayer::default()
-            }
-            .pointwise()
-        };
+        let pw = |size: u32, c_in: u32, c_out: u32| pointwise(size, c_in, c_out, 1);
         // Few output channels or a small C_in·C_out on a plane pointwise-vec4 takes: the fallback (vec4).
         for layer in [
             pw(112, 32, 16),
@@ -715,17 +719,7 @@ mod tests {
 
     #[test]
     fn the_cpu_family_runs_small_pointwise_planes_on_lanes() {
-        let pw = |size: u32, c_in: u32, c_out: u32, batch: u32| {
-            ConvLayer {
-                batch,
-                in_channels: c_in,
-                out_channels: c_out,
-                height: size,
-                width: size,
-                ..ConvLayer::default()
-            }
-            .pointwise()
-        };
+        let pw = pointwise;
         for (layer, want) in [
             (pw(14, 512, 512, 1), ShaderKind::PointwiseLanes),
             (pw(14, 672, 112, 1), ShaderKind::PointwiseLanes),
