@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use convflops::gpu::conv::ConvJob;
-use convflops::gpu::{AdapterChoice, ConvKernels, GpuContext, ShaderKind};
+use convflops::gpu::{AdapterChoice, ConvKernels, GpuContext, ShaderKind, Variant};
 use convflops::layer::ConvLayer;
 
 #[cfg(unix)]
@@ -56,10 +56,13 @@ fn main() -> anyhow::Result<()> {
     let kernels = ConvKernels::new(&ctx)?;
     let flops = 2.0 * f64::from(cin) * f64::from(cout) * f64::from(size * size) * f64::from(k * k);
     let mut kinds = if k == 1 {
-        vec![ShaderKind::PointwiseVec4, ShaderKind::PointwiseCpu]
+        vec![Variant::Vec4.shader_for(&layer), ShaderKind::PointwiseCpu]
     } else {
         vec![ShaderKind::Conv2dVec4, ShaderKind::Conv2dCpu]
     };
+    if k == 1 && ShaderKind::PointwiseLanes.check(&layer).is_ok() {
+        kinds.push(ShaderKind::PointwiseLanes);
+    }
     if k != 1 && ShaderKind::Conv2dLanes.check(&layer).is_ok() {
         kinds.push(ShaderKind::Conv2dLanes);
     }
@@ -122,7 +125,7 @@ fn main() -> anyhow::Result<()> {
     println!("ratio vec4/cpu (cpu time) = {:.2}", m[0] / m[1]);
     if let Some(lanes) = m.get(2) {
         println!(
-            "ratio vec4/conv2d-lanes = {:.2}, conv2d-cpu/conv2d-lanes = {:.2} (cpu time)",
+            "ratio vec4/lanes = {:.2}, cpu/lanes = {:.2} (cpu time)",
             m[0] / lanes,
             m[1] / lanes
         );

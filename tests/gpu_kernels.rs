@@ -250,7 +250,15 @@ fn nan_and_inf_propagate_through_the_cpu_family() {
         (conv(3, 8, 8, 3), ShaderKind::Conv2dCpu),
         (conv(8, 8, 8, 3).depthwise(), ShaderKind::DepthwiseCpu),
         (conv(16, 72, 6, 1), ShaderKind::PointwiseLanes),
-        (conv(16, 72, 7, 1), ShaderKind::PointwiseCpu),
+        (conv(16, 72, 7, 1), ShaderKind::PointwiseLanes),
+        // 1×1 planes past the GEMV's 16 columns: the GEMM.
+        (
+            ConvLayer {
+                batch: 17,
+                ..conv(16, 72, 1, 1)
+            },
+            ShaderKind::PointwiseCpu,
+        ),
         (conv(32, 12, 1, 1), ShaderKind::GemvCpu),
     ];
     for (layer, shader) in cases {
@@ -710,7 +718,7 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
         },
         ShaderKind::Conv2dCpu,
     ));
-    // pointwise-lanes (planes of a multiple of 4 pixels up to 14×14), appended so that GL's every-4th selection of
+    // pointwise-lanes (planes of a multiple of 4 pixels), appended so that GL's every-4th selection of
     // the cases above stays the same: a 2×2 plane at batch 5 (20 columns, past the GEMV's
     // 16), K = 64 in one slice; a 14×14 plane without bias, K = 130 in 3 slices (the last one 2 steps, zero past K),
     // 300 output channels (2 channel blocks of 152, the second partial); a 6×6 plane at batch 2 (9 pixel groups in
@@ -753,12 +761,20 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
         },
         ShaderKind::Conv2dLanes,
     ));
+    // pointwise-lanes on planes not of whole vec4s (scalar input and output, the last pixel group partial),
+    // appended likewise: 7×7 at batch 2 with bias, K = 136 in 2 slices of 72 (the second reading zeros past K),
+    // 20 output channels; 5×5 (25 pixels: 7 groups, one block) with K = 8, 260 output channels (2 blocks).
+    cases.push((conv(136, 20, 7, 1, 1, 2).pointwise(), ShaderKind::PointwiseLanes));
+    cases.push((conv(8, 260, 5, 1, 1, 1).pointwise(), ShaderKind::PointwiseLanes));
     for (layer, shader) in cases.into_iter().step_by(every) {
         // conv2d-cpu's stride-1 3×3 cases with C_in ≥ 16 on planes conv2d-lanes blocks: the family picks
-        // conv2d-lanes for them, and they still run conv2d-cpu (its pack paths). Likewise pointwise-cpu's narrow
-        // cases (C_out < 64 on a plane pointwise-vec4 takes): the family leaves them to vec4.
+        // conv2d-lanes for them, and they still run conv2d-cpu (its pack paths). Likewise pointwise-cpu's cases
+        // that pointwise-lanes takes (the family picks lanes; they still run the GEMM), and its narrow cases
+        // (C_out < 64 on a plane pointwise-vec4 takes), which the GEMM leaves to vec4 where lanes does not run them.
         let picked = if shader == ShaderKind::Conv2dCpu && ShaderKind::Conv2dLanes.check(&layer).is_ok() {
             ShaderKind::Conv2dLanes
+        } else if shader == ShaderKind::PointwiseCpu && ShaderKind::PointwiseLanes.check(&layer).is_ok() {
+            ShaderKind::PointwiseLanes
         } else if shader == ShaderKind::PointwiseCpu && !shader.spec().chosen_for(&layer) {
             ShaderKind::PointwiseVec4
         } else {

@@ -1,29 +1,30 @@
-//! `pointwise-lanes`: the cpu family's pointwise conv on small planes (H_out·W_out ≤ [`LANES_MAX_PLANE`], a
-//! multiple of 4), a GEMM with **lanes over output channels** and no pack pass, generated per layer for llvmpipe
-//! (Mesa 25.0.7):
+//! `pointwise-lanes`: the cpu family's pointwise conv (stride 1, any plane of at least 4 pixels), a GEMM with
+//! **lanes over output channels** and no pack pass, generated per layer for llvmpipe (Mesa 25.0.7):
 //!
 //! - a workgroup owns up to [`LANES_MAX_GROUPS`] groups of 4 output pixels of one image and up to
 //!   [`MAX_LANES_WORKGROUP`] output channels, one per lane;
-//! - per K slice of [`LANES_SLICE`] steps (one dispatch each, the same program for every slice) its lanes copy the
-//!   slice's B tile (the slice's input channels × the workgroup's pixels, `vec4` loads straight from the input
-//!   `[N, C_in, H·W]`, zero past the plane and past K) into workgroup memory, then each lane reads B at
-//!   compile-time-constant indices (llvmpipe folds them into its multiplies as a broadcast from memory) and its own
-//!   channel's weights 4 K steps at a time, one `textureLoad` of an rgba32float texture (texel (k/4, co) =
-//!   weight[co, k..k+3]) that [`crate::gpu::ConvJob::upload`] fills once from the weight;
+//! - per K slice of at most [`LANES_SLICE`] steps (one dispatch each, the same program for every slice) its lanes
+//!   copy the slice's B tile (the slice's input channels × the workgroup's pixels, straight from the input
+//!   `[N, C_in, H·W]`: `vec4` loads on planes of whole vec4s, scalars on others such as 7×7; zero past the plane and
+//!   past K) into workgroup memory, then each lane reads B at compile-time-constant indices (llvmpipe folds them
+//!   into its multiplies as a broadcast from memory) and its own channel's weights 4 K steps at a time, one
+//!   `textureLoad` of an rgba32float texture (texel (k/4, co) = weight[co, k..k+3]) that
+//!   [`crate::gpu::ConvJob::upload`] fills once from the weight;
+//! - the multiply-adds in fenced steps of 4·[`LANES_CHUNK`] K steps ([`emit_fenced_steps`]: without the fence LLVM
+//!   parked every product on the stack);
 //! - one `vec4` accumulator per pixel group; the first slice stores acc + bias, the later ones add to the output.
 //!
-//! Against the texture-fed GEMM of [`crate::gpu::cpu`] (lanes over pixel groups, which wastes lanes and pays a
-//! pack pass on small planes) it was 1.17–1.65× faster in CPU time on the 8², 12² and 14² pointwise convs of
-//! MobileNet v1/v2 and EfficientNet-B0 and tied (0.96–1.05×) on 7² planes (49 pixels, read and written by scalars),
-//! 28² and 56²; BENCHMARKS.md (2026-12-02) has the runs. Its slices (64 K steps × at most 28 pixels) compile in
-//! 0.5–2 s on a cold cache, so the unroll cap is the slice itself.
+//! Measured in CPU time on lavapipe (BENCHMARKS.md, 2026-12-02 "fenced lanes"): 1.3–3.3× the texture-fed GEMM of
+//! [`crate::gpu::cpu`] (lanes over pixel groups) and 1.1–6× pointwise-vec4 on every pointwise conv of MobileNet
+//! v1/v2 and EfficientNet-B0 measured, from 112²×32→16 to 7²×1024→1024. Its slices compile in 1–1.6 s cold.
 //!
 //! `conv2d-lanes` ([`conv_lanes_source`], [`ConvLanesShape`]): the same scheme for the standard conv (3×3, stride 1,
 //! one group, C_in ≥ 16) with no im2col pack: per K slice of [`CONV_LANES_CHANNELS`] input channels × 9 taps the
 //! lanes stage the input window of the workgroup's pixel block (its output rows and columns plus the halo, zero
 //! padding filled there) in workgroup memory, and each lane reads the taps at constant indices and its weights from
-//! the same texture layout (OIHW rows, K = C_in·9, zero-padded to whole slices). 1.19× conv2d-cpu on 56²×128→128
-//! and 1.63× on 14²×512→512 in CPU time (BENCHMARKS.md, 2026-12-02); its slices compile in about 1.3 s.
+//! the same texture layout (OIHW rows, K = C_in·9, zero-padded to whole slices), in the same fenced steps. About 2×
+//! conv2d-cpu on 56²×128→128 and 14²×512→512 in CPU time (6.0× and 6.9× conv2d-vec4); its slices compile in about
+//! 1.3 s.
 
 use std::fmt::Write as _;
 
@@ -31,14 +32,16 @@ use crate::gpu::cpu::{MAX_TEXTURE_SIDE, SLICE_ALIGN};
 use crate::gpu::kernels::rules;
 use crate::layer::ConvLayer;
 
-/// The largest output plane (H_out·W_out) the kernel takes: 14×14, the largest measured where it beat
-/// `pointwise-cpu` (28×28 and 56×56 tied).
-pub const LANES_MAX_PLANE: u64 = 196;
+/// K steps per slice (one dispatch each, fully unrolled). With the add fence ([`emit_fenced_steps`]) 128 ran
+/// 1.2–1.5× faster than 64 on 14²×512 (half the read-modify-writes of the output) and compiles in about a second;
+/// without the fence 64 had been the fastest. The weight texture's rows are padded to whole slices (a multiple of
+/// 256 bytes, the row alignment of a texture copy). One slice's B tile is 128 × 7 × 16 bytes = 14 KiB of workgroup
+/// memory, within the 16 KiB every adapter offers.
+pub const LANES_SLICE: u32 = 2 * SLICE_ALIGN;
 
-/// K steps per slice (one dispatch each, fully unrolled): 64 ran faster than 128, 256 and 512 on 14²×512 and
-/// compiles in about a second. The weight texture's rows are padded to whole slices: 256 bytes, the row alignment
-/// of a texture copy.
-pub const LANES_SLICE: u32 = SLICE_ALIGN;
+/// Weight texels (4 K steps each) one fenced step of the lanes kernels loads before its multiply-adds: 2 (8 K steps,
+/// 8 registers of weights). 1 and 4 ran within the noise of 2 on 14²×512, 28²×256 and 56²×128.
+pub const LANES_CHUNK: u32 = 2;
 
 /// The most groups of 4 pixels per workgroup (28 pixels: one `vec4` accumulator each per lane). 16 and 56 pixels
 /// ran slower than 28–32.
@@ -58,8 +61,11 @@ pub struct LanesShape {
     pub blocks: u32,
     /// K = C_in.
     pub k: u32,
-    /// Slices of [`LANES_SLICE`] K steps: K is zero-padded to `slices · LANES_SLICE`.
+    /// Slices (one dispatch each): K / [`LANES_SLICE`] rounded up.
     pub slices: u32,
+    /// K steps per slice: K split evenly over the slices, rounded up to whole fenced steps (4·[`LANES_CHUNK`]), so
+    /// a C_in of 32 runs 32 steps, not a zero-padded [`LANES_SLICE`] (that padding had made it 0.4–0.8× vec4).
+    pub slice: u32,
     /// Lanes (output channels) per workgroup, a multiple of 8.
     pub workgroup: u32,
     /// Channel blocks (grid y).
@@ -68,7 +74,8 @@ pub struct LanesShape {
 
 impl LanesShape {
     /// The documented rule: pixel blocks of at most [`LANES_MAX_GROUPS`] groups, as even as they go; channel
-    /// blocks of at most [`MAX_LANES_WORKGROUP`] lanes, as even as they go, rounded up to llvmpipe's SIMD width of 8.
+    /// blocks of at most [`MAX_LANES_WORKGROUP`] lanes, as even as they go, rounded up to llvmpipe's SIMD width of 8;
+    /// K slices of at most [`LANES_SLICE`] steps, as even as they go.
     pub fn for_layer(layer: &ConvLayer) -> LanesShape {
         // Saturated: callers may ask about a layer before it is validated (its plan then refuses it).
         let plane = u64::from(layer.out_height()) * u64::from(layer.out_width());
@@ -76,6 +83,7 @@ impl LanesShape {
         let blocks = groups.div_ceil(LANES_MAX_GROUPS);
         let per_block = groups.div_ceil(blocks);
         let k = layer.in_channels.max(1);
+        let slices = k.div_ceil(LANES_SLICE);
         let channels = layer.out_channels.max(1);
         let channel_blocks = channels.div_ceil(MAX_LANES_WORKGROUP);
         let workgroup = channels.div_ceil(channel_blocks).next_multiple_of(8);
@@ -84,7 +92,8 @@ impl LanesShape {
             per_block,
             blocks,
             k,
-            slices: k.div_ceil(LANES_SLICE),
+            slices,
+            slice: k.div_ceil(slices).next_multiple_of(4 * LANES_CHUNK),
             workgroup,
             channel_blocks,
         }
@@ -92,7 +101,7 @@ impl LanesShape {
 
     /// K zero-padded to whole slices (the weight texture's width is a quarter of it).
     pub fn k_padded(&self) -> u32 {
-        self.slices * LANES_SLICE
+        self.slices * self.slice
     }
 
     /// Bytes of the weight texture: C_out rows of [`LanesShape::k_padded`] f32.
@@ -102,7 +111,7 @@ impl LanesShape {
 
     /// Bytes of one workgroup's B tile: slice × pixels of the block, f32.
     pub fn tile_bytes(&self) -> u64 {
-        u64::from(LANES_SLICE) * u64::from(self.per_block) * 16
+        u64::from(self.slice) * u64::from(self.per_block) * 16
     }
 }
 
@@ -110,10 +119,10 @@ impl LanesShape {
 /// the weight texture within the 8 192 texels a side every adapter offers.
 pub fn lanes_fits(layer: &ConvLayer) -> Result<(), String> {
     let plane = u64::from(layer.out_height()) * u64::from(layer.out_width());
-    if plane > LANES_MAX_PLANE || !plane.is_multiple_of(4) {
+    if plane < 4 {
         return Err(format!(
-            "it takes output planes of a multiple of 4 pixels up to {LANES_MAX_PLANE} (14×14), got {}×{} = {plane}; \
-             the texture-fed GEMM runs as fast on larger planes",
+            "it takes output planes of at least 4 pixels (one group of 4), got {}×{}; pointwise-cpu folds the batch \
+             into its pixel groups",
             layer.out_height(),
             layer.out_width()
         ));
@@ -172,12 +181,68 @@ macro_rules! emit {
     }};
 }
 
+/// The multiply-adds of one slice of `steps` K steps (a multiple of 4·[`LANES_CHUNK`]) of a lanes kernel, in
+/// fenced steps: each loads [`LANES_CHUNK`] weight texels (`textureLoad(w_tex, (k0/4 + t, co))`, 4 K steps each),
+/// then adds to every accumulator `accs[q]` (`vec4<f32>` when `vec4`, else `f32`) the sum of its 4·[`LANES_CHUNK`] products `w · operand(k, q)` (one
+/// dependent chain per accumulator, in K order).
+///
+/// The fence: every weight fetch after the first step adds to its x coordinate `fence`, the bit pattern of the sum
+/// of all the accumulators ANDed with `zero`, a word of the uniform slice record that is always 0. The compiler
+/// cannot prove it zero, so each accumulator's adds must be done before the next `textureLoad`. Without it LLVM
+/// (llvmpipe, Mesa 25.0.7, `GALLIVM_DEBUG=asm`) sinks every add below the last `textureLoad` of the slice (their
+/// only use is the final store) and parks every product on the stack: on 14²×512 1 792 multiplies, 1 856 stack
+/// stores and 1 600 adds from the stack per slice of 64 steps; fenced, 419 stores and 395 such adds, and the kernel
+/// ran 1.3× faster in CPU time (the fence costs one add per accumulator per step).
+fn emit_fenced_steps(
+    s: &mut String,
+    steps: u32,
+    accs: &[String],
+    vec4: bool,
+    zero: &str,
+    operand: impl Fn(u32, usize) -> String,
+) {
+    let comps = ["x", "y", "z", "w"];
+    let per_step = 4 * LANES_CHUNK;
+    for step in 0..steps / per_step {
+        emit!(s, "    {{");
+        let fence = if step == 0 {
+            ""
+        } else {
+            emit!(s, "        let sum = {};", accs.join(" + "));
+            let total = if vec4 { "sum.x + sum.y + sum.z + sum.w" } else { "sum" };
+            emit!(s, "        let fence = bitcast<u32>({total}) & {zero};");
+            " + fence"
+        };
+        for t in 0..LANES_CHUNK {
+            emit!(
+                s,
+                "        let w{t} = textureLoad(w_tex, vec2<u32>(k0 / 4u + {}u{fence}, co), 0);",
+                step * LANES_CHUNK + t
+            );
+        }
+        for (q, acc) in accs.iter().enumerate() {
+            let mut terms = Vec::new();
+            for t in 0..LANES_CHUNK {
+                for (c, comp) in comps.iter().enumerate() {
+                    let k = (step * LANES_CHUNK + t) * 4 + c as u32;
+                    terms.push(format!("w{t}.{comp} * {}", operand(k, q)));
+                }
+            }
+            emit!(s, "        {acc} = {acc} + ({});", terms.join(" + "));
+        }
+        emit!(s, "    }}");
+    }
+}
+
 /// The program of one K slice of `layer` (the same for every slice; the slice record says which).
 pub fn lanes_source(layer: &ConvLayer) -> String {
     let sh = LanesShape::for_layer(layer);
     let (m, k, kp, batch) = (layer.out_channels, sh.k, sh.k_padded(), layer.batch);
-    let (g, p4, wg, ks) = (sh.groups, sh.per_block, sh.workgroup, LANES_SLICE);
-    let hw = 4 * g;
+    let (g, p4, wg, ks) = (sh.groups, sh.per_block, sh.workgroup, sh.slice);
+    let hw = layer.out_height() * layer.out_width();
+    // Planes of whole vec4s are read and written as vec4s; others (7×7: 49 pixels) by scalars, the last pixel group
+    // partial (zero past the plane, stored only within it).
+    let vec_io = hw.is_multiple_of(4);
     let tile = ks * p4;
     let mut s = String::new();
     emit!(
@@ -187,10 +252,18 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
     emit!(s, "// out[n, co, p] = Σ_{{k<{k}}} weight[co, k] · in[n, k, p] (+ bias[co]); C_out = {m}, C_in = {k}, H·W = {hw}, N = {batch}.");
     emit!(s, "// K runs in {} slice(s) of {ks} steps (zero-padded to {kp}), one dispatch each; this program computes one slice,", sh.slices);
     emit!(s, "// binding 0 its record: k0 (its first K step), first = 1 for the first slice (store acc + bias), 0 after (add).");
-    emit!(
-        s,
-        "// Layout: input [N, C_in, H·W] and output [N, C_out, H·W] as vec4<f32> (H·W a multiple of 4); weight an"
-    );
+    if vec_io {
+        emit!(
+            s,
+            "// Layout: input [N, C_in, H·W] and output [N, C_out, H·W] as vec4<f32> (H·W a multiple of 4); weight an"
+        );
+    } else {
+        emit!(s, "// Layout: input [N, C_in, H·W] and output [N, C_out, H·W] f32, read and written by scalars ({g} groups of 4 pixels,");
+        emit!(
+            s,
+            "// the last one partial: zero past the plane, stored within it); weight an"
+        );
+    }
     emit!(s, "// rgba32float texture {} × {m}, texel (k/4, co) = weight[co, k..k+3] (zero past K); bias [C_out] (a dummy without).", kp / 4);
     emit!(s, "// Dispatch: workgroups of {wg} lanes (one output channel each) on a grid x = {} pixel blocks of {p4} groups of 4", sh.blocks);
     emit!(
@@ -211,13 +284,11 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
     emit!(s);
     emit!(s, "struct Slice {{ k0: u32, first: u32, _pad0: u32, _pad1: u32 }}");
     emit!(s, "@group(0) @binding(0) var<uniform> slice: Slice;");
-    emit!(s, "@group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;");
+    let io = if vec_io { "vec4<f32>" } else { "f32" };
+    emit!(s, "@group(0) @binding(1) var<storage, read> input: array<{io}>;");
     emit!(s, "@group(0) @binding(2) var w_tex: texture_2d<f32>;");
     emit!(s, "@group(0) @binding(3) var<storage, read> bias: array<f32>;");
-    emit!(
-        s,
-        "@group(0) @binding(4) var<storage, read_write> output: array<vec4<f32>>;"
-    );
+    emit!(s, "@group(0) @binding(4) var<storage, read_write> output: array<{io}>;");
     emit!(s);
     emit!(s, "var<workgroup> b_tile: array<vec4<f32>, {tile}>;");
     emit!(s);
@@ -237,13 +308,15 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
     let (image_in, image_out) = if batch == 1 {
         (String::new(), String::new())
     } else {
-        emit!(s, "    let image_in = wgid.z * {}u;", k * g);
-        emit!(s, "    let image_out = wgid.z * {}u;", m * g);
+        // In units of the buffers' elements (vec4s or scalars).
+        let unit = if vec_io { g } else { hw };
+        emit!(s, "    let image_in = wgid.z * {}u;", k * unit);
+        emit!(s, "    let image_out = wgid.z * {}u;", m * unit);
         ("image_in + ".to_string(), "image_out + ".to_string())
     };
     // The B tile, slice × p4 vec4s, staged by the lanes (per-lane loads).
     let partial_block = !g.is_multiple_of(p4);
-    let partial_k = !k.is_multiple_of(ks);
+    let partial_k = k != kp;
     for j in 0..tile.div_ceil(wg) {
         emit!(s, "    {{");
         emit!(s, "        let i = local + {}u;", j * wg);
@@ -260,11 +333,33 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
         } else {
             "kk".to_string()
         };
-        let load = format!("input[{image_in}{step} * {g}u + {pixel}]");
-        let value = if ok.is_empty() {
-            load
+        let value = if vec_io {
+            let load = format!("input[{image_in}{step} * {g}u + {pixel}]");
+            if ok.is_empty() {
+                load
+            } else {
+                format!("select(vec4<f32>(), {load}, {})", ok.join(" && "))
+            }
         } else {
-            format!("select(vec4<f32>(), {load}, {})", ok.join(" && "))
+            // Four scalars; the pixels past the plane (the last group's tail) read as zero.
+            let lanes: Vec<String> = (0..4)
+                .map(|j| {
+                    let mut ok = ok.clone();
+                    if 4 * (g - 1) + j >= hw {
+                        ok.push(format!("4u * g + {j}u < {hw}u"));
+                    }
+                    let load = format!(
+                        "input[{image_in}{step} * {hw}u + min(4u * {pixel} + {j}u, {}u)]",
+                        hw - 1
+                    );
+                    if ok.is_empty() {
+                        load
+                    } else {
+                        format!("select(0.0, {load}, {})", ok.join(" && "))
+                    }
+                })
+                .collect();
+            format!("vec4<f32>({})", lanes.join(", "))
         };
         let body = format!("let g = g0 + i % {p4}u; let kk = k0 + i / {p4}u; b_tile[i] = {value};");
         if (j + 1) * wg > tile {
@@ -278,32 +373,35 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
     for q in 0..p4 {
         emit!(s, "    var acc{q} = vec4<f32>();");
     }
-    let comps = ["x", "y", "z", "w"];
-    for kg in 0..ks / 4 {
-        emit!(s, "    {{");
-        emit!(
-            s,
-            "        let w = textureLoad(w_tex, vec2<u32>(k0 / 4u + {kg}u, co), 0);"
-        );
-        for (c, comp) in comps.iter().enumerate() {
-            for q in 0..p4 {
-                emit!(
-                    s,
-                    "        acc{q} += w.{comp} * b_tile[{}];",
-                    (4 * kg + c as u32) * p4 + q
-                );
-            }
-        }
-        emit!(s, "    }}");
-    }
+    let accs: Vec<String> = (0..p4).map(|q| format!("acc{q}")).collect();
+    emit_fenced_steps(&mut s, ks, &accs, true, "slice._pad0", |k, q| {
+        format!("b_tile[{}]", k * p4 + q as u32)
+    });
     emit!(s, "    if (co_raw >= {m}u) {{ return; }}");
     let b = if layer.bias { "bias[co]" } else { "0.0" };
     emit!(s, "    let b = {b};");
     emit!(s, "    let first = slice.first != 0u;");
     for q in 0..p4 {
-        let store = format!(
-            "let at = {image_out}co * {g}u + g0 + {q}u; if (first) {{ output[at] = acc{q} + b; }} else {{ output[at] += acc{q}; }}"
-        );
+        let store = if vec_io {
+            format!(
+                "let at = {image_out}co * {g}u + g0 + {q}u; if (first) {{ output[at] = acc{q} + b; }} else {{ output[at] += acc{q}; }}"
+            )
+        } else {
+            let comps = ["x", "y", "z", "w"];
+            let mut parts = vec![format!("let at = {image_out}co * {hw}u + 4u * (g0 + {q}u);")];
+            for (j, comp) in (0u32..).zip(comps) {
+                let one = format!(
+                    "if (first) {{ output[at + {j}u] = acc{q}.{comp} + b; }} else {{ output[at + {j}u] += acc{q}.{comp}; }}"
+                );
+                // Only the last group can reach past the plane.
+                if 4 * (g - 1) + j >= hw {
+                    parts.push(format!("if (4u * (g0 + {q}u) + {j}u < {hw}u) {{ {one} }}"));
+                } else {
+                    parts.push(one);
+                }
+            }
+            parts.join(" ")
+        };
         if partial_block {
             emit!(s, "    if (g0 + {q}u < {g}u) {{ {store} }}");
         } else {
@@ -561,30 +659,13 @@ pub fn conv_lanes_source(layer: &ConvLayer) -> String {
     for p in 0..pixels {
         emit!(s, "    var a{p} = 0.0;");
     }
-    let comps = ["x", "y", "z", "w"];
-    for kg in 0..sh.slice / 4 {
-        emit!(s, "    {{");
-        emit!(
-            s,
-            "        let w = textureLoad(w_tex, vec2<u32>(k0 / 4u + {kg}u, co), 0);"
-        );
-        for (c, comp) in comps.iter().enumerate() {
-            let k = 4 * kg + c as u32;
-            let (ci, tap) = (k / (kh * kw), k % (kh * kw));
-            let (ky, kx) = (tap / kw, tap % kw);
-            for r in 0..rows {
-                for x in 0..cols {
-                    emit!(
-                        s,
-                        "        a{} += w.{comp} * window[{}];",
-                        r * cols + x,
-                        ci * sr * sw + (r + ky) * sw + x + kx
-                    );
-                }
-            }
-        }
-        emit!(s, "    }}");
-    }
+    let accs: Vec<String> = (0..pixels).map(|p| format!("a{p}")).collect();
+    emit_fenced_steps(&mut s, sh.slice, &accs, false, "slice._pad", |k, p| {
+        let (ci, tap) = (k / (kh * kw), k % (kh * kw));
+        let (ky, kx) = (tap / kw, tap % kw);
+        let (r, x) = (p as u32 / cols, p as u32 % cols);
+        format!("window[{}]", ci * sr * sw + (r + ky) * sw + x + kx)
+    });
     emit!(s, "    if (co_raw >= {m}u) {{ return; }}");
     let b = if layer.bias { "bias[co]" } else { "0.0" };
     emit!(s, "    let b = vec4<f32>({b});");
@@ -622,21 +703,29 @@ mod tests {
 
     #[test]
     fn shapes_follow_the_rule() {
-        // 14²: 49 pixel groups in 7 blocks of 7; 512 channels in 2 blocks of 256; K 512 in 8 slices.
+        // 14²: 49 pixel groups in 7 blocks of 7; 512 channels in 2 blocks of 256; K 512 in 4 slices.
         let s = LanesShape::for_layer(&pw(14, 512, 512));
         assert_eq!((s.groups, s.per_block, s.blocks), (49, 7, 7));
         assert_eq!(
             (s.workgroup, s.channel_blocks, s.slices, s.k_padded()),
-            (256, 2, 8, 512)
+            (256, 2, 4, 512)
         );
+        // 56²: 784 pixel groups in 112 blocks of 7.
+        let s = LanesShape::for_layer(&pw(56, 128, 128));
+        assert_eq!((s.groups, s.per_block, s.blocks, s.slices), (784, 7, 112, 1));
         // 6²: 9 groups in 2 blocks of 5 (the last one partial); 300 channels in 2 blocks of 152; K 100 → 128.
         let s = LanesShape::for_layer(&pw(6, 100, 300));
         assert_eq!((s.groups, s.per_block, s.blocks), (9, 5, 2));
         assert_eq!(
             (s.workgroup, s.channel_blocks, s.slices, s.k_padded()),
-            (152, 2, 2, 128)
+            (152, 2, 1, 104)
         );
-        for size in [2u32, 4, 6, 8, 10, 12, 14] {
+        // K 200: 2 slices of 104 (not 128 + 72 padded to 128).
+        let s = LanesShape::for_layer(&pw(14, 200, 64));
+        assert_eq!((s.slices, s.slice, s.k_padded()), (2, 104, 208));
+        // The fenced steps cover a slice exactly.
+        assert!(LANES_SLICE.is_multiple_of(4 * LANES_CHUNK));
+        for size in [2u32, 4, 6, 8, 10, 12, 14, 28, 56, 112] {
             for c in [1u32, 7, 8, 64, 112, 257, 1024, 8192] {
                 let layer = pw(size, c, c);
                 let s = LanesShape::for_layer(&layer);
@@ -647,22 +736,29 @@ mod tests {
                 );
                 assert!(s.workgroup.is_multiple_of(8) && s.workgroup <= MAX_LANES_WORKGROUP);
                 assert!(s.workgroup * s.channel_blocks >= c && (s.channel_blocks - 1) * s.workgroup < c);
-                assert!(s.k_padded() >= c && s.k_padded() - c < LANES_SLICE);
-                // Texture rows are whole 256-byte copy rows; the tile fits WebGPU's 16 KiB of workgroup memory.
-                assert!((s.k_padded() * 4).is_multiple_of(256));
+                assert!(s.slice <= LANES_SLICE && s.slice.is_multiple_of(4 * LANES_CHUNK));
+                assert!(s.k_padded() >= c && s.k_padded() - c < 4 * LANES_CHUNK * s.slices);
+                // The tile fits WebGPU's 16 KiB of workgroup memory.
                 assert!(s.tile_bytes() <= 16_384);
             }
         }
     }
 
     #[test]
-    fn it_takes_small_planes_of_whole_vec4s_within_the_texture_limits() {
-        assert!(lanes_fits(&pw(14, 512, 512)).is_ok());
-        assert!(lanes_fits(&pw(2, 8, 8)).is_ok());
-        assert!(lanes_fits(&pw(14, 8192, 8192)).is_ok());
+    fn it_takes_planes_of_4_pixels_or_more_within_the_texture_limits() {
+        for layer in [
+            pw(14, 512, 512),
+            pw(2, 8, 8),
+            pw(14, 8192, 8192),
+            pw(28, 256, 256),
+            pw(112, 32, 16),
+            pw(7, 512, 1024),
+            pw(15, 64, 64),
+        ] {
+            assert!(lanes_fits(&layer).is_ok(), "{}", layer.describe());
+        }
         for (layer, needle) in [
-            (pw(28, 256, 256), "got 28×28 = 784"),
-            (pw(7, 512, 1024), "got 7×7 = 49"),
+            (pw(1, 512, 1024), "got 1×1"),
             (pw(14, 32_772, 8), "weight texture"),
             (pw(14, 8, 8193), "weight texture"),
         ] {
@@ -676,10 +772,10 @@ mod tests {
         let layer = pw(4, 3, 2);
         let weight: Vec<f32> = (1..=6).map(|v| v as f32).collect();
         let padded = lanes_weights(&layer, &weight);
-        assert_eq!(padded.len(), 2 * 64);
+        assert_eq!(padded.len(), 2 * 8);
         assert_eq!(&padded[..4], &[1.0, 2.0, 3.0, 0.0]);
-        assert_eq!(&padded[64..68], &[4.0, 5.0, 6.0, 0.0]);
-        assert!(padded[68..].iter().all(|&v| v == 0.0));
+        assert_eq!(&padded[8..12], &[4.0, 5.0, 6.0, 0.0]);
+        assert!(padded[12..].iter().all(|&v| v == 0.0));
     }
 
     #[test]
@@ -687,9 +783,17 @@ mod tests {
         let source = lanes_source(&pw(14, 512, 512));
         assert!(source.contains("@compute @workgroup_size(256)"));
         assert!(source.contains("x = 7 pixel blocks of 7 groups"), "{source}");
-        assert!(!source.contains("select("), "no partial block, K a multiple of 64");
+        assert!(!source.contains("select("), "no partial block, K a multiple of 128");
         assert!(!source.contains("image_in"), "batch 1");
-        assert_eq!(source.matches("textureLoad(w_tex").count(), 16);
+        assert_eq!(source.matches("textureLoad(w_tex").count(), 32);
+        // 16 fenced steps of 8 K steps: every one after the first waits for the adds of the one before.
+        assert_eq!(
+            source
+                .matches("let fence = bitcast<u32>(sum.x + sum.y + sum.z + sum.w) & slice._pad0;")
+                .count(),
+            15
+        );
+        assert_eq!(source.matches(" + fence, co), 0);").count(), 30);
         let odd = ConvLayer {
             batch: 2,
             bias: false,
@@ -700,6 +804,13 @@ mod tests {
         assert!(source.contains("let image_in = wgid.z * 900u;"), "{source}");
         assert!(source.contains("if (g0 + 4u < 9u)"), "{source}");
         assert!(source.contains("let b = 0.0;"));
+        // 7×7 (49 pixels): scalar input and output, the last group's 3 missing pixels zero and not stored.
+        let source = lanes_source(&pw(7, 64, 64));
+        assert!(source.contains("var<storage, read> input: array<f32>;"), "{source}");
+        assert!(source.contains("4u * g + 1u < 49u"), "{source}");
+        assert!(!source.contains("4u * g + 0u < 49u"), "{source}");
+        assert!(source.contains("if (4u * (g0 + 5u) + 3u < 49u)"), "{source}");
+        assert!(!source.contains("+ 0u < 49u) {"), "{source}");
     }
 
     fn conv3(size: u32, c_in: u32, c_out: u32) -> ConvLayer {
@@ -800,8 +911,8 @@ mod tests {
         assert_eq!(&padded[..180], &weight[..180]);
         assert!(padded[180..288].iter().all(|&v| v == 0.0));
         assert_eq!(&padded[288..468], &weight[180..]);
-        // pointwise-lanes' rows are unchanged: C_in padded to slices of 64.
-        assert_eq!(texture_row(&conv3(4, 100, 2).pointwise()), 128);
+        // pointwise-lanes' rows: C_in padded to whole fenced steps of 8.
+        assert_eq!(texture_row(&conv3(4, 100, 2).pointwise()), 104);
     }
 
     #[test]
@@ -812,7 +923,13 @@ mod tests {
         assert!(!source.contains("c < 512u"), "C_in a multiple of 16");
         assert!(!source.contains("image_in"), "batch 1");
         assert_eq!(source.matches("textureLoad(w_tex").count(), 36);
-        assert_eq!(source.matches("+= w.").count(), 144 * 28);
+        // 144 K steps × 28 pixels, in 18 fenced steps of 8 K steps: one chain of 8 products per pixel and step.
+        assert_eq!(source.matches("w0.x * window[").count(), 18 * 28);
+        assert_eq!(source.matches(" * window[").count(), 144 * 28);
+        assert_eq!(
+            source.matches("let fence = bitcast<u32>(sum) & slice._pad;").count(),
+            17
+        );
         let odd = ConvLayer {
             batch: 2,
             bias: false,

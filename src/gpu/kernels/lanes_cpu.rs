@@ -1,5 +1,5 @@
-//! `pointwise-lanes`: the pointwise conv on small planes (H_out·W_out ≤ 196, a multiple of 4) as a GEMM generated
-//! per layer for CPU adapters, lanes over output channels, B staged in workgroup memory straight from the input
+//! `pointwise-lanes`: the pointwise conv (planes of at least 4 pixels) as a GEMM generated per layer for CPU
+//! adapters, lanes over output channels, B staged in workgroup memory straight from the input
 //! (no pack pass), each lane's weights from an rgba32float texture filled once at upload; K in slices of one
 //! dispatch each. The generator, the [`LanesShape`] rule and the weight layout live in [`crate::gpu::lanes`].
 
@@ -12,7 +12,7 @@ use crate::gpu::kernels::CONV_BINDINGS;
 use crate::gpu::kernels::{
     rules, Bound, ConvKernel, Dispatch, JobBuffers, PipelineRecord, Role, Source, Tile, Variant, WeightLayout,
 };
-use crate::gpu::lanes::{self, LanesShape, LANES_SLICE};
+use crate::gpu::lanes::{self, LanesShape};
 use crate::gpu::{GpuContext, GpuError};
 use crate::layer::ConvLayer;
 
@@ -23,8 +23,8 @@ impl ConvKernel for LanesCpu {
         "pointwise-lanes"
     }
     fn summary(&self) -> &'static str {
-        "The 1×1 conv on small planes (H_out·W_out ≤ 196, a multiple of 4) as a GEMM generated for CPU adapters, \
-         lanes over output channels, no pack pass."
+        "The 1×1 conv (planes of at least 4 pixels) as a GEMM generated for CPU adapters, lanes over output \
+         channels, no pack pass."
     }
     fn family(&self) -> Variant {
         Variant::Cpu
@@ -88,7 +88,7 @@ impl ConvKernel for LanesCpu {
         )?;
         // Per record: k0 (the slice's first K step), first (1 for slice 0).
         let records = super::slice_records(ctx, "pointwise-lanes slices", shape.slices, |slice| {
-            [slice * LANES_SLICE, u32::from(slice == 0)]
+            [slice * shape.slice, u32::from(slice == 0)]
         })?;
         bind_slices(
             ctx,

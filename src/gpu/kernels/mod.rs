@@ -346,8 +346,8 @@ registry! {
     /// Generated for CPU adapters ([`crate::gpu::gemv::gemv_source`]): the pointwise conv with few GEMM columns
     /// (fc layers, SE convs) as a GEMV, lanes over output channels.
     GemvCpu => gemv_cpu::GemvCpu,
-    /// Generated for CPU adapters ([`crate::gpu::lanes::lanes_source`]): the pointwise conv on small planes
-    /// (H_out·W_out ≤ 196, a multiple of 4) as a GEMM with lanes over output channels, no pack pass.
+    /// Generated for CPU adapters ([`crate::gpu::lanes::lanes_source`]): the pointwise conv (planes of at least 4
+    /// pixels) as a GEMM with lanes over output channels, no pack pass.
     PointwiseLanes => lanes_cpu::LanesCpu,
     /// Generated for CPU adapters ([`crate::gpu::lanes::conv_lanes_source`]): the standard conv (stride 1, one
     /// group, up to 3×3) as an implicit GEMM with lanes over output channels, no im2col pack.
@@ -631,9 +631,9 @@ mod tests {
         assert_eq!(Variant::Naive.shader_for(&one), ShaderKind::Depthwise);
     }
 
-    /// The cpu family's pointwise rule: the GEMV up to 16 columns, pointwise-lanes on planes of a multiple of 4
-    /// pixels up to 14×14 (where it beat pointwise-cpu: BENCHMARKS.md, 2026-12-02) whose weight texture fits,
-    /// pointwise-cpu elsewhere.
+    /// The cpu family's pointwise rule: the GEMV up to 16 columns, pointwise-lanes on planes of at least 4 pixels
+    /// whose weight texture fits (it beat pointwise-cpu and vec4 on every plane measured: BENCHMARKS.md,
+    /// 2026-12-02), pointwise-cpu elsewhere.
     /// A 1×1 conv of `c_in` → `c_out` channels on `size`² planes, `batch` images.
     fn pointwise(size: u32, c_in: u32, c_out: u32, batch: u32) -> ConvLayer {
         ConvLayer {
@@ -679,9 +679,10 @@ mod tests {
     }
 
     #[test]
-    fn the_cpu_family_leaves_narrow_pointwise_convs_to_vec4() {
+    fn pointwise_cpu_leaves_narrow_pointwise_convs_to_vec4() {
         let pw = |size: u32, c_in: u32, c_out: u32| pointwise(size, c_in, c_out, 1);
-        // Few output channels or a small C_in·C_out on a plane pointwise-vec4 takes: the fallback (vec4).
+        // Few output channels or a small C_in·C_out on a plane pointwise-vec4 takes: the GEMM declines them (its
+        // pack outweighs it there), so where pointwise-lanes cannot run them the family's fallback (vec4) does.
         for layer in [
             pw(112, 32, 16),
             pw(112, 16, 96),
@@ -689,16 +690,17 @@ mod tests {
             pw(56, 144, 24),
             pw(28, 240, 40),
         ] {
-            assert_eq!(
-                Variant::Cpu.shader_for(&layer),
-                ShaderKind::PointwiseVec4,
+            assert!(
+                !ShaderKind::PointwiseCpu.spec().chosen_for(&layer),
                 "{}",
                 layer.describe()
             );
             // Still there by name.
             assert!(ShaderKind::PointwiseCpu.check(&layer).is_ok());
+            // pointwise-lanes comes first and takes them.
+            assert_eq!(Variant::Cpu.shader_for(&layer), ShaderKind::PointwiseLanes);
         }
-        // At or above both bars: the GEMM; at 7×7 (pointwise-vec4 does not apply) the GEMM whatever the channels.
+        // At or above both bars, and at 7×7 (pointwise-vec4 does not apply) whatever the channels: the GEMM's.
         for layer in [
             pw(56, 64, 128),
             pw(28, 40, 240),
@@ -706,34 +708,38 @@ mod tests {
             pw(7, 1152, 192),
             pw(7, 96, 24),
         ] {
-            assert_eq!(
-                Variant::Cpu.shader_for(&layer),
-                ShaderKind::PointwiseCpu,
+            assert!(
+                ShaderKind::PointwiseCpu.spec().chosen_for(&layer),
                 "{}",
                 layer.describe()
             );
         }
-        // The 14×14 planes stay on pointwise-lanes, which comes first.
-        assert_eq!(Variant::Cpu.shader_for(&pw(14, 480, 40)), ShaderKind::PointwiseLanes);
+        // Past pointwise-lanes' texture (C_out = 8 193 rows): the GEMM, above both of its bars.
+        let wide_out = pw(56, 16, 8_193);
+        assert!(ShaderKind::PointwiseLanes.check(&wide_out).is_err());
+        assert_eq!(Variant::Cpu.shader_for(&wide_out), ShaderKind::PointwiseCpu);
     }
 
     #[test]
-    fn the_cpu_family_runs_small_pointwise_planes_on_lanes() {
+    fn the_cpu_family_runs_pointwise_convs_on_lanes() {
         let pw = pointwise;
         for (layer, want) in [
             (pw(14, 512, 512, 1), ShaderKind::PointwiseLanes),
             (pw(14, 672, 112, 1), ShaderKind::PointwiseLanes),
             (pw(14, 512, 512, 16), ShaderKind::PointwiseLanes),
             (pw(8, 512, 512, 1), ShaderKind::PointwiseLanes),
+            (pw(28, 256, 256, 1), ShaderKind::PointwiseLanes),
+            (pw(56, 128, 128, 1), ShaderKind::PointwiseLanes),
+            (pw(112, 32, 16, 1), ShaderKind::PointwiseLanes),
+            // Planes of a size not a multiple of 4 (read and written by scalars).
+            (pw(7, 512, 1024, 1), ShaderKind::PointwiseLanes),
+            (pw(15, 64, 64, 1), ShaderKind::PointwiseLanes),
             // 2×2 at batch 5: 20 columns, past the GEMV's 16; at batch 4 the GEMV's.
             (pw(2, 64, 64, 5), ShaderKind::PointwiseLanes),
             (pw(2, 64, 64, 4), ShaderKind::GemvCpu),
             (pw(1, 1024, 1000, 1), ShaderKind::GemvCpu),
-            // 7×7 (49 pixels, not whole vec4s: it tied there), 15×15, 16×16 and 28×28 (past 196): the GEMM.
-            (pw(7, 512, 1024, 1), ShaderKind::PointwiseCpu),
-            (pw(15, 64, 64, 1), ShaderKind::PointwiseCpu),
-            (pw(16, 64, 64, 1), ShaderKind::PointwiseCpu),
-            (pw(28, 256, 256, 1), ShaderKind::PointwiseCpu),
+            // 1×1 planes past the GEMV's batch: one pixel in a group of 4, the GEMM folds the batch into its groups.
+            (pw(1, 1024, 1000, 17), ShaderKind::PointwiseCpu),
             // A weight texture past 8 192 texels a side (C_out rows): the GEMM.
             (pw(14, 64, 8_193, 1), ShaderKind::PointwiseCpu),
         ] {
