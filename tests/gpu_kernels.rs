@@ -720,14 +720,14 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
     ));
     // pointwise-lanes (planes of a multiple of 4 pixels), appended so that GL's every-4th selection of
     // the cases above stays the same: a 2×2 plane at batch 5 (20 columns, past the GEMV's
-    // 16), K = 64 in one slice; a 14×14 plane without bias, K = 130 in 3 slices (the last one 2 steps, zero past K),
-    // 300 output channels (2 channel blocks of 152, the second partial); a 6×6 plane at batch 2 (9 pixel groups in
-    // blocks of 5, the second partial), K = 100 in 2 slices, 20 output channels (a partial lane block of 8).
+    // 16), K = 64 in one stage; a 14×14 plane without bias, K = 300 in 2 slices of 2 stages of 80 steps (zero past
+    // K), 300 output channels (2 channel blocks of 152, the second partial); a 6×6 plane at batch 2 (9 pixel groups
+    // in blocks of 5, the second partial), K = 100 in one stage of 104, 20 output channels (a partial lane block).
     cases.push((conv(64, 8, 2, 1, 1, 5).pointwise(), ShaderKind::PointwiseLanes));
     cases.push((
         ConvLayer {
             bias: false,
-            ..conv(130, 300, 14, 1, 1, 1).pointwise()
+            ..conv(300, 300, 14, 1, 1, 1).pointwise()
         },
         ShaderKind::PointwiseLanes,
     ));
@@ -762,7 +762,7 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
         ShaderKind::Conv2dLanes,
     ));
     // pointwise-lanes on planes not of whole vec4s (scalar input and output, the last pixel group partial),
-    // appended likewise: 7×7 at batch 2 with bias, K = 136 in 2 slices of 72 (the second reading zeros past K),
+    // appended likewise: 7×7 at batch 2 with bias, K = 136 in 2 stages of 72 (the second reading zeros past K),
     // 20 output channels; 5×5 (25 pixels: 7 groups, one block) with K = 8, 260 output channels (2 blocks).
     cases.push((conv(136, 20, 7, 1, 1, 2).pointwise(), ShaderKind::PointwiseLanes));
     cases.push((conv(8, 260, 5, 1, 1, 1).pointwise(), ShaderKind::PointwiseLanes));
@@ -834,8 +834,8 @@ fn slices_keep_the_images_apart(ctx: &GpuContext, layer: ConvLayer, shader: Shad
     assert_eq!(agreement.non_finite, 2 * image as u64, "{}", shader.name());
 }
 
-/// The GEMV (K = 300 in slices of 64, the last one shorter and its own program) and pointwise-lanes (K = 100 in 2
-/// slices of 64, the second reading zeros past K) on 1×1 and 4×4 planes at batch 3, and conv2d-lanes (a 3×3, C_in
+/// The GEMV (K = 300 in slices of 64, the last one shorter and its own program) and pointwise-lanes (K = 300 in 2
+/// slices of 2 stages of 80 steps, the last stage reading zeros past K) on 1×1 and 4×4 planes at batch 3, and conv2d-lanes (a 3×3, C_in
 /// = 20 in 2 slices) on a 6×6 plane at batch 3.
 #[test]
 fn k_slices_keep_the_images_apart() {
@@ -853,7 +853,7 @@ fn k_slices_keep_the_images_apart() {
         .pointwise()
     };
     slices_keep_the_images_apart(&ctx, pw(300, 1), ShaderKind::GemvCpu);
-    slices_keep_the_images_apart(&ctx, pw(100, 4), ShaderKind::PointwiseLanes);
+    slices_keep_the_images_apart(&ctx, pw(300, 4), ShaderKind::PointwiseLanes);
     // conv2d-lanes: a 3×3 on a 6×6 plane, C_in = 20 in 2 slices of 16 (the second staging zeros past C_in).
     let conv = ConvLayer {
         batch: 3,

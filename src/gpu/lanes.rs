@@ -3,8 +3,8 @@
 //!
 //! - a workgroup owns up to [`LANES_MAX_GROUPS`] groups of 4 output pixels of one image and up to
 //!   [`MAX_LANES_WORKGROUP`] output channels, one per lane;
-//! - per K slice of at most [`LANES_SLICE`] steps (one dispatch each, the same program for every slice) its lanes
-//!   copy the slice's B tile (the slice's input channels × the workgroup's pixels, straight from the input
+//! - per K stage of at most [`LANES_SLICE`] steps ([`LANES_STAGES`] per slice, one dispatch per slice, the same
+//!   program for every slice) its lanes copy the stage's B tile (the slice's input channels × the workgroup's pixels, straight from the input
 //!   `[N, C_in, H·W]`: `vec4` loads on planes of whole vec4s, scalars on others such as 7×7; zero past the plane and
 //!   past K) into workgroup memory, then each lane reads B at compile-time-constant indices (llvmpipe folds them
 //!   into its multiplies as a broadcast from memory) and its own channel's weights 4 K steps at a time, one
@@ -12,7 +12,8 @@
 //!   [`crate::gpu::ConvJob::upload`] fills once from the weight;
 //! - the multiply-adds in fenced steps of 4·[`LANES_CHUNK`] K steps ([`emit_fenced_steps`]: without the fence LLVM
 //!   parked every product on the stack);
-//! - one `vec4` accumulator per pixel group; the first slice stores acc + bias, the later ones add to the output.
+//! - one `vec4` accumulator per pixel group across the slice's stages; the first slice stores acc + bias, the later
+//!   ones add to the output.
 //!
 //! Measured in CPU time on lavapipe (BENCHMARKS.md, 2026-12-02 "fenced lanes"): 1.3–3.3× the texture-fed GEMM of
 //! [`crate::gpu::cpu`] (lanes over pixel groups) and 1.1–6× pointwise-vec4 on every pointwise conv of MobileNet
@@ -39,6 +40,11 @@ use crate::layer::ConvLayer;
 /// memory, within the 16 KiB every adapter offers.
 pub const LANES_SLICE: u32 = 2 * SLICE_ALIGN;
 
+/// The most stages per slice (one dispatch): 2 ran 1.15–1.25× faster than 1 in CPU time on 14²×512 and 7²×1024
+/// (half the read-modify-writes of the output, each a bounds-checked access per lane) and compiles in 1.5–2.5 s
+/// cold; 4 ran no faster and compiled in 3.5–6 s.
+pub const LANES_STAGES: u32 = 2;
+
 /// Weight texels (4 K steps each) one fenced step of the lanes kernels loads before its multiply-adds: 2 (8 K steps,
 /// 8 registers of weights). 1 and 4 ran within the noise of 2 on 14²×512, 28²×256 and 56²×128.
 pub const LANES_CHUNK: u32 = 2;
@@ -61,10 +67,14 @@ pub struct LanesShape {
     pub blocks: u32,
     /// K = C_in.
     pub k: u32,
-    /// Slices (one dispatch each): K / [`LANES_SLICE`] rounded up.
+    /// Slices (one dispatch each), each of `stages` stages.
     pub slices: u32,
-    /// K steps per slice: K split evenly over the slices, rounded up to whole fenced steps (4·[`LANES_CHUNK`]), so
-    /// a C_in of 32 runs 32 steps, not a zero-padded [`LANES_SLICE`] (that padding had made it 0.4–0.8× vec4).
+    /// Stages per slice: each stages its own B tile (a barrier before and after) and adds to the accumulators, so
+    /// the output is read and written once per slice, not once per stage.
+    pub stages: u32,
+    /// K steps per stage: K split evenly over the slices' stages (K / [`LANES_SLICE`] rounded up), rounded up to
+    /// whole fenced steps (4·[`LANES_CHUNK`]), so a C_in of 32 runs 32 steps, not a zero-padded [`LANES_SLICE`]
+    /// (that padding had made it 0.4–0.8× vec4).
     pub slice: u32,
     /// Lanes (output channels) per workgroup, a multiple of 8.
     pub workgroup: u32,
@@ -83,7 +93,9 @@ impl LanesShape {
         let blocks = groups.div_ceil(LANES_MAX_GROUPS);
         let per_block = groups.div_ceil(blocks);
         let k = layer.in_channels.max(1);
-        let slices = k.div_ceil(LANES_SLICE);
+        let sub = k.div_ceil(LANES_SLICE);
+        let slices = sub.div_ceil(LANES_STAGES);
+        let stages = sub.div_ceil(slices);
         let channels = layer.out_channels.max(1);
         let channel_blocks = channels.div_ceil(MAX_LANES_WORKGROUP);
         let workgroup = channels.div_ceil(channel_blocks).next_multiple_of(8);
@@ -93,7 +105,8 @@ impl LanesShape {
             blocks,
             k,
             slices,
-            slice: k.div_ceil(slices).next_multiple_of(4 * LANES_CHUNK),
+            stages,
+            slice: k.div_ceil(slices * stages).next_multiple_of(4 * LANES_CHUNK),
             workgroup,
             channel_blocks,
         }
@@ -101,7 +114,7 @@ impl LanesShape {
 
     /// K zero-padded to whole slices (the weight texture's width is a quarter of it).
     pub fn k_padded(&self) -> u32 {
-        self.slices * self.slice
+        self.slices * self.stages * self.slice
     }
 
     /// Bytes of the weight texture: C_out rows of [`LanesShape::k_padded`] f32.
@@ -199,6 +212,7 @@ fn emit_fenced_steps(
     accs: &[String],
     vec4: bool,
     zero: &str,
+    first_texel: u32,
     operand: impl Fn(u32, usize) -> String,
 ) {
     let comps = ["x", "y", "z", "w"];
@@ -217,7 +231,7 @@ fn emit_fenced_steps(
             emit!(
                 s,
                 "        let w{t} = textureLoad(w_tex, vec2<u32>(k0 / 4u + {}u{fence}, co), 0);",
-                step * LANES_CHUNK + t
+                first_texel + step * LANES_CHUNK + t
             );
         }
         for (q, acc) in accs.iter().enumerate() {
@@ -250,7 +264,8 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
         "// pointwise-lanes (generated) — the pointwise conv as a GEMM, lanes over output channels:"
     );
     emit!(s, "// out[n, co, p] = Σ_{{k<{k}}} weight[co, k] · in[n, k, p] (+ bias[co]); C_out = {m}, C_in = {k}, H·W = {hw}, N = {batch}.");
-    emit!(s, "// K runs in {} slice(s) of {ks} steps (zero-padded to {kp}), one dispatch each; this program computes one slice,", sh.slices);
+    emit!(s, "// K runs in {} slice(s) of {} stage(s) of {ks} steps (zero-padded to {kp}), one dispatch per slice; this program", sh.slices, sh.stages);
+    emit!(s, "// computes one slice, its accumulators kept across its stages;");
     emit!(s, "// binding 0 its record: k0 (its first K step), first = 1 for the first slice (store acc + bias), 0 after (add).");
     if vec_io {
         emit!(
@@ -268,15 +283,19 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
     emit!(s, "// Dispatch: workgroups of {wg} lanes (one output channel each) on a grid x = {} pixel blocks of {p4} groups of 4", sh.blocks);
     emit!(
         s,
-        "// pixels, y = {} channel blocks, z = N images. The lanes copy the slice's B tile ({ks} K steps × {p4} pixel",
+        "// pixels, y = {} channel blocks, z = N images. Per stage the lanes copy its B tile ({ks} K steps × {p4} pixel",
         sh.channel_blocks
     );
     emit!(
         s,
-        "// groups, zero past the plane and past K) into workgroup memory (one barrier); then {} unrolled steps of 4 K",
-        ks / 4
+        "// groups, zero past the plane and past K) into workgroup memory (a barrier after, and before the next copy);"
     );
-    emit!(s, "// steps, each one textureLoad of the lane's weights and 4 × {p4} multiply-adds with B read at constant indices.");
+    emit!(s, "// then {} fenced steps, each {LANES_CHUNK} textureLoad(s) of the lane's weights ({} K steps) and {} × {p4} multiply-adds", ks / (4 * LANES_CHUNK), 4 * LANES_CHUNK, 4 * LANES_CHUNK);
+    emit!(s, "// with B read at constant indices; each step's textureLoads wait for the previous step's adds (the fence: a zero the");
+    emit!(
+        s,
+        "// compiler cannot see, from the accumulators and the record's _pad0)."
+    );
     emit!(
         s,
         "// Lanes past C_out compute a clamped copy and store nothing. No loops."
@@ -317,66 +336,75 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
     // The B tile, slice × p4 vec4s, staged by the lanes (per-lane loads).
     let partial_block = !g.is_multiple_of(p4);
     let partial_k = k != kp;
-    for j in 0..tile.div_ceil(wg) {
-        emit!(s, "    {{");
-        emit!(s, "        let i = local + {}u;", j * wg);
-        let mut ok = Vec::new();
-        let pixel = if partial_block {
-            ok.push("g < ".to_string() + &format!("{g}u"));
-            format!("min(g, {}u)", g - 1)
-        } else {
-            "g".to_string()
-        };
-        let step = if partial_k {
-            ok.push(format!("kk < {k}u"));
-            format!("min(kk, {}u)", k - 1)
-        } else {
-            "kk".to_string()
-        };
-        let value = if vec_io {
-            let load = format!("input[{image_in}{step} * {g}u + {pixel}]");
-            if ok.is_empty() {
-                load
-            } else {
-                format!("select(vec4<f32>(), {load}, {})", ok.join(" && "))
-            }
-        } else {
-            // Four scalars; the pixels past the plane (the last group's tail) read as zero.
-            let lanes: Vec<String> = (0..4)
-                .map(|j| {
-                    let mut ok = ok.clone();
-                    if 4 * (g - 1) + j >= hw {
-                        ok.push(format!("4u * g + {j}u < {hw}u"));
-                    }
-                    let load = format!(
-                        "input[{image_in}{step} * {hw}u + min(4u * {pixel} + {j}u, {}u)]",
-                        hw - 1
-                    );
-                    if ok.is_empty() {
-                        load
-                    } else {
-                        format!("select(0.0, {load}, {})", ok.join(" && "))
-                    }
-                })
-                .collect();
-            format!("vec4<f32>({})", lanes.join(", "))
-        };
-        let body = format!("let g = g0 + i % {p4}u; let kk = k0 + i / {p4}u; b_tile[i] = {value};");
-        if (j + 1) * wg > tile {
-            emit!(s, "        if (i < {tile}u) {{ {body} }}");
-        } else {
-            emit!(s, "        {body}");
-        }
-        emit!(s, "    }}");
-    }
-    emit!(s, "    workgroupBarrier();");
     for q in 0..p4 {
         emit!(s, "    var acc{q} = vec4<f32>();");
     }
     let accs: Vec<String> = (0..p4).map(|q| format!("acc{q}")).collect();
-    emit_fenced_steps(&mut s, ks, &accs, true, "slice._pad0", |k, q| {
-        format!("b_tile[{}]", k * p4 + q as u32)
-    });
+    for stage in 0..sh.stages {
+        if stage > 0 {
+            // Every lane is done reading the previous stage's tile.
+            emit!(s, "    workgroupBarrier();");
+        }
+        for j in 0..tile.div_ceil(wg) {
+            emit!(s, "    {{");
+            emit!(s, "        let i = local + {}u;", j * wg);
+            let mut ok = Vec::new();
+            let pixel = if partial_block {
+                ok.push("g < ".to_string() + &format!("{g}u"));
+                format!("min(g, {}u)", g - 1)
+            } else {
+                "g".to_string()
+            };
+            let step = if partial_k {
+                ok.push(format!("kk < {k}u"));
+                format!("min(kk, {}u)", k - 1)
+            } else {
+                "kk".to_string()
+            };
+            let value = if vec_io {
+                let load = format!("input[{image_in}{step} * {g}u + {pixel}]");
+                if ok.is_empty() {
+                    load
+                } else {
+                    format!("select(vec4<f32>(), {load}, {})", ok.join(" && "))
+                }
+            } else {
+                // Four scalars; the pixels past the plane (the last group's tail) read as zero.
+                let lanes: Vec<String> = (0..4)
+                    .map(|j| {
+                        let mut ok = ok.clone();
+                        if 4 * (g - 1) + j >= hw {
+                            ok.push(format!("4u * g + {j}u < {hw}u"));
+                        }
+                        let load = format!(
+                            "input[{image_in}{step} * {hw}u + min(4u * {pixel} + {j}u, {}u)]",
+                            hw - 1
+                        );
+                        if ok.is_empty() {
+                            load
+                        } else {
+                            format!("select(0.0, {load}, {})", ok.join(" && "))
+                        }
+                    })
+                    .collect();
+                format!("vec4<f32>({})", lanes.join(", "))
+            };
+            let body = format!(
+                "let g = g0 + i % {p4}u; let kk = k0 + {}u + i / {p4}u; b_tile[i] = {value};",
+                stage * ks
+            );
+            if (j + 1) * wg > tile {
+                emit!(s, "        if (i < {tile}u) {{ {body} }}");
+            } else {
+                emit!(s, "        {body}");
+            }
+            emit!(s, "    }}");
+        }
+        emit!(s, "    workgroupBarrier();");
+        emit_fenced_steps(&mut s, ks, &accs, true, "slice._pad0", stage * ks / 4, |k, q| {
+            format!("b_tile[{}]", k * p4 + q as u32)
+        });
+    }
     emit!(s, "    if (co_raw >= {m}u) {{ return; }}");
     let b = if layer.bias { "bias[co]" } else { "0.0" };
     emit!(s, "    let b = {b};");
@@ -588,13 +616,17 @@ pub fn conv_lanes_source(layer: &ConvLayer) -> String {
     );
     emit!(
         s,
-        "// {} steps of 4 K steps, each one textureLoad of the lane's weights and 4 × {pixels} multiply-adds with the",
-        sh.slice / 4
+        "// {} fenced steps of {} K steps, each {LANES_CHUNK} textureLoad(s) of the lane's weights and {} × {pixels} multiply-adds with",
+        sh.slice / (4 * LANES_CHUNK),
+        4 * LANES_CHUNK,
+        4 * LANES_CHUNK
     );
     emit!(
         s,
-        "// window read at constant indices. Lanes past C_out compute a clamped copy and store nothing. No loops."
+        "// the window read at constant indices, each step's textureLoads after the previous step's adds (the fence: a zero"
     );
+    emit!(s, "// the compiler cannot see, from the accumulators and the record's _pad). Lanes past C_out compute a clamped copy");
+    emit!(s, "// and store nothing. No loops.");
     emit!(s);
     emit!(s, "struct Slice {{ c0: u32, k0: u32, first: u32, _pad: u32 }}");
     emit!(s, "@group(0) @binding(0) var<uniform> slice: Slice;");
@@ -660,7 +692,7 @@ pub fn conv_lanes_source(layer: &ConvLayer) -> String {
         emit!(s, "    var a{p} = 0.0;");
     }
     let accs: Vec<String> = (0..pixels).map(|p| format!("a{p}")).collect();
-    emit_fenced_steps(&mut s, sh.slice, &accs, false, "slice._pad", |k, p| {
+    emit_fenced_steps(&mut s, sh.slice, &accs, false, "slice._pad", 0, |k, p| {
         let (ci, tap) = (k / (kh * kw), k % (kh * kw));
         let (ky, kx) = (tap / kw, tap % kw);
         let (r, x) = (p as u32 / cols, p as u32 % cols);
@@ -703,12 +735,12 @@ mod tests {
 
     #[test]
     fn shapes_follow_the_rule() {
-        // 14²: 49 pixel groups in 7 blocks of 7; 512 channels in 2 blocks of 256; K 512 in 4 slices.
+        // 14²: 49 pixel groups in 7 blocks of 7; 512 channels in 2 blocks of 256; K 512 in 2 slices of 2 stages.
         let s = LanesShape::for_layer(&pw(14, 512, 512));
         assert_eq!((s.groups, s.per_block, s.blocks), (49, 7, 7));
         assert_eq!(
-            (s.workgroup, s.channel_blocks, s.slices, s.k_padded()),
-            (256, 2, 4, 512)
+            (s.workgroup, s.channel_blocks, s.slices, s.stages, s.slice, s.k_padded()),
+            (256, 2, 2, 2, 128, 512)
         );
         // 56²: 784 pixel groups in 112 blocks of 7.
         let s = LanesShape::for_layer(&pw(56, 128, 128));
@@ -720,9 +752,11 @@ mod tests {
             (s.workgroup, s.channel_blocks, s.slices, s.k_padded()),
             (152, 2, 1, 104)
         );
-        // K 200: 2 slices of 104 (not 128 + 72 padded to 128).
+        // K 200: 1 slice of 2 stages of 104 (not 128 + 72 padded to 128); K 300: 2 slices of 2 stages of 80.
         let s = LanesShape::for_layer(&pw(14, 200, 64));
-        assert_eq!((s.slices, s.slice, s.k_padded()), (2, 104, 208));
+        assert_eq!((s.slices, s.stages, s.slice, s.k_padded()), (1, 2, 104, 208));
+        let s = LanesShape::for_layer(&pw(14, 300, 64));
+        assert_eq!((s.slices, s.stages, s.slice, s.k_padded()), (2, 2, 80, 320));
         // The fenced steps cover a slice exactly.
         assert!(LANES_SLICE.is_multiple_of(4 * LANES_CHUNK));
         for size in [2u32, 4, 6, 8, 10, 12, 14, 28, 56, 112] {
@@ -737,7 +771,8 @@ mod tests {
                 assert!(s.workgroup.is_multiple_of(8) && s.workgroup <= MAX_LANES_WORKGROUP);
                 assert!(s.workgroup * s.channel_blocks >= c && (s.channel_blocks - 1) * s.workgroup < c);
                 assert!(s.slice <= LANES_SLICE && s.slice.is_multiple_of(4 * LANES_CHUNK));
-                assert!(s.k_padded() >= c && s.k_padded() - c < 4 * LANES_CHUNK * s.slices);
+                assert!(s.stages <= LANES_STAGES);
+                assert!(s.k_padded() >= c && s.k_padded() - c < 4 * LANES_CHUNK * s.slices * s.stages);
                 // The tile fits WebGPU's 16 KiB of workgroup memory.
                 assert!(s.tile_bytes() <= 16_384);
             }
@@ -785,15 +820,18 @@ mod tests {
         assert!(source.contains("x = 7 pixel blocks of 7 groups"), "{source}");
         assert!(!source.contains("select("), "no partial block, K a multiple of 128");
         assert!(!source.contains("image_in"), "batch 1");
-        assert_eq!(source.matches("textureLoad(w_tex").count(), 32);
-        // 16 fenced steps of 8 K steps: every one after the first waits for the adds of the one before.
-        assert_eq!(
-            source
-                .matches("let fence = bitcast<u32>(sum.x + sum.y + sum.z + sum.w) & slice._pad0;")
-                .count(),
-            15
+        assert_eq!(source.matches("textureLoad(w_tex").count(), 64);
+        // 2 stages of 16 fenced steps of 8 K steps: every one after a stage's first waits for the adds of the one
+        // before (the barrier between the stages already does).
+        let fence = "let fence = bitcast<u32>(sum.x + sum.y + sum.z + sum.w) & slice._pad0;";
+        assert_eq!(source.matches(fence).count(), 30);
+        assert_eq!(source.matches(" + fence, co), 0);").count(), 60);
+        assert_eq!(source.matches("workgroupBarrier();").count(), 3);
+        assert!(source.contains("let kk = k0 + 128u + i / 7u;"), "{source}");
+        assert!(
+            source.contains("textureLoad(w_tex, vec2<u32>(k0 / 4u + 32u, co), 0);"),
+            "{source}"
         );
-        assert_eq!(source.matches(" + fence, co), 0);").count(), 30);
         let odd = ConvLayer {
             batch: 2,
             bias: false,

@@ -88,7 +88,7 @@ impl ConvKernel for LanesCpu {
         )?;
         // Per record: k0 (the slice's first K step), first (1 for slice 0).
         let records = super::slice_records(ctx, "pointwise-lanes slices", shape.slices, |slice| {
-            [slice * shape.slice, u32::from(slice == 0)]
+            [slice * shape.stages * shape.slice, u32::from(slice == 0)]
         })?;
         bind_slices(
             ctx,
