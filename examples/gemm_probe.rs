@@ -2,7 +2,8 @@
 //! (a 3×3 conv it takes) of conv2d-lanes on one layer (interleaved, medians: CPU time, unlike wall time, stays
 //! comparable on a busy 2-core machine), each output first checked against the CPU reference; then the cpu GEMM's
 //! time per dispatch (the pack kernel, then each K slice of the GEMM).
-//! Usage: `cargo run --release --example gemm_probe -- SIZE C_IN C_OUT KERNEL [REPS]`, e.g. `14 512 512 1`.
+//! Usage: `cargo run --release --example gemm_probe -- SIZE C_IN C_OUT KERNEL [REPS [STRIDE]]`, e.g. `14 512 512 1`
+//! (padding KERNEL/2).
 //! A measuring aid, not a benchmark: `convflops compare` gives the figures.
 use std::time::Instant;
 
@@ -35,16 +36,18 @@ fn main() -> anyhow::Result<()> {
         .map(|a| a.parse::<u32>().map_err(|e| anyhow::anyhow!("argument '{a}': {e}")))
         .collect::<anyhow::Result<Vec<u32>>>()?;
     if args.len() < 4 {
-        anyhow::bail!("usage: gemm_probe SIZE C_IN C_OUT KERNEL [REPS]");
+        anyhow::bail!("usage: gemm_probe SIZE C_IN C_OUT KERNEL [REPS [STRIDE]]");
     }
     let (size, cin, cout, k) = (args[0], args[1], args[2], args[3]);
     let reps = args.get(4).copied().unwrap_or(20);
+    let stride = args.get(5).copied().unwrap_or(1);
     let layer = ConvLayer {
         in_channels: cin,
         out_channels: cout,
         height: size,
         width: size,
         kernel: [k, k],
+        stride: [stride, stride],
         padding: [k / 2, k / 2],
         ..ConvLayer::default()
     };
@@ -54,16 +57,17 @@ fn main() -> anyhow::Result<()> {
         max_memory: None,
     })?;
     let kernels = ConvKernels::new(&ctx)?;
-    let flops = 2.0 * f64::from(cin) * f64::from(cout) * f64::from(size * size) * f64::from(k * k);
-    let mut kinds = if k == 1 {
+    let flops =
+        2.0 * f64::from(cin) * f64::from(cout) * f64::from(layer.out_height() * layer.out_width()) * f64::from(k * k);
+    let mut kinds = if k == 1 && stride == 1 {
         vec![Variant::Vec4.shader_for(&layer), ShaderKind::PointwiseCpu]
     } else {
-        vec![ShaderKind::Conv2dVec4, ShaderKind::Conv2dCpu]
+        vec![Variant::Vec4.shader_for(&layer), ShaderKind::Conv2dCpu]
     };
-    if k == 1 && ShaderKind::PointwiseLanes.check(&layer).is_ok() {
+    if k == 1 && stride == 1 && ShaderKind::PointwiseLanes.check(&layer).is_ok() {
         kinds.push(ShaderKind::PointwiseLanes);
     }
-    if k != 1 && ShaderKind::Conv2dLanes.check(&layer).is_ok() {
+    if !(k == 1 && stride == 1) && ShaderKind::Conv2dLanes.check(&layer).is_ok() {
         kinds.push(ShaderKind::Conv2dLanes);
     }
     let mut rng = convflops::rng::SplitMix64::new(7);

@@ -247,7 +247,16 @@ fn nan_and_inf_propagate_through_the_cpu_family() {
     };
     let cases = [
         (conv(16, 24, 8, 3), ShaderKind::Conv2dLanes),
-        (conv(3, 8, 8, 3), ShaderKind::Conv2dCpu),
+        (conv(3, 8, 8, 3), ShaderKind::Conv2dLanes),
+        // Dilated: conv2d-cpu.
+        (
+            ConvLayer {
+                dilation: [2, 2],
+                padding: [2, 2],
+                ..conv(3, 8, 8, 3)
+            },
+            ShaderKind::Conv2dCpu,
+        ),
         (conv(8, 8, 8, 3).depthwise(), ShaderKind::DepthwiseCpu),
         (conv(16, 72, 6, 1), ShaderKind::PointwiseLanes),
         (conv(16, 72, 7, 1), ShaderKind::PointwiseLanes),
@@ -766,6 +775,40 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
     // 20 output channels; 5×5 (25 pixels: 7 groups, one block) with K = 8, 260 output channels (2 blocks).
     cases.push((conv(136, 20, 7, 1, 1, 2).pointwise(), ShaderKind::PointwiseLanes));
     cases.push((conv(8, 260, 5, 1, 1, 1).pointwise(), ShaderKind::PointwiseLanes));
+    // conv2d-lanes past 3×3 stride 1, appended likewise: a 3×3 stride 2 on 3 input channels (one slice of 27 steps
+    // padded to 32) at batch 2; ResNet's stem shape (7×7, stride 2, padding 3) on a 20×20 input; a 5×5 with C_in =
+    // 20 (2 slices, the second staging zeros past C_in) without bias; a 3×3 stride 2 on 15×15 (8×8 out) with C_in
+    // = 33 in 3 slices.
+    cases.push((
+        ConvLayer {
+            stride: [2, 2],
+            ..conv(3, 16, 16, 3, 1, 2)
+        },
+        ShaderKind::Conv2dLanes,
+    ));
+    cases.push((
+        ConvLayer {
+            kernel: [7, 7],
+            stride: [2, 2],
+            padding: [3, 3],
+            ..conv(3, 24, 20, 3, 1, 1)
+        },
+        ShaderKind::Conv2dLanes,
+    ));
+    cases.push((
+        ConvLayer {
+            bias: false,
+            ..conv(20, 12, 12, 5, 1, 1)
+        },
+        ShaderKind::Conv2dLanes,
+    ));
+    cases.push((
+        ConvLayer {
+            stride: [2, 2],
+            ..conv(33, 16, 15, 3, 1, 1)
+        },
+        ShaderKind::Conv2dLanes,
+    ));
     for (layer, shader) in cases.into_iter().step_by(every) {
         // conv2d-cpu's stride-1 3×3 cases with C_in ≥ 16 on planes conv2d-lanes blocks: the family picks
         // conv2d-lanes for them, and they still run conv2d-cpu (its pack paths). Likewise pointwise-cpu's cases

@@ -53,6 +53,9 @@ pub const LANES_CHUNK: u32 = 2;
 /// ran slower than 28–32.
 pub const LANES_MAX_GROUPS: u32 = 7;
 
+/// The most workgroup memory a lanes kernel stages: WebGPU's default `max_compute_workgroup_storage_size`.
+pub const MAX_LANES_TILE_BYTES: u64 = 16_384;
+
 /// The most lanes (output channels) per workgroup: WebGPU's default `max_compute_invocations_per_workgroup`.
 pub const MAX_LANES_WORKGROUP: u32 = 256;
 
@@ -213,7 +216,7 @@ fn emit_fenced_steps(
     vec4: bool,
     zero: &str,
     first_texel: u32,
-    operand: impl Fn(u32, usize) -> String,
+    operand: impl Fn(u32, usize) -> Option<String>,
 ) {
     let comps = ["x", "y", "z", "w"];
     let per_step = 4 * LANES_CHUNK;
@@ -239,10 +242,14 @@ fn emit_fenced_steps(
             for t in 0..LANES_CHUNK {
                 for (c, comp) in comps.iter().enumerate() {
                     let k = (step * LANES_CHUNK + t) * 4 + c as u32;
-                    terms.push(format!("w{t}.{comp} * {}", operand(k, q)));
+                    if let Some(x) = operand(k, q) {
+                        terms.push(format!("w{t}.{comp} * {x}"));
+                    }
                 }
             }
-            emit!(s, "        {acc} = {acc} + ({});", terms.join(" + "));
+            if !terms.is_empty() {
+                emit!(s, "        {acc} = {acc} + ({});", terms.join(" + "));
+            }
         }
         emit!(s, "    }}");
     }
@@ -402,7 +409,7 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
         }
         emit!(s, "    workgroupBarrier();");
         emit_fenced_steps(&mut s, ks, &accs, true, "slice._pad0", stage * ks / 4, |k, q| {
-            format!("b_tile[{}]", k * p4 + q as u32)
+            Some(format!("b_tile[{}]", k * p4 + q as u32))
         });
     }
     emit!(s, "    if (co_raw >= {m}u) {{ return; }}");
@@ -461,9 +468,12 @@ pub struct ConvLanesShape {
     pub segments: u32,
     /// Pixel blocks per image (grid x): H_out/rows · segments.
     pub blocks: u32,
-    /// K steps per slice: [`CONV_LANES_CHANNELS`] · KH · KW.
+    /// Input channels per slice: [`CONV_LANES_CHANNELS`], or C_in when fewer (one slice).
+    pub channels: u32,
+    /// K steps per slice: `channels` · KH · KW rounded up to whole fenced steps (4·[`LANES_CHUNK`]; the steps past
+    /// the slice's taps are not emitted).
     pub slice: u32,
-    /// Slices: C_in in blocks of [`CONV_LANES_CHANNELS`] (zero-padded).
+    /// Slices: C_in in blocks of `channels` (zero-padded).
     pub slices: u32,
     /// Lanes (output channels) per workgroup, a multiple of 8.
     pub workgroup: u32,
@@ -494,6 +504,7 @@ impl ConvLanesShape {
             (1, cols)
         };
         let segments = w / cols;
+        let per_slice = layer.in_channels.clamp(1, CONV_LANES_CHANNELS);
         let channels = layer.out_channels.max(1);
         let channel_blocks = channels.div_ceil(MAX_LANES_WORKGROUP);
         Some(ConvLanesShape {
@@ -501,11 +512,14 @@ impl ConvLanesShape {
             cols,
             segments,
             blocks: (h / rows).saturating_mul(segments),
+            channels: per_slice,
             // Saturated: callers may ask about a layer before it is validated (its plan then refuses it).
-            slice: CONV_LANES_CHANNELS
+            slice: per_slice
                 .saturating_mul(layer.kernel[0])
-                .saturating_mul(layer.kernel[1]),
-            slices: layer.in_channels.max(1).div_ceil(CONV_LANES_CHANNELS),
+                .saturating_mul(layer.kernel[1])
+                .checked_next_multiple_of(4 * LANES_CHUNK)
+                .unwrap_or(u32::MAX),
+            slices: layer.in_channels.max(1).div_ceil(per_slice),
             workgroup: channels.div_ceil(channel_blocks).next_multiple_of(8),
             channel_blocks,
         })
@@ -516,42 +530,44 @@ impl ConvLanesShape {
         self.slices.saturating_mul(self.slice)
     }
 
-    /// The staged input window of a block: (rows + KH − 1) × (cols + KW − 1).
+    /// The staged input window of a block: ((rows − 1)·stride + KH) × ((cols − 1)·stride + KW).
     fn window(&self, layer: &ConvLayer) -> (u32, u32) {
+        let side = |out: u32, stride: u32, k: u32| out.saturating_sub(1).saturating_mul(stride).saturating_add(k);
         (
-            self.rows.saturating_add(layer.kernel[0]).saturating_sub(1),
-            self.cols.saturating_add(layer.kernel[1]).saturating_sub(1),
+            side(self.rows, layer.stride[0], layer.kernel[0]),
+            side(self.cols, layer.stride[1], layer.kernel[1]),
         )
     }
 
-    /// Bytes of one workgroup's staged input: [`CONV_LANES_CHANNELS`] × its window, f32.
+    /// Bytes of one workgroup's staged input: `channels` × its window, f32.
     pub fn tile_bytes(&self, layer: &ConvLayer) -> u64 {
         let (r, c) = self.window(layer);
-        u64::from(CONV_LANES_CHANNELS) * u64::from(r) * u64::from(c) * 4
+        u64::from(self.channels) * u64::from(r) * u64::from(c) * 4
     }
 }
 
-/// Ok when `conv2d-lanes` takes `layer`: a 3×3 kernel, one group, stride 1, dilation 1, padding below 3, C_in at
-/// least [`CONV_LANES_CHANNELS`] (one whole slice: with 3 input channels it ran 0.53× `conv2d-cpu`, most of its
-/// slice being zeros), a pixel block by [`ConvLanesShape`]'s rule, the weight texture within 8 192 texels a side.
+/// Ok when `conv2d-lanes` takes `layer`: one group, dilation 1, padding below the kernel's size, a pixel block by
+/// [`ConvLanesShape`]'s rule whose staged window fits [`MAX_LANES_TILE_BYTES`], the weight texture within 8 192
+/// texels a side. Any kernel size and stride; C_in below [`CONV_LANES_CHANNELS`] is one slice of C_in channels
+/// (an RGB input: 3·KH·KW steps, not a slice of 16 channels mostly zeros, which had run 0.53× `conv2d-cpu`).
 pub fn conv_lanes_fits(layer: &ConvLayer) -> Result<(), String> {
-    if layer.kernel != [3, 3] || layer.groups != 1 || layer.stride != [1, 1] || layer.dilation != [1, 1] {
+    if layer.groups != 1 || layer.dilation != [1, 1] {
         return Err(format!(
-            "it takes 3×3 kernels with one group, stride 1 and dilation 1, got {}",
+            "it takes one group and dilation 1, got {}",
             rules::geometry(layer)
         ));
     }
-    if layer.padding[0] > 2 || layer.padding[1] > 2 {
-        return Err(format!(
-            "it takes padding up to 2, got {}×{}",
-            layer.padding[0], layer.padding[1]
-        ));
+    if layer.kernel == [1, 1] {
+        return Err(
+            "it takes kernels larger than 1×1 (pointwise-lanes runs a stride-1 1×1 conv; a strided one would stage \
+             input columns it never reads, and conv2d-cpu ran it as fast)"
+                .to_string(),
+        );
     }
-    if layer.in_channels < CONV_LANES_CHANNELS {
+    if layer.padding[0] >= layer.kernel[0] || layer.padding[1] >= layer.kernel[1] {
         return Err(format!(
-            "it takes at least {CONV_LANES_CHANNELS} input channels (one K slice), got {}; conv2d-cpu runs fewer \
-             faster",
-            layer.in_channels
+            "it takes padding below the kernel's size, got {}×{} for a {}×{} kernel",
+            layer.padding[0], layer.padding[1], layer.kernel[0], layer.kernel[1]
         ));
     }
     let Some(shape) = ConvLanesShape::for_layer(layer) else {
@@ -562,6 +578,17 @@ pub fn conv_lanes_fits(layer: &ConvLayer) -> Result<(), String> {
             layer.out_width()
         ));
     };
+    if shape.tile_bytes(layer) > MAX_LANES_TILE_BYTES {
+        return Err(format!(
+            "its staged input window ({} channels × {}×{}) needs {} bytes of workgroup memory, beyond the {} every \
+             adapter offers",
+            shape.channels,
+            shape.window(layer).0,
+            shape.window(layer).1,
+            shape.tile_bytes(layer),
+            MAX_LANES_TILE_BYTES
+        ));
+    }
     let width = u64::from(shape.k_padded()) / 4;
     if width > MAX_TEXTURE_SIDE || u64::from(layer.out_channels) > MAX_TEXTURE_SIDE {
         return Err(format!(
@@ -582,9 +609,10 @@ pub fn conv_lanes_source(layer: &ConvLayer) -> String {
     let (m, cin, batch) = (layer.out_channels, layer.in_channels, layer.batch);
     let [kh, kw] = layer.kernel;
     let [ph, pw] = layer.padding;
+    let [sy, sx] = layer.stride;
     let (h, w) = (layer.height, layer.width);
     let (ho, wo) = (layer.out_height(), layer.out_width());
-    let (rows, cols, wg, cs) = (sh.rows, sh.cols, sh.workgroup, CONV_LANES_CHANNELS);
+    let (rows, cols, wg, cs) = (sh.rows, sh.cols, sh.workgroup, sh.channels);
     let (sr, sw) = sh.window(layer);
     let tile = cs * sr * sw;
     let pixels = rows * cols;
@@ -593,7 +621,7 @@ pub fn conv_lanes_source(layer: &ConvLayer) -> String {
         s,
         "// conv2d-lanes (generated) — the standard conv as an implicit GEMM, lanes over output channels, no pack:"
     );
-    emit!(s, "// out[n, co, y, x] = Σ_{{ci<{cin}, ky<{kh}, kx<{kw}}} weight[co, ci, ky, kx] · in[n, ci, y+ky−{ph}, x+kx−{pw}] (+ bias[co]);");
+    emit!(s, "// out[n, co, y, x] = Σ_{{ci<{cin}, ky<{kh}, kx<{kw}}} weight[co, ci, ky, kx] · in[n, ci, {sy}·y+ky−{ph}, {sx}·x+kx−{pw}] (+ bias[co]);");
     emit!(
         s,
         "// C_out = {m}, input {h}×{w}, output {ho}×{wo}, stride 1, N = {batch}. K = C_in·KH·KW in {} slice(s) of {cs}",
@@ -666,8 +694,8 @@ pub fn conv_lanes_source(layer: &ConvLayer) -> String {
         emit!(s, "        let c = c0 + i / {}u;", sr * sw);
         emit!(s, "        let r = i % {}u;", sr * sw);
         // Signed: the window starts `padding` above and left of the block.
-        emit!(s, "        let y = i32(y0 + r / {sw}u) - {ph};");
-        emit!(s, "        let x = i32(x0 + r % {sw}u) - {pw};");
+        emit!(s, "        let y = i32(y0 * {sy}u + r / {sw}u) - {ph};");
+        emit!(s, "        let x = i32(x0 * {sx}u + r % {sw}u) - {pw};");
         let mut ok = vec![format!("y >= 0 && y < {h} && x >= 0 && x < {w}")];
         if partial_c {
             ok.push(format!("c < {cin}u"));
@@ -696,7 +724,8 @@ pub fn conv_lanes_source(layer: &ConvLayer) -> String {
         let (ci, tap) = (k / (kh * kw), k % (kh * kw));
         let (ky, kx) = (tap / kw, tap % kw);
         let (r, x) = (p as u32 / cols, p as u32 % cols);
-        format!("window[{}]", ci * sr * sw + (r + ky) * sw + x + kx)
+        // The steps past the slice's taps (its K rounded up to whole fenced steps) have no operand.
+        (ci < cs).then(|| format!("window[{}]", ci * sr * sw + (r * sy + ky) * sw + x * sx + kx))
     });
     emit!(s, "    if (co_raw >= {m}u) {{ return; }}");
     let b = if layer.bias { "bias[co]" } else { "0.0" };
@@ -895,7 +924,7 @@ mod tests {
     }
 
     #[test]
-    fn conv_lanes_takes_3x3_stride_1_with_a_whole_slice_of_channels() {
+    fn conv_lanes_takes_any_kernel_and_stride_without_dilation() {
         assert!(conv_lanes_fits(&conv3(14, 512, 512)).is_ok());
         assert!(conv_lanes_fits(&conv3(56, 16, 8)).is_ok());
         let valid = ConvLayer {
@@ -903,25 +932,73 @@ mod tests {
             ..conv3(30, 33, 12)
         };
         assert!(conv_lanes_fits(&valid).is_ok(), "28×28 output");
+        // Fewer than 16 input channels (one slice), stride 2, a 5×5 and a 7×7 kernel (ResNet's stem).
+        assert!(conv_lanes_fits(&conv3(14, 8, 8)).is_ok());
+        let stride2 = ConvLayer {
+            stride: [2, 2],
+            ..conv3(224, 3, 32)
+        };
+        assert!(conv_lanes_fits(&stride2).is_ok());
+        let s = ConvLanesShape::for_layer(&stride2).unwrap();
+        // 112 wide out: segments of 28 → windows of 3 rows × 57 columns of 3 channels; K = 27 → one slice of 32.
+        assert_eq!((s.rows, s.cols, s.channels, s.slice, s.slices), (1, 28, 3, 32, 1));
+        assert_eq!(s.tile_bytes(&stride2), 3 * 3 * 57 * 4);
+        let source = conv_lanes_source(&stride2);
+        assert!(source.contains("let y = i32(y0 * 2u + r / 57u) - 1;"), "{source}");
+        // Output pixel 27 of the segment, tap (2, 2) of channel 2: window row 2, column 27·2 + 2.
+        assert!(
+            source.contains(&format!("window[{}]", 2 * 3 * 57 + 2 * 57 + 56)),
+            "{source}"
+        );
+        // 27 taps in 4 fenced steps of 8: the last step's 5 padded steps have no products.
+        assert_eq!(source.matches(" * window[").count(), 27 * 28);
+        let five = ConvLayer {
+            kernel: [5, 5],
+            padding: [2, 2],
+            ..conv3(14, 64, 64)
+        };
+        assert!(conv_lanes_fits(&five).is_ok());
+        let stem = ConvLayer {
+            kernel: [7, 7],
+            stride: [2, 2],
+            padding: [3, 3],
+            ..conv3(224, 3, 64)
+        };
+        assert!(conv_lanes_fits(&stem).is_ok());
         for (layer, needle) in [
-            (conv3(14, 8, 8), "at least 16 input channels"),
             (conv3(7, 64, 64), "got 7×7"),
             (
                 ConvLayer {
-                    stride: [2, 2],
-                    ..conv3(14, 64, 64)
-                },
-                "stride 2×2",
-            ),
-            (
-                ConvLayer {
-                    kernel: [5, 5],
+                    dilation: [2, 2],
                     padding: [2, 2],
                     ..conv3(14, 64, 64)
                 },
-                "kernel 5×5",
+                "dilation 2×2",
             ),
-            (conv3(14, 64, 64).pointwise(), "kernel 1×1"),
+            (
+                ConvLayer {
+                    stride: [2, 2],
+                    ..conv3(14, 64, 64).pointwise()
+                },
+                "larger than 1×1",
+            ),
+            (
+                ConvLayer {
+                    padding: [3, 3],
+                    ..conv3(14, 64, 64)
+                },
+                "padding below the kernel's size",
+            ),
+            // Stride 4 with an 11×11 kernel: 16 channels × 11 rows × 119 columns, 83 776 bytes.
+            (
+                ConvLayer {
+                    kernel: [11, 11],
+                    stride: [4, 4],
+                    padding: [2, 2],
+                    ..conv3(227, 64, 64)
+                },
+                "bytes of workgroup memory",
+            ),
             (conv3(14, 4000, 8), "weight texture"),
         ] {
             let error = conv_lanes_fits(&layer).unwrap_err();

@@ -19,7 +19,8 @@ fn shape(layer: &ConvLayer) -> ConvLanesShape {
         cols: 4,
         segments: 1,
         blocks: 1,
-        slice: CONV_LANES_CHANNELS,
+        channels: CONV_LANES_CHANNELS,
+        slice: 4 * lanes::LANES_CHUNK,
         slices: 1,
         workgroup: 8,
         channel_blocks: 1,
@@ -95,7 +96,7 @@ impl ConvKernel for ConvLanesCpu {
         )?;
         // Per record: c0 (the slice's first input channel), k0 (its first K step), first (1 for slice 0).
         let records = super::slice_records(ctx, "conv2d-lanes slices", shape.slices, |slice| {
-            [slice * CONV_LANES_CHANNELS, slice * shape.slice, u32::from(slice == 0)]
+            [slice * shape.channels, slice * shape.slice, u32::from(slice == 0)]
         })?;
         super::lanes_cpu::bind_slices(
             ctx,
