@@ -19,8 +19,9 @@
 //! [`crate::gpu::cpu`] (lanes over pixel groups) and 1.1–6× pointwise-vec4 on every pointwise conv of MobileNet
 //! v1/v2 and EfficientNet-B0 measured, from 112²×32→16 to 7²×1024→1024. Its slices compile in 1–1.6 s cold.
 //!
-//! `conv2d-lanes` ([`conv_lanes_source`], [`ConvLanesShape`]): the same scheme for the standard conv (3×3, stride 1,
-//! one group, C_in ≥ 16) with no im2col pack: per K slice of [`CONV_LANES_CHANNELS`] input channels × 9 taps the
+//! `conv2d-lanes` ([`conv_lanes_source`], [`ConvLanesShape`]): the same scheme for the standard conv (one group,
+//! dilation 1, any kernel past 1×1, any stride) with no im2col pack: per K slice of [`CONV_LANES_CHANNELS`] input
+//! channels (C_in when fewer) × the taps the
 //! lanes stage the input window of the workgroup's pixel block (its output rows and columns plus the halo, zero
 //! padding filled there) in workgroup memory, and each lane reads the taps at constant indices and its weights from
 //! the same texture layout (OIHW rows, K = C_in·9, zero-padded to whole slices), in the same fenced steps. About 2×
@@ -456,7 +457,7 @@ pub const CONV_LANES_CHANNELS: u32 = 16;
 /// `pointwise-lanes`.
 pub const CONV_LANES_MAX_PIXELS: u32 = 4 * LANES_MAX_GROUPS;
 
-/// `conv2d-lanes`' view of a standard conv (stride 1, one group): a workgroup owns a block of `rows` × `cols`
+/// `conv2d-lanes`' view of a standard conv (one group, dilation 1): a workgroup owns a block of `rows` × `cols`
 /// output pixels (whole rows when `cols` = W_out, else a segment of one row) and up to 256 output channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvLanesShape {
@@ -624,7 +625,7 @@ pub fn conv_lanes_source(layer: &ConvLayer) -> String {
     emit!(s, "// out[n, co, y, x] = Σ_{{ci<{cin}, ky<{kh}, kx<{kw}}} weight[co, ci, ky, kx] · in[n, ci, {sy}·y+ky−{ph}, {sx}·x+kx−{pw}] (+ bias[co]);");
     emit!(
         s,
-        "// C_out = {m}, input {h}×{w}, output {ho}×{wo}, stride 1, N = {batch}. K = C_in·KH·KW in {} slice(s) of {cs}",
+        "// C_out = {m}, input {h}×{w}, output {ho}×{wo}, stride {sy}×{sx}, N = {batch}. K = C_in·KH·KW in {} slice(s) of {cs}",
         sh.slices
     );
     emit!(

@@ -1,6 +1,6 @@
-//! `conv2d-lanes`: the standard conv (stride 1, one group, kernels up to 3×3) as an implicit GEMM generated per
-//! layer for CPU adapters, lanes over output channels and no im2col pack: per K slice (8 input channels × the
-//! taps) a workgroup stages the input window of its pixel block in workgroup memory, zero padding filled there, and
+//! `conv2d-lanes`: the standard conv (one group, dilation 1, any kernel past 1×1 and any stride) as an implicit
+//! GEMM generated per layer for CPU adapters, lanes over output channels and no im2col pack: per K slice (16 input
+//! channels, or C_in when fewer, × the taps) a workgroup stages the input window of its pixel block in workgroup memory, zero padding filled there, and
 //! each lane reads the taps at constant indices and its weights from the rgba32float texture of `pointwise-lanes`.
 //! The generator and the [`ConvLanesShape`] rule live in [`crate::gpu::lanes`].
 
@@ -32,8 +32,8 @@ impl ConvKernel for ConvLanesCpu {
         "conv2d-lanes"
     }
     fn summary(&self) -> &'static str {
-        "The standard conv (stride 1, one group, up to 3×3) as an implicit GEMM generated for CPU adapters, lanes \
-         over output channels, the input window staged in workgroup memory, no im2col pack."
+        "The standard conv (one group, dilation 1, kernels past 1×1, any stride) as an implicit GEMM generated for \
+         CPU adapters, lanes over output channels, the input window staged in workgroup memory, no im2col pack."
     }
     fn family(&self) -> Variant {
         Variant::Cpu

@@ -349,8 +349,8 @@ registry! {
     /// Generated for CPU adapters ([`crate::gpu::lanes::lanes_source`]): the pointwise conv (planes of at least 4
     /// pixels) as a GEMM with lanes over output channels, no pack pass.
     PointwiseLanes => lanes_cpu::LanesCpu,
-    /// Generated for CPU adapters ([`crate::gpu::lanes::conv_lanes_source`]): the standard conv (stride 1, one
-    /// group, up to 3×3) as an implicit GEMM with lanes over output channels, no im2col pack.
+    /// Generated for CPU adapters ([`crate::gpu::lanes::conv_lanes_source`]): the standard conv (one group,
+    /// dilation 1, kernels past 1×1, any stride) as an implicit GEMM with lanes over output channels, no im2col pack.
     Conv2dLanes => conv_lanes_cpu::ConvLanesCpu,
     /// Generated for CPU adapters ([`crate::gpu::cpu::gemm_source`]): the pointwise conv as a texture-fed GEMM.
     PointwiseCpu => gemm_cpu::POINTWISE,
