@@ -2,8 +2,8 @@
 //! (a 3×3 conv it takes) of conv2d-lanes on one layer (interleaved, medians: CPU time, unlike wall time, stays
 //! comparable on a busy 2-core machine), each output first checked against the CPU reference; then the cpu GEMM's
 //! time per dispatch (the pack kernel, then each K slice of the GEMM).
-//! Usage: `cargo run --release --example gemm_probe -- SIZE C_IN C_OUT KERNEL [REPS [STRIDE]]`, e.g. `14 512 512 1`
-//! (padding KERNEL/2).
+//! Usage: `cargo run --release --example gemm_probe -- SIZE C_IN C_OUT KERNEL [REPS [STRIDE [DEPTHWISE]]]`, e.g.
+//! `14 512 512 1` (padding KERNEL/2; DEPTHWISE = 1 for groups = C_in = C_out: vec4 against depthwise-cpu).
 //! A measuring aid, not a benchmark: `convflops compare` gives the figures.
 use std::time::Instant;
 
@@ -36,11 +36,13 @@ fn main() -> anyhow::Result<()> {
         .map(|a| a.parse::<u32>().map_err(|e| anyhow::anyhow!("argument '{a}': {e}")))
         .collect::<anyhow::Result<Vec<u32>>>()?;
     if args.len() < 4 {
-        anyhow::bail!("usage: gemm_probe SIZE C_IN C_OUT KERNEL [REPS [STRIDE]]");
+        anyhow::bail!("usage: gemm_probe SIZE C_IN C_OUT KERNEL [REPS [STRIDE [DEPTHWISE]]]");
     }
     let (size, cin, cout, k) = (args[0], args[1], args[2], args[3]);
     let reps = args.get(4).copied().unwrap_or(20);
     let stride = args.get(5).copied().unwrap_or(1);
+    // DEPTHWISE = 1: a depthwise conv (groups = C_in = C_out), the vec4 family's kernel against depthwise-cpu.
+    let depthwise = args.get(6).is_some_and(|&d| d == 1);
     let layer = ConvLayer {
         in_channels: cin,
         out_channels: cout,
@@ -49,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         kernel: [k, k],
         stride: [stride, stride],
         padding: [k / 2, k / 2],
+        groups: if depthwise { cin } else { 1 },
         ..ConvLayer::default()
     };
     let ctx = GpuContext::new(&AdapterChoice {
@@ -57,17 +60,22 @@ fn main() -> anyhow::Result<()> {
         max_memory: None,
     })?;
     let kernels = ConvKernels::new(&ctx)?;
-    let flops =
-        2.0 * f64::from(cin) * f64::from(cout) * f64::from(layer.out_height() * layer.out_width()) * f64::from(k * k);
-    let mut kinds = if k == 1 && stride == 1 {
+    let flops = 2.0
+        * f64::from(cin)
+        * f64::from(cout / layer.groups)
+        * f64::from(layer.out_height() * layer.out_width())
+        * f64::from(k * k);
+    let mut kinds = if depthwise {
+        vec![Variant::Vec4.shader_for(&layer), ShaderKind::DepthwiseCpu]
+    } else if k == 1 && stride == 1 {
         vec![Variant::Vec4.shader_for(&layer), ShaderKind::PointwiseCpu]
     } else {
         vec![Variant::Vec4.shader_for(&layer), ShaderKind::Conv2dCpu]
     };
-    if k == 1 && stride == 1 && ShaderKind::PointwiseLanes.check(&layer).is_ok() {
+    if !depthwise && k == 1 && stride == 1 && ShaderKind::PointwiseLanes.check(&layer).is_ok() {
         kinds.push(ShaderKind::PointwiseLanes);
     }
-    if !(k == 1 && stride == 1) && ShaderKind::Conv2dLanes.check(&layer).is_ok() {
+    if !(depthwise || k == 1 && stride == 1) && ShaderKind::Conv2dLanes.check(&layer).is_ok() {
         kinds.push(ShaderKind::Conv2dLanes);
     }
     let mut rng = convflops::rng::SplitMix64::new(7);

@@ -809,6 +809,12 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
         },
         ShaderKind::Conv2dLanes,
     ));
+    // conv2d-lanes on planes its blocks do not tile in whole vec4s (scalar stores, the last block partial),
+    // appended likewise: 7×7 at batch 2 (blocks of 4 rows and 3), C_in = 40 in 3 slices; 15×15 (blocks of one row
+    // of 15), C_in = 8; 30×30 (segments of 28 and 2).
+    cases.push((conv(40, 24, 7, 3, 1, 2), ShaderKind::Conv2dLanes));
+    cases.push((conv(8, 16, 15, 3, 1, 1), ShaderKind::Conv2dLanes));
+    cases.push((conv(16, 8, 30, 3, 1, 1), ShaderKind::Conv2dLanes));
     for (layer, shader) in cases.into_iter().step_by(every) {
         // conv2d-cpu's stride-1 3×3 cases with C_in ≥ 16 on planes conv2d-lanes blocks: the family picks
         // conv2d-lanes for them, and they still run conv2d-cpu (its pack paths). Likewise pointwise-cpu's cases

@@ -36,7 +36,7 @@ fn tune_times_every_tile_and_caches_the_fastest() {
         names,
         [
             "conv2d-vec4",
-            "conv2d-cpu",
+            "conv2d-lanes",
             "depthwise-vec4",
             "depthwise-cpu",
             "pointwise-vec4",
@@ -141,7 +141,7 @@ fn tune_no_store_and_layers_without_vec4_kernels() {
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("conv2d-tiled") && text.contains("conv2d-cpu"), "{text}");
+    assert!(text.contains("conv2d-tiled") && text.contains("conv2d-lanes"), "{text}");
     assert!(!text.contains("-vec4"), "{text}");
     assert!(text.contains("Chosen per conv"), "{text}");
     assert!(text.contains("Nothing cached"), "{text}");

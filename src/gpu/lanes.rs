@@ -465,10 +465,13 @@ pub struct ConvLanesShape {
     pub rows: u32,
     /// Output columns per pixel block.
     pub cols: u32,
-    /// Pixel blocks across an output row (W_out / cols).
+    /// Pixel blocks across an output row (W_out / cols, rounded up).
     pub segments: u32,
-    /// Pixel blocks per image (grid x): H_out/rows · segments.
+    /// Pixel blocks per image (grid x): H_out/rows (rounded up) · segments.
     pub blocks: u32,
+    /// The blocks tile the plane exactly in whole vec4s, stored as `vec4`s; else (7×7: blocks of 4 rows, the last
+    /// one of 3) the output is stored by scalars, each pixel within the plane only.
+    pub vec4_out: bool,
     /// Input channels per slice: [`CONV_LANES_CHANNELS`], or C_in when fewer (one slice).
     pub channels: u32,
     /// K steps per slice: `channels` · KH · KW rounded up to whole fenced steps (4·[`LANES_CHUNK`]; the steps past
@@ -485,26 +488,33 @@ pub struct ConvLanesShape {
 impl ConvLanesShape {
     /// The documented rule: planes at most [`CONV_LANES_MAX_PIXELS`] wide take blocks of the most whole rows that
     /// fit, divide H_out and hold a multiple of 4 pixels; wider ones segments of one row, the widest multiple of 4
-    /// up to [`CONV_LANES_MAX_PIXELS`] that divides W_out. `None` when neither exists. Channel blocks as for
-    /// [`LanesShape`].
+    /// up to [`CONV_LANES_MAX_PIXELS`] that divides W_out. Where neither exists (7×7, 15×15, 57 wide) the blocks
+    /// are the most whole rows that fit (or segments of [`CONV_LANES_MAX_PIXELS`]), the last one partial, stored
+    /// by scalars. `None` only for an empty plane. Channel blocks as for [`LanesShape`].
     pub fn for_layer(layer: &ConvLayer) -> Option<ConvLanesShape> {
         let (h, w) = (layer.out_height(), layer.out_width());
         if h == 0 || w == 0 {
             return None;
         }
-        let (rows, cols) = if w <= CONV_LANES_MAX_PIXELS {
-            let rows = (1..=CONV_LANES_MAX_PIXELS / w)
+        let exact = if w <= CONV_LANES_MAX_PIXELS {
+            (1..=CONV_LANES_MAX_PIXELS / w)
                 .rev()
-                .find(|&r| h.is_multiple_of(r) && (r * w).is_multiple_of(4))?;
-            (rows, w)
+                .find(|&r| h.is_multiple_of(r) && (r * w).is_multiple_of(4))
+                .map(|rows| (rows, w))
         } else {
-            let cols = (1..=CONV_LANES_MAX_PIXELS / 4)
+            (1..=CONV_LANES_MAX_PIXELS / 4)
                 .rev()
                 .map(|g| 4 * g)
-                .find(|&c| w.is_multiple_of(c))?;
-            (1, cols)
+                .find(|&c| w.is_multiple_of(c))
+                .map(|cols| (1, cols))
         };
-        let segments = w / cols;
+        let vec4_out = exact.is_some();
+        let (rows, cols) = exact.unwrap_or(if w <= CONV_LANES_MAX_PIXELS {
+            (CONV_LANES_MAX_PIXELS / w, w)
+        } else {
+            (1, CONV_LANES_MAX_PIXELS)
+        });
+        let segments = w.div_ceil(cols);
         let per_slice = layer.in_channels.clamp(1, CONV_LANES_CHANNELS);
         let channels = layer.out_channels.max(1);
         let channel_blocks = channels.div_ceil(MAX_LANES_WORKGROUP);
@@ -512,7 +522,8 @@ impl ConvLanesShape {
             rows,
             cols,
             segments,
-            blocks: (h / rows).saturating_mul(segments),
+            blocks: h.div_ceil(rows).saturating_mul(segments),
+            vec4_out,
             channels: per_slice,
             // Saturated: callers may ask about a layer before it is validated (its plan then refuses it).
             slice: per_slice
@@ -573,8 +584,7 @@ pub fn conv_lanes_fits(layer: &ConvLayer) -> Result<(), String> {
     }
     let Some(shape) = ConvLanesShape::for_layer(layer) else {
         return Err(format!(
-            "it needs the output plane in blocks of at most {CONV_LANES_MAX_PIXELS} pixels, a multiple of 4: whole \
-             rows dividing H_out, or row segments dividing W_out; got {}×{}",
+            "it needs an output plane of at least one pixel, got {}×{}",
             layer.out_height(),
             layer.out_width()
         ));
@@ -635,7 +645,15 @@ pub fn conv_lanes_source(layer: &ConvLayer) -> String {
         sh.slice
     );
     emit!(s, "// c0 (its first input channel), k0 (its first K step), first = 1 for slice 0 (store acc + bias), 0 after (add).");
-    emit!(s, "// Layout: input [N, C_in, H, W] f32, output [N, C_out, H_out·W_out] as vec4<f32>; weight an rgba32float texture");
+    let out_as = if sh.vec4_out {
+        "as vec4<f32>"
+    } else {
+        "f32 (blocks past the plane's edge: only pixels within it stored)"
+    };
+    emit!(
+        s,
+        "// Layout: input [N, C_in, H, W] f32, output [N, C_out, H_out·W_out] {out_as}; weight an rgba32float texture"
+    );
     emit!(s, "// {} × {m}, texel (k/4, co) = weight[co, k..k+3] with k = (ci·KH + ky)·KW + kx (zero past C_in); bias [C_out].", sh.k_padded() / 4);
     emit!(s, "// Dispatch: workgroups of {wg} lanes (one output channel each) on a grid x = {} pixel blocks of {rows} row(s) ×", sh.blocks);
     emit!(s, "// {cols} columns ({} per row), y = {} channel blocks, z = N. The lanes stage the slice's input window ({cs} channels", sh.segments, sh.channel_blocks);
@@ -664,7 +682,8 @@ pub fn conv_lanes_source(layer: &ConvLayer) -> String {
     emit!(s, "@group(0) @binding(3) var<storage, read> bias: array<f32>;");
     emit!(
         s,
-        "@group(0) @binding(4) var<storage, read_write> output: array<vec4<f32>>;"
+        "@group(0) @binding(4) var<storage, read_write> output: array<{}>;",
+        if sh.vec4_out { "vec4<f32>" } else { "f32" }
     );
     emit!(s);
     emit!(s, "var<workgroup> window: array<f32, {tile}>;");
@@ -685,7 +704,8 @@ pub fn conv_lanes_source(layer: &ConvLayer) -> String {
         (String::new(), String::new())
     } else {
         emit!(s, "    let image_in = wgid.z * {}u;", cin * h * w);
-        emit!(s, "    let image_out = wgid.z * {}u;", m * ho * wo / 4);
+        let unit = if sh.vec4_out { 4 } else { 1 };
+        emit!(s, "    let image_out = wgid.z * {}u;", m * ho * wo / unit);
         ("image_in + ".to_string(), "image_out + ".to_string())
     };
     let partial_c = !cin.is_multiple_of(cs);
@@ -730,19 +750,48 @@ pub fn conv_lanes_source(layer: &ConvLayer) -> String {
     });
     emit!(s, "    if (co_raw >= {m}u) {{ return; }}");
     let b = if layer.bias { "bias[co]" } else { "0.0" };
-    emit!(s, "    let b = vec4<f32>({b});");
     emit!(s, "    let first = slice.first != 0u;");
-    emit!(
-        s,
-        "    let base = {image_out}co * {}u + (y0 * {wo}u + x0) / 4u;",
-        ho * wo / 4
-    );
-    for q in 0..pixels / 4 {
-        let v = format!("vec4<f32>(a{}, a{}, a{}, a{})", 4 * q, 4 * q + 1, 4 * q + 2, 4 * q + 3);
+    if sh.vec4_out {
+        emit!(s, "    let b = vec4<f32>({b});");
         emit!(
             s,
-            "    {{ let at = base + {q}u; if (first) {{ output[at] = {v} + b; }} else {{ output[at] += {v}; }} }}"
+            "    let base = {image_out}co * {}u + (y0 * {wo}u + x0) / 4u;",
+            ho * wo / 4
         );
+        for q in 0..pixels / 4 {
+            let v = format!("vec4<f32>(a{}, a{}, a{}, a{})", 4 * q, 4 * q + 1, 4 * q + 2, 4 * q + 3);
+            emit!(
+                s,
+                "    {{ let at = base + {q}u; if (first) {{ output[at] = {v} + b; }} else {{ output[at] += {v}; }} }}"
+            );
+        }
+    } else {
+        // Scalars; only the pixels within the plane (the last block's rows or columns may fall past it).
+        emit!(s, "    let b = {b};");
+        emit!(s, "    let base = {image_out}co * {}u + y0 * {wo}u + x0;", ho * wo);
+        // Only the last block's rows (columns) can fall past the plane: the guards where they can.
+        let (last_y, last_x) = ((ho.div_ceil(rows) - 1) * rows, (sh.segments - 1) * cols);
+        for r in 0..rows {
+            for x in 0..cols {
+                let p = r * cols + x;
+                let mut ok = Vec::new();
+                if last_y + r >= ho {
+                    ok.push(format!("y0 + {r}u < {ho}u"));
+                }
+                if last_x + x >= wo {
+                    ok.push(format!("x0 + {x}u < {wo}u"));
+                }
+                let store = format!(
+                    "let at = base + {}u; if (first) {{ output[at] = a{p} + b; }} else {{ output[at] += a{p}; }}",
+                    r * wo + x
+                );
+                if ok.is_empty() {
+                    emit!(s, "    {{ {store} }}");
+                } else {
+                    emit!(s, "    if ({}) {{ {store} }}", ok.join(" && "));
+                }
+            }
+        }
     }
     emit!(s, "}}");
     s
@@ -899,11 +948,33 @@ mod tests {
         assert_eq!((s.rows, s.cols, s.segments, s.blocks), (2, 14, 1, 7));
         assert_eq!((s.slice, s.slices, s.k_padded()), (144, 32, 4608));
         assert_eq!((s.workgroup, s.channel_blocks), (256, 2));
-        // 56 wide: segments of 28 of one row, 2 per row; 7 wide: no block of whole rows divides 7 in a multiple of 4.
+        // 56 wide: segments of 28 of one row, 2 per row.
         let s = ConvLanesShape::for_layer(&conv3(56, 128, 128)).unwrap();
-        assert_eq!((s.rows, s.cols, s.segments, s.blocks), (1, 28, 2, 112));
+        assert_eq!(
+            (s.rows, s.cols, s.segments, s.blocks, s.vec4_out),
+            (1, 28, 2, 112, true)
+        );
         assert_eq!((s.workgroup, s.channel_blocks, s.slices), (128, 1, 8));
-        assert_eq!(ConvLanesShape::for_layer(&conv3(7, 64, 64)), None);
+        // 7 wide: no block of whole rows divides 7 in a multiple of 4: blocks of 4 rows, the last one of 3, stored
+        // by scalars; 57 wide: segments of 28, 28 and 1.
+        let s = ConvLanesShape::for_layer(&conv3(7, 64, 64)).unwrap();
+        assert_eq!((s.rows, s.cols, s.segments, s.blocks, s.vec4_out), (4, 7, 1, 2, false));
+        let s = ConvLanesShape::for_layer(&conv3(57, 64, 64)).unwrap();
+        assert_eq!(
+            (s.rows, s.cols, s.segments, s.blocks, s.vec4_out),
+            (1, 28, 3, 171, false)
+        );
+        let source = conv_lanes_source(&conv3(7, 64, 64));
+        assert!(
+            source.contains("var<storage, read_write> output: array<f32>;"),
+            "{source}"
+        );
+        assert!(
+            source.contains("    if (y0 + 3u < 7u) { let at = base + 21u;"),
+            "{source}"
+        );
+        assert!(source.contains("    { let at = base + 20u;"), "{source}");
+        assert_eq!(source.matches("< 7u) { let at").count(), 7, "{source}");
         // 12 wide: 2 rows (24 pixels); 40 wide: segments of 20; C_in 20 → 2 slices (K padded to 288).
         let s = ConvLanesShape::for_layer(&conv3(12, 20, 300)).unwrap();
         assert_eq!((s.rows, s.cols, s.blocks, s.k_padded()), (2, 12, 6, 288));
@@ -921,6 +992,14 @@ mod tests {
                 "the blocks tile the plane: {size}"
             );
             assert!(s.tile_bytes(&layer) <= 16_384, "{size}");
+        }
+        // Any plane: blocks cover it, no block lies wholly past it.
+        for size in 1u32..=60 {
+            let s = ConvLanesShape::for_layer(&conv3(size, 16, 16)).unwrap();
+            assert!(s.rows * s.cols <= CONV_LANES_MAX_PIXELS);
+            let (by, bx) = (s.blocks / s.segments, s.segments);
+            assert!(by * s.rows >= size && (by - 1) * s.rows < size, "{size}");
+            assert!(bx * s.cols >= size && (bx - 1) * s.cols < size, "{size}");
         }
     }
 
@@ -967,7 +1046,6 @@ mod tests {
         };
         assert!(conv_lanes_fits(&stem).is_ok());
         for (layer, needle) in [
-            (conv3(7, 64, 64), "got 7×7"),
             (
                 ConvLayer {
                     dilation: [2, 2],

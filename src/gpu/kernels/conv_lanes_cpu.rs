@@ -19,6 +19,7 @@ fn shape(layer: &ConvLayer) -> ConvLanesShape {
         cols: 4,
         segments: 1,
         blocks: 1,
+        vec4_out: true,
         channels: CONV_LANES_CHANNELS,
         slice: 4 * lanes::LANES_CHUNK,
         slices: 1,
