@@ -118,7 +118,8 @@ impl LanesShape {
 
     /// K zero-padded to whole slices (the weight texture's width is a quarter of it).
     pub fn k_padded(&self) -> u32 {
-        self.slices * self.stages * self.slice
+        // Saturated: callers may ask about a layer before it is validated (C_in = u32::MAX pads past u32).
+        self.slices.saturating_mul(self.stages).saturating_mul(self.slice)
     }
 
     /// Bytes of the weight texture: C_out rows of [`LanesShape::k_padded`] f32.
