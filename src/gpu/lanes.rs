@@ -133,8 +133,8 @@ impl LanesShape {
     }
 }
 
-/// Ok when the kernel takes the (pointwise) `layer`: H_out·W_out a multiple of 4 and at most [`LANES_MAX_PLANE`],
-/// the weight texture within the 8 192 texels a side every adapter offers.
+/// Ok when the kernel takes the (pointwise) `layer`: an output plane of at least 4 pixels (one group of 4), the
+/// weight texture within the 8 192 texels a side every adapter offers.
 pub fn lanes_fits(layer: &ConvLayer) -> Result<(), String> {
     let plane = u64::from(layer.out_height()) * u64::from(layer.out_width());
     if plane < 4 {

@@ -22,7 +22,8 @@ pub enum WeightLayout {
     /// into the texture its kernel bound; its weight buffer is a 1-element dummy.
     GemvTexture,
     /// OIHW `[C_out, C_in·KH·KW]` with each row zero-padded to whole K slices ([`lanes::lanes_weights`],
-    /// [`lanes::texture_row`]: 64 K steps for `pointwise-lanes`, 16 input channels × 9 taps for `conv2d-lanes`): the
+    /// [`lanes::texture_row`]: stages of up to 128 K steps for `pointwise-lanes`, 16 input channels × the taps for
+    /// `conv2d-lanes`): the
     /// rows of the rgba32float texture those kernels read (texel (k/4, co) = weight[co, k..k+3]); the job writes
     /// them into the texture its kernel bound, its weight buffer a 1-element dummy.
     LanesTexture,
