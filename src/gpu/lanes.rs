@@ -10,7 +10,7 @@
 //!   into its multiplies as a broadcast from memory) and its own channel's weights 4 K steps at a time, one
 //!   `textureLoad` of an rgba32float texture (texel (k/4, co) = weight[co, k..k+3]) that
 //!   [`crate::gpu::ConvJob::upload`] fills once from the weight;
-//! - the multiply-adds in fenced steps of 4·[`LANES_CHUNK`] K steps ([`emit_fenced_steps`]: without the fence LLVM
+//! - the multiply-adds in fenced steps of 4·[`LANES_CHUNK`] K steps (`emit_fenced_steps`: without the fence LLVM
 //!   parked every product on the stack);
 //! - one `vec4` accumulator per pixel group across the slice's stages; the first slice stores acc + bias, the later
 //!   ones add to the output.
@@ -34,7 +34,7 @@ use crate::gpu::cpu::{MAX_TEXTURE_SIDE, SLICE_ALIGN};
 use crate::gpu::kernels::rules;
 use crate::layer::ConvLayer;
 
-/// K steps per slice (one dispatch each, fully unrolled). With the add fence ([`emit_fenced_steps`]) 128 ran
+/// K steps per slice (one dispatch each, fully unrolled). With the add fence (`emit_fenced_steps`) 128 ran
 /// 1.2–1.5× faster than 64 on 14²×512 (half the read-modify-writes of the output) and compiles in about a second;
 /// without the fence 64 had been the fastest. The weight texture's rows are padded to whole slices (a multiple of
 /// 256 bytes, the row alignment of a texture copy). One slice's B tile is 128 × 7 × 16 bytes = 14 KiB of workgroup
