@@ -555,7 +555,10 @@ impl ConvLanesShape {
     /// Bytes of one workgroup's staged input: `channels` × its window, f32.
     pub fn tile_bytes(&self, layer: &ConvLayer) -> u64 {
         let (r, c) = self.window(layer);
-        u64::from(self.channels) * u64::from(r) * u64::from(c) * 4
+        // Saturated: a layer asked about before validation may have a window of u32::MAX a side.
+        (u64::from(self.channels) * u64::from(r))
+            .saturating_mul(u64::from(c))
+            .saturating_mul(4)
     }
 }
 
