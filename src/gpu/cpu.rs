@@ -40,7 +40,8 @@ pub const MAX_DEPTHWISE_UNROLL: u32 = 4_900;
 /// channels). On llvmpipe each is a per-lane memory access, the bulk of the generated code (and of its compile
 /// time): a band of 4 rows of a 56-wide plane with a 3×3 kernel (6×56 + 4×56 = 560) fits, 7 rows (896) do not.
 /// Raised to 900 (7-row bands on 56²), depthwise-cpu ran 1.1–1.5× faster in CPU time on 56²×128, 56²×144 and
-/// 112²×32 (2026-12-02, `gemm_probe S C C 3 R 1 1`), but one such program took 13.5 s to compile cold: not taken.
+/// 112²×32 (2026-12-02, `gemm_probe S C C 3 R 1 1`), but compiled cold in 13–21 s against 5–15 s (those three and
+/// 28²×256, `MESA_SHADER_CACHE_DISABLE=1`): not taken.
 pub const MAX_DEPTHWISE_VALUES: u32 = 700;
 
 /// Output channels per GEMM invocation (the register tile is `GEMM_CHANNELS` × 4 pixels) when C_out > 8; else 8.
