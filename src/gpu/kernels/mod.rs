@@ -463,7 +463,7 @@ const FAMILIES: [FamilySpec; 5] = [
     FamilySpec {
         variant: Variant::Cpu,
         name: "cpu",
-        summary: "WGSL generated per layer for CPU adapters; vec4 where it does not apply or runs faster (narrow pointwise convs).",
+        summary: "WGSL generated per layer for CPU adapters; vec4 where it does not apply.",
         fallback: Some(Variant::Vec4),
         tuned: true,
     },
