@@ -529,7 +529,7 @@ impl Variant {
     pub fn reason_for_adapter(summary: &AdapterSummary) -> &'static str {
         if summary.software {
             "a CPU adapter: the kernels generated for llvmpipe ran faster than vec4 on lavapipe (docs/kernels.md); \
-             vec4 where they do not apply or ran slower (pointwise convs with few output channels)"
+             vec4 where they do not apply"
         } else {
             "a GPU: the vec4 kernels with their register tiles; tiled where they do not apply"
         }
