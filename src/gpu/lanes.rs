@@ -257,6 +257,17 @@ fn emit_fenced_steps(
     }
 }
 
+/// The end of one round of a lanes kernel's staging (lane `i` of the round copies element `i` of the `tile`):
+/// `body`, guarded by `i < tile` in the `last` round where the lanes pass the tile's end; closes the round's block.
+fn emit_staging_store(s: &mut String, last: bool, tile: u32, body: &str) {
+    if last {
+        emit!(s, "        if (i < {tile}u) {{ {body} }}");
+    } else {
+        emit!(s, "        {body}");
+    }
+    emit!(s, "    }}");
+}
+
 /// The program of one K slice of `layer` (the same for every slice; the slice record says which).
 pub fn lanes_source(layer: &ConvLayer) -> String {
     let sh = LanesShape::for_layer(layer);
@@ -402,12 +413,7 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
                 "let g = g0 + i % {p4}u; let kk = k0 + {}u + i / {p4}u; b_tile[i] = {value};",
                 stage * ks
             );
-            if (j + 1) * wg > tile {
-                emit!(s, "        if (i < {tile}u) {{ {body} }}");
-            } else {
-                emit!(s, "        {body}");
-            }
-            emit!(s, "    }}");
+            emit_staging_store(&mut s, (j + 1) * wg > tile, tile, &body);
         }
         emit!(s, "    workgroupBarrier();");
         emit_fenced_steps(&mut s, ks, &accs, true, "slice._pad0", stage * ks / 4, |k, q| {
@@ -733,12 +739,7 @@ pub fn conv_lanes_source(layer: &ConvLayer) -> String {
             w - 1
         );
         let body = format!("window[i] = select(0.0, input[{at}], {});", ok.join(" && "));
-        if (j + 1) * wg > tile {
-            emit!(s, "        if (i < {tile}u) {{ {body} }}");
-        } else {
-            emit!(s, "        {body}");
-        }
-        emit!(s, "    }}");
+        emit_staging_store(&mut s, (j + 1) * wg > tile, tile, &body);
     }
     emit!(s, "    workgroupBarrier();");
     for p in 0..pixels {
