@@ -72,7 +72,7 @@ fn main() -> anyhow::Result<()> {
     } else {
         vec![Variant::Vec4.shader_for(&layer), ShaderKind::Conv2dCpu]
     };
-    if !depthwise && k == 1 && stride == 1 && ShaderKind::PointwiseLanes.check(&layer).is_ok() {
+    if !depthwise && k == 1 && ShaderKind::PointwiseLanes.check(&layer).is_ok() {
         kinds.push(ShaderKind::PointwiseLanes);
     }
     if !(depthwise || k == 1 && stride == 1) && ShaderKind::Conv2dLanes.check(&layer).is_ok() {

@@ -815,6 +815,34 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
     cases.push((conv(40, 24, 7, 3, 1, 2), ShaderKind::Conv2dLanes));
     cases.push((conv(8, 16, 15, 3, 1, 1), ShaderKind::Conv2dLanes));
     cases.push((conv(16, 8, 30, 3, 1, 1), ShaderKind::Conv2dLanes));
+    // pointwise-lanes on strided 1×1 convs (ResNet's downsamples: scalar input reads at the strided pixels),
+    // appended likewise: 14×14 → 7×7 at batch 2 without bias (scalar output, the last group partial), C_in = 40;
+    // 16×16 → 8×8 (vec4 output) with K = 136 in 2 stages; stride 2×1 on 9×8 → 5×8 (40 pixels). A strided 1×1 with
+    // padding stays on conv2d-cpu.
+    cases.push((
+        ConvLayer {
+            bias: false,
+            ..conv(40, 24, 14, 1, 2, 2)
+        },
+        ShaderKind::PointwiseLanes,
+    ));
+    cases.push((conv(136, 20, 16, 1, 2, 1), ShaderKind::PointwiseLanes));
+    cases.push((
+        ConvLayer {
+            height: 9,
+            width: 8,
+            stride: [2, 1],
+            ..conv(12, 16, 8, 1, 1, 1)
+        },
+        ShaderKind::PointwiseLanes,
+    ));
+    cases.push((
+        ConvLayer {
+            padding: [1, 1],
+            ..conv(12, 16, 8, 1, 2, 1)
+        },
+        ShaderKind::Conv2dCpu,
+    ));
     for (layer, shader) in cases.into_iter().step_by(every) {
         // conv2d-cpu's stride-1 3×3 cases with C_in ≥ 16 on planes conv2d-lanes blocks: the family picks
         // conv2d-lanes for them, and they still run conv2d-cpu (its pack paths). Likewise pointwise-cpu's cases

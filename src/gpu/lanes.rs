@@ -1,4 +1,4 @@
-//! `pointwise-lanes`: the cpu family's pointwise conv (stride 1, any plane of at least 4 pixels), a GEMM with
+//! `pointwise-lanes`: the cpu family's 1×1 conv (any stride, output planes of at least 4 pixels), a GEMM with
 //! **lanes over output channels** and no pack pass, generated per layer for llvmpipe (Mesa 25.0.7):
 //!
 //! - a workgroup owns up to [`LANES_MAX_GROUPS`] groups of 4 output pixels of one image and up to
@@ -273,24 +273,47 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
     let sh = LanesShape::for_layer(layer);
     let (m, k, kp, batch) = (layer.out_channels, sh.k, sh.k_padded(), layer.batch);
     let (g, p4, wg, ks) = (sh.groups, sh.per_block, sh.workgroup, sh.slice);
-    let hw = layer.out_height() * layer.out_width();
+    let (wo, hw) = (layer.out_width(), layer.out_height() * layer.out_width());
+    let in_hw = layer.height * layer.width;
+    let strided = layer.stride != [1, 1];
     // Planes of whole vec4s are read and written as vec4s; others (7×7: 49 pixels) by scalars, the last pixel group
-    // partial (zero past the plane, stored only within it).
+    // partial (zero past the plane, stored only within it). A strided conv reads its input by scalars (output pixel
+    // p at input row (p / W_out)·stride_y, column (p % W_out)·stride_x) and writes vec4s where its plane allows.
     let vec_io = hw.is_multiple_of(4);
+    let vec_in = vec_io && !strided;
+    let row_step = layer.stride[0] * layer.width;
+    let sx = layer.stride[1];
+    let input_pixel = |p: String| {
+        if strided {
+            format!("({p}) / {wo}u * {row_step}u + ({p}) % {wo}u * {sx}u")
+        } else {
+            p
+        }
+    };
     let tile = ks * p4;
     let mut s = String::new();
     emit!(
         s,
         "// pointwise-lanes (generated) — the pointwise conv as a GEMM, lanes over output channels:"
     );
-    emit!(s, "// out[n, co, p] = Σ_{{k<{k}}} weight[co, k] · in[n, k, p] (+ bias[co]); C_out = {m}, C_in = {k}, H·W = {hw}, N = {batch}.");
+    if strided {
+        emit!(s, "// out[n, co, y, x] = Σ_{{k<{k}}} weight[co, k] · in[n, k, {}y, {}x] (+ bias[co]); C_out = {m}, C_in = {k}, input {}×{}, output {}×{wo}", layer.stride[0], sx, layer.height, layer.width, layer.out_height());
+        emit!(s, "// (stride {}×{sx}), N = {batch}.", layer.stride[0]);
+    } else {
+        emit!(s, "// out[n, co, p] = Σ_{{k<{k}}} weight[co, k] · in[n, k, p] (+ bias[co]); C_out = {m}, C_in = {k}, H·W = {hw}, N = {batch}.");
+    }
     emit!(s, "// K runs in {} slice(s) of {} stage(s) of {ks} steps (zero-padded to {kp}), one dispatch per slice; this program", sh.slices, sh.stages);
     emit!(s, "// computes one slice, its accumulators kept across its stages;");
     emit!(s, "// binding 0 its record: k0 (its first K step), first = 1 for the first slice (store acc + bias), 0 after (add).");
-    if vec_io {
+    if vec_in {
         emit!(
             s,
             "// Layout: input [N, C_in, H·W] and output [N, C_out, H·W] as vec4<f32> (H·W a multiple of 4); weight an"
+        );
+    } else if vec_io {
+        emit!(
+            s,
+            "// Layout: input [N, C_in, H_in·W_in] f32, read by scalars; output [N, C_out, H_out·W_out] as vec4<f32>; weight an"
         );
     } else {
         emit!(s, "// Layout: input [N, C_in, H·W] and output [N, C_out, H·W] f32, read and written by scalars ({g} groups of 4 pixels,");
@@ -324,7 +347,8 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
     emit!(s, "struct Slice {{ k0: u32, first: u32, _pad0: u32, _pad1: u32 }}");
     emit!(s, "@group(0) @binding(0) var<uniform> slice: Slice;");
     let io = if vec_io { "vec4<f32>" } else { "f32" };
-    emit!(s, "@group(0) @binding(1) var<storage, read> input: array<{io}>;");
+    let io_in = if vec_in { "vec4<f32>" } else { "f32" };
+    emit!(s, "@group(0) @binding(1) var<storage, read> input: array<{io_in}>;");
     emit!(s, "@group(0) @binding(2) var w_tex: texture_2d<f32>;");
     emit!(s, "@group(0) @binding(3) var<storage, read> bias: array<f32>;");
     emit!(s, "@group(0) @binding(4) var<storage, read_write> output: array<{io}>;");
@@ -348,9 +372,10 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
         (String::new(), String::new())
     } else {
         // In units of the buffers' elements (vec4s or scalars).
-        let unit = if vec_io { g } else { hw };
-        emit!(s, "    let image_in = wgid.z * {}u;", k * unit);
-        emit!(s, "    let image_out = wgid.z * {}u;", m * unit);
+        let unit_in = if vec_in { g } else { in_hw };
+        let unit_out = if vec_io { g } else { hw };
+        emit!(s, "    let image_in = wgid.z * {}u;", k * unit_in);
+        emit!(s, "    let image_out = wgid.z * {}u;", m * unit_out);
         ("image_in + ".to_string(), "image_out + ".to_string())
     };
     // The B tile, slice × p4 vec4s, staged by the lanes (per-lane loads).
@@ -381,7 +406,7 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
             } else {
                 "kk".to_string()
             };
-            let value = if vec_io {
+            let value = if vec_in {
                 let load = format!("input[{image_in}{step} * {g}u + {pixel}]");
                 if ok.is_empty() {
                     load
@@ -397,8 +422,8 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
                             ok.push(format!("4u * g + {j}u < {hw}u"));
                         }
                         let load = format!(
-                            "input[{image_in}{step} * {hw}u + min(4u * {pixel} + {j}u, {}u)]",
-                            hw - 1
+                            "input[{image_in}{step} * {in_hw}u + {}]",
+                            input_pixel(format!("min(4u * {pixel} + {j}u, {}u)", hw - 1))
                         );
                         if ok.is_empty() {
                             load
@@ -581,8 +606,8 @@ pub fn conv_lanes_fits(layer: &ConvLayer) -> Result<(), String> {
     }
     if layer.kernel == [1, 1] {
         return Err(
-            "it takes kernels larger than 1×1 (pointwise-lanes runs a stride-1 1×1 conv; a strided one would stage \
-             input columns it never reads, and conv2d-cpu ran it as fast)"
+            "it takes kernels larger than 1×1 (pointwise-lanes runs 1×1 convs, strided or not, without staging the \
+             input columns a strided one never reads)"
                 .to_string(),
         );
     }
@@ -933,6 +958,26 @@ mod tests {
         assert!(!source.contains("4u * g + 0u < 49u"), "{source}");
         assert!(source.contains("if (4u * (g0 + 5u) + 3u < 49u)"), "{source}");
         assert!(!source.contains("+ 0u < 49u) {"), "{source}");
+        // A strided 1×1 (ResNet's 28²×128 → 14²×256 downsample): scalar reads at the strided pixels of the 28×28
+        // input (output pixel p at row (p / 14)·2, column (p % 14)·2), vec4 output on the 14×14 plane.
+        let strided = ConvLayer {
+            stride: [2, 2],
+            ..pw(28, 128, 256)
+        };
+        assert!(lanes_fits(&strided).is_ok());
+        let source = lanes_source(&strided);
+        assert!(source.contains("var<storage, read> input: array<f32>;"), "{source}");
+        assert!(
+            source.contains("var<storage, read_write> output: array<vec4<f32>>;"),
+            "{source}"
+        );
+        assert!(
+            source.contains(
+                "input[kk * 784u + (min(4u * g + 3u, 195u)) / 14u * 56u + (min(4u * g + 3u, 195u)) % 14u * 2u]"
+            ),
+            "{source}"
+        );
+        assert!(source.contains("input 28×28, output 14×14"), "{source}");
     }
 
     fn conv3(size: u32, c_in: u32, c_out: u32) -> ConvLayer {

@@ -23,8 +23,8 @@ impl ConvKernel for LanesCpu {
         "pointwise-lanes"
     }
     fn summary(&self) -> &'static str {
-        "The 1×1 conv (planes of at least 4 pixels) as a GEMM generated for CPU adapters, lanes over output \
-         channels, no pack pass."
+        "The 1×1 conv (any stride, output planes of at least 4 pixels) as a GEMM generated for CPU adapters, \
+         lanes over output channels, no pack pass."
     }
     fn family(&self) -> Variant {
         Variant::Cpu
@@ -36,7 +36,7 @@ impl ConvKernel for LanesCpu {
         Source::Generated
     }
     fn applies(&self, layer: &ConvLayer) -> Result<(), String> {
-        rules::pointwise_only(layer)?;
+        rules::one_by_one_only(layer)?;
         lanes::lanes_fits(layer)
     }
     fn grid(&self, layer: &ConvLayer, _tile: Option<Tile>, max_per_dimension: u32) -> Result<[u32; 3], GpuError> {

@@ -546,7 +546,7 @@ impl Variant {
     }
 
     /// The kernel of this family for `layer`: its kernel of the layer's [`Role`] that applies (for a pointwise
-    /// layer, then its standard kernel), else the [`Variant::fallback`] family's choice, else the family's
+    /// layer, then its standard kernel; for a strided 1×1 layer, a pointwise kernel that takes strides first), else the [`Variant::fallback`] family's choice, else the family's
     /// standard kernel (which, without a fallback, takes every layer).
     pub fn shader_for(self, layer: &ConvLayer) -> ShaderKind {
         if self == Variant::Auto {
@@ -555,6 +555,9 @@ impl Variant {
         let roles: &[Role] = match Role::of(layer) {
             Role::Depthwise => &[Role::Depthwise],
             Role::Pointwise => &[Role::Pointwise, Role::Standard],
+            // A strided 1×1 conv is a pointwise conv on a subsampled input: a pointwise kernel whose rule takes
+            // strides (pointwise-lanes) comes first.
+            Role::Standard if rules::one_by_one_only(layer).is_ok() => &[Role::Pointwise, Role::Standard],
             Role::Standard => &[Role::Standard],
         };
         for role in roles {
@@ -755,6 +758,33 @@ mod tests {
             Variant::Vec4.shader_for(&pw(14, 512, 512, 1)),
             ShaderKind::PointwiseVec4
         );
+        // Strided 1×1 convs (ResNet-18's downsamples): pointwise-lanes, ahead of the family's standard kernel; with
+        // padding, or on an output plane under 4 pixels, conv2d-cpu; other families keep their standard kernel.
+        let strided = |size: u32, c_in: u32, c_out: u32| ConvLayer {
+            stride: [2, 2],
+            ..pw(size, c_in, c_out, 1)
+        };
+        for layer in [strided(56, 64, 128), strided(28, 128, 256), strided(14, 256, 512)] {
+            assert_eq!(
+                Variant::Cpu.shader_for(&layer),
+                ShaderKind::PointwiseLanes,
+                "{}",
+                layer.describe()
+            );
+            assert_ne!(
+                Variant::Vec4.shader_for(&layer),
+                ShaderKind::PointwiseLanes,
+                "{}",
+                layer.describe()
+            );
+        }
+        let padded = ConvLayer {
+            padding: [1, 1],
+            ..strided(14, 64, 64)
+        };
+        assert_eq!(Variant::Cpu.shader_for(&padded), ShaderKind::Conv2dCpu);
+        assert!(ShaderKind::PointwiseLanes.check(&padded).is_err());
+        assert_eq!(Variant::Cpu.shader_for(&strided(2, 64, 64)), ShaderKind::Conv2dCpu);
     }
 
     #[test]
