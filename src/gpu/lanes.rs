@@ -5,8 +5,9 @@
 //!   [`MAX_LANES_WORKGROUP`] output channels, one per lane;
 //! - per K stage of at most [`LANES_SLICE`] steps ([`LANES_STAGES`] per slice, one dispatch per slice, the same
 //!   program for every slice) its lanes copy the stage's B tile (the slice's input channels × the workgroup's pixels, straight from the input
-//!   `[N, C_in, H·W]`: `vec4` loads on planes of whole vec4s, scalars on others such as 7×7; zero past the plane and
-//!   past K) into workgroup memory, then each lane reads B at compile-time-constant indices (llvmpipe folds them
+//!   `[N, C_in, H·W]`: `vec4` loads on planes of whole vec4s, scalars on others such as 7×7 and on strided convs,
+//!   which read output pixel p at input row (p / W_out)·stride_y, column (p % W_out)·stride_x; zero past the plane
+//!   and past K) into workgroup memory, then each lane reads B at compile-time-constant indices (llvmpipe folds them
 //!   into its multiplies as a broadcast from memory) and its own channel's weights 4 K steps at a time, one
 //!   `textureLoad` of an rgba32float texture (texel (k/4, co) = weight[co, k..k+3]) that
 //!   [`crate::gpu::ConvJob::upload`] fills once from the weight;
@@ -316,7 +317,15 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
             "// Layout: input [N, C_in, H_in·W_in] f32, read by scalars; output [N, C_out, H_out·W_out] as vec4<f32>; weight an"
         );
     } else {
-        emit!(s, "// Layout: input [N, C_in, H·W] and output [N, C_out, H·W] f32, read and written by scalars ({g} groups of 4 pixels,");
+        let planes = if strided {
+            "input [N, C_in, H_in·W_in] and output [N, C_out, H_out·W_out]"
+        } else {
+            "input [N, C_in, H·W] and output [N, C_out, H·W]"
+        };
+        emit!(
+            s,
+            "// Layout: {planes} f32, read and written by scalars ({g} groups of 4 pixels,"
+        );
         emit!(
             s,
             "// the last one partial: zero past the plane, stored within it); weight an"
