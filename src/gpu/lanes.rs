@@ -275,14 +275,14 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
     let (m, k, kp, batch) = (layer.out_channels, sh.k, sh.k_padded(), layer.batch);
     let (g, p4, wg, ks) = (sh.groups, sh.per_block, sh.workgroup, sh.slice);
     let (wo, hw) = (layer.out_width(), layer.out_height() * layer.out_width());
-    let in_hw = layer.height * layer.width;
+    let in_hw = layer.height.saturating_mul(layer.width);
     let strided = layer.stride != [1, 1];
     // Planes of whole vec4s are read and written as vec4s; others (7×7: 49 pixels) by scalars, the last pixel group
     // partial (zero past the plane, stored only within it). A strided conv reads its input by scalars (output pixel
     // p at input row (p / W_out)·stride_y, column (p % W_out)·stride_x) and writes vec4s where its plane allows.
     let vec_io = hw.is_multiple_of(4);
     let vec_in = vec_io && !strided;
-    let row_step = layer.stride[0] * layer.width;
+    let row_step = layer.stride[0].saturating_mul(layer.width);
     let sx = layer.stride[1];
     let input_pixel = |p: String| {
         if strided {

@@ -346,8 +346,8 @@ registry! {
     /// Generated for CPU adapters ([`crate::gpu::gemv::gemv_source`]): the pointwise conv with few GEMM columns
     /// (fc layers, SE convs) as a GEMV, lanes over output channels.
     GemvCpu => gemv_cpu::GemvCpu,
-    /// Generated for CPU adapters ([`crate::gpu::lanes::lanes_source`]): the pointwise conv (planes of at least 4
-    /// pixels) as a GEMM with lanes over output channels, no pack pass.
+    /// Generated for CPU adapters ([`crate::gpu::lanes::lanes_source`]): the 1×1 conv (any stride, output
+    /// planes of at least 4 pixels) as a GEMM with lanes over output channels, no pack pass.
     PointwiseLanes => lanes_cpu::LanesCpu,
     /// Generated for CPU adapters ([`crate::gpu::lanes::conv_lanes_source`]): the standard conv (one group,
     /// dilation 1, kernels past 1×1, any stride) as an implicit GEMM with lanes over output channels, no im2col pack.
