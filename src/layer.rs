@@ -166,7 +166,12 @@ impl ConvLayer {
 
     /// True for a plain 1×1 conv: 1×1 kernel, stride 1, no padding, one group.
     pub fn is_pointwise(&self) -> bool {
-        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0] && self.groups == 1
+        self.is_unpadded_one_by_one() && self.stride == [1, 1]
+    }
+
+    /// A 1×1 kernel, no padding, one group, any stride: a pointwise conv on a (possibly subsampled) input.
+    pub fn is_unpadded_one_by_one(&self) -> bool {
+        self.kernel == [1, 1] && self.padding == [0, 0] && self.groups == 1
     }
 
     /// The depthwise half of the separable pair built from this layer: kh×kw, groups = C_in, C_in → C_in, with this

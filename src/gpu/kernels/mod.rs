@@ -557,7 +557,7 @@ impl Variant {
             Role::Pointwise => &[Role::Pointwise, Role::Standard],
             // A strided 1×1 conv is a pointwise conv on a subsampled input: a pointwise kernel whose rule takes
             // strides (pointwise-lanes) comes first.
-            Role::Standard if rules::one_by_one_only(layer).is_ok() => &[Role::Pointwise, Role::Standard],
+            Role::Standard if layer.is_unpadded_one_by_one() => &[Role::Pointwise, Role::Standard],
             Role::Standard => &[Role::Standard],
         };
         for role in roles {

@@ -45,7 +45,7 @@ pub fn depthwise_only(layer: &ConvLayer) -> Result<(), String> {
 /// The refusal of a kernel for 1×1 convs of any stride (a pointwise conv on a subsampled input, such as ResNet's
 /// strided downsamples) on a layer that is not one: it needs a 1×1 kernel, padding 0 and one group, else Ok.
 pub fn one_by_one_only(layer: &ConvLayer) -> Result<(), String> {
-    if layer.kernel == [1, 1] && layer.padding == [0, 0] && layer.groups == 1 {
+    if layer.is_unpadded_one_by_one() {
         Ok(())
     } else {
         Err(format!(
