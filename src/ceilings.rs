@@ -290,8 +290,8 @@ impl Diagnosis {
             }
             format!(
                 "{} bounds it at {} and it reached {:.0} % of that ({achieved}): neither roof limits it — on this \
-                 adapter its kernel's own instructions (loads, address arithmetic, loop control), not memory \
-                 bandwidth or FMA throughput, do",
+                 adapter its kernel's own instructions (memory accesses, address arithmetic, control flow), not \
+                 memory bandwidth or FMA throughput, do",
                 self.bound.phrase(),
                 flops_rate(self.bound_flops_per_s),
                 self.percent_of_roofline,
