@@ -86,7 +86,8 @@ pub enum Command {
     /// Vary one layer flag and measure the standard conv and the separable pair at each value.
     #[command(allow_negative_numbers = true, after_help = EXAMPLES_SWEEP)]
     Sweep(SweepArgs),
-    /// Time every tile of the vec4 kernels on a layer and cache the fastest per adapter, driver and shape class.
+    /// Time each conv of a layer on every tuned family (vec4 at every tile, the generated cpu kernels) and cache the
+    /// fastest kernel and tile per adapter, driver and shape class.
     #[command(allow_negative_numbers = true, after_help = EXAMPLES_TUNE)]
     Tune(TuneArgs),
 }
@@ -486,8 +487,9 @@ pub struct RunArgs {
     pub dilation: Pair,
     #[arg(long, default_value_t = 1, value_name = "G", value_parser = whole_number)]
     pub groups: u32,
-    /// Force one kernel instead of choosing from the shapes (default: the kernel the adapter's default family,
-    /// `--variant auto`, picks for the layer: vec4 where its shape rules hold, tiled elsewhere).
+    /// Force one kernel instead of choosing from the shapes (default: the kernel `--variant auto` picks for the
+    /// layer: the tuned one for its shape class, else the adapter's default family's, cpu on CPU adapters and vec4 on
+    /// GPUs, falling back cpu → vec4 → tiled where a family's shape rules do not hold).
     #[arg(long, value_parser = shader_parser(), value_name = "KERNEL")]
     pub shader: Option<convflops::gpu::ShaderKind>,
     #[command(flatten)]
@@ -538,7 +540,7 @@ pub struct CompareArgs {
     /// `convflops peak`, or measured with --ceilings).
     #[arg(long, value_name = "FILE")]
     pub roofline: Option<PathBuf>,
-    /// Tune the vec4 kernels' tiles for this layer first (as `convflops tune` does, and cached), then compare.
+    /// Tune this layer first (as `convflops tune` does: the fastest kernel and tile per conv, cached), then compare.
     #[arg(long)]
     pub tune: bool,
 }

@@ -15,7 +15,8 @@
 #   WEBGPU_ARGS      sampling flags for webgpu_conv.mjs        (default: --samples 5 --min-time 0.5)
 #   WEBGPU_PEERS     which WebGPU peers, "tfjs ort-web", one, or empty for none (default: tfjs ort-web)
 #   LAYERS           layers, one "label<TAB>convflops flags" a line (default: onnxruntime_conv.py --print-layers)
-#   VARIANT          convflops kernels, vec4, tiled or naive   (default: vec4)
+#   VARIANT          convflops kernels: auto (convflops' default: the cpu family on CPU adapters, vec4 on GPUs),
+#                    cpu, gpu, vec4, tiled or naive              (default: auto)
 #   CONVFLOPS_BENCH_LOCK  the lock file every timing run takes  (default: /tmp/convflops-bench.lock)
 #   CONVFLOPS_PEERS_VENV  where the ONNX Runtime venv lives    (default: ${XDG_CACHE_HOME:-~/.cache}/convflops/peers-venv)
 set -euo pipefail
@@ -28,7 +29,7 @@ convflops_args="${CONVFLOPS_ARGS:---samples 5 --min-time 0.5}"
 ort_args="${ORT_ARGS:---samples 10 --min-time 1}"
 webgpu_args="${WEBGPU_ARGS:---samples 5 --min-time 0.5}"
 webgpu_peers="${WEBGPU_PEERS-tfjs ort-web}"
-variant="${VARIANT:-vec4}"
+variant="${VARIANT:-auto}"
 lock="${CONVFLOPS_BENCH_LOCK:-/tmp/convflops-bench.lock}"
 die() {
     echo "compare.sh: $*" >&2
@@ -100,7 +101,7 @@ for entry in "${layers[@]}"; do
     flags="${entry#*$'\t'}"
     echo "[$((index + 1))/${#layers[@]}] $label: convflops compare ($variant) …" >&2
     # shellcheck disable=SC2086  # the flags are word lists on purpose
-    timed "$convflops" compare --json --variant "$variant" $flags $convflops_args </dev/null >"$out/convflops-$index.json"
+    timed "$convflops" compare --json --ceilings --variant "$variant" $flags $convflops_args </dev/null >"$out/convflops-$index.json"
     echo "[$((index + 1))/${#layers[@]}] $label: ONNX Runtime …" >&2
     # shellcheck disable=SC2086
     timed python3 "$peer" --layer "$flags" --label "$label" --first-index "$index" $ort_args </dev/null >>"$out/ort.jsonl"
@@ -156,8 +157,10 @@ for index in range(layers):
         cf = json.load(f)
     adapter = cf["adapter"]
     for result in cf["results"]:
-        row = [None, result["conv"], f"{result['flops']:,}", ms(result["gpu_time_s"]["median"]),
-               gflops(result["flops_per_s"])]
+        roof = result.get("percent_of_roofline")
+        row = [None, result["conv"], f"{result['flops']:,}", result["kernel"].split(" (")[0],
+               ms(result["gpu_time_s"]["median"]), gflops(result["flops_per_s"]),
+               "—" if roof is None else f"{roof:.0f} % ({result['bound']})"]
         rates = {}
         for side in sides:
             r = peers[side].get((index, result["conv"]))
@@ -205,7 +208,7 @@ for side in webgpu_peers:
         print(f"**Warning:** {NAMES[side]} ran on \"{a.get('description')}\", convflops on \"{adapter['driver']}\": "
               "not the same adapter as far as their names tell")
 print()
-header = ["layer", "conv", "FLOPs", "convflops ms", "convflops GFLOP/s"]
+header = ["layer", "conv", "FLOPs", "convflops kernel", "convflops ms", "convflops GFLOP/s", "convflops % of roof"]
 for side in sides:
     header += [f"{NAMES[side]} ms", f"{NAMES[side]} GFLOP/s"]
 header += [f"convflops / {NAMES[side]}" for side in ("ort", "tfjs") if side in sides]
@@ -219,5 +222,10 @@ if notes:
         print(f"- {note}")
 print()
 print("Times are medians; GFLOP/s = FLOPs / median time, FLOPs = 2·MACs counted by each side and checked equal.")
+ceilings = cf.get("ceilings")
+if ceilings:
+    print(f"convflops % of roof: its FLOP/s over the lower of this adapter's roofs (`convflops peak`: "
+          f"{ceilings['fma_flops_per_s'] / 1e9:.3g} GFLOP/s FMA, {ceilings['bandwidth_bytes_per_s'] / 1e9:.3g} GB/s "
+          "copy, or the launch floor for a conv of a few dispatches), the bound named beside it.")
 EOF
 echo "raw results and table: $out" >&2

@@ -141,7 +141,8 @@ pub struct SpeedupJson {
 #[derive(Debug, Clone, Serialize)]
 pub struct CompareJson {
     pub adapter: AdapterJson,
-    /// "vec4", "tiled" or "naive": the kernel family that was timed (each result names its kernel).
+    /// The `--variant` asked for: "auto" (per layer, the tuned or the adapter's default family), "cpu", "gpu",
+    /// "vec4", "tiled" or "naive" (each result names the kernel that was timed).
     pub variant: &'static str,
     pub layer: LayerJson,
     pub results: Vec<ResultJson>,
