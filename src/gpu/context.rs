@@ -336,6 +336,9 @@ pub struct GpuContext {
     pub summary: AdapterSummary,
     /// True when the device was created with TIMESTAMP_QUERY.
     pub timestamps: bool,
+    /// True when the device was created with SHADER_INT64 (64-bit integers in shaders): the cpu family's generated
+    /// kernels then move f32 in pairs as u64 ([`crate::gpu::cpu::Vec4Access`]).
+    pub int64: bool,
     /// The device-memory budget (`--max-memory`) and what is held in it.
     pub memory: MemoryBudget,
     incidents: Arc<Mutex<Incidents>>,
@@ -373,7 +376,7 @@ impl GpuContext {
 
     fn open(index: usize, adapter: &wgpu::Adapter, max_memory: Option<u64>) -> Result<GpuContext, GpuError> {
         let summary = AdapterSummary::new(index, adapter);
-        let wanted = Features::TIMESTAMP_QUERY;
+        let wanted = Features::TIMESTAMP_QUERY | Features::SHADER_INT64;
         let features = adapter.features() & wanted;
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("convflops device"),
@@ -406,6 +409,7 @@ impl GpuContext {
             device,
             queue,
             timestamps: features.contains(Features::TIMESTAMP_QUERY),
+            int64: features.contains(Features::SHADER_INT64),
             memory: MemoryBudget::new(max_memory, summary.software),
             summary,
             incidents,

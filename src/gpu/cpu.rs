@@ -10,9 +10,10 @@
 //! Hence three generators:
 //! - [`depthwise_source`]: lanes over channels (or groups of 4 channels for planes of an odd size); one invocation
 //!   computes a whole output tile in straight-line code: the whole plane when it fits, else bands of whole rows, read
-//!   and written as `vec4<f32>` where rows start on 16-byte boundaries (a per-lane vec4 access pays the exec-mask
-//!   test and the bounds lookup once for 4 values); taps and input window loaded once each, each load just before
-//!   its first use; zero padding by `select` on clamped indices; no loops. See [`DepthwiseTile::for_layer`].
+//!   and written 16 bytes at a time where rows start on 16-byte boundaries (a per-lane access pays the exec-mask
+//!   test and the buffer lookup once for its 4 values; as `vec2<u64>` where the device has 64-bit integers, 2 bounds
+//!   checks instead of 4, see [`Vec4Access`]); taps and input window loaded once each, each load just before its
+//!   first use; zero padding by `select` on clamped indices; no loops. See [`DepthwiseTile::for_layer`].
 //! - [`pack_source`] + [`gemm_source`]: the pointwise and the standard conv as one GEMM, M = C_out,
 //!   N = N·H_out·W_out, K = C_in·KH·KW. The pack kernel writes B (im2col: for each tap k and vec4 group of 4 output
 //!   pixels, the 4 input values) into an rgba32float 2-D array texture — one invocation per texel, or, where a
@@ -63,6 +64,78 @@ pub const CPU_WORKGROUP: u32 = 64;
 /// that passes runs on every adapter.
 pub const MAX_TEXTURE_SIDE: u64 = 8_192;
 pub const MAX_TEXTURE_LAYERS: u64 = 256;
+
+/// How a generated kernel moves 16 bytes of f32 (4 values) through a storage buffer in one access.
+///
+/// On llvmpipe an access at a per-lane address is a loop over the lanes, and each lane checks every scalar of the
+/// access against the buffer's size: a `vec4<f32>` is 4 bounds checks per lane, a `vec2<u64>` 2 for the same 16
+/// bytes. A pure load-and-store kernel ran 1.45× faster per value with `vec2<u64>` (CPU time, lavapipe, Mesa
+/// 25.0.7, BENCHMARKS.md 2026-12-02 "64-bit accesses"). The values are bit-cast, never converted: every f32,
+/// NaNs and infinities included, arrives bit for bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vec4Access {
+    /// `array<vec4<f32>>`: every adapter.
+    F32,
+    /// `array<vec2<u64>>`, each u64 two f32 (the lower address in the low half), unpacked by `unpack4` and packed by
+    /// `pack4`: on a device with 64-bit shader integers (`wgpu::Features::SHADER_INT64`).
+    U64Pairs,
+}
+
+impl Vec4Access {
+    /// U64Pairs where the device has 64-bit shader integers.
+    pub fn for_device(int64: bool) -> Vec4Access {
+        if int64 {
+            Vec4Access::U64Pairs
+        } else {
+            Vec4Access::F32
+        }
+    }
+
+    /// The storage array's element type.
+    pub fn element(self) -> &'static str {
+        match self {
+            Vec4Access::F32 => "vec4<f32>",
+            Vec4Access::U64Pairs => "vec2<u64>",
+        }
+    }
+
+    /// `element` read as a `vec4<f32>`.
+    pub fn load(self, element: &str) -> String {
+        match self {
+            Vec4Access::F32 => element.to_string(),
+            Vec4Access::U64Pairs => format!("unpack4({element})"),
+        }
+    }
+
+    /// A `vec4<f32>` expression as the element stored.
+    pub fn store(self, value: &str) -> String {
+        match self {
+            Vec4Access::F32 => value.to_string(),
+            Vec4Access::U64Pairs => format!("pack4({value})"),
+        }
+    }
+
+    /// How the header comment names the access.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Vec4Access::F32 => "vec4<f32> (16-byte) accesses",
+            Vec4Access::U64Pairs => "16-byte accesses of vec2<u64>, bit-cast from and to vec4<f32>",
+        }
+    }
+
+    /// The WGSL helpers `load` and `store` use (none for F32).
+    pub fn helpers(self) -> &'static str {
+        match self {
+            Vec4Access::F32 => "",
+            Vec4Access::U64Pairs => {
+                "fn unpack4(q: vec2<u64>) -> vec4<f32> {\n    return vec4<f32>(bitcast<f32>(u32(q.x)), \
+                 bitcast<f32>(u32(q.x >> 32u)), bitcast<f32>(u32(q.y)), bitcast<f32>(u32(q.y >> 32u)));\n}\n\
+                 fn pack4(v: vec4<f32>) -> vec2<u64> {\n    let b = bitcast<vec4<u32>>(v);\n    \
+                 return vec2<u64>(u64(b.x) | (u64(b.y) << 32u), u64(b.z) | (u64(b.w) << 32u));\n}\n"
+            }
+        }
+    }
+}
 
 /// How the depthwise kernel splits its output planes: one invocation computes a `tile_h × tile_w` tile of
 /// `channels` consecutive planes; a plane has `tiles_y × tiles_x` tiles.
@@ -197,9 +270,9 @@ fn entry_point(out: &mut String, total: impl std::fmt::Display) {
     emit!(out, "    if (index >= {total}u) {{ return; }}");
 }
 
-/// The depthwise conv of `layer` (groups = C_in = C_out) as straight-line WGSL, see the module docs and
-/// [`DepthwiseTile::for_layer`].
-pub fn depthwise_source(layer: &ConvLayer) -> String {
+/// The depthwise conv of `layer` (groups = C_in = C_out) as straight-line WGSL, its 16-byte accesses as `vec4`
+/// says; see the module docs and [`DepthwiseTile::for_layer`].
+pub fn depthwise_source(layer: &ConvLayer, vec4: Vec4Access) -> String {
     let t = DepthwiseTile::for_layer(layer);
     let (c, h, w) = (layer.in_channels, layer.height, layer.width);
     let (oh, ow) = (layer.out_height(), layer.out_width());
@@ -215,13 +288,7 @@ pub fn depthwise_source(layer: &ConvLayer) -> String {
         (t.tile_h - 1) * sh + (kh - 1) * dh + 1,
         (t.tile_w - 1) * sw + (kw - 1) * dw + 1,
     );
-    let access = |vec4: bool| {
-        if vec4 {
-            "vec4<f32> (16-byte) accesses"
-        } else {
-            "f32 accesses"
-        }
-    };
+    let access = |wide: bool| if wide { vec4.describe() } else { "f32 accesses" };
     let mut s = String::new();
     emit!(s, "// depthwise-cpu (generated) — the depthwise conv, groups = C = {c}: out[n, c, y, x] = Σ_{{ky<{kh},kx<{kw}}} weight[c, 0, ky, kx] ·");
     emit!(s, "// in[n, c, {sh}·y − {ph} + {dh}·ky, {sw}·x − {pw} + {dw}·kx] (+ bias[c]), zero padding; N = {}, {h}×{w} → {oh}×{ow}.", layer.batch);
@@ -249,7 +316,7 @@ pub fn depthwise_source(layer: &ConvLayer) -> String {
         g * t.tile_h * t.tile_w * taps
     );
     emit!(s);
-    let ty = |vec4: bool| if vec4 { "vec4<f32>" } else { "f32" };
+    let ty = |wide: bool| if wide { vec4.element() } else { "f32" };
     emit!(
         s,
         "@group(0) @binding(1) var<storage, read> input: array<{}>;",
@@ -263,6 +330,9 @@ pub fn depthwise_source(layer: &ConvLayer) -> String {
         ty(t.vec4_output)
     );
     emit!(s);
+    if t.vec4_input || t.vec4_output {
+        s.push_str(vec4.helpers());
+    }
     entry_point(&mut s, total);
     emit!(s, "    let cg = index % {}u;", c / g);
     emit!(s, "    let rest = index / {}u;", c / g);
@@ -364,7 +434,8 @@ pub fn depthwise_source(layer: &ConvLayer) -> String {
             }
         }
         for v in vectors {
-            loads.insert(format!("v{v}"), format!("    let v{v} = input[plane + {v}u];"));
+            let load = vec4.load(&format!("input[plane + {v}u]"));
+            loads.insert(format!("v{v}"), format!("    let v{v} = {load};"));
         }
     } else if t.vec4_input {
         // Bands of whole rows (W a multiple of 4): each window row is W/4 vec4s starting on a 16-byte boundary.
@@ -385,7 +456,7 @@ pub fn depthwise_source(layer: &ConvLayer) -> String {
             }
             let row = at("r", r, ph, t.tiles_y, state);
             for k in vectors {
-                let load = format!("input[plane + {row} * {}u + {k}u]", w / 4);
+                let load = vec4.load(&format!("input[plane + {row} * {}u + {k}u]", w / 4));
                 if state.is_none() {
                     let line = format!("    let v{r}_{k} = select(vec4<f32>(), {load}, r{r}_ok);");
                     loads.insert(format!("v{r}_{k}"), line);
@@ -463,7 +534,8 @@ pub fn depthwise_source(layer: &ConvLayer) -> String {
                 flush(&mut s, &mut loads, &keys);
                 parts.push(expr);
             }
-            let store = format!("output[band + {k}u] = vec4<f32>({});", parts.join(", "));
+            let value = vec4.store(&format!("vec4<f32>({})", parts.join(", ")));
+            let store = format!("output[band + {k}u] = {value};");
             if partial_y {
                 emit!(s, "    if (u32(oy0) * {ow}u + {}u < {}u) {{ {store} }}", 4 * k, oh * ow);
             } else {
@@ -968,9 +1040,9 @@ pub fn gemm_source(layer: &ConvLayer) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn depthwise_tiles_follow_the_rule_and_the_unroll_cap() {
-        let dw = |h: u32, k: u32, s: u32| ConvLayer {
+    /// A depthwise conv of 8 channels on an h×h plane, kernel k×k, stride s, "same" padding.
+    fn dw(h: u32, k: u32, s: u32) -> ConvLayer {
+        ConvLayer {
             in_channels: 8,
             out_channels: 8,
             groups: 8,
@@ -980,7 +1052,11 @@ mod tests {
             stride: [s, s],
             padding: [k / 2, k / 2],
             ..ConvLayer::default()
-        };
+        }
+    }
+
+    #[test]
+    fn depthwise_tiles_follow_the_rule_and_the_unroll_cap() {
         let t = DepthwiseTile::for_layer(&dw(14, 3, 1));
         assert_eq!(
             (t.tile_h, t.tile_w, t.tiles_y, t.tiles_x, t.channels),
@@ -1041,11 +1117,37 @@ mod tests {
             }
         }
         // The generated source states its tile and reads vec4s only where the rule says so.
-        let source = depthwise_source(&dw(56, 3, 1));
+        let source = depthwise_source(&dw(56, 3, 1), Vec4Access::F32);
         assert!(source.contains("var<storage, read> input: array<vec4<f32>>"));
         assert!(source.contains("4×56 output tile (14×1 tiles per plane)"), "{source}");
-        let source = depthwise_source(&dw(57, 3, 1));
+        let source = depthwise_source(&dw(57, 3, 1), Vec4Access::F32);
         assert!(source.contains("var<storage, read> input: array<f32>"));
+    }
+
+    #[test]
+    fn depthwise_moves_vec4s_as_u64_pairs_where_the_device_has_int64() {
+        // 14²: the whole plane, vec4 in and out; 56²: bands, vec4 in and out; 57²: scalars only.
+        for (size, wide) in [(14, true), (56, true), (57, false)] {
+            let f32s = depthwise_source(&dw(size, 3, 1), Vec4Access::F32);
+            let pairs = depthwise_source(&dw(size, 3, 1), Vec4Access::U64Pairs);
+            assert!(!f32s.contains("u64"), "{f32s}");
+            if !wide {
+                // Nothing to pair: the same program either way.
+                assert_eq!(pairs, f32s);
+                continue;
+            }
+            assert!(pairs.contains("var<storage, read> input: array<vec2<u64>>"), "{pairs}");
+            assert!(pairs.contains("var<storage, read_write> output: array<vec2<u64>>"), "{pairs}");
+            assert!(pairs.contains("fn unpack4(q: vec2<u64>) -> vec4<f32>"), "{pairs}");
+            // Every load is unpacked, every store packed: the same accesses, the same count.
+            let count = |s: &str, pat: &str| s.matches(pat).count();
+            assert_eq!(count(&pairs, "unpack4(input["), count(&f32s, "input["));
+            assert_eq!(count(&pairs, "= pack4(vec4<f32>("), count(&f32s, "] = vec4<f32>("));
+            assert!(count(&f32s, "input[") > 0 && count(&f32s, "] = vec4<f32>(") > 0);
+            // Line for line the same program, plus the helpers.
+            let helpers = Vec4Access::U64Pairs.helpers().lines().count();
+            assert_eq!(pairs.lines().count(), f32s.lines().count() + helpers);
+        }
     }
 
     #[test]

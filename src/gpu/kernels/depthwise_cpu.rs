@@ -62,7 +62,7 @@ impl ConvKernel for DepthwiseCpu {
         let kernel = kernels.generated(
             ctx,
             self.name(),
-            cpu::depthwise_source(&plan.layer),
+            cpu::depthwise_source(&plan.layer, cpu::Vec4Access::for_device(ctx.int64)),
             &CONV_BINDINGS,
             cpu::CPU_WORKGROUP,
         )?;
