@@ -85,9 +85,12 @@ fi
 (cd "$root" && cargo build --release --quiet)
 convflops="$root/target/release/convflops"
 
-# 3. Each layer: convflops, then ONNX Runtime, back to back.
+# 3. The adapter's ceilings, measured once for the run and cached (each compare below reads them for its % of roof);
+#    then each layer: convflops, then ONNX Runtime, back to back.
 date -u +%Y-%m-%dT%H:%M:%SZ >"$out/started"
 cat /proc/loadavg >"$out/loadavg-start" 2>/dev/null || true
+echo "convflops peak --refresh …" >&2
+timed "$convflops" peak --refresh --wide </dev/null >"$out/peak.txt"
 : >"$out/ort.jsonl"
 webgpu_layers=()
 if [ -n "${LAYERS:-}" ]; then
@@ -101,7 +104,7 @@ for entry in "${layers[@]}"; do
     flags="${entry#*$'\t'}"
     echo "[$((index + 1))/${#layers[@]}] $label: convflops compare ($variant) …" >&2
     # shellcheck disable=SC2086  # the flags are word lists on purpose
-    timed "$convflops" compare --json --ceilings --variant "$variant" $flags $convflops_args </dev/null >"$out/convflops-$index.json"
+    timed "$convflops" compare --json --variant "$variant" $flags $convflops_args </dev/null >"$out/convflops-$index.json"
     echo "[$((index + 1))/${#layers[@]}] $label: ONNX Runtime …" >&2
     # shellcheck disable=SC2086
     timed python3 "$peer" --layer "$flags" --label "$label" --first-index "$index" $ort_args </dev/null >>"$out/ort.jsonl"
