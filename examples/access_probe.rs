@@ -168,9 +168,16 @@ fn main() -> Result<()> {
     for (access, sample) in accesses.iter().zip(&mut samples) {
         sample.sort_by(f64::total_cmp);
         let median = sample[sample.len() / 2];
-        println!("{:>9}: {:.1} µs of CPU time per dispatch", access.element(), median * 1e6);
+        println!(
+            "{:>9}: {:.1} µs of CPU time per dispatch",
+            access.element(),
+            median * 1e6
+        );
         medians.push(median);
     }
-    println!("vec4<f32> / vec2<u64> = {:.2} (both outputs bit for bit as expected)", medians[0] / medians[1]);
+    println!(
+        "vec4<f32> / vec2<u64> = {:.2} (both outputs bit for bit as expected)",
+        medians[0] / medians[1]
+    );
     Ok(())
 }

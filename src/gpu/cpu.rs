@@ -1137,7 +1137,10 @@ mod tests {
                 continue;
             }
             assert!(pairs.contains("var<storage, read> input: array<vec2<u64>>"), "{pairs}");
-            assert!(pairs.contains("var<storage, read_write> output: array<vec2<u64>>"), "{pairs}");
+            assert!(
+                pairs.contains("var<storage, read_write> output: array<vec2<u64>>"),
+                "{pairs}"
+            );
             assert!(pairs.contains("fn unpack4(q: vec2<u64>) -> vec4<f32>"), "{pairs}");
             // Every load is unpacked, every store packed: the same accesses, the same count.
             let count = |s: &str, pat: &str| s.matches(pat).count();
