@@ -810,8 +810,8 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
         ShaderKind::Conv2dLanes,
     ));
     // conv2d-lanes on planes its blocks do not tile in whole vec4s (scalar stores, the last block partial),
-    // appended likewise: 7×7 at batch 2 (blocks of 4 rows and 3), C_in = 40 in 3 slices; 15×15 (blocks of one row
-    // of 15), C_in = 8; 30×30 (segments of 28 and 2).
+    // appended likewise: 7×7 at batch 2 (blocks of 4 rows and 3), C_in = 40 in one slice (scalar stores take up to
+    // 64 channels a slice); 15×15 (blocks of one row of 15), C_in = 8; 30×30 (segments of 28 and 2).
     cases.push((conv(40, 24, 7, 3, 1, 2), ShaderKind::Conv2dLanes));
     cases.push((conv(8, 16, 15, 3, 1, 1), ShaderKind::Conv2dLanes));
     cases.push((conv(16, 8, 30, 3, 1, 1), ShaderKind::Conv2dLanes));
@@ -842,6 +842,15 @@ fn cpu_family(ctx: &GpuContext, every: usize) {
             ..conv(12, 16, 8, 1, 2, 1)
         },
         ShaderKind::Conv2dCpu,
+    ));
+    // conv2d-lanes with 64 input channels a slice (scalar stores), appended last: 7×7 at batch 2 without bias,
+    // C_in = 80 in 2 slices (the second staging zeros past C_in).
+    cases.push((
+        ConvLayer {
+            bias: false,
+            ..conv(80, 24, 7, 3, 1, 2)
+        },
+        ShaderKind::Conv2dLanes,
     ));
     for (layer, shader) in cases.into_iter().step_by(every) {
         // conv2d-cpu's stride-1 3×3 cases with C_in ≥ 16 on planes conv2d-lanes blocks: the family picks

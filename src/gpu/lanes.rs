@@ -22,7 +22,7 @@
 //!
 //! `conv2d-lanes` ([`conv_lanes_source`], [`ConvLanesShape`]): the same scheme for the standard conv (one group,
 //! dilation 1, any kernel past 1×1, any stride) with no im2col pack: per K slice of [`CONV_LANES_CHANNELS`] input
-//! channels (C_in when fewer) × the taps the
+//! channels ([`CONV_LANES_SCALAR_CHANNELS`] on planes stored by scalars, where they fit; C_in when fewer) × the taps the
 //! lanes stage the input window of the workgroup's pixel block (its output rows and columns plus the halo, zero
 //! padding filled there) in workgroup memory, and each lane reads the taps at constant indices and its weights from
 //! the same texture layout (OIHW rows, K = C_in·9, zero-padded to whole slices), in the same fenced steps. About 2×
@@ -494,6 +494,18 @@ pub fn lanes_source(layer: &ConvLayer) -> String {
 /// dispatches, each adding to the output) and 4–6 % slower than 32, whose slices took 3 s to compile against 1.3 s.
 pub const CONV_LANES_CHANNELS: u32 = 16;
 
+/// Input channels per K slice of `conv2d-lanes` where the output is stored by scalars (planes such as 7×7 that no
+/// block of whole vec4s tiles), when the staged window fits: each slice reads and writes every output of the block
+/// by a bounds-checked scalar access per lane, so fewer, longer slices pay off there. On 7²×512→512 (lavapipe,
+/// 2026-12-02, `gemm_probe 7 512 512 3 15`, CPU time, two runs) 32 ran 1.21× and 64 1.38× faster than 16; 64
+/// compiled in 3–6 s cold (16: 0.3 s). Where 64 channels' window does not fit [`MAX_LANES_TILE_BYTES`], or their
+/// K steps pass [`MAX_CONV_LANES_SCALAR_SLICE`], 32, then [`CONV_LANES_CHANNELS`].
+pub const CONV_LANES_SCALAR_CHANNELS: u32 = 64;
+
+/// The most K steps (channels × taps) a slice of [`CONV_LANES_SCALAR_CHANNELS`] or half of it may unroll: 64
+/// channels of a 3×3 kernel, the longest measured (its compile time grows faster than linearly with the length).
+pub const MAX_CONV_LANES_SCALAR_SLICE: u32 = 64 * 9;
+
 /// The most output pixels a `conv2d-lanes` workgroup owns (one accumulator each per lane), as for
 /// `pointwise-lanes`.
 pub const CONV_LANES_MAX_PIXELS: u32 = 4 * LANES_MAX_GROUPS;
@@ -556,15 +568,32 @@ impl ConvLanesShape {
             (1, CONV_LANES_MAX_PIXELS)
         });
         let segments = w.div_ceil(cols);
-        let per_slice = layer.in_channels.clamp(1, CONV_LANES_CHANNELS);
         let channels = layer.out_channels.max(1);
         let channel_blocks = channels.div_ceil(MAX_LANES_WORKGROUP);
-        Some(ConvLanesShape {
+        let shape = ConvLanesShape {
             rows,
             cols,
             segments,
             blocks: h.div_ceil(rows).saturating_mul(segments),
             vec4_out,
+            channels: CONV_LANES_CHANNELS,
+            slice: 0,
+            slices: 0,
+            workgroup: channels.div_ceil(channel_blocks).next_multiple_of(8),
+            channel_blocks,
+        };
+        // Scalar stores: the most channels per slice (of 64, 32) whose window fits and whose K steps stay within
+        // the cap; else 16.
+        let taps = u64::from(layer.kernel[0]) * u64::from(layer.kernel[1]);
+        let wide = [CONV_LANES_SCALAR_CHANNELS, CONV_LANES_SCALAR_CHANNELS / 2]
+            .into_iter()
+            .filter(|_| !vec4_out)
+            .find(|&c| {
+                u64::from(c) * taps <= u64::from(MAX_CONV_LANES_SCALAR_SLICE)
+                    && ConvLanesShape { channels: c, ..shape }.tile_bytes(layer) <= MAX_LANES_TILE_BYTES
+            });
+        let per_slice = layer.in_channels.clamp(1, wide.unwrap_or(CONV_LANES_CHANNELS));
+        Some(ConvLanesShape {
             channels: per_slice,
             // Saturated: callers may ask about a layer before it is validated (its plan then refuses it).
             slice: per_slice
@@ -573,8 +602,7 @@ impl ConvLanesShape {
                 .checked_next_multiple_of(4 * LANES_CHUNK)
                 .unwrap_or(u32::MAX),
             slices: layer.in_channels.max(1).div_ceil(per_slice),
-            workgroup: channels.div_ceil(channel_blocks).next_multiple_of(8),
-            channel_blocks,
+            ..shape
         })
     }
 
@@ -1051,6 +1079,33 @@ mod tests {
                 "the blocks tile the plane: {size}"
             );
             assert!(s.tile_bytes(&layer) <= 16_384, "{size}");
+        }
+        // Scalar stores take 64 input channels per slice where the window fits and K stays within the cap: 7² with
+        // 512 channels in 8 slices of 576 steps; 14² → 7² at stride 2 (a 9×15 window: 32 channels would need
+        // 17 280 bytes) and a 5×5 kernel on 7² (64 · 25 and 32 · 25 steps pass the cap) keep 16; vec4 stores keep
+        // 16; fewer input channels than 64 are one slice of C_in.
+        let s = ConvLanesShape::for_layer(&conv3(7, 512, 512)).unwrap();
+        assert_eq!((s.vec4_out, s.channels, s.slice, s.slices), (false, 64, 576, 8));
+        let stride2 = ConvLayer {
+            stride: [2, 2],
+            ..conv3(14, 256, 512)
+        };
+        let s = ConvLanesShape::for_layer(&stride2).unwrap();
+        assert_eq!((s.vec4_out, s.channels, s.slices), (false, 16, 16));
+        assert!(ConvLanesShape { channels: 32, ..s }.tile_bytes(&stride2) > MAX_LANES_TILE_BYTES);
+        let five = ConvLayer {
+            kernel: [5, 5],
+            padding: [2, 2],
+            ..conv3(7, 128, 128)
+        };
+        assert_eq!(ConvLanesShape::for_layer(&five).unwrap().channels, 16);
+        assert_eq!(ConvLanesShape::for_layer(&conv3(14, 512, 512)).unwrap().channels, 16);
+        assert_eq!(ConvLanesShape::for_layer(&conv3(7, 40, 24)).unwrap().channels, 40);
+        for size in 1u32..=60 {
+            let layer = conv3(size, 256, 16);
+            let s = ConvLanesShape::for_layer(&layer).unwrap();
+            assert!(s.tile_bytes(&layer) <= MAX_LANES_TILE_BYTES, "{size}");
+            assert!(s.slice <= MAX_CONV_LANES_SCALAR_SLICE, "{size}");
         }
         // Any plane: blocks cover it, no block lies wholly past it.
         for size in 1u32..=60 {

@@ -1,6 +1,5 @@
 //! `conv2d-lanes`: the standard conv (one group, dilation 1, any kernel past 1×1 and any stride) as an implicit
-//! GEMM generated per layer for CPU adapters, lanes over output channels and no im2col pack: per K slice (16 input
-//! channels, or C_in when fewer, × the taps) a workgroup stages the input window of its pixel block in workgroup memory, zero padding filled there, and
+//! GEMM generated per layer for CPU adapters, lanes over output channels and no im2col pack: per K slice (16 input channels, 64 or 32 on planes stored by scalars, or C_in when fewer, × the taps) a workgroup stages the input window of its pixel block in workgroup memory, zero padding filled there, and
 //! each lane reads the taps at constant indices and its weights from the rgba32float texture of `pointwise-lanes`.
 //! The generator and the [`ConvLanesShape`] rule live in [`crate::gpu::lanes`].
 
