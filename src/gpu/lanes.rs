@@ -589,7 +589,7 @@ impl ConvLanesShape {
             .into_iter()
             .filter(|_| !vec4_out)
             .find(|&c| {
-                u64::from(c) * taps <= u64::from(MAX_CONV_LANES_SCALAR_SLICE)
+                u64::from(c).saturating_mul(taps) <= u64::from(MAX_CONV_LANES_SCALAR_SLICE)
                     && ConvLanesShape { channels: c, ..shape }.tile_bytes(layer) <= MAX_LANES_TILE_BYTES
             });
         let per_slice = layer.in_channels.clamp(1, wide.unwrap_or(CONV_LANES_CHANNELS));
