@@ -336,8 +336,8 @@ pub struct GpuContext {
     pub summary: AdapterSummary,
     /// True when the device was created with TIMESTAMP_QUERY.
     pub timestamps: bool,
-    /// True when the device was created with SHADER_INT64 (64-bit integers in shaders): the cpu family's generated
-    /// kernels then move f32 in pairs as u64 ([`crate::gpu::cpu::Vec4Access`]).
+    /// True when the device was created with SHADER_INT64 (64-bit integers in shaders): depthwise-cpu then moves its
+    /// 16-byte accesses as `vec2<u64>` ([`crate::gpu::cpu::Vec4Access`]).
     pub int64: bool,
     /// The device-memory budget (`--max-memory`) and what is held in it.
     pub memory: MemoryBudget,

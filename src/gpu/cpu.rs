@@ -69,8 +69,8 @@ pub const MAX_TEXTURE_LAYERS: u64 = 256;
 ///
 /// On llvmpipe an access at a per-lane address is a loop over the lanes, and each lane checks every scalar of the
 /// access against the buffer's size: a `vec4<f32>` is 4 bounds checks per lane, a `vec2<u64>` 2 for the same 16
-/// bytes. A pure load-and-store kernel ran 1.45× faster per value with `vec2<u64>` (CPU time, lavapipe, Mesa
-/// 25.0.7, BENCHMARKS.md 2026-12-02 "64-bit accesses"). The values are bit-cast, never converted: every f32,
+/// bytes. A kernel that only loads and stores ran 1.33–1.42× faster per dispatch with `vec2<u64>` (CPU time,
+/// lavapipe, Mesa 25.0.7, `examples/access_probe.rs`; BENCHMARKS.md 2026-12-02 "64-bit accesses"). The values are bit-cast, never converted: every f32,
 /// NaNs and infinities included, arrives bit for bit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Vec4Access {
