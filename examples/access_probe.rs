@@ -10,24 +10,9 @@ use anyhow::{bail, Context as _, Result};
 use convflops::gpu::cpu::Vec4Access;
 use wgpu::util::DeviceExt as _;
 
-#[cfg(unix)]
-fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage fills the zeroed struct it is given; RUSAGE_SELF cannot fail.
-    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    let u = unsafe {
-        libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr());
-        u.assume_init()
-    };
-    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 * 1e-6;
-    t(u.ru_utime) + t(u.ru_stime)
-}
-
-/// Without getrusage: wall seconds since the first call.
-#[cfg(not(unix))]
-fn cpu_seconds() -> f64 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64()
-}
+#[path = "common/cpu_time.rs"]
+mod cpu_time;
+use cpu_time::cpu_seconds;
 
 /// Lane `i` reads its `floats` values at `i · floats`, 4 per access, and writes `2·v + 1` back, straight-line.
 fn source(access: Vec4Access, lanes: u32, floats: u32) -> String {

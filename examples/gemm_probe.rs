@@ -11,24 +11,9 @@ use convflops::gpu::conv::ConvJob;
 use convflops::gpu::{AdapterChoice, ConvKernels, GpuContext, ShaderKind, Variant};
 use convflops::layer::ConvLayer;
 
-#[cfg(unix)]
-fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage fills the zeroed struct it is given; RUSAGE_SELF cannot fail.
-    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    let u = unsafe {
-        libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr());
-        u.assume_init()
-    };
-    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 * 1e-6;
-    t(u.ru_utime) + t(u.ru_stime)
-}
-
-/// Without getrusage: wall seconds since the first call.
-#[cfg(not(unix))]
-fn cpu_seconds() -> f64 {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_secs_f64()
-}
+#[path = "common/cpu_time.rs"]
+mod cpu_time;
+use cpu_time::cpu_seconds;
 
 fn main() -> anyhow::Result<()> {
     let args = std::env::args()
